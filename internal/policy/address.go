@@ -1,0 +1,118 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Range is an inclusive range of addresses of one family. Every form an
+// entry's `addresses` may take (a single address, an IPv4 or IPv6 range
+// "start-end", a CIDR or IPv6 prefix) is held as a Range.
+type Range struct {
+	From, To netip.Addr
+}
+
+// ParseRange parses an entry's `addresses` field: "10.1.0.0-10.1.255.255",
+// "10.1.2.3", "10.1.0.0/16", "2001:db8:10::/48", "2001:db8::1-2001:db8::ff".
+// Zones are refused; IPv4-mapped IPv6 addresses are taken as IPv4.
+func ParseRange(s string) (Range, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Range{}, errors.New("addresses is empty")
+	}
+	if strings.Contains(s, "/") {
+		return parsePrefix(s)
+	}
+	if i := strings.IndexByte(s, '-'); i >= 0 {
+		return parseSpan(s[:i], s[i+1:])
+	}
+	a, err := parseAddr(s)
+	if err != nil {
+		return Range{}, err
+	}
+	return Range{From: a, To: a}, nil
+}
+
+func parseAddr(s string) (netip.Addr, error) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q has a zone, which an address range cannot use", s)
+	}
+	return a.Unmap(), nil
+}
+
+func parseSpan(from, to string) (Range, error) {
+	a, err := parseAddr(from)
+	if err != nil {
+		return Range{}, err
+	}
+	b, err := parseAddr(to)
+	if err != nil {
+		return Range{}, err
+	}
+	if a.Is4() != b.Is4() {
+		return Range{}, fmt.Errorf("range %s-%s mixes IPv4 and IPv6", a, b)
+	}
+	if b.Less(a) {
+		return Range{}, fmt.Errorf("range start %s is after its end %s", a, b)
+	}
+	return Range{From: a, To: b}, nil
+}
+
+func parsePrefix(s string) (Range, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return Range{}, fmt.Errorf("%q is not a valid CIDR or prefix", s)
+	}
+	if p.Addr().Zone() != "" {
+		return Range{}, fmt.Errorf("%q has a zone, which an address range cannot use", s)
+	}
+	if p.Addr().Is4In6() {
+		bits := p.Bits() - 96
+		if bits < 0 {
+			return Range{}, fmt.Errorf("%q: an IPv4-mapped prefix needs at least 96 bits", s)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), bits)
+	}
+	p = p.Masked()
+	return Range{From: p.Addr(), To: lastAddr(p)}, nil
+}
+
+// lastAddr returns the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// Contains reports whether a lies in r. IPv4-mapped IPv6 addresses match
+// IPv4 ranges.
+func (r Range) Contains(a netip.Addr) bool {
+	if a.Is4In6() {
+		a = a.Unmap()
+	}
+	if a.Zone() != "" {
+		a = a.WithZone("")
+	}
+	if !r.From.IsValid() || a.Is4() != r.From.Is4() {
+		return false
+	}
+	return r.From.Compare(a) <= 0 && a.Compare(r.To) <= 0
+}
+
+// String returns the canonical form of r: a single address, or "from-to".
+func (r Range) String() string {
+	if r.From == r.To {
+		return r.From.String()
+	}
+	return r.From.String() + "-" + r.To.String()
+}
