@@ -151,3 +151,18 @@ func TestExplainErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyCheck(t *testing.T) {
+	code, out, _ := run("policy", "check", filepath.Join("..", "..", "examples", "policy.yaml"))
+	if code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("valid policy: exit %d, %q", code, out)
+	}
+	bad := writePolicy(t, "server: https://s.example/\ncustom_sources:\n  - {addresses: 2-1, source: x}\n")
+	code, out, stderr := run("policy", "check", bad)
+	if code != 2 || out != "" {
+		t.Errorf("invalid policy: exit %d, stdout %q", code, out)
+	}
+	if n := strings.Count(stderr, "\n"); n != 3 {
+		t.Errorf("stderr has %d lines, want one per problem (3):\n%s", n, stderr)
+	}
+}

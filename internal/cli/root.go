@@ -16,6 +16,8 @@ import (
 type ExitError struct {
 	Code int
 	Err  error
+	// Reported means the command already printed its error(s).
+	Reported bool
 }
 
 func (e *ExitError) Error() string { return e.Err.Error() }
@@ -57,10 +59,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "cascade: %v\n", err)
 	var ee *ExitError
 	if errors.As(err, &ee) {
+		if !ee.Reported {
+			fmt.Fprintf(stderr, "cascade: %v\n", err)
+		}
 		return ee.Code
 	}
+	fmt.Fprintf(stderr, "cascade: %v\n", err)
 	return 1
 }
