@@ -1,0 +1,116 @@
+// Package report is the structured account of one update run: the trigger,
+// the plan, and per category the result, the chosen source, the versions
+// before and after, bytes and time, and for every source tried why it was
+// unable to update. Reports are logged, kept locally (the last N runs) and
+// sent to the server, which builds its analytics from them.
+package report
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/plan"
+)
+
+// Result is how a category (or a whole run) ended.
+type Result string
+
+// The results of a category. A run's overall result is the worst of its
+// categories': Failed if any failed, else Updated if any updated, else
+// UpToDate.
+const (
+	Updated  Result = "updated"    // a source brought it up to date by installing
+	UpToDate Result = "up_to_date" // a source confirmed the installed state is current
+	Failed   Result = "failed"     // every source was unable to update: the category quits
+)
+
+// Report is one update run.
+type Report struct {
+	ID       string       `json:"id"`
+	Endpoint string       `json:"endpoint,omitempty"`
+	Role     plan.Role    `json:"role"`
+	Trigger  plan.Trigger `json:"trigger"`
+	// Announced is the version the server announced with a notify-components
+	// trigger (empty otherwise); sources behind it are stale.
+	Announced  int64       `json:"announced,omitempty"`
+	Started    time.Time   `json:"started"`
+	Finished   time.Time   `json:"finished"`
+	Result     Result      `json:"result"`
+	Plan       plan.Plan   `json:"plan"`
+	Categories []*Category `json:"categories"`
+}
+
+// Category is the outcome of one category of a run.
+type Category struct {
+	Category category.Category `json:"category"`
+	Result   Result            `json:"result"`
+	// Source is the source that updated the category ("" if it failed).
+	Source string `json:"source,omitempty"`
+	// Before and After map each item name to its installed version.
+	Before   map[string]string `json:"before,omitempty"`
+	After    map[string]string `json:"after,omitempty"`
+	Bytes    int64             `json:"bytes"`
+	Duration time.Duration     `json:"duration_ns"`
+	// Attempts are the sources tried before the chosen one, in plan order,
+	// each with why it was unable to update.
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// Error summarises why the category failed.
+	Error string `json:"error,omitempty"`
+	// Hook is the outcome of the post-install hook, if one ran.
+	Hook *Hook `json:"hook,omitempty"`
+}
+
+// Attempt is one source that was unable to update a category.
+type Attempt struct {
+	Source string        `json:"source"`
+	Class  failure.Class `json:"class"`
+	Error  string        `json:"error"`
+	// Cached is set when the source was not contacted because it failed at
+	// connection level earlier in the run or shortly before.
+	Cached bool `json:"cached,omitempty"`
+}
+
+// Hook is the outcome of a post-install hook command.
+type Hook struct {
+	Command  []string      `json:"command"`
+	ExitCode int           `json:"exit_code"`
+	Error    string        `json:"error,omitempty"`
+	Output   string        `json:"output,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Finish sets the overall result from the categories' results.
+func (r *Report) Finish(at time.Time) {
+	r.Finished = at
+	r.Result = UpToDate
+	for _, c := range r.Categories {
+		switch {
+		case c.Result == Failed:
+			r.Result = Failed
+		case c.Result == Updated && r.Result != Failed:
+			r.Result = Updated
+		}
+	}
+}
+
+// Log writes the report to l: one line per category, and one per failed
+// attempt at debug level.
+func (r *Report) Log(l *slog.Logger) {
+	for _, c := range r.Categories {
+		lvl := slog.LevelInfo
+		if c.Result == Failed {
+			lvl = slog.LevelWarn
+		}
+		l.Log(context.Background(), lvl, "update category", "run", r.ID, "trigger", r.Trigger, "category", c.Category,
+			"result", c.Result, "source", c.Source, "bytes", c.Bytes, "duration", c.Duration,
+			"failed_sources", len(c.Attempts), "error", c.Error)
+		for _, a := range c.Attempts {
+			l.Debug("source unable to update", "run", r.ID, "category", c.Category, "source", a.Source,
+				"class", a.Class, "cached", a.Cached, "error", a.Error)
+		}
+	}
+	l.Info("update run", "run", r.ID, "trigger", r.Trigger, "result", r.Result, "duration", r.Finished.Sub(r.Started))
+}
