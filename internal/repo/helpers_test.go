@@ -114,24 +114,29 @@ func serve(t testing.TB, r *Repo) *httptest.Server {
 // caching in cache (a fresh temporary directory if empty).
 func newUpdater(t testing.TB, r *Repo, base, cache string) *updater.Updater {
 	t.Helper()
-	root, err := r.TrustedRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if cache == "" {
 		cache = t.TempDir()
 	}
-	kind := string(r.Kind())
-	cfg, err := config.New(base+"/"+kind+"/metadata", root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RemoteTargetsURL = base + "/" + kind + "/targets"
-	cfg.LocalMetadataDir = filepath.Join(cache, "metadata")
-	cfg.LocalTargetsDir = filepath.Join(cache, "targets")
-	up, err := updater.New(cfg)
+	up, err := makeUpdater(r, base, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return up
+}
+
+// makeUpdater is newUpdater for goroutines other than the test's.
+func makeUpdater(r *Repo, base, cache string) (*updater.Updater, error) {
+	root, err := r.TrustedRoot()
+	if err != nil {
+		return nil, err
+	}
+	kind := string(r.Kind())
+	cfg, err := config.New(base+"/"+kind+"/metadata", root)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RemoteTargetsURL = base + "/" + kind + "/targets"
+	cfg.LocalMetadataDir = filepath.Join(cache, "metadata")
+	cfg.LocalTargetsDir = filepath.Join(cache, "targets")
+	return updater.New(cfg)
 }

@@ -27,6 +27,24 @@ type Index struct {
 	Items    map[string]IndexItem `json:"items"`
 }
 
+// ParseIndex decodes the content of an index target strictly: unknown
+// fields and trailing data are errors.
+func ParseIndex(data []byte) (*Index, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var idx Index
+	if err := dec.Decode(&idx); err != nil {
+		return nil, fmt.Errorf("parse index: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("parse index: trailing data")
+	}
+	if idx.Category == "" || idx.Items == nil {
+		return nil, fmt.Errorf("parse index: no category or items")
+	}
+	return &idx, nil
+}
+
 // IndexItem describes one item of an Index.
 type IndexItem struct {
 	// Version is the newest version.
