@@ -19,7 +19,7 @@ type layout struct {
 	kind Kind
 }
 
-func (l layout) keysDir() string      { return filepath.Join(l.dir, "keys") }
+func (l layout) keysDir() string { return filepath.Join(l.dir, "keys") }
 func (l layout) keyFile(role string) string {
 	return filepath.Join(l.keysDir(), role+".pem")
 }

@@ -237,7 +237,7 @@ func checkFile(f *File) error {
 	}
 	fi, err := os.Stat(f.Path)
 	if err != nil {
-		return fmt.Errorf("input file: %w", err)
+		return fmt.Errorf("%w: input file: %w", ErrInvalidItem, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%w: input %s is not a regular file", ErrInvalidItem, f.Path)
@@ -291,11 +291,11 @@ func checkNewer(st *privateState, it Item) error {
 	}
 	switch {
 	case c == 0 && it.Version == newest:
-		return fmt.Errorf("%w: %s", ErrVersionExists, it.Version)
+		return ErrVersionExists
 	case c == 0:
-		return fmt.Errorf("%w: %s is the same version as the published %s", ErrVersionExists, it.Version, newest)
+		return fmt.Errorf("%w (as %s)", ErrVersionExists, newest)
 	case c < 0:
-		return fmt.Errorf("%w: %s is older than %s", ErrVersionOlder, it.Version, newest)
+		return fmt.Errorf("%w (%s)", ErrVersionOlder, newest)
 	}
 	return nil
 }

@@ -164,8 +164,18 @@ func (s Settings) withDefaults() Settings {
 	return s
 }
 
+// ErrInvalidSettings is wrapped by every error about a Settings value.
+var ErrInvalidSettings = errors.New("invalid settings")
+
 // validate checks settings after withDefaults.
 func (s Settings) validate() error {
+	if err := s.check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSettings, err)
+	}
+	return nil
+}
+
+func (s Settings) check() error {
 	if !s.Kind.Valid() {
 		return fmt.Errorf("kind %q is neither %q nor %q", s.Kind, Vendor, Site)
 	}
@@ -196,10 +206,14 @@ func (s Settings) binBits() int { return bits.TrailingZeros(uint(s.Bins)) }
 // allowsCategory reports whether the repository accepts category c.
 func (s Settings) allowsCategory(c string) bool { return slices.Contains(s.Kind.Categories(), c) }
 
+// ErrNotRepository is returned by Open for a directory without
+// repository settings.
+var ErrNotRepository = errors.New("not a repository")
+
 func loadSettings(dir string) (Settings, error) {
 	b, err := os.ReadFile(filepath.Join(dir, settingsFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return Settings{}, fmt.Errorf("read settings: %s is not a repository (no %s)", dir, settingsFile)
+		return Settings{}, fmt.Errorf("%s: %w (no %s)", dir, ErrNotRepository, settingsFile)
 	}
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)

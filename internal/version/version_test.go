@@ -21,8 +21,8 @@ func TestCompare(t *testing.T) {
 		{"1.2.3-hotfix4", "1.2.3-hotfix10", -1},
 		{"1.2.3-hotfix4", "1.2.4", -1},
 		{"1.2.3.1", "1.2.3-hotfix4", 1}, // digits are newer than letters
-		{"2.0", "2.0-beta", -1},          // no pre-release notion
-		{"1.2-a", "1.2.A", 0},            // separators and case do not count
+		{"2.0", "2.0-beta", -1},         // no pre-release notion
+		{"1.2-a", "1.2.A", 0},           // separators and case do not count
 		{"1a", "1b", -1},
 		{"1.10", "1.9", 1},
 		{"000123", "123", 0},

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cascade-update/cascade/internal/repo"
+)
+
+// originInitOptions are the arguments of `cascade origin init`.
+type originInitOptions struct {
+	Dir  string
+	Bins int // 0: repo.DefaultBins
+	Keep int // 0: repo.DefaultKeep
+	// Expiry periods; zero takes the repository defaults.
+	RootExpiry, TargetsExpiry, SnapshotExpiry, TimestampExpiry time.Duration
+	Now                                                        func() time.Time
+}
+
+func init() {
+	originCommands = append(originCommands, func() *cobra.Command {
+		o := originInitOptions{Now: time.Now}
+		cmd := &cobra.Command{
+			Use:   "init DIR",
+			Short: "Create a vendor repository: keys and signed metadata",
+			Long: `Init creates DIR (missing or empty) holding a new vendor repository:
+private keys in DIR/keys (0600; keys/root.pem is only needed again to
+re-sign the root, so keep it offline), the published tree in
+DIR/published/vendor, and settings in DIR/repo.json. Endpoints are enrolled
+with DIR/published/vendor/metadata/1.root.json.`,
+			Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				o.Dir = args[0]
+				return runOriginInit(o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			},
+		}
+		f := cmd.Flags()
+		f.IntVar(&o.Bins, "bins", 0, fmt.Sprintf("number of hash bins, a power of two (default %d)", repo.DefaultBins))
+		f.IntVar(&o.Keep, "keep", 0, fmt.Sprintf("versions of each item to keep (default %d)", repo.DefaultKeep))
+		f.DurationVar(&o.RootExpiry, "root-expiry", 0, "root metadata validity (default 8760h)")
+		f.DurationVar(&o.TargetsExpiry, "targets-expiry", 0, "targets and bins metadata validity (default 2160h)")
+		f.DurationVar(&o.SnapshotExpiry, "snapshot-expiry", 0, "snapshot metadata validity (default 168h)")
+		f.DurationVar(&o.TimestampExpiry, "timestamp-expiry", 0, "timestamp metadata validity (default 24h)")
+		return cmd
+	})
+}
+
+func runOriginInit(o originInitOptions, out, errOut io.Writer) error {
+	for _, d := range []time.Duration{o.RootExpiry, o.TargetsExpiry, o.SnapshotExpiry, o.TimestampExpiry} {
+		if d < 0 {
+			return usageError(fmt.Errorf("origin init: expiry %v is negative", d))
+		}
+	}
+	if o.Bins < 0 || o.Keep < 0 {
+		return usageError(errors.New("origin init: --bins and --keep must not be negative"))
+	}
+	s := repo.Settings{
+		Kind: repo.Vendor,
+		Bins: o.Bins,
+		Keep: o.Keep,
+		Expiry: repo.Periods{
+			Root:      repo.Duration(o.RootExpiry),
+			Targets:   repo.Duration(o.TargetsExpiry),
+			Snapshot:  repo.Duration(o.SnapshotExpiry),
+			Timestamp: repo.Duration(o.TimestampExpiry),
+		},
+	}
+	r, err := repo.Init(o.Dir, repo.InitOptions{Settings: s, Options: originRepoOptions(o.Now, errOut)})
+	if errors.Is(err, repo.ErrNotEmpty) || errors.Is(err, repo.ErrInvalidSettings) {
+		return usageError(fmt.Errorf("origin init: %w", err))
+	}
+	if err != nil {
+		return fmt.Errorf("origin init: %w", err)
+	}
+	st := r.Settings()
+	fmt.Fprintf(out, "created vendor repository in %s (%d hash bins, keeping %d versions per item)\n", r.Dir(), st.Bins, st.Keep)
+	fmt.Fprintf(out, "  keys:         %s (move root.pem offline; publish and refresh do not need it)\n",
+		filepath.Join(r.Dir(), "keys"))
+	fmt.Fprintf(out, "  serve:        %s\n", filepath.Dir(r.PublishedDir()))
+	fmt.Fprintf(out, "  trusted root: %s (enroll endpoints with it)\n",
+		filepath.Join(r.PublishedDir(), "metadata", "1.root.json"))
+	return nil
+}
+
+// originRepoOptions are the repository options of the origin commands: the
+// given clock, and warnings logged on stderr.
+func originRepoOptions(now func() time.Time, errOut io.Writer) repo.Options {
+	return repo.Options{
+		Now:    now,
+		Logger: slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// openOriginRepo opens the repository of an origin command; a directory that is
+// not a repository is a usage error.
+func openOriginRepo(op, dir string, now func() time.Time, errOut io.Writer) (*repo.Repo, error) {
+	r, err := repo.Open(dir, originRepoOptions(now, errOut))
+	if errors.Is(err, repo.ErrNotRepository) {
+		return nil, usageError(fmt.Errorf("%s: %w", op, err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOriginStatus(t *testing.T) {
+	c := newOriginClock()
+	dir := initOrigin(t, c)
+	start := c.t
+	tests := []struct {
+		name       string
+		at         time.Duration
+		wantCode   int // 0: no error
+		wantOut    []string
+		wantStderr []string
+	}{
+		{"fresh", 0, 0, []string{"ROLE", "root", "targets", "bins (8)", "snapshot", "timestamp", "ok"}, nil},
+		{"timestamp expiring", 20 * time.Hour, 0, []string{"expiring"}, []string{"warning: timestamp expires in 4h0m0s", "run refresh"}},
+		{"timestamp expired", 25 * time.Hour, 1, []string{"expired"}, []string{"warning: timestamp expired 1h0m0s ago"}},
+		{"root expiring", 340 * 24 * time.Hour, 1, nil, []string{"warning: root expires in", "root.pem"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = start.Add(tt.at)
+			var out, errOut bytes.Buffer
+			err := runOriginStatus(originStatusOptions{Dir: dir, Now: c.now}, &out, &errOut)
+			var ee *ExitError
+			switch {
+			case tt.wantCode == 0 && err != nil:
+				t.Fatalf("err = %v", err)
+			case tt.wantCode != 0 && (!errors.As(err, &ee) || ee.Code != tt.wantCode || !strings.Contains(err.Error(), "expired")):
+				t.Fatalf("err = %v, want exit %d about expiry", err, tt.wantCode)
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tt.wantStderr {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut.String())
+				}
+			}
+			if tt.wantStderr == nil && errOut.Len() != 0 {
+				t.Errorf("unexpected stderr %q", errOut.String())
+			}
+		})
+	}
+}
+
+func TestOriginRefreshClearsWarnings(t *testing.T) {
+	c := newOriginClock()
+	dir := initOrigin(t, c)
+	c.t = c.t.Add(6 * 24 * time.Hour) // timestamp expired, snapshot within margin
+	var out, errOut bytes.Buffer
+	if err := runOriginRefresh(context.Background(), originRefreshOptions{Dir: dir, Now: c.now}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if want := "re-signed snapshot, timestamp (timestamp version 2)"; !strings.Contains(out.String(), want) {
+		t.Errorf("refresh output %q lacks %q", out.String(), want)
+	}
+	out.Reset()
+	if err := runOriginStatus(originStatusOptions{Dir: dir, Now: c.now}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("warnings after refresh: %s", errOut.String())
+	}
+	c.t = c.t.Add(80 * 24 * time.Hour)
+	out.Reset()
+	if err := runOriginRefresh(context.Background(), originRefreshOptions{Dir: dir, Now: c.now}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if want := "re-signed targets, snapshot, timestamp, 8 bins"; !strings.Contains(out.String(), want) {
+		t.Errorf("refresh output %q lacks %q", out.String(), want)
+	}
+}
