@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -43,6 +44,33 @@ func ParseIndex(data []byte) (*Index, error) {
 		return nil, fmt.Errorf("parse index: no category or items")
 	}
 	return &idx, nil
+}
+
+// Index returns the published index of a category: what is current, as
+// clients see it. It takes no lock.
+func (r *Repo) Index(category string) (*Index, error) {
+	if !r.settings.allowsCategory(category) {
+		return nil, fmt.Errorf("read index: category %q is not one of %v", category, r.settings.Kind.Categories())
+	}
+	t, err := loadTree(r.l)
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	tf, err := t.lookup(IndexPath(category))
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	if tf == nil {
+		return nil, fmt.Errorf("read index: no %s target", IndexPath(category))
+	}
+	data, err := os.ReadFile(r.l.fromRel(targetRel(IndexPath(category), tf.Hashes["sha256"])))
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	if err := tf.VerifyLengthHashes(data); err != nil {
+		return nil, fmt.Errorf("read index %s: %w", category, err)
+	}
+	return ParseIndex(data)
 }
 
 // IndexItem describes one item of an Index.

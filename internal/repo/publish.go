@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/cascade-update/cascade/internal/version"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 // Errors of Publish, for errors.Is.
@@ -116,6 +117,11 @@ func (r *Repo) publish(ctx context.Context, op *writeOp, items []Item, res *Publ
 			return t.abort(fmt.Errorf("publish: %w", err))
 		}
 		res.Added = append(res.Added, IndexPath(c))
+	}
+	// The top-level targets is loaded anyway: keep it from expiring even
+	// without refreshes. Bins and root are left to Refresh.
+	if r.due(t.targets.Signed.Expires, r.settings.Margin.Targets, op.signer.now) {
+		t.dirty[metadata.TARGETS] = true
 	}
 	if err := r.commit(op, false); err != nil {
 		return fmt.Errorf("publish: %w", err)

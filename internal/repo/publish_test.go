@@ -33,19 +33,11 @@ func published(t testing.TB, r *Repo, path string) *metadata.TargetFiles {
 // readIndex reads the current index of a category from the published tree.
 func readIndex(t testing.TB, r *Repo, category string) Index {
 	t.Helper()
-	tf := published(t, r, IndexPath(category))
-	if tf == nil {
-		t.Fatalf("no index for %s", category)
-	}
-	b, err := os.ReadFile(r.l.fromRel(targetRel(IndexPath(category), tf.Hashes["sha256"])))
+	idx, err := r.Index(category)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var idx Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		t.Fatal(err)
-	}
-	return idx
+	return *idx
 }
 
 func TestPublish(t *testing.T) {

@@ -176,3 +176,31 @@ func TestRefreshedRepositoryVerifiesAfterExpiry(t *testing.T) {
 	}
 	verifyTree(t, r)
 }
+
+func TestPublishResignsTargetsNearExpiry(t *testing.T) {
+	r, c := newTestRepo(t, smallSettings())
+	mustPublish(t, r, component("pattern", "1", data("a", "1")))
+	if got := r.mustStatus(t, c.Now(), "targets").Version; got != 1 {
+		t.Fatalf("targets version %d after a publish far from expiry, want 1", got)
+	}
+	c.Advance(80 * day)
+	mustPublish(t, r, component("pattern", "2", data("a", "2")))
+	if got := r.mustStatus(t, c.Now(), "targets"); got.Version != 2 || got.Health != Healthy {
+		t.Errorf("targets after a publish within its margin: %+v, want version 2, healthy", got)
+	}
+}
+
+func (r *Repo) mustStatus(t *testing.T, now time.Time, role string) RoleStatus {
+	t.Helper()
+	st, err := r.Status(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range st.Roles {
+		if rs.Role == role {
+			return rs
+		}
+	}
+	t.Fatalf("no role %s in status", role)
+	return RoleStatus{}
+}
