@@ -24,6 +24,8 @@ type Stage struct {
 	m      Manifest
 	byPath map[string]File
 	done   bool // committed or discarded
+	// unchanged: m was the installed version at Begin.
+	unchanged bool
 }
 
 // Begin starts installing m as the new version of cat. It validates the
@@ -45,10 +47,16 @@ func (s *Store) Begin(ctx context.Context, cat category.Category, m Manifest) (*
 	if s.closed {
 		return nil, failure.New(failure.Local, op, ErrClosed)
 	}
-	if err := s.reuseInstalled(ctx, cat, nm); err != nil {
+	cur, prev, err := s.lay().installed(cat)
+	if err != nil {
 		return nil, failure.New(failure.Local, op, err)
 	}
 	st := &Stage{s: s, m: nm, byPath: make(map[string]File, len(nm.Files))}
+	if cur != nil && equalManifests(cur.Manifest, nm) {
+		st.unchanged = true
+	} else if err := s.reuseInstalled(ctx, cat, nm, cur, prev); err != nil {
+		return nil, failure.New(failure.Local, op, err)
+	}
 	for _, f := range nm.Files {
 		st.byPath[f.Path] = f
 		s.claims[f.SHA256]++
@@ -58,12 +66,8 @@ func (s *Store) Begin(ctx context.Context, cat category.Category, m Manifest) (*
 
 // reuseInstalled links into the cache each file of m that is missing from
 // the cache and present, intact, in the current or previous version.
-func (s *Store) reuseInstalled(ctx context.Context, cat category.Category, m Manifest) error {
+func (s *Store) reuseInstalled(ctx context.Context, cat category.Category, m Manifest, cur, prev *Version) error {
 	l := s.lay()
-	cur, prev, err := l.installed(cat)
-	if err != nil {
-		return err
-	}
 	have := map[string]string{} // sha256 -> installed path
 	for _, v := range []*Version{prev, cur} {
 		if v == nil {
@@ -111,8 +115,12 @@ func (st *Stage) Manifest() Manifest { return st.m }
 
 // Missing lists the files still to be downloaded: one per distinct
 // content (files with the same sha256 share one download), in path order.
-// Empty files are never missing.
+// Empty files are never missing, and nothing is when the manifest was
+// already installed at Begin (Commit then reports ActionUnchanged).
 func (st *Stage) Missing() []File {
+	if st.unchanged {
+		return nil
+	}
 	var out []File
 	seen := map[string]bool{}
 	for _, f := range st.m.Files {
