@@ -1,0 +1,88 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestRateMeter(t *testing.T) {
+	start := time.Unix(0, 0)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	type obs struct {
+		ms   int
+		n    int64
+		slow bool
+	}
+	tests := []struct {
+		name string
+		obs  []obs
+	}{
+		{"grace period: nothing before a full window", []obs{{250, 0, false}, {500, 0, false}, {750, 0, false}}},
+		{"stalled from the start", []obs{{250, 0, false}, {500, 0, false}, {750, 0, false}, {1000, 0, true}}},
+		{"exactly the minimum", []obs{{500, 50, false}, {1000, 100, false}, {1500, 150, false}, {2000, 200, false}}},
+		{"just below the minimum", []obs{{500, 50, false}, {1000, 99, true}}},
+		{"fast then stalled: the window slides", []obs{
+			{250, 10_000, false}, {500, 10_000, false}, {1000, 10_000, false},
+			{1250, 10_000, true}}},
+		{"bursty but enough in every window", []obs{
+			{250, 100, false}, {500, 100, false}, {750, 100, false}, {1000, 200, false},
+			{1250, 200, false}, {1500, 200, false}, {1750, 300, false}, {2000, 300, false}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newRateMeter(100, time.Second, start) // 100 B/s over 1 s
+			for _, o := range tc.obs {
+				err := m.observe(at(o.ms), o.n)
+				if (err != nil) != o.slow {
+					t.Fatalf("at %dms with %d bytes: got %v, want slow=%v", o.ms, o.n, err, o.slow)
+				}
+				if err != nil && !errors.Is(err, errTooSlow) {
+					t.Fatalf("error %v is not errTooSlow", err)
+				}
+			}
+		})
+	}
+}
+
+func TestWatchdogCancelsStalledTransfer(t *testing.T) {
+	clock := newFakeClock()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	w := startWatchdog(clock, 100, time.Second, cancel)
+	defer w.stop()
+	<-clock.created
+	for i := 0; i < 100 && ctx.Err() == nil; i++ {
+		clock.Advance(250 * time.Millisecond)
+	}
+	if !errors.Is(context.Cause(ctx), errTooSlow) {
+		t.Fatalf("cause %v, want errTooSlow", context.Cause(ctx))
+	}
+}
+
+func TestWatchdogLeavesSteadyTransfer(t *testing.T) {
+	clock := newFakeClock()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	w := startWatchdog(clock, 100, time.Second, cancel)
+	<-clock.created
+	for range 40 { // ten windows at 25 bytes per quarter second: exactly the minimum
+		w.n.Add(25)
+		clock.Advance(250 * time.Millisecond)
+	}
+	w.stop() // waits for the last tick to be processed
+	if err := context.Cause(ctx); err != nil {
+		t.Fatalf("steady transfer cancelled: %v", err)
+	}
+}
+
+func TestWatchdogDisabled(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	w := startWatchdog(newFakeClock(), -1, time.Second, cancel)
+	w.stop()
+	if ctx.Err() != nil {
+		t.Fatal("disabled watchdog cancelled")
+	}
+}
