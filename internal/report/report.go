@@ -25,6 +25,7 @@ const (
 	Updated  Result = "updated"    // a source brought it up to date by installing
 	UpToDate Result = "up_to_date" // a source confirmed the installed state is current
 	Failed   Result = "failed"     // every source was unable to update: the category quits
+	Skipped  Result = "skipped"    // the endpoint cannot update this category at all (see Error)
 )
 
 // Report is one update run.
@@ -33,14 +34,15 @@ type Report struct {
 	Endpoint string       `json:"endpoint,omitempty"`
 	Role     plan.Role    `json:"role"`
 	Trigger  plan.Trigger `json:"trigger"`
-	// Announced is the version the server announced with a notify-components
-	// trigger (empty otherwise); sources behind it are stale.
-	Announced  int64       `json:"announced,omitempty"`
-	Started    time.Time   `json:"started"`
-	Finished   time.Time   `json:"finished"`
-	Result     Result      `json:"result"`
-	Plan       plan.Plan   `json:"plan"`
-	Categories []*Category `json:"categories"`
+	// Announced are the component versions the server announced with a
+	// notify-components trigger (empty otherwise); sources behind them are
+	// stale.
+	Announced  map[string]string `json:"announced,omitempty"`
+	Started    time.Time         `json:"started"`
+	Finished   time.Time         `json:"finished"`
+	Result     Result            `json:"result"`
+	Plan       plan.Plan         `json:"plan"`
+	Categories []*Category       `json:"categories"`
 }
 
 // Category is the outcome of one category of a run.

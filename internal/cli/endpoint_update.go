@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/endpoint"
+	"github.com/cascade-update/cascade/internal/plan"
+	"github.com/cascade-update/cascade/internal/report"
+)
+
+// endpointUpdateOptions are the flags of `cascade endpoint update`.
+type endpointUpdateOptions struct {
+	Config string
+	Once   bool // run in this process
+	Now    bool // ask the running daemon
+	JSON   bool
+}
+
+func init() {
+	endpointCommands = append(endpointCommands, func() *cobra.Command {
+		var o endpointUpdateOptions
+		cmd := &cobra.Command{
+			Use:   "update (--once | --now) --config FILE [--json]",
+			Short: "Update now: in this process (--once) or through the running daemon (--now)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				ctx, stop := signalContext(cmd.Context())
+				defer stop()
+				return runEndpointUpdate(ctx, o, cmd.OutOrStdout())
+			},
+		}
+		f := cmd.Flags()
+		f.StringVar(&o.Config, "config", "", "endpoint configuration file (required)")
+		f.BoolVar(&o.Once, "once", false, "run one update in this process (the daemon must not be running)")
+		f.BoolVar(&o.Now, "now", false, "ask the running daemon to update now")
+		f.BoolVar(&o.JSON, "json", false, "print the report as JSON")
+		cmd.MarkFlagRequired("config")
+		return cmd
+	})
+}
+
+func runEndpointUpdate(ctx context.Context, o endpointUpdateOptions, out io.Writer) error {
+	if o.Once == o.Now {
+		return usageError(errors.New("endpoint update: give exactly one of --once and --now"))
+	}
+	var rep *report.Report
+	if o.Now {
+		cfg, err := endpoint.LoadConfig(o.Config)
+		if err != nil {
+			return usageError(err)
+		}
+		if rep, err = endpoint.RequestUpdate(ctx, cfg.DataDir); err != nil {
+			return err
+		}
+	} else {
+		bars := newBars(!o.JSON && term.IsTerminal(int(os.Stderr.Fd())))
+		_, ep, err := openEndpoint(o.Config, quietLogger(), endpoint.Options{Progress: bars.progress})
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		rep, err = ep.Update(ctx, plan.Manual, nil)
+		bars.wait()
+		if err != nil {
+			return err
+		}
+	}
+	if err := printReport(out, rep, o.JSON); err != nil {
+		return err
+	}
+	if rep.Result == report.Failed {
+		return &ExitError{Code: 1, Err: errors.New("update failed"), Reported: true}
+	}
+	return nil
+}
+
+// printReport writes a report as JSON or as one line per category and
+// failed source.
+func printReport(out io.Writer, rep *report.Report, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(out, "run %s (%s): %s in %s\n", rep.ID, rep.Trigger, rep.Result, rep.Finished.Sub(rep.Started).Round(1e6))
+	for _, c := range rep.Categories {
+		fmt.Fprintf(out, "  %-15s %-10s", c.Category, c.Result)
+		if c.Source != "" {
+			fmt.Fprintf(out, " from %s, %d bytes, %v -> %v", c.Source, c.Bytes, c.Before, c.After)
+		}
+		if c.Error != "" {
+			fmt.Fprintf(out, " %s", c.Error)
+		}
+		fmt.Fprintln(out)
+		for _, a := range c.Attempts {
+			fmt.Fprintf(out, "      %s: %s: %s\n", a.Source, a.Class, a.Error)
+		}
+		if c.Hook != nil && c.Hook.Error != "" {
+			fmt.Fprintf(out, "      hook: %s\n", c.Hook.Error)
+		}
+	}
+	return nil
+}
+
+// bars shows a progress bar per file downloaded, on an interactive
+// terminal only.
+type bars struct {
+	p  *mpb.Progress
+	mu sync.Mutex
+	m  map[string]*mpb.Bar
+}
+
+// minBarSize is the smallest file that gets a progress bar.
+const minBarSize = 1 << 20
+
+func newBars(interactive bool) *bars {
+	if !interactive {
+		return &bars{}
+	}
+	return &bars{p: mpb.New(mpb.WithOutput(os.Stderr)), m: map[string]*mpb.Bar{}}
+}
+
+func (b *bars) progress(cat category.Category, file string, done, total int64) {
+	if b.p == nil || total < minBarSize {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := string(cat) + "/" + file
+	bar, ok := b.m[key]
+	if !ok {
+		bar = b.p.AddBar(total, mpb.PrependDecorators(decor.Name(key, decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Percentage(decor.WCSyncSpace)))
+		b.m[key] = bar
+	}
+	bar.SetCurrent(done)
+}
+
+func (b *bars) wait() {
+	if b.p == nil {
+		return
+	}
+	b.mu.Lock()
+	for _, bar := range b.m {
+		if !bar.Completed() {
+			bar.Abort(false)
+		}
+	}
+	b.mu.Unlock()
+	b.p.Wait()
+}

@@ -1,0 +1,138 @@
+package endpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/plan"
+	"github.com/cascade-update/cascade/internal/report"
+)
+
+// request asks the daemon's loop for a run.
+type request struct {
+	trigger plan.Trigger
+	reply   chan *report.Report
+}
+
+// SocketPath is the control socket of the endpoint whose data directory
+// is dataDir. It is created 0600: only the daemon's user may trigger runs.
+func SocketPath(dataDir string) string { return filepath.Join(dataDir, socketName) }
+
+// Run is the endpoint daemon: a scheduled run every Interval plus a random
+// jitter, and a run whenever `cascade endpoint update --now` asks through
+// the control socket. It returns when ctx is cancelled.
+func (e *Endpoint) Run(ctx context.Context) error {
+	reqs := make(chan request)
+	sock := SocketPath(e.cfg.DataDir)
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("endpoint control socket: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("endpoint control socket: %w", err)
+	}
+	srv := &http.Server{Handler: e.control(ctx, reqs), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+		<-served
+		os.Remove(sock)
+	}()
+	e.log.Info("endpoint running", "id", e.cfg.ID, "role", e.cfg.Role, "interval", e.cfg.Schedule.Interval, "socket", sock)
+	timer := time.NewTimer(e.jitter())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			e.run(ctx, plan.Scheduled)
+			timer.Reset(e.cfg.Schedule.Interval + e.jitter())
+		case r := <-reqs:
+			r.reply <- e.run(ctx, r.trigger)
+		}
+	}
+}
+
+func (e *Endpoint) jitter() time.Duration {
+	if e.cfg.Schedule.Jitter <= 0 {
+		return 0
+	}
+	return rand.N(e.cfg.Schedule.Jitter)
+}
+
+func (e *Endpoint) run(ctx context.Context, t plan.Trigger) *report.Report {
+	rep, err := e.Update(ctx, t, nil)
+	if err != nil {
+		e.log.Error("update run", "trigger", t, "error", err)
+		now := e.now()
+		rep = &report.Report{Trigger: t, Started: now, Finished: now, Result: report.Failed}
+	}
+	return rep
+}
+
+// control serves the control socket: POST /update runs an update now and
+// answers with its report.
+func (e *Endpoint) control(ctx context.Context, reqs chan<- request) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /update", func(w http.ResponseWriter, r *http.Request) {
+		req := request{trigger: plan.Manual, reply: make(chan *report.Report, 1)}
+		select {
+		case reqs <- req:
+		case <-r.Context().Done():
+			return
+		case <-ctx.Done():
+			http.Error(w, "endpoint stopping", http.StatusServiceUnavailable)
+			return
+		}
+		select {
+		case rep := <-req.reply:
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(rep)
+		case <-ctx.Done():
+			http.Error(w, "endpoint stopping", http.StatusServiceUnavailable)
+		}
+	})
+	return mux
+}
+
+// RequestUpdate asks the daemon of dataDir to run an update now and
+// returns the run's report.
+func RequestUpdate(ctx context.Context, dataDir string) (*report.Report, error) {
+	sock := SocketPath(dataDir)
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://endpoint/update", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ask the endpoint daemon (is `cascade endpoint run` running?): %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("endpoint daemon: %s", resp.Status)
+	}
+	var rep report.Report
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, report.MaxReportSize)).Decode(&rep); err != nil {
+		return nil, errors.Join(errors.New("endpoint daemon: bad report"), err)
+	}
+	return &rep, nil
+}

@@ -1,0 +1,203 @@
+// Package update runs the update process of DESIGN.md section 4 for one
+// endpoint: for each category of a plan it walks the sources in order
+// (with fast ordered failover), takes the first source that can bring the
+// category up to date, verifies everything against the trusted metadata,
+// installs atomically, and reports what happened for every source.
+package update
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/failover"
+	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/install"
+	"github.com/cascade-update/cascade/internal/plan"
+	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/trust"
+)
+
+// Resolver turns a plan's source into the base URL of its source tree:
+// the server and origin URLs of the policy, an update agent's URL from the
+// agent directory, a URL entry as written. An agent missing from the
+// directory is failure.NotFound.
+type Resolver func(src policy.Source) (string, error)
+
+// Options are what a Runner needs. Vendor, Install, Fetcher, Resolve and
+// Now are required.
+type Options struct {
+	// Vendor is the trusted vendor repository (components, programs).
+	Vendor *trust.Store
+	// Site is the trusted site repository (domain settings, program
+	// approvals); nil on a standalone endpoint, whose plan then skips
+	// those categories.
+	Site *trust.Store
+	// Install holds the installed categories.
+	Install *install.Store
+	// Fetcher downloads from every source; its timeouts bound each probe.
+	Fetcher *fetch.Fetcher
+	// Resolve maps plan sources to URLs.
+	Resolve Resolver
+	// Domain is the endpoint's domain: it selects the domain settings
+	// document to install.
+	Domain string
+	// Health remembers connection-level failures across runs (nil: only
+	// within a run).
+	Health *failover.Health
+	// Failover tunes the probe-ahead walk.
+	Failover failover.Options
+	// Hooks are run after a category is installed (see install.RunHook).
+	Hooks map[category.Category][]string
+	// HookTimeout bounds each hook (default 5 minutes).
+	HookTimeout time.Duration
+	// Progress, if set, is told of download progress.
+	Progress func(cat category.Category, file string, done, total int64)
+	// Endpoint names the endpoint in reports.
+	Endpoint string
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Runner runs update runs; one at a time (Run serialises them).
+type Runner struct {
+	o   Options
+	log *slog.Logger
+	mu  sync.Mutex
+}
+
+// New returns a Runner.
+func New(o Options) (*Runner, error) {
+	if o.Vendor == nil || o.Install == nil || o.Fetcher == nil || o.Resolve == nil || o.Now == nil {
+		return nil, errors.New("update options: Vendor, Install, Fetcher, Resolve and Now are required")
+	}
+	if o.HookTimeout <= 0 {
+		o.HookTimeout = 5 * time.Minute
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{o: o, log: log}, nil
+}
+
+// Request is one update run to make.
+type Request struct {
+	Plan plan.Plan
+	// Announced are the component versions the server announced with a
+	// notify-components trigger: a source holding an older version of any
+	// of them is stale.
+	Announced map[string]string
+}
+
+// run is the state of one update run.
+type run struct {
+	r   *Runner
+	req Request
+	// failed holds the sources that failed at connection level in this
+	// run: they are not contacted again.
+	mu     sync.Mutex
+	failed map[string]error
+}
+
+// Run makes one update run and returns its report. It never returns an
+// error: every failure is in the report.
+func (r *Runner) Run(ctx context.Context, req Request) *report.Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &report.Report{ID: newID(), Endpoint: r.o.Endpoint, Role: req.Plan.Role, Trigger: req.Plan.Trigger,
+		Announced: req.Announced, Started: r.o.Now(), Plan: req.Plan}
+	ru := &run{r: r, req: req, failed: map[string]error{}}
+	for _, cat := range category.All {
+		steps, ok := req.Plan.Categories[cat]
+		if !ok {
+			continue
+		}
+		rep.Categories = append(rep.Categories, ru.category(ctx, cat, steps))
+	}
+	rep.Finish(r.o.Now())
+	rep.Log(r.log)
+	return rep
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// category updates one category from the first source that can.
+func (ru *run) category(ctx context.Context, cat category.Category, steps []plan.Step) *report.Category {
+	start := ru.r.o.Now()
+	out := &report.Category{Category: cat, Before: ru.installedVersions(cat)}
+	if reason := ru.unsupported(cat); reason != "" {
+		out.Result, out.Error = report.Skipped, reason
+		return out
+	}
+	res := failover.Walk(ctx, len(steps), ru.r.o.Failover,
+		func(ctx context.Context, i int) (*candidate, error) { return ru.probe(ctx, cat, steps[i]) },
+		func(ctx context.Context, i int, c *candidate) error { return ru.apply(ctx, c, out) })
+	for i, err := range res.Errs {
+		if err == nil || errors.Is(err, failover.ErrNotTried) {
+			continue
+		}
+		a := report.Attempt{Source: steps[i].Source.String(), Class: failure.ClassOf(err), Error: err.Error()}
+		var ce *cachedError
+		if errors.As(err, &ce) {
+			a.Cached = true
+		}
+		if a.Class == "" {
+			a.Class = failure.Local
+		}
+		out.Attempts = append(out.Attempts, a)
+	}
+	out.After = ru.installedVersions(cat)
+	out.Duration = ru.r.o.Now().Sub(start)
+	if res.Chosen < 0 {
+		out.Result = report.Failed
+		out.Error = quitReason(len(steps), out.Attempts)
+		return out
+	}
+	out.Source = steps[res.Chosen].Source.String()
+	return out
+}
+
+func quitReason(n int, attempts []report.Attempt) string {
+	if n == 0 {
+		return "no source in the plan: the category quits"
+	}
+	return fmt.Sprintf("all %d sources were unable to update: the category quits", len(attempts))
+}
+
+// unsupported says why a category cannot be updated on this endpoint.
+func (ru *run) unsupported(cat category.Category) string {
+	switch {
+	case cat == category.Components:
+		return ""
+	case ru.r.o.Site == nil:
+		return "no site repository is trusted (standalone endpoint): " + string(cat) + " come only from a server"
+	case cat == category.Programs:
+		return "program approvals are not published by the server yet"
+	}
+	return ""
+}
+
+func (ru *run) installedVersions(cat category.Category) map[string]string {
+	v, err := ru.r.o.Install.Current(cat)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, it := range v.Items {
+		out[it.Name] = it.Version
+	}
+	return out
+}
