@@ -38,10 +38,10 @@ type Trigger string
 
 // The triggers of DESIGN.md section 4.
 const (
-	Scheduled         Trigger = "scheduled"
-	Manual            Trigger = "manual"            // "update now"
-	NotifyComponents  Trigger = "notify-components" // the server announced new components
-	DefaultTrigger            = Scheduled
+	Scheduled        Trigger = "scheduled"
+	Manual           Trigger = "manual"            // "update now"
+	NotifyComponents Trigger = "notify-components" // the server announced new components
+	DefaultTrigger           = Scheduled
 )
 
 // ParseTrigger returns the trigger named s.
@@ -89,7 +89,7 @@ type Plan struct {
 	Role    Role    `json:"role"`
 	Trigger Trigger `json:"trigger"`
 	// Rule names the rule of section 4 that decided the plan.
-	Rule       string                        `json:"rule"`
+	Rule       string                       `json:"rule"`
 	Categories map[category.Category][]Step `json:"categories"`
 	// Effective is the endpoint's effective list.
 	Effective []Match `json:"effective,omitempty"`
