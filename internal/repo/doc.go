@@ -10,7 +10,10 @@
 // snapshots, and hash-bin delegation from the top-level targets role in
 // the succinct form of TAP 15 (delegated roles "bins-000" ... "bins-3ff";
 // a target lives in the bin given by the leading bits of the sha256 of its
-// path). Publishing re-signs only the bins that change.
+// path). Publishing re-signs only the bins that change, plus the top-level
+// targets when it is within its margin of expiry. The timestamp records
+// the snapshot's version, length and sha256; the snapshot records each
+// targets role's version and length (clients use it as a size cap).
 //
 // # Directory layout
 //
@@ -54,7 +57,8 @@
 //
 // version is the newest version of the item, files the target paths of its
 // files, and kept every version still served, newest first. Items are keyed
-// by name; encoding/json writes the keys sorted.
+// by name; encoding/json writes the keys sorted. ParseIndex decodes it and
+// Repo.Index reads the published one.
 //
 // # Retention
 //
@@ -73,6 +77,11 @@
 // (old metadata versions, pruned targets, old indexes) are deleted only once
 // Settings.GCGenerations newer timestamps exist and Settings.GCGrace has
 // passed, so readers part-way through an older state are not broken.
+//
+// Expiry: Refresh re-signs the timestamp on every call and any other role
+// within its Settings.Margin of expiry (the root only when keys/root.pem
+// is present). The timestamp expires in a day by default, so run refresh
+// at least daily; Status reports what is near expiry.
 //
 // Writers take an exclusive lock on DIR/lock, so two publishers (processes
 // or goroutines) never interleave. Readers need no lock.

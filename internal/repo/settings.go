@@ -91,8 +91,11 @@ var (
 )
 
 const (
-	// DefaultBins is the number of hash bins: 1024 keeps each bin near 100
-	// targets (about 25 KB) at 100,000 targets, and the snapshot near 45 KB.
+	// DefaultBins is the number of hash bins. At 100,000 targets, 1024 bins
+	// give bins of about 100 targets (30 KB at most) and a 47 KB snapshot,
+	// which minimises what a client fetches for one lookup (measured by
+	// BenchmarkHashBins: 71 KB cold, against 103 KB with 256 bins and
+	// 191 KB with 4096).
 	DefaultBins = 1024
 	// MaxBins is the largest number of bins accepted.
 	MaxBins = 1 << 16
