@@ -90,6 +90,9 @@ func (ru *run) download(ctx context.Context, c *candidate, st *install.Stage, f 
 func (ru *run) hook(ctx context.Context, res install.Result) *report.Hook {
 	cmd := ru.r.o.Hooks[res.Category]
 	if len(cmd) == 0 {
+		if err := ru.r.o.Install.HookDone(res.Category, res.Current.ID); err != nil {
+			ru.log().Warn("record hook run", "category", res.Category, "error", err)
+		}
 		return nil
 	}
 	start := ru.r.o.Now()

@@ -116,6 +116,7 @@ func (r *Runner) Run(ctx context.Context, req Request) *report.Report {
 	rep := &report.Report{ID: newID(), Endpoint: r.o.Endpoint, Role: req.Plan.Role, Trigger: req.Plan.Trigger,
 		Announced: req.Announced, Started: r.o.Now(), Plan: req.Plan}
 	ru := &run{r: r, req: req, failed: map[string]error{}}
+	ru.pendingHooks(ctx)
 	for _, cat := range category.All {
 		steps, ok := req.Plan.Categories[cat]
 		if !ok {
@@ -126,6 +127,23 @@ func (r *Runner) Run(ctx context.Context, req Request) *report.Report {
 	rep.Finish(r.o.Now())
 	rep.Log(r.log)
 	return rep
+}
+
+// pendingHooks re-runs the hook of any install whose hook did not finish,
+// for example because the process was killed right after the switch.
+func (ru *run) pendingHooks(ctx context.Context) {
+	for _, cat := range category.All {
+		res, err := ru.r.o.Install.PendingHook(cat)
+		if err != nil {
+			ru.r.log.Warn("pending hook", "category", cat, "error", err)
+			continue
+		}
+		if res != nil {
+			if h := ru.hook(ctx, *res); h != nil && h.Error != "" {
+				ru.r.log.Warn("pending hook failed", "category", cat, "error", h.Error)
+			}
+		}
+	}
 }
 
 func newID() string {
