@@ -55,7 +55,10 @@ type Result struct {
 // rollback, older ones are removed, and the hook is marked pending (see
 // PendingHook). A manifest equal to the installed one changes nothing
 // (ActionUnchanged). On failure the installed version is untouched and the
-// stage may be committed again after downloading what Missing lists.
+// stage may be committed again after downloading what Missing lists,
+// with one exception: if the switch itself fails on a disk error, its
+// intent record stays and the next Open finishes the switch (the new
+// version is complete and verified by then).
 func (s *Store) Commit(ctx context.Context, st *Stage) (Result, error) {
 	cat := st.m.Category
 	op := "install " + string(cat)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,42 +42,54 @@ func TestInstallRollbackSequence(t *testing.T) {
 		{"back to the first: one file from the previous version", v1, ActionInstall, v1, v3, []string{"engine/core.bin"}},
 	}
 	for i, step := range steps {
-		var res Result
-		var downloaded []string
-		if step.files == nil {
-			var err error
-			if res, err = s.Rollback(comp); err != nil {
-				t.Fatalf("step %d (%s): Rollback: %v", i, step.name, err)
+		ok := t.Run(fmt.Sprintf("%d %s", i, step.name), func(t *testing.T) {
+			var res Result
+			var downloaded []string
+			if step.files == nil {
+				var err error
+				if res, err = s.Rollback(comp); err != nil {
+					t.Fatalf("Rollback: %v", err)
+				}
+			} else {
+				res, downloaded = install(t, s, comp, step.files)
 			}
-		} else {
-			res, downloaded = install(t, s, comp, step.files)
-		}
-		if res.Action != step.wantAction {
-			t.Fatalf("step %d (%s): action %q, want %q", i, step.name, res.Action, step.wantAction)
-		}
-		if !slices.Equal(downloaded, step.wantDownload) {
-			t.Fatalf("step %d (%s): downloaded %v, want %v", i, step.name, downloaded, step.wantDownload)
-		}
-		cur := checkCurrent(t, s, comp, step.wantCurrent)
-		if res.Current.ID != cur.ID {
-			t.Fatalf("step %d (%s): result names %s, current is %s", i, step.name, res.Current.ID, cur.ID)
-		}
-		prev, err := s.Previous(comp)
-		if step.wantPrevious == nil {
-			if !errors.Is(err, ErrNoPrevious) || res.Previous != nil {
-				t.Fatalf("step %d (%s): Previous = %v, %v; want ErrNoPrevious", i, step.name, prev.ID, err)
+			if res.Action != step.wantAction {
+				t.Fatalf("action %q, want %q", res.Action, step.wantAction)
 			}
-		} else if err != nil || !sameTree(readTree(t, prev.Dir), step.wantPrevious) || res.Previous.ID != prev.ID {
-			t.Fatalf("step %d (%s): previous version wrong (%v)", i, step.name, err)
+			if !slices.Equal(downloaded, step.wantDownload) {
+				t.Fatalf("downloaded %v, want %v", downloaded, step.wantDownload)
+			}
+			checkResult(t, s, res, step.wantCurrent, step.wantPrevious)
+			// Only current and previous are kept; the cache holds nothing
+			// once every file is installed.
+			if n := len(dirNames(t, filepath.Join(dir, string(comp), versionsDir))); n > 4 {
+				t.Fatalf("%d entries in versions/, want at most 4", n)
+			}
+			if names := dirNames(t, filepath.Join(dir, cacheDir)); len(names) != 0 {
+				t.Fatalf("cache not emptied: %v", names)
+			}
+		})
+		if !ok {
+			break
 		}
-		// Only current and previous are kept; the cache holds nothing
-		// once every file is installed.
-		if n := len(dirNames(t, filepath.Join(dir, string(comp), versionsDir))); n > 4 {
-			t.Fatalf("step %d (%s): %d entries in versions/, want at most 4", i, step.name, n)
+	}
+}
+
+// checkResult checks the installed and previous versions and that res
+// describes them.
+func checkResult(t *testing.T, s *Store, res Result, wantCur, wantPrev tree) {
+	t.Helper()
+	cur := checkCurrent(t, s, comp, wantCur)
+	if res.Current.ID != cur.ID {
+		t.Fatalf("result names %s, current is %s", res.Current.ID, cur.ID)
+	}
+	prev, err := s.Previous(comp)
+	if wantPrev == nil {
+		if !errors.Is(err, ErrNoPrevious) || res.Previous != nil {
+			t.Fatalf("Previous = %v, %v; want ErrNoPrevious", prev.ID, err)
 		}
-		if names := dirNames(t, filepath.Join(dir, cacheDir)); len(names) != 0 {
-			t.Fatalf("step %d (%s): cache not emptied: %v", i, step.name, names)
-		}
+	} else if err != nil || !sameTree(readTree(t, prev.Dir), wantPrev) || res.Previous.ID != prev.ID {
+		t.Fatalf("previous version wrong (%v)", err)
 	}
 }
 
@@ -360,5 +373,50 @@ func TestInstallFilesReadOnly(t *testing.T) {
 	}
 	if res.CurrentLink != filepath.Join(s.Dir(), string(comp), currentLink) {
 		t.Fatalf("CurrentLink = %s", res.CurrentLink)
+	}
+}
+
+// TestSharedContentAcrossCategories: two categories staged at once share
+// a cached download; committing one (concurrently with the other) must
+// not take the file from under the other.
+func TestSharedContentAcrossCategories(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	shared := []byte("the same bytes in two categories")
+	a := tree{"shared": shared, "a": []byte("only components")}
+	b := tree{"copy/of/shared": shared, "b": []byte("only programs")}
+	stA, err := s.Begin(ctx, comp, manifestOf(comp, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stB, err := s.Begin(ctx, category.Programs, manifestOf(category.Programs, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	download(t, stA, a)
+	if m := stB.Missing(); len(m) != 1 || m[0].Path != "b" {
+		t.Fatalf("programs still miss %v, want only b", m)
+	}
+	download(t, stB, b)
+	errs := make(chan error, 2)
+	for _, st := range []*Stage{stA, stB} {
+		go func() {
+			_, err := s.Commit(ctx, st)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+	}
+	checkCurrent(t, s, comp, a)
+	cur := checkCurrent(t, s, category.Programs, b)
+	if _, err := os.Stat(filepath.Join(cur.Dir, "copy", "of", "shared")); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Join(s.Dir(), cacheDir)); len(names) != 0 {
+		t.Fatalf("cache not emptied after both installs: %v", names)
 	}
 }
