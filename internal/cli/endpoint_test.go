@@ -102,7 +102,7 @@ func mustRun(t *testing.T, args ...string) string {
 	t.Helper()
 	code, out, stderr := run(args...)
 	if code != 0 {
-		t.Fatalf("cascade %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		t.Fatalf("cascade %s: exit %d: %s\n%s", strings.Join(args, " "), code, stderr, out)
 	}
 	return out
 }

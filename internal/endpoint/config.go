@@ -164,6 +164,7 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		return errors.New("data_dir: required")
 	}
+	c.DataDir = c.path(c.DataDir)
 	if c.TrustedRoots.Vendor == "" {
 		return errors.New("trusted_roots.vendor: required")
 	}
