@@ -1,0 +1,405 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialectKind says which database a sqlStore talks to.
+type dialectKind int
+
+const (
+	dialectSQLite dialectKind = iota
+	dialectPostgres
+)
+
+func (k dialectKind) String() string {
+	if k == dialectPostgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// sqlStore implements Store over database/sql. Queries are written once
+// with "?" placeholders and rebound for PostgreSQL.
+type sqlStore struct {
+	kind dialectKind
+	// w runs every write. On SQLite it holds a single connection, so the
+	// process's writers queue in database/sql (honouring their contexts)
+	// instead of failing with SQLITE_BUSY; on PostgreSQL w == r.
+	w *sql.DB
+	// r runs reads. On SQLite a pool of read-only connections that WAL
+	// lets run alongside the writer.
+	r     *sql.DB
+	clock func() time.Time
+	// rebound caches queries rewritten with $n placeholders.
+	rebound sync.Map
+}
+
+// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// sqliteTimeLayout stores SQLite times as fixed-width UTC text, so that
+// comparing the text compares the times.
+const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z"
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// openSQLite opens the SQLite database at dsn ("sqlite:PATH" or PATH).
+func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error) {
+	path := dsn
+	if hasPrefixFold(path, "sqlite:") {
+		path = path[len("sqlite:"):]
+	}
+	if path == "" {
+		return nil, fmt.Errorf("open sqlite: %w: empty path", ErrInvalid)
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	params := url.Values{}
+	params.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
+	params.Add("_pragma", "journal_mode(WAL)")
+	params.Add("_pragma", "foreign_keys(1)")
+	params.Add("_pragma", "synchronous(NORMAL)")
+	// BEGIN IMMEDIATE takes the write lock at the start of a transaction,
+	// so transactions of other processes wait (busy_timeout) rather than
+	// fail when a read lock would need upgrading.
+	params.Set("_txlock", "immediate")
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	w, err := sql.Open("sqlite", path+sep+params.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s := &sqlStore{kind: dialectSQLite, w: w, r: w, clock: opts.Clock}
+	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		return s, nil // one connection holds the whole database
+	}
+	params.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", path+sep+params.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	n := opts.MaxOpenConns
+	if n <= 0 {
+		n = 8
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s.r = r
+	return s, nil
+}
+
+// openPostgres opens the PostgreSQL database at dsn.
+func openPostgres(ctx context.Context, dsn string, opts Options) (*sqlStore, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	n := opts.MaxOpenConns
+	if n <= 0 {
+		n = 16
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return &sqlStore{kind: dialectPostgres, w: db, r: db, clock: opts.Clock}, nil
+}
+
+// Close closes the connection pools.
+func (s *sqlStore) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// q returns query with placeholders in the dialect's form.
+func (s *sqlStore) q(query string) string {
+	if s.kind != dialectPostgres {
+		return query
+	}
+	if v, ok := s.rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	out := b.String()
+	if len(query) < 4096 { // don't cache generated bulk statements
+		s.rebound.Store(query, out)
+	}
+	return out
+}
+
+// now returns the clock's time in the stored precision.
+func (s *sqlStore) now() time.Time { return normTime(s.clock()) }
+
+// normTime converts t to the stored form: UTC, microseconds.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// t encodes a time as a query argument; the zero time is NULL.
+func (s *sqlStore) t(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	t = normTime(t)
+	if s.kind == dialectSQLite {
+		return t.Format(sqliteTimeLayout)
+	}
+	return t
+}
+
+// timeCol scans a nullable time column of either dialect.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.t = time.Time{}
+	case time.Time:
+		*c.t = normTime(v)
+	case string:
+		return c.parse(v)
+	case []byte:
+		return c.parse(string(v))
+	default:
+		return fmt.Errorf("scan time: unexpected %T", src)
+	}
+	return nil
+}
+
+func (c timeCol) parse(v string) error {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return fmt.Errorf("scan time: %w", err)
+	}
+	*c.t = normTime(t)
+	return nil
+}
+
+// hashCol scans a hex hash column.
+type hashCol struct{ h *Hash }
+
+func (c hashCol) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("scan hash: unexpected %T", src)
+	}
+	h, err := ParseHash(s)
+	if err != nil {
+		return err
+	}
+	*c.h = h
+	return nil
+}
+
+// nullStr encodes "" as NULL.
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// strCol scans a nullable text column, NULL as "".
+type strCol struct{ s *string }
+
+func (c strCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.s = ""
+	case string:
+		*c.s = v
+	case []byte:
+		*c.s = string(v)
+	default:
+		return fmt.Errorf("scan text: unexpected %T", src)
+	}
+	return nil
+}
+
+// dbErrorKind classifies a driver error.
+type dbErrorKind int
+
+const (
+	dbOther dbErrorKind = iota
+	dbUnique
+	dbForeignKey
+)
+
+func classify(err error) dbErrorKind {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return dbUnique
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return dbForeignKey
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return dbUnique
+		case "23503":
+			return dbForeignKey
+		}
+	}
+	return dbOther
+}
+
+// fail wraps err with the operation's name, adding the sentinel for
+// database errors: no rows and a foreign key violation (a missing referred
+// record) are ErrNotFound, a unique violation ErrConflict. Errors already
+// carrying a sentinel are only named.
+func fail(op string, err error) error {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case isSentinel(err):
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch classify(err) {
+	case dbUnique:
+		return fmt.Errorf("%s: %w: %w", op, ErrConflict, err)
+	case dbForeignKey:
+		return fmt.Errorf("%s: %w: %w", op, ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isSentinel(err error) bool {
+	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrRevoked, ErrExpired, ErrExhausted} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// tx runs fn in a write transaction, committing when fn returns nil.
+func (s *sqlStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// affected returns ErrNotFound when res changed no row.
+func affected(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// placeholders returns "(?,?,?),(?,?,?)" for rows rows of cols columns.
+func placeholders(rows, cols int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}
+
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface{ Scan(dest ...any) error }
+
+// timeZero is the zero time: "not set".
+var timeZero time.Time
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// prefixed returns the comma-separated columns cols, each qualified with
+// prefix ("e.").
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// maxParams is how many bound parameters one statement may carry (SQLite's
+// default limit is 32766, PostgreSQL's 65535).
+const maxParams = 32000

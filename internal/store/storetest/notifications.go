@@ -1,0 +1,187 @@
+package storetest
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+var announced = json.RawMessage(`{"components": {"pattern": "2"}}`)
+
+// counts builds a DeliveryCounts result from the non-zero counts given.
+func counts(agent, client map[store.DeliveryState]int) map[store.Role]map[store.DeliveryState]int {
+	out := map[store.Role]map[store.DeliveryState]int{}
+	for role, given := range map[store.Role]map[store.DeliveryState]int{store.RoleAgent: agent, store.RoleClient: client} {
+		out[role] = map[store.DeliveryState]int{store.DeliveryPending: 0, store.DeliveryDelivered: 0,
+			store.DeliveryDone: 0, store.DeliveryFailed: 0}
+		for s, n := range given {
+			out[role][s] = n
+		}
+	}
+	return out
+}
+
+func testNotifications(e *env) {
+	e.domain("d")
+	ua := e.endpoint("d", "ua", "ua-1")
+	c1 := e.endpoint("d", "c1", "")
+	c2 := e.endpoint("d", "c2", "")
+	revoked := e.endpoint("d", "old", "")
+	e.must(e.st.RevokeEndpoint(e.ctx, revoked.ID))
+
+	_, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: json.RawMessage(`{`)}, nil)
+	e.is(err, store.ErrInvalid)
+	_, err = e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{ua.ID, "ep_unknown"})
+	e.is(err, store.ErrNotFound)
+	list, err := e.st.ListNotifications(e.ctx, 0)
+	e.must(err)
+	e.equal("notifications after a refused one", list, []store.Notification{})
+
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, Domain: "d", AgentsFirst: true},
+		[]string{c1.ID, ua.ID, c2.ID, ua.ID, revoked.ID})
+	e.must(err)
+	e.equal("notification", n, store.Notification{ID: n.ID, Created: e.now(), Versions: announced, Domain: "d", AgentsFirst: true})
+	got, err := e.st.Notification(e.ctx, n.ID)
+	e.must(err)
+	e.equal("stored notification", got, n)
+	_, err = e.st.Notification(e.ctx, "ntf_unknown")
+	e.is(err, store.ErrNotFound)
+
+	pending := func(ep store.Endpoint, want ...store.Notification) {
+		e.t.Helper()
+		got, err := e.st.PendingNotifications(e.ctx, ep.ID)
+		e.must(err)
+		if want == nil {
+			want = []store.Notification{}
+		}
+		e.equal("pending notifications of "+ep.Hostname, got, want)
+	}
+	pending(ua, n)
+	pending(c1) // held back until the agents have updated
+	pending(revoked)
+
+	dels, err := e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{Role: store.RoleClient})
+	e.must(err)
+	wantDels := []store.Delivery{
+		{NotificationID: n.ID, EndpointID: c1.ID, Role: store.RoleClient, State: store.DeliveryPending},
+		{NotificationID: n.ID, EndpointID: c2.ID, Role: store.RoleClient, State: store.DeliveryPending},
+	}
+	if c2.ID < c1.ID {
+		wantDels[0], wantDels[1] = wantDels[1], wantDels[0]
+	}
+	e.equal("client deliveries", dels, wantDels)
+
+	e.clock.Advance(time.Second)
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDelivered, ""))
+	pending(ua)
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDone, ""))
+	cs, err := e.st.DeliveryCounts(e.ctx, n.ID)
+	e.must(err)
+	e.equal("counts", cs, counts(map[store.DeliveryState]int{store.DeliveryDone: 1},
+		map[store.DeliveryState]int{store.DeliveryPending: 2}))
+	_, err = e.st.DeliveryCounts(e.ctx, "ntf_unknown")
+	e.is(err, store.ErrNotFound)
+
+	e.clock.Advance(time.Second)
+	released, err := e.st.ReleaseClients(e.ctx, n.ID)
+	e.must(err)
+	n.ClientsReleased = e.now()
+	e.equal("released notification", released, n)
+	e.clock.Advance(time.Second)
+	released, err = e.st.ReleaseClients(e.ctx, n.ID)
+	e.must(err)
+	e.equal("released twice", released, n)
+	_, err = e.st.ReleaseClients(e.ctx, "ntf_unknown")
+	e.is(err, store.ErrNotFound)
+	pending(c1, n)
+
+	// A notification without agents-first is released at once; pending
+	// notifications come oldest first.
+	e.clock.Advance(time.Second)
+	n2, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{c1.ID})
+	e.must(err)
+	e.equal("released at creation", n2.ClientsReleased, n2.Created)
+	pending(c1, n, n2)
+	list, err = e.st.ListNotifications(e.ctx, 0)
+	e.must(err)
+	e.equal("notifications", list, []store.Notification{n2, n})
+	list, err = e.st.ListNotifications(e.ctx, 1)
+	e.must(err)
+	e.equal("latest notification", list, []store.Notification{n2})
+
+	pruned, err := e.st.PruneNotifications(e.ctx, n2.Created)
+	e.must(err)
+	e.equal("pruned", pruned, int64(1))
+	pending(c1, n2)
+	dels, err = e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{})
+	e.must(err)
+	e.equal("deliveries of a pruned notification", dels, []store.Delivery{})
+}
+
+func testNotificationStates(e *env) {
+	e.domain("d")
+	a := e.endpoint("d", "a", "")
+	b := e.endpoint("d", "b", "")
+	c := e.endpoint("d", "c", "")
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{a.ID, b.ID, c.ID})
+	e.must(err)
+	set := func(ep store.Endpoint, s store.DeliveryState, detail string) error {
+		return e.st.SetDeliveryState(e.ctx, n.ID, ep.ID, s, detail)
+	}
+	t0 := e.now()
+	e.must(set(a, store.DeliveryDelivered, ""))
+	e.clock.Advance(time.Second)
+	e.must(set(a, store.DeliveryDelivered, "")) // again: no-op, keeps the time
+	t1 := e.now()
+	e.must(set(a, store.DeliveryFailed, "no source could update components"))
+	e.is(set(a, store.DeliveryDone, ""), store.ErrConflict)
+	e.is(set(a, store.DeliveryDelivered, ""), store.ErrConflict)
+	e.must(set(a, store.DeliveryFailed, "again"))
+	e.must(set(b, store.DeliveryDone, "")) // straight from pending
+	e.is(set(b, store.DeliveryPending, ""), store.ErrInvalid)
+	e.is(set(b, "lost", ""), store.ErrInvalid)
+	e.is(e.st.SetDeliveryState(e.ctx, n.ID, "ep_unknown", store.DeliveryDone, ""), store.ErrNotFound)
+	e.is(e.st.SetDeliveryState(e.ctx, "ntf_unknown", a.ID, store.DeliveryDone, ""), store.ErrNotFound)
+
+	got, err := e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{State: store.DeliveryFailed})
+	e.must(err)
+	e.equal("failed deliveries", got, []store.Delivery{{NotificationID: n.ID, EndpointID: a.ID, Role: store.RoleClient,
+		State: store.DeliveryFailed, Delivered: t0, Finished: t1, Detail: "no source could update components"}})
+	got, err = e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{State: store.DeliveryDone})
+	e.must(err)
+	e.equal("done deliveries", got, []store.Delivery{{NotificationID: n.ID, EndpointID: b.ID, Role: store.RoleClient,
+		State: store.DeliveryDone, Finished: t1}})
+	cs, err := e.st.DeliveryCounts(e.ctx, n.ID)
+	e.must(err)
+	e.equal("counts", cs, counts(nil, map[store.DeliveryState]int{
+		store.DeliveryPending: 1, store.DeliveryDone: 1, store.DeliveryFailed: 1}))
+}
+
+// testNotificationsRevoke: revoking an endpoint fails its outstanding
+// deliveries; the role recorded at creation stays.
+func testNotificationsRevoke(e *env) {
+	e.domain("d")
+	ua := e.endpoint("d", "ua", "ua-1")
+	c := e.endpoint("d", "c", "")
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true}, []string{ua.ID, c.ID})
+	e.must(err)
+	_, err = e.st.SetEndpointRole(e.ctx, ua.ID, store.RoleClient, "")
+	e.must(err)
+	pending, err := e.st.PendingNotifications(e.ctx, ua.ID)
+	e.must(err)
+	e.equal("pending for a former agent", pending, []store.Notification{n})
+
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDelivered, ""))
+	e.clock.Advance(time.Second)
+	e.must(e.st.RevokeEndpoint(e.ctx, ua.ID))
+	e.must(e.st.RevokeEndpoint(e.ctx, c.ID))
+	cs, err := e.st.DeliveryCounts(e.ctx, n.ID)
+	e.must(err)
+	e.equal("counts after revocations", cs, counts(map[store.DeliveryState]int{store.DeliveryFailed: 1},
+		map[store.DeliveryState]int{store.DeliveryFailed: 1}))
+	got, err := e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{Role: store.RoleAgent})
+	e.must(err)
+	e.equal("detail", got[0].Detail, "endpoint revoked")
+	e.equal("finished", got[0].Finished, e.now())
+}
