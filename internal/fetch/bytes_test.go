@@ -106,9 +106,13 @@ func TestBytesRedirects(t *testing.T) {
 		http.Redirect(w, r, "/chain/"+r.PathValue("n")+"x", http.StatusMovedPermanently)
 	})
 	mux.HandleFunc("/two", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/one", http.StatusFound) })
-	mux.HandleFunc("/one", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/data", http.StatusTemporaryRedirect) })
+	mux.HandleFunc("/one", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/data", http.StatusTemporaryRedirect)
+	})
 	mux.HandleFunc("/data", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("data")) })
-	mux.HandleFunc("/ftp", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "ftp://example.com/x", http.StatusFound) })
+	mux.HandleFunc("/ftp", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "ftp://example.com/x", http.StatusFound)
+	})
 	srv := serve(t, mux.ServeHTTP)
 	f := New(testOptions())
 	ctx := context.Background()

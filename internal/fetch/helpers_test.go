@@ -175,4 +175,3 @@ type fakeTicker struct {
 
 func (t *fakeTicker) C() <-chan time.Time { return t.c }
 func (t *fakeTicker) Stop()               { t.once.Do(func() { close(t.stopped) }) }
-
