@@ -5,9 +5,11 @@
 // A sequential walk tries source 1, and only when it is unable to update
 // tries source 2, and so on; with 1023 dead sources and a timeout each, that
 // takes hours. Walk instead probes sources ahead concurrently, hedging: it
-// probes the first source, and while the head of the list stays undecided
-// it doubles the number of sources probed ahead every Hedge interval, up to
-// MaxInFlight probes at once. Decisions are still taken strictly in list
+// probes the first source, and whenever the head of the list (the source a
+// sequential walk would be waiting for) stays undecided for a Hedge
+// interval, it multiplies the number of sources probed ahead by Growth, up
+// to MaxInFlight probes at once. Sources that fail fast (refused, 404) keep
+// the walk nearly sequential and cheap; sources that hang open it wide. Decisions are still taken strictly in list
 // order: a source is used only once every source before it has failed, so
 // the chosen source, and the failures reported for the sources before it,
 // are those of the sequential walk. Sources after the chosen one are
@@ -31,14 +33,18 @@ type Options struct {
 	// and never answer costs about one probe timeout.
 	MaxInFlight int
 	// Hedge is how long the head of the list may stay undecided before the
-	// probe-ahead window doubles. Default 50ms.
+	// probe-ahead window grows. Default 50ms.
 	Hedge time.Duration
+	// Growth multiplies the window each time the head stalls for Hedge.
+	// Default 4: from one source to 1024 in five stalls.
+	Growth int
 }
 
 // DefaultMaxInFlight and DefaultHedge are the defaults of Options.
 const (
 	DefaultMaxInFlight = 1024
 	DefaultHedge       = 50 * time.Millisecond
+	DefaultGrowth      = 4
 )
 
 // ErrNotTried is the outcome of a source the walk never needed: one after
@@ -80,6 +86,9 @@ func Walk[P any](ctx context.Context, n int, o Options, probe Probe[P], use Use[
 	if o.Hedge <= 0 {
 		o.Hedge = DefaultHedge
 	}
+	if o.Growth < 2 {
+		o.Growth = DefaultGrowth
+	}
 	w := &walker[P]{n: n, o: o, probe: probe, window: 1,
 		results: make(chan outcome[P], n), done: make([]*outcome[P], n)}
 	probeCtx, cancel := context.WithCancel(ctx)
@@ -105,6 +114,14 @@ func Walk[P any](ctx context.Context, n int, o Options, probe Probe[P], use Use[
 			}
 			res.Errs[head] = r.err
 			head++
+			// A new head: its stall is measured from now.
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			timer.Reset(o.Hedge)
 			continue
 		}
 		select {
@@ -112,7 +129,7 @@ func Walk[P any](ctx context.Context, n int, o Options, probe Probe[P], use Use[
 			w.inFlight--
 			w.done[r.i] = &r
 		case <-timer.C:
-			w.window = min(2*w.window, n)
+			w.window = min(o.Growth*w.window, n)
 			timer.Reset(o.Hedge)
 		case <-ctx.Done():
 			for i := head; i < n; i++ {

@@ -66,10 +66,21 @@ func (s *Store) Probe(ctx context.Context, src Source, f *fetch.Fetcher) (*View,
 	}
 	tm.RefTime = s.now().UTC()
 	v := &View{store: s, src: src, f: f, tm: tm, raw: state{root: st.root, roles: map[string][]byte{}}}
+	// The timestamp is requested at once, in parallel with the root
+	// rotation check, so a probe costs one round trip; it is verified only
+	// after the root is final.
+	ctx, cancel := context.WithCancel(ctx)
+	pending := v.requestTimestamp(ctx, st)
+	defer func() {
+		cancel()
+		<-pending
+	}()
 	if err := v.rotateRoot(ctx); err != nil {
 		return nil, err
 	}
-	if err := v.loadTimestamp(ctx, st); err != nil {
+	ts := <-pending
+	pending <- ts
+	if err := v.loadTimestamp(ctx, st, ts); err != nil {
 		return nil, err
 	}
 	if err := v.loadSnapshot(ctx, st); err != nil {
@@ -123,7 +134,43 @@ func (v *View) rotateRoot(ctx context.Context) error {
 	return failure.Newf(failure.Verification, v.src.Name+": rotate root", "more than %d new root versions", MaxRootRotations)
 }
 
-func (v *View) loadTimestamp(ctx context.Context, st *state) error {
+// tsReply is the answer to the timestamp request.
+type tsReply struct {
+	resp fetch.Response
+	err  error
+	// tagFor is the trusted timestamp version the request's ETag was for
+	// (0: no ETag sent).
+	tagFor int64
+}
+
+// requestTimestamp starts the conditional GET of timestamp.json. The
+// channel holds the reply once it arrives; it has room for one reply.
+func (v *View) requestTimestamp(ctx context.Context, st *state) chan tsReply {
+	var local int64
+	if st.timestamp != nil {
+		if ts, err := metadata.Timestamp().FromBytes(st.timestamp); err == nil {
+			local = ts.Signed.Version
+		}
+	}
+	v.store.mu.Lock()
+	prev := v.store.etags[v.src.Base]
+	v.store.mu.Unlock()
+	tag := ""
+	if prev.tag != "" && prev.version == local && local != 0 {
+		tag = prev.tag
+	}
+	ch := make(chan tsReply, 1)
+	go func() {
+		resp, err := v.f.Conditional(ctx, v.store.metaURL(v.src, "timestamp.json"), MaxTimestampSize, tag)
+		if tag == "" {
+			local = 0
+		}
+		ch <- tsReply{resp: resp, err: err, tagFor: local}
+	}()
+	return ch
+}
+
+func (v *View) loadTimestamp(ctx context.Context, st *state, reply tsReply) error {
 	var local int64
 	if st.timestamp != nil {
 		if ts, err := v.tm.UpdateTimestamp(st.timestamp); ts != nil || v.tm.Timestamp != nil {
@@ -134,14 +181,11 @@ func (v *View) loadTimestamp(ctx context.Context, st *state) error {
 		}
 	}
 	op := v.src.Name + ": timestamp.json"
-	v.store.mu.Lock()
-	prev := v.store.etags[v.src.Base]
-	v.store.mu.Unlock()
-	tag := ""
-	if prev.tag != "" && prev.version == local && local != 0 {
-		tag = prev.tag
+	resp, err := reply.resp, reply.err
+	if err == nil && resp.NotModified && reply.tagFor != local {
+		// The ETag was for a timestamp that did not verify after all.
+		resp, err = v.f.Conditional(ctx, v.store.metaURL(v.src, "timestamp.json"), MaxTimestampSize, "")
 	}
-	resp, err := v.f.Conditional(ctx, v.store.metaURL(v.src, "timestamp.json"), MaxTimestampSize, tag)
 	if err != nil {
 		return fmt.Errorf("%s: %w", v.src.Name, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/failover"
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/install"
@@ -28,13 +29,13 @@ import (
 // world is an origin repository, copies of it, and sources on distinct
 // loopback addresses.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	now    func() time.Time
 	origin *repo.Repo
 	nextIP int
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	now := func() time.Time { return time.Now().UTC() }
 	r, err := repo.Init(filepath.Join(t.TempDir(), "origin"), repo.InitOptions{
 		Options: repo.Options{Now: now}, Settings: repo.Settings{Kind: repo.Vendor, Bins: 16}})
@@ -88,7 +89,7 @@ func (w *world) snapshot() string {
 func (w *world) listen() net.Listener {
 	w.t.Helper()
 	w.nextIP++
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", w.nextIP))
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.%d:0", w.nextIP/250, w.nextIP%250+1))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -148,6 +149,10 @@ type endpoint struct {
 }
 
 func (w *world) endpoint(fo fetch.Options) *endpoint {
+	return w.endpointWith(fo, failover.Options{})
+}
+
+func (w *world) endpointWith(fo fetch.Options, fa failover.Options) *endpoint {
 	w.t.Helper()
 	dir := w.t.TempDir()
 	root, err := w.origin.TrustedRoot()
@@ -166,7 +171,7 @@ func (w *world) endpoint(fo fetch.Options) *endpoint {
 	if fo.ResponseHeaderTimeout == 0 {
 		fo.ResponseHeaderTimeout = 300 * time.Millisecond
 	}
-	r, err := New(Options{Vendor: vendor, Install: inst, Fetcher: fetch.New(fo), Now: w.now,
+	r, err := New(Options{Vendor: vendor, Install: inst, Fetcher: fetch.New(fo), Now: w.now, Failover: fa,
 		Resolve: func(s policy.Source) (string, error) {
 			if s.Kind == policy.Agent {
 				return "", failure.Newf(failure.NotFound, s.String(), "agent not in the directory")
@@ -181,7 +186,7 @@ func (w *world) endpoint(fo fetch.Options) *endpoint {
 
 // planFor builds a customized client plan over the given URLs, in order,
 // for a client at 10.1.2.3, with the origin as fallback.
-func planFor(t *testing.T, origin string, trig plan.Trigger, urls ...string) plan.Plan {
+func planFor(t testing.TB, origin string, trig plan.Trigger, urls ...string) plan.Plan {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "origin: %q\nserver: \"https://server.invalid/\"\nclients: {source: customized}\nfallback_to_server: {components: false}\ncustom_sources:\n", origin)
@@ -215,7 +220,7 @@ func checkInstalled(t *testing.T, e *endpoint, want map[string]string) {
 	}
 }
 
-func catReport(t *testing.T, rep *report.Report, c category.Category) *report.Category {
+func catReport(t testing.TB, rep *report.Report, c category.Category) *report.Category {
 	for _, rc := range rep.Categories {
 		if rc.Category == c {
 			return rc
