@@ -62,6 +62,38 @@ type Store struct {
 
 	mu    sync.Mutex
 	etags map[string]etag // per source URL: last timestamp.json ETag
+	// small holds recently fetched small targets (indexes) by sha256, so
+	// that an up-to-date check does not download the index again. Entries
+	// are verified against signed metadata on every use.
+	small map[string][]byte
+}
+
+// Bounds of the small-target cache.
+const (
+	smallEntries = 32
+	smallMax     = 1 << 20
+)
+
+func (s *Store) cached(sha string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.small[sha]
+	return b, ok
+}
+
+func (s *Store) remember(sha string, b []byte) {
+	if len(b) > smallMax {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.small) >= smallEntries {
+		for k := range s.small { // evict an arbitrary entry
+			delete(s.small, k)
+			break
+		}
+	}
+	s.small[sha] = b
 }
 
 type etag struct {
@@ -117,7 +149,7 @@ func newStore(dir string, o Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{dir: dir, kind: o.Kind, now: o.Now, log: log, etags: map[string]etag{}}, nil
+	return &Store{dir: dir, kind: o.Kind, now: o.Now, log: log, etags: map[string]etag{}, small: map[string][]byte{}}, nil
 }
 
 // Kind returns the repository kind the store trusts.

@@ -130,6 +130,10 @@ func (v *View) Fetch(ctx context.Context, targetPath string, tf *metadata.Target
 	if tf.Length > MaxIndexSize {
 		return nil, failure.Newf(failure.Verification, v.src.Name+": "+targetPath, "target of %d bytes is too large to fetch into memory", tf.Length)
 	}
+	key := hex.EncodeToString(tf.Hashes["sha256"])
+	if b, ok := v.store.cached(key); ok && tf.VerifyLengthHashes(b) == nil {
+		return b, nil
+	}
 	b, err := v.f.Bytes(ctx, u, tf.Length)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.src.Name, err)
@@ -137,6 +141,7 @@ func (v *View) Fetch(ctx context.Context, targetPath string, tf *metadata.Target
 	if err := tf.VerifyLengthHashes(b); err != nil {
 		return nil, v.verr("verify "+targetPath, err)
 	}
+	v.store.remember(key, b)
 	return b, nil
 }
 

@@ -85,4 +85,3 @@ func benchPick(b *testing.B, kind, mode string) {
 		b.ReportMetric(per*1023/float64(n), "seq-s/1023")
 	}
 }
-
