@@ -109,7 +109,8 @@ func (s *sqlStore) newEndpoint(e Endpoint) (Endpoint, error) {
 		return Endpoint{}, err
 	}
 	_, e.Installed, _ = encodeInstalled(e.Installed)
-	e.ID, e.Enrolled, e.Revoked = newID("ep"), s.now(), timeZero
+	e.Enrolled, e.Revoked = s.now(), timeZero
+	e.ID = newID("ep", e.Enrolled)
 	e.LastSeen = e.Enrolled
 	return e, nil
 }

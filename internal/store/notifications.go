@@ -84,7 +84,8 @@ func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpo
 	if len(n.Versions) == 0 || !json.Valid(n.Versions) {
 		return Notification{}, fmt.Errorf("%s: %w: versions must be a JSON document", op, ErrInvalid)
 	}
-	n.ID, n.Created, n.ClientsReleased = newID("ntf"), s.now(), timeZero
+	n.Created, n.ClientsReleased = s.now(), timeZero
+	n.ID = newID("ntf", n.Created)
 	if !n.AgentsFirst {
 		n.ClientsReleased = n.Created
 	}
@@ -98,8 +99,7 @@ func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpo
 		if err != nil {
 			return err
 		}
-		return s.bulkInsert(ctx, tx, `INSERT INTO notification_deliveries (notification_id, endpoint_id, role, state) VALUES `,
-			"", 4, rows)
+		return s.bulkInsert(ctx, tx, insertDeliveries, rows)
 	})
 	if err != nil {
 		return Notification{}, fail(op, err)

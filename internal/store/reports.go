@@ -11,48 +11,6 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 )
 
-// bulkRows is how many rows one multi-row INSERT carries: large enough to
-// amortise a statement's round trip and parsing, small enough to stay far
-// below both databases' parameter limits.
-const bulkRows = 256
-
-// bulkInsert inserts rows (each holding cols values) with multi-row
-// INSERTs: head is "INSERT INTO t (a, b) VALUES ", tail follows the values
-// (an ON CONFLICT clause or ""). Full batches share one prepared statement.
-func (s *sqlStore) bulkInsert(ctx context.Context, tx *sql.Tx, head, tail string, cols int, rows [][]any) error {
-	per := min(bulkRows, maxParams/cols)
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
-	args := make([]any, 0, per*cols)
-	for start := 0; start < len(rows); start += per {
-		batch := rows[start:min(start+per, len(rows))]
-		args = args[:0]
-		for _, r := range batch {
-			args = append(args, r...)
-		}
-		if len(batch) < per {
-			if _, err := tx.ExecContext(ctx, s.q(head+placeholders(len(batch), cols)+tail), args...); err != nil {
-				return err
-			}
-			continue
-		}
-		if full == nil {
-			var err error
-			if full, err = tx.PrepareContext(ctx, s.q(head+placeholders(per, cols)+tail)); err != nil {
-				return err
-			}
-		}
-		if _, err := full.ExecContext(ctx, args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // jsonOrNull encodes v as JSON text, a nil map as NULL.
 func jsonOrNull(m map[string]string) (any, error) {
 	if m == nil {
@@ -75,11 +33,11 @@ func (s *sqlStore) reportRows(reports []Report) (reps, cats [][]any, err error) 
 		if len(r.Document) > 0 && !json.Valid(r.Document) {
 			return nil, nil, fmt.Errorf("report %d: %w: document is not JSON", i, ErrInvalid)
 		}
-		r.ID = newID("rpt")
 		r.ReceivedAt = normTime(r.ReceivedAt)
 		if r.ReceivedAt.IsZero() {
 			r.ReceivedAt = now
 		}
+		r.ID = newID("rpt", r.ReceivedAt)
 		var doc any
 		if len(r.Document) > 0 {
 			doc = string(r.Document)
@@ -137,17 +95,19 @@ func (s *sqlStore) AddReports(ctx context.Context, reports []Report) error {
 	}
 	last := s.lastRows(reports)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.bulkInsert(ctx, tx, `INSERT INTO reports (id, endpoint_id, received_at, trigger_kind,
-			started_at, finished_at, result, document) VALUES `, "", 8, reps); err != nil {
+		if s.kind == dialectPostgres {
+			// Reports are telemetry: don't wait for the WAL flush.
+			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO OFF"); err != nil {
+				return err
+			}
+		}
+		if err := s.bulkInsert(ctx, tx, insertReports, reps); err != nil {
 			return err
 		}
-		if err := s.bulkInsert(ctx, tx, `INSERT INTO report_categories (report_id, category, result, source,
-			versions_before, versions_after, bytes) VALUES `, "", 7, cats); err != nil {
+		if err := s.bulkInsert(ctx, tx, insertReportCategories, cats); err != nil {
 			return err
 		}
-		return s.bulkInsert(ctx, tx, `INSERT INTO last_reports (endpoint_id, report_id, received_at) VALUES `,
-			` ON CONFLICT (endpoint_id) DO UPDATE SET report_id = excluded.report_id, received_at = excluded.received_at
-			WHERE excluded.received_at >= last_reports.received_at`, 3, last)
+		return s.bulkInsert(ctx, tx, upsertLastReports, last)
 	})
 	if err != nil {
 		return fail(op, err)

@@ -7,7 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"strings"
+	"time"
 )
 
 // Hash is the SHA-256 of a secret (admin token, enrollment token, endpoint
@@ -51,19 +51,22 @@ func NewSecret(prefix string) (secret string, h Hash, err error) {
 	return secret, HashSecret(secret), nil
 }
 
-// idEncoding renders IDs: lower-case base32 without padding.
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// idEncoding renders IDs: lower-case base32hex without padding, whose
+// alphabet is in ASCII order, so that IDs sort as their bytes do.
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
-// newID returns a random ID with the given prefix ("ep" gives "ep_..."),
-// 80 random bits: unique for any realistic number of records, and a
-// collision would surface as ErrConflict rather than as a silent merge.
-func newID(prefix string) string {
-	b := make([]byte, 10)
+// newID returns a new ID with the given prefix ("ep" gives "ep_..."): 48
+// bits of t in milliseconds, then 80 random bits. IDs made later sort
+// later (like UUIDv7), which keeps the database's index inserts local;
+// the random part makes them unique for any realistic number of records,
+// and a collision would surface as ErrConflict rather than a silent merge.
+func newID(prefix string, t time.Time) string {
+	var b [16]byte
+	ms := uint64(t.UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
 	// crypto/rand.Read never returns an error (it panics instead).
-	_, _ = rand.Read(b)
-	var sb strings.Builder
-	sb.WriteString(prefix)
-	sb.WriteByte('_')
-	sb.WriteString(idEncoding.EncodeToString(b))
-	return sb.String()
+	_, _ = rand.Read(b[6:])
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
 }

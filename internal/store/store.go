@@ -212,6 +212,10 @@ type Reports interface {
 	// (else ErrInvalid); Document, when set, must be JSON (else ErrInvalid).
 	// The newest report (by ReceivedAt; a later one in the slice wins a
 	// tie) becomes the endpoint's last report unless that one is newer.
+	// Batching many reports into one call is what makes ingestion fast.
+	// Reports are telemetry: on PostgreSQL the commit does not wait for the
+	// WAL flush (synchronous_commit off), so a database crash may lose the
+	// last moments' reports, never leave a partial batch.
 	AddReports(ctx context.Context, reports []Report) error
 	// Report returns the report with this id, Document included, or
 	// ErrNotFound.
@@ -356,6 +360,12 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if s.kind == dialectSQLite {
+		if err := s.prepareBulk(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }

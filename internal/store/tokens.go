@@ -21,7 +21,8 @@ func (s *sqlStore) CreateAdminToken(ctx context.Context, t AdminToken) (AdminTok
 	if strings.TrimSpace(t.Name) == "" || t.Hash.IsZero() {
 		return AdminToken{}, fmt.Errorf("%s: %w: name and hash are required", op, ErrInvalid)
 	}
-	t.ID, t.Created, t.Revoked = newID("adm"), s.now(), timeZero
+	t.Created, t.Revoked = s.now(), timeZero
+	t.ID = newID("adm", t.Created)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, NULL)`),
 		t.ID, t.Name, t.Hash.String(), s.t(t.Created))
 	if err != nil {
@@ -97,7 +98,7 @@ func (s *sqlStore) CreateEnrollmentToken(ctx context.Context, t EnrollmentToken)
 	case !t.Expires.IsZero() && !normTime(t.Expires).After(now):
 		return EnrollmentToken{}, fmt.Errorf("%s: %w: expiry %s is not in the future", op, ErrInvalid, t.Expires)
 	}
-	t.ID, t.Created, t.Uses, t.Revoked, t.Expires = newID("enr"), now, 0, timeZero, normTime(t.Expires)
+	t.ID, t.Created, t.Uses, t.Revoked, t.Expires = newID("enr", now), now, 0, timeZero, normTime(t.Expires)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO enrollment_tokens (`+enrollmentCols+`)
 		VALUES (?, ?, ?, ?, 0, ?, ?, NULL)`),
 		t.ID, t.Hash.String(), t.Domain, t.MaxUses, s.t(t.Expires), s.t(t.Created))

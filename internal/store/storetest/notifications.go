@@ -30,14 +30,6 @@ func testNotifications(e *env) {
 	revoked := e.endpoint("d", "old", "")
 	e.must(e.st.RevokeEndpoint(e.ctx, revoked.ID))
 
-	_, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: json.RawMessage(`{`)}, nil)
-	e.is(err, store.ErrInvalid)
-	_, err = e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{ua.ID, "ep_unknown"})
-	e.is(err, store.ErrNotFound)
-	list, err := e.st.ListNotifications(e.ctx, 0)
-	e.must(err)
-	e.equal("notifications after a refused one", list, []store.Notification{})
-
 	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, Domain: "d", AgentsFirst: true},
 		[]string{c1.ID, ua.ID, c2.ID, ua.ID, revoked.ID})
 	e.must(err)
@@ -45,21 +37,10 @@ func testNotifications(e *env) {
 	got, err := e.st.Notification(e.ctx, n.ID)
 	e.must(err)
 	e.equal("stored notification", got, n)
-	_, err = e.st.Notification(e.ctx, "ntf_unknown")
-	e.is(err, store.ErrNotFound)
 
-	pending := func(ep store.Endpoint, want ...store.Notification) {
-		e.t.Helper()
-		got, err := e.st.PendingNotifications(e.ctx, ep.ID)
-		e.must(err)
-		if want == nil {
-			want = []store.Notification{}
-		}
-		e.equal("pending notifications of "+ep.Hostname, got, want)
-	}
-	pending(ua, n)
-	pending(c1) // held back until the agents have updated
-	pending(revoked)
+	e.pendingIs(ua, n)
+	e.pendingIs(c1) // held back until the agents have updated
+	e.pendingIs(revoked)
 
 	dels, err := e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{Role: store.RoleClient})
 	e.must(err)
@@ -74,14 +55,12 @@ func testNotifications(e *env) {
 
 	e.clock.Advance(time.Second)
 	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDelivered, ""))
-	pending(ua)
+	e.pendingIs(ua)
 	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDone, ""))
 	cs, err := e.st.DeliveryCounts(e.ctx, n.ID)
 	e.must(err)
 	e.equal("counts", cs, counts(map[store.DeliveryState]int{store.DeliveryDone: 1},
 		map[store.DeliveryState]int{store.DeliveryPending: 2}))
-	_, err = e.st.DeliveryCounts(e.ctx, "ntf_unknown")
-	e.is(err, store.ErrNotFound)
 
 	e.clock.Advance(time.Second)
 	released, err := e.st.ReleaseClients(e.ctx, n.ID)
@@ -92,20 +71,56 @@ func testNotifications(e *env) {
 	released, err = e.st.ReleaseClients(e.ctx, n.ID)
 	e.must(err)
 	e.equal("released twice", released, n)
+	e.pendingIs(c1, n)
+}
+
+// testNotificationsRefused: invalid or unknown arguments store nothing.
+func testNotificationsRefused(e *env) {
+	e.domain("d")
+	ua := e.endpoint("d", "ua", "ua-1")
+	_, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: json.RawMessage(`{`)}, nil)
+	e.is(err, store.ErrInvalid)
+	_, err = e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{ua.ID, "ep_unknown"})
+	e.is(err, store.ErrNotFound)
+	none, err := e.st.ListNotifications(e.ctx, 0)
+	e.must(err)
+	e.equal("notifications after refused ones", none, []store.Notification{})
+	e.pendingIs(ua)
+	_, err = e.st.Notification(e.ctx, "ntf_unknown")
+	e.is(err, store.ErrNotFound)
+	_, err = e.st.DeliveryCounts(e.ctx, "ntf_unknown")
+	e.is(err, store.ErrNotFound)
 	_, err = e.st.ReleaseClients(e.ctx, "ntf_unknown")
 	e.is(err, store.ErrNotFound)
-	pending(c1, n)
+}
 
-	// A notification without agents-first is released at once; pending
-	// notifications come oldest first.
+// pendingIs fails the test unless ep's pending notifications are want.
+func (e *env) pendingIs(ep store.Endpoint, want ...store.Notification) {
+	e.t.Helper()
+	got, err := e.st.PendingNotifications(e.ctx, ep.ID)
+	e.must(err)
+	if want == nil {
+		want = []store.Notification{}
+	}
+	e.equal("pending notifications of "+ep.Hostname, got, want)
+}
+
+// testNotificationsOrder: notifications without agents-first are released
+// at once, pending ones come oldest first, listing is newest first, and
+// pruning removes old ones with their deliveries.
+func testNotificationsOrder(e *env) {
+	e.domain("d")
+	c := e.endpoint("d", "c", "")
+	n1, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{c.ID})
+	e.must(err)
+	e.equal("released at creation", n1.ClientsReleased, n1.Created)
 	e.clock.Advance(time.Second)
-	n2, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{c1.ID})
+	n2, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{c.ID})
 	e.must(err)
-	e.equal("released at creation", n2.ClientsReleased, n2.Created)
-	pending(c1, n, n2)
-	list, err = e.st.ListNotifications(e.ctx, 0)
+	e.pendingIs(c, n1, n2)
+	list, err := e.st.ListNotifications(e.ctx, 0)
 	e.must(err)
-	e.equal("notifications", list, []store.Notification{n2, n})
+	e.equal("notifications", list, []store.Notification{n2, n1})
 	list, err = e.st.ListNotifications(e.ctx, 1)
 	e.must(err)
 	e.equal("latest notification", list, []store.Notification{n2})
@@ -113,8 +128,8 @@ func testNotifications(e *env) {
 	pruned, err := e.st.PruneNotifications(e.ctx, n2.Created)
 	e.must(err)
 	e.equal("pruned", pruned, int64(1))
-	pending(c1, n2)
-	dels, err = e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{})
+	e.pendingIs(c, n2)
+	dels, err := e.st.Deliveries(e.ctx, n1.ID, store.DeliveryFilter{})
 	e.must(err)
 	e.equal("deliveries of a pruned notification", dels, []store.Delivery{})
 }

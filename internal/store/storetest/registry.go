@@ -116,6 +116,26 @@ func testEndpoints(e *env) {
 	_, err = e.st.Endpoint(e.ctx, "ep_unknown")
 	e.is(err, store.ErrNotFound)
 
+	agent := e.endpoint("d", "ua", "ua-1", "10.1.0.1")
+	e.equal("agent", [2]string{string(agent.Role), agent.AgentID}, [2]string{"agent", "ua-1"})
+	_, err = e.st.CreateEndpoint(e.ctx, store.Endpoint{Hostname: "ua2", Domain: "d", CredentialHash: e.secretHash(),
+		Role: store.RoleAgent, AgentID: "ua-1"})
+	e.is(err, store.ErrConflict)
+
+	newCred := e.secretHash()
+	e.must(e.st.RotateEndpointCredential(e.ctx, ep.ID, newCred))
+	_, err = e.st.AuthenticateEndpoint(e.ctx, cred)
+	e.is(err, store.ErrNotFound)
+	got, err = e.st.AuthenticateEndpoint(e.ctx, newCred)
+	e.must(err)
+	e.equal("endpoint after rotation", got.ID, ep.ID)
+	e.is(e.st.RotateEndpointCredential(e.ctx, ep.ID, agent.CredentialHash), store.ErrConflict)
+	e.is(e.st.RotateEndpointCredential(e.ctx, "ep_unknown", e.secretHash()), store.ErrNotFound)
+}
+
+func testEndpointsInvalid(e *env) {
+	e.domain("d")
+	taken := e.endpoint("d", "taken", "")
 	bad := []store.Endpoint{
 		{Domain: "d", CredentialHash: e.secretHash()},
 		{Hostname: "x", Domain: "d"},
@@ -132,26 +152,13 @@ func testEndpoints(e *env) {
 		}
 		e.is(err, store.ErrInvalid)
 	}
-	_, err = e.st.CreateEndpoint(e.ctx, store.Endpoint{Hostname: "x", Domain: "nowhere", CredentialHash: e.secretHash()})
+	_, err := e.st.CreateEndpoint(e.ctx, store.Endpoint{Hostname: "x", Domain: "nowhere", CredentialHash: e.secretHash()})
 	e.is(err, store.ErrNotFound)
-	_, err = e.st.CreateEndpoint(e.ctx, store.Endpoint{Hostname: "x", Domain: "d", CredentialHash: cred})
+	_, err = e.st.CreateEndpoint(e.ctx, store.Endpoint{Hostname: "x", Domain: "d", CredentialHash: taken.CredentialHash})
 	e.is(err, store.ErrConflict)
-
-	agent := e.endpoint("d", "ua", "ua-1", "10.1.0.1")
-	e.equal("agent", [2]string{string(agent.Role), agent.AgentID}, [2]string{"agent", "ua-1"})
-	_, err = e.st.CreateEndpoint(e.ctx, store.Endpoint{Hostname: "ua2", Domain: "d", CredentialHash: e.secretHash(),
-		Role: store.RoleAgent, AgentID: "ua-1"})
-	e.is(err, store.ErrConflict)
-
-	newCred := e.secretHash()
-	e.must(e.st.RotateEndpointCredential(e.ctx, ep.ID, newCred))
-	_, err = e.st.AuthenticateEndpoint(e.ctx, cred)
-	e.is(err, store.ErrNotFound)
-	got, err = e.st.AuthenticateEndpoint(e.ctx, newCred)
+	eps, err := e.st.ListEndpoints(e.ctx, store.EndpointFilter{IncludeRevoked: true})
 	e.must(err)
-	e.equal("endpoint after rotation", got.ID, ep.ID)
-	e.is(e.st.RotateEndpointCredential(e.ctx, ep.ID, agent.CredentialHash), store.ErrConflict)
-	e.is(e.st.RotateEndpointCredential(e.ctx, "ep_unknown", e.secretHash()), store.ErrNotFound)
+	e.equal("endpoints after refused creations", eps, []store.Endpoint{taken})
 }
 
 func testEndpointStatus(e *env) {
@@ -305,7 +312,13 @@ func testListEndpoints(e *env) {
 		e.equal(fmt.Sprintf("case %d %+v", i, c.f), got, c.want)
 	}
 
-	// Paging by two visits every endpoint once, in ID order.
+	e.pageEndpoints(all)
+}
+
+// pageEndpoints checks that paging by two visits every endpoint (want, in
+// ID order) once.
+func (e *env) pageEndpoints(want []store.Endpoint) {
+	e.t.Helper()
 	var paged []store.Endpoint
 	after := ""
 	for {
@@ -320,7 +333,7 @@ func testListEndpoints(e *env) {
 		paged = append(paged, page...)
 		after = page[len(page)-1].ID
 	}
-	e.equal("paged endpoints", paged, all)
+	e.equal("paged endpoints", paged, want)
 }
 
 func sortByID(eps []store.Endpoint) {

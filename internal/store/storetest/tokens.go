@@ -53,16 +53,8 @@ func testAdminTokens(e *env) {
 }
 
 func testEnrollmentTokens(e *env) {
-	_, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "nowhere"})
-	e.is(err, store.ErrNotFound)
 	e.domain("d")
 	e.domain("other")
-	_, err = e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", Expires: e.clock.Now()})
-	e.is(err, store.ErrInvalid)
-	_, err = e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", MaxUses: -1})
-	e.is(err, store.ErrInvalid)
-	_, err = e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Domain: "d"})
-	e.is(err, store.ErrInvalid)
 
 	single, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", MaxUses: 1})
 	e.must(err)
@@ -112,6 +104,21 @@ func testEnrollmentTokens(e *env) {
 	all, err := e.st.ListEnrollmentTokens(e.ctx, "")
 	e.must(err)
 	e.equal("number of tokens", len(all), 3)
+}
+
+func testEnrollmentTokensInvalid(e *env) {
+	_, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "nowhere"})
+	e.is(err, store.ErrNotFound)
+	e.domain("d")
+	_, err = e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", Expires: e.clock.Now()})
+	e.is(err, store.ErrInvalid)
+	_, err = e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", MaxUses: -1})
+	e.is(err, store.ErrInvalid)
+	_, err = e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Domain: "d"})
+	e.is(err, store.ErrInvalid)
+	list, err := e.st.ListEnrollmentTokens(e.ctx, "")
+	e.must(err)
+	e.equal("tokens after refused creations", list, []store.EnrollmentToken{})
 }
 
 // testRedeemConcurrent: of concurrent redeems of a token with n uses
