@@ -108,7 +108,7 @@ type Report struct {
 	Started    time.Time
 	Finished   time.Time
 	Result     string // overall result, as the endpoint's report states it
-	Categories []CategoryReport
+	Categories []CategoryReport // one per category updated, returned ordered by category
 	Document   json.RawMessage // the full report, as received
 }
 
