@@ -107,9 +107,9 @@ type Report struct {
 	Trigger    string // scheduled, manual, notify-components
 	Started    time.Time
 	Finished   time.Time
-	Result     string // overall result, as the endpoint's report states it
+	Result     string           // overall result, as the endpoint's report states it
 	Categories []CategoryReport // one per category updated, returned ordered by category
-	Document   json.RawMessage // the full report, as received
+	Document   json.RawMessage  // the full report, as received
 }
 
 // CategoryReport is the outcome of one category in a run.
