@@ -47,6 +47,8 @@ type View struct {
 	mu  sync.Mutex
 	tm  *trustedmetadata.TrustedMetadata
 	raw state // verified bytes, to persist on Commit
+	// roots are the root versions verified by rotation in this probe.
+	roots map[int64][]byte
 	// Same is set when the source's timestamp equals the trusted one.
 	same bool
 }
@@ -130,6 +132,10 @@ func (v *View) rotateRoot(ctx context.Context) error {
 			return v.verr("verify "+name, err)
 		}
 		v.raw.root = b
+		if v.roots == nil {
+			v.roots = map[int64][]byte{}
+		}
+		v.roots[v.tm.Root.Signed.Version] = b
 	}
 	return failure.Newf(failure.Verification, v.src.Name+": rotate root", "more than %d new root versions", MaxRootRotations)
 }

@@ -82,22 +82,28 @@ func (v *View) loadRole(ctx context.Context, name string) (*metadata.Metadata[me
 	return role, nil
 }
 
-// TargetURL returns the URL of a target at the source: consistent-snapshot
-// naming, <dir>/<sha256>.<basename>, each segment escaped.
-func (v *View) TargetURL(targetPath string, tf *metadata.TargetFiles) (string, error) {
+// ConsistentPath returns where a target lives in a repository's targets
+// tree with consistent snapshots: <dir>/<sha256>.<basename>.
+func ConsistentPath(targetPath string, tf *metadata.TargetFiles) (string, error) {
 	sum, ok := tf.Hashes["sha256"]
 	if !ok || len(sum) != 32 {
-		return "", failure.Newf(failure.Verification, v.src.Name+": "+targetPath, "no sha256 hash")
+		return "", fmt.Errorf("target %q has no sha256 hash", targetPath)
 	}
 	if err := CheckTargetPath(targetPath); err != nil {
-		return "", failure.New(failure.Verification, v.src.Name, err)
+		return "", err
 	}
 	dir, base := path.Split(targetPath)
-	segs := strings.Split(strings.TrimSuffix(dir, "/"), "/")
-	if dir == "" {
-		segs = nil
+	return dir + hex.EncodeToString(sum) + "." + base, nil
+}
+
+// TargetURL returns the URL of a target at the source (ConsistentPath,
+// each segment escaped).
+func (v *View) TargetURL(targetPath string, tf *metadata.TargetFiles) (string, error) {
+	p, err := ConsistentPath(targetPath, tf)
+	if err != nil {
+		return "", failure.New(failure.Verification, v.src.Name, err)
 	}
-	segs = append(segs, hex.EncodeToString(sum)+"."+base)
+	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
