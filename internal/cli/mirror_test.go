@@ -34,7 +34,9 @@ func TestMirrorOfLiveOrigin(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- runOriginServe(ctx, originServeOptions{Dir: origin, Listener: ln}, io.Discard, io.Discard) }()
+	go func() {
+		served <- runOriginServe(ctx, originServeOptions{Dir: origin, Listener: ln}, io.Discard, io.Discard)
+	}()
 	defer func() { cancel(); <-served }()
 	originURL := "http://" + ln.Addr().String() + "/"
 
