@@ -56,7 +56,7 @@ func TestNewID(t *testing.T) {
 		}
 		prev = id
 	}
-	if newID("x", t0) == newID("x", t0) {
+	if a, b := newID("x", t0), newID("x", t0); a == b {
 		t.Fatal("two IDs of the same millisecond are equal")
 	}
 }
