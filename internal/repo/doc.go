@@ -50,13 +50,19 @@
 //	    "pattern": {
 //	      "version": "17.735.00",
 //	      "files": ["components/pattern/17.735.00/lpt.zip"],
-//	      "kept": ["17.735.00", "17.734.00"]
+//	      "kept": ["17.735.00", "17.734.00"],
+//	      "kept_files": {
+//	        "17.735.00": ["components/pattern/17.735.00/lpt.zip"],
+//	        "17.734.00": ["components/pattern/17.734.00/lpt.zip"]
+//	      }
 //	    }
 //	  }
 //	}
 //
 // version is the newest version of the item, files the target paths of its
-// files, and kept every version still served, newest first. Items are keyed
+// files, kept every version still served, newest first, and kept_files the
+// files of each kept version (for endpoints held back to an older version
+// by a deployment cap or a program approval). Items are keyed
 // by name; encoding/json writes the keys sorted. ParseIndex decodes it and
 // Repo.Index reads the published one.
 //

@@ -81,6 +81,20 @@ type IndexItem struct {
 	Files []string `json:"files"`
 	// Kept lists every version still published, newest first.
 	Kept []string `json:"kept"`
+	// KeptFiles maps every kept version to the target paths of its files,
+	// sorted, so that an endpoint held back to an older version (a
+	// deployment cap, a program approval) can resolve it.
+	KeptFiles map[string][]string `json:"kept_files,omitempty"`
+}
+
+// FilesOf returns the target paths of version v of the item, or false if
+// v is not kept.
+func (it IndexItem) FilesOf(v string) ([]string, bool) {
+	if v == it.Version {
+		return it.Files, true
+	}
+	f, ok := it.KeptFiles[v]
+	return f, ok
 }
 
 // Custom is the custom metadata of every target: category, name and
@@ -122,8 +136,15 @@ func buildIndex(category string, items map[string][]keptVersion) Index {
 			it.Files = append(it.Files, ItemPath(category, name, newest.Version, f))
 		}
 		slices.Sort(it.Files)
+		it.KeptFiles = map[string][]string{}
 		for _, k := range kept {
 			it.Kept = append(it.Kept, k.Version)
+			var files []string
+			for _, f := range k.Files {
+				files = append(files, ItemPath(category, name, k.Version, f))
+			}
+			slices.Sort(files)
+			it.KeptFiles[k.Version] = files
 		}
 		idx.Items[name] = it
 	}
