@@ -98,10 +98,18 @@ func (ru *run) probeSource(ctx context.Context, cat category.Category, step plan
 	if err := ru.fresh(cat, key, idx); err != nil {
 		return nil, err
 	}
+	pick, caps, err := ru.choices(cat)
+	if err != nil {
+		return nil, failure.New(failure.Local, "read site documents", err)
+	}
 	c := &candidate{key: key, store: store, view: view, targets: map[string]target{},
 		manifest: install.Manifest{Category: cat}}
-	for _, name := range ru.wanted(cat, idx) {
-		if err := c.addItem(ctx, name, idx.Items[name]); err != nil {
+	for _, name := range ru.wanted(cat, idx, pick) {
+		ver, files, err := versionFor(key, name, idx.Items[name], pick, caps)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.addItem(ctx, name, ver, files); err != nil {
 			return nil, err
 		}
 	}
@@ -109,12 +117,15 @@ func (ru *run) probeSource(ctx context.Context, cat category.Category, step plan
 }
 
 // wanted lists the index items this endpoint installs: every component;
-// of the domain settings, the update-source policy and its own domain's
-// document.
-func (ru *run) wanted(cat category.Category, idx *repo.Index) []string {
+// of the domain settings, the policy, the deployment caps and its own
+// domain's document; of the programs, those approved for its domain.
+func (ru *run) wanted(cat category.Category, idx *repo.Index, pick map[string]string) []string {
 	var names []string
 	for name := range idx.Items {
-		if cat == category.DomainSettings && name != PolicyItem && name != DomainItem(ru.r.o.Domain) {
+		switch {
+		case cat == category.DomainSettings && name != PolicyItem && name != DeploymentItem && name != DomainItem(ru.r.o.Domain):
+			continue
+		case cat == category.Programs && pick[name] == "":
 			continue
 		}
 		names = append(names, name)
@@ -122,12 +133,6 @@ func (ru *run) wanted(cat category.Category, idx *repo.Index) []string {
 	slices.Sort(names)
 	return names
 }
-
-// PolicyItem is the domain_settings item holding the update-source policy.
-const PolicyItem = "policy"
-
-// DomainItem is the domain_settings item holding a domain's settings.
-func DomainItem(domain string) string { return "domain." + domain }
 
 // fresh checks a notify-components run's announced versions: a source
 // behind any of them is stale.
@@ -148,14 +153,14 @@ func (ru *run) fresh(cat category.Category, key string, idx *repo.Index) error {
 }
 
 // addItem resolves the files of one item version through the view.
-func (c *candidate) addItem(ctx context.Context, name string, it repo.IndexItem) error {
-	c.manifest.Items = append(c.manifest.Items, install.Item{Name: name, Version: it.Version})
-	for _, p := range it.Files {
+func (c *candidate) addItem(ctx context.Context, name, ver string, files []string) error {
+	c.manifest.Items = append(c.manifest.Items, install.Item{Name: name, Version: ver})
+	for _, p := range files {
 		tf, err := c.view.Target(ctx, p)
 		if err != nil {
 			return err
 		}
-		prefix := fmt.Sprintf("%s/%s/%s/", c.manifest.Category, name, it.Version)
+		prefix := fmt.Sprintf("%s/%s/%s/", c.manifest.Category, name, ver)
 		if !strings.HasPrefix(p, prefix) {
 			return failure.Newf(failure.Verification, c.key, "index lists %s outside %s", p, prefix)
 		}

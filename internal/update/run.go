@@ -117,7 +117,7 @@ func (r *Runner) Run(ctx context.Context, req Request) *report.Report {
 		Announced: req.Announced, Started: r.o.Now(), Plan: req.Plan}
 	ru := &run{r: r, req: req, failed: map[string]error{}}
 	ru.pendingHooks(ctx)
-	for _, cat := range category.All {
+	for _, cat := range runOrder {
 		steps, ok := req.Plan.Categories[cat]
 		if !ok {
 			continue
@@ -145,6 +145,11 @@ func (ru *run) pendingHooks(ctx context.Context) {
 		}
 	}
 }
+
+// runOrder is the order categories are updated in: domain settings first,
+// so that a new policy, deployment caps and program approvals apply to the
+// same run.
+var runOrder = []category.Category{category.DomainSettings, category.Components, category.Programs}
 
 func newID() string {
 	b := make([]byte, 8)
@@ -203,7 +208,13 @@ func (ru *run) unsupported(cat category.Category) string {
 	case ru.r.o.Site == nil:
 		return "no site repository is trusted (standalone endpoint): " + string(cat) + " come only from a server"
 	case cat == category.Programs:
-		return "program approvals are not published by the server yet"
+		pick, _, err := ru.choices(cat)
+		if err != nil {
+			return err.Error()
+		}
+		if len(pick) == 0 {
+			return fmt.Sprintf("no program is approved for domain %q", ru.r.o.Domain)
+		}
 	}
 	return ""
 }

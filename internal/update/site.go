@@ -1,0 +1,119 @@
+package update
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/version"
+)
+
+// The domain_settings items an endpoint installs (docs/site-repository.md).
+const (
+	// PolicyItem holds the update-source policy (policy.yaml).
+	PolicyItem = "policy"
+	// DeploymentItem holds the component deployment caps (deployment.json).
+	DeploymentItem = "deployment"
+	// DeploymentFile is the file of DeploymentItem.
+	DeploymentFile = "deployment.json"
+	// SettingsFile is the file of a DomainItem.
+	SettingsFile = "settings.json"
+)
+
+// DomainItem is the domain_settings item holding a domain's settings.
+func DomainItem(domain string) string { return "domain." + domain }
+
+// Deployment is the content of deployment.json.
+type Deployment struct {
+	// Components maps a held-back component to the newest version
+	// endpoints may install.
+	Components map[string]string `json:"components"`
+}
+
+// DomainSettings is the content of a domain's settings.json.
+type DomainSettings struct {
+	// Settings is the domain's configuration document.
+	Settings json.RawMessage `json:"settings,omitempty"`
+	// Programs maps each program approved for the domain to its version.
+	Programs map[string]string `json:"programs"`
+}
+
+// maxSiteDoc caps a site document read from the install store.
+const maxSiteDoc = 4 << 20
+
+// siteDoc decodes an installed domain_settings document; ok is false when
+// it is not installed.
+func (ru *run) siteDoc(item, file string, into any) (ok bool, err error) {
+	v, err := ru.r.o.Install.Current(category.DomainSettings)
+	if err != nil {
+		return false, nil
+	}
+	p := filepath.Join(v.Dir, item, file)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return false, nil
+	}
+	if fi.Size() > maxSiteDoc {
+		return false, fmt.Errorf("read %s/%s: larger than %d bytes", item, file, maxSiteDoc)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false, fmt.Errorf("read %s/%s: %w", item, file, err)
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		return false, fmt.Errorf("decode %s/%s: %w", item, file, err)
+	}
+	return true, nil
+}
+
+// choices says, for the category being updated, which item versions to
+// install: nil means every item at its newest version.
+func (ru *run) choices(cat category.Category) (pick map[string]string, caps map[string]string, err error) {
+	switch cat {
+	case category.Components:
+		var d Deployment
+		if _, err := ru.siteDoc(DeploymentItem, DeploymentFile, &d); err != nil {
+			return nil, nil, err
+		}
+		return nil, d.Components, nil
+	case category.Programs:
+		var s DomainSettings
+		if _, err := ru.siteDoc(DomainItem(ru.r.o.Domain), SettingsFile, &s); err != nil {
+			return nil, nil, err
+		}
+		if s.Programs == nil {
+			s.Programs = map[string]string{}
+		}
+		return s.Programs, nil, nil
+	}
+	return nil, nil, nil
+}
+
+// versionFor returns the version of an index item to install: the
+// approved one, the newest kept one at or below a cap, or the newest.
+func versionFor(key, name string, it repo.IndexItem, pick, caps map[string]string) (string, []string, error) {
+	want := it.Version
+	if v, ok := pick[name]; ok {
+		want = v
+	} else if limit, ok := caps[name]; ok {
+		want = ""
+		for _, k := range it.Kept { // newest first
+			if c, err := version.Compare(k, limit); err == nil && c <= 0 {
+				want = k
+				break
+			}
+		}
+		if want == "" {
+			return "", nil, failure.Newf(failure.NotFound, key, "holds no version of %s at or below %s, the deployed version", name, limit)
+		}
+	}
+	files, ok := it.FilesOf(want)
+	if !ok {
+		return "", nil, failure.Newf(failure.NotFound, key, "does not hold %s %s", name, want)
+	}
+	return want, files, nil
+}
