@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/report"
 )
 
@@ -48,11 +49,11 @@ hooks:
 	cfg := filepath.Join(dir, "endpoint.yaml")
 
 	rep := updateOnce(t, cfg)
-	if rep.Result != report.Updated || rep.Categories[0].Source != "origin" {
-		t.Fatalf("first update: %+v", rep.Categories[0])
+	if rep.Result != report.Updated || rep.Category(category.Components).Source != "origin" {
+		t.Fatalf("first update: %+v", rep.Category(category.Components))
 	}
-	for _, c := range rep.Categories[1:] {
-		if c.Result != report.Skipped {
+	for _, c := range rep.Categories {
+		if c.Category != category.Components && c.Result != report.Skipped {
 			t.Errorf("%s: %s, want skipped on a standalone endpoint", c.Category, c.Result)
 		}
 	}
@@ -62,11 +63,11 @@ hooks:
 	}
 	os.WriteFile(payload, []byte("pattern v2"), 0o644)
 	mustRun(t, "origin", "publish", origin, "--component", "pattern", "--version", "2.0", payload)
-	if rep := updateOnce(t, cfg); rep.Categories[0].After["pattern"] != "2.0" {
-		t.Fatalf("second update: %+v", rep.Categories[0])
+	if rep := updateOnce(t, cfg); rep.Category(category.Components).After["pattern"] != "2.0" {
+		t.Fatalf("second update: %+v", rep.Category(category.Components))
 	}
-	if rep := updateOnce(t, cfg); rep.Categories[0].Result != report.UpToDate {
-		t.Fatalf("third update: %+v", rep.Categories[0])
+	if rep := updateOnce(t, cfg); rep.Category(category.Components).Result != report.UpToDate {
+		t.Fatalf("third update: %+v", rep.Category(category.Components))
 	}
 	mustRun(t, "endpoint", "rollback", "components", "--config", cfg)
 	out = mustRun(t, "endpoint", "status", "--config", cfg, "--json")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/static"
 )
@@ -69,7 +70,7 @@ func TestMirrorOfLiveOrigin(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "endpoint.yaml"), []byte("data_dir: data\npolicy: policy.yaml\naddresses: [10.1.2.3]\n"+
 		"trusted_roots: {vendor: origin/published/vendor/metadata/1.root.json}\n"), 0o644)
 	rep := updateOnce(t, filepath.Join(dir, "endpoint.yaml"))
-	c := rep.Categories[0]
+	c := rep.Category(category.Components)
 	if c.Result != report.Updated || c.Source != mirrorURL || c.After["pattern"] != "1.1" {
 		t.Fatalf("update from the mirror: %+v", c)
 	}

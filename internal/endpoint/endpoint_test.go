@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
 )
@@ -87,8 +88,8 @@ func TestDaemonUpdateNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Trigger != "manual" || rep.Categories[0].Source != "origin" || rep.Categories[0].Result != report.Updated {
-		t.Fatalf("report %+v %+v", rep, rep.Categories[0])
+	if rep.Trigger != "manual" || rep.Category(category.Components).Source != "origin" || rep.Category(category.Components).Result != report.Updated {
+		t.Fatalf("report %+v %+v", rep, rep.Category(category.Components))
 	}
 	if fi, err := os.Stat(SocketPath(cfg.DataDir)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("control socket: %v %v", fi, err)

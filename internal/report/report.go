@@ -116,3 +116,14 @@ func (r *Report) Log(l *slog.Logger) {
 	}
 	l.Info("update run", "run", r.ID, "trigger", r.Trigger, "result", r.Result, "duration", r.Finished.Sub(r.Started))
 }
+
+// Category returns the outcome of category c, or nil if the run did not
+// update it.
+func (r *Report) Category(c category.Category) *Category {
+	for _, rc := range r.Categories {
+		if rc.Category == c {
+			return rc
+		}
+	}
+	return nil
+}
