@@ -1,0 +1,6 @@
+//go:build race
+
+package update
+
+// raceEnabled: the race detector makes each helper process start slowly.
+const raceEnabled = true
