@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -82,12 +83,19 @@ func runEndpointRollback(cmd *cobra.Command, config, name string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	_, ep, err := openEndpoint(config, quietLogger(), endpoint.Options{})
+	cfg, err := endpoint.LoadConfig(config)
 	if err != nil {
-		return err
+		return usageError(err)
 	}
-	defer ep.Close()
-	res, err := ep.Rollback(cmd.Context(), cat)
+	res, err := endpoint.RequestRollback(cmd.Context(), cfg.DataDir, cat)
+	if errors.Is(err, endpoint.ErrNoDaemon) {
+		var ep *endpoint.Endpoint
+		if _, ep, err = openEndpoint(config, quietLogger(), endpoint.Options{}); err != nil {
+			return err
+		}
+		defer ep.Close()
+		res, err = ep.Rollback(cmd.Context(), cat)
+	}
 	if err != nil {
 		return err
 	}

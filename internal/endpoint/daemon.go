@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/report"
 )
@@ -106,18 +110,64 @@ func (e *Endpoint) control(ctx context.Context, reqs chan<- request) http.Handle
 			http.Error(w, "endpoint stopping", http.StatusServiceUnavailable)
 		}
 	})
+	mux.HandleFunc("POST /rollback/{category}", func(w http.ResponseWriter, r *http.Request) {
+		cat, err := category.Parse(r.PathValue("category"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		res, err := e.Rollback(r.Context(), cat)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(res)
+	})
 	return mux
+}
+
+// controlClient talks to the daemon's control socket.
+func controlClient(dataDir string) *http.Client {
+	sock := SocketPath(dataDir)
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+}
+
+// ErrNoDaemon: no endpoint daemon listens on the data directory's
+// control socket.
+var ErrNoDaemon = errors.New("no endpoint daemon is running (start `cascade endpoint run`)")
+
+// RequestRollback asks the daemon of dataDir to roll cat back. It returns
+// ErrNoDaemon when no daemon runs, so the caller can roll back itself.
+func RequestRollback(ctx context.Context, dataDir string, cat category.Category) (install.Result, error) {
+	var res install.Result
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://endpoint/rollback/"+string(cat), nil)
+	if err != nil {
+		return res, err
+	}
+	resp, err := controlClient(dataDir).Do(req)
+	if err != nil {
+		return res, fmt.Errorf("%w: %v", ErrNoDaemon, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return res, fmt.Errorf("endpoint daemon: roll back %s: %s", cat, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		return res, fmt.Errorf("endpoint daemon: roll back %s: %w", cat, err)
+	}
+	return res, nil
 }
 
 // RequestUpdate asks the daemon of dataDir to run an update now and
 // returns the run's report.
 func RequestUpdate(ctx context.Context, dataDir string) (*report.Report, error) {
-	sock := SocketPath(dataDir)
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}}}
+	client := controlClient(dataDir)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://endpoint/update", nil)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -94,9 +95,17 @@ func TestDaemonUpdateNow(t *testing.T) {
 	if fi, err := os.Stat(SocketPath(cfg.DataDir)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("control socket: %v %v", fi, err)
 	}
+	// Rollback goes through the daemon (which holds the install lock):
+	// with one version installed there is nothing to roll back to.
+	if _, err := RequestRollback(context.Background(), cfg.DataDir, category.Components); err == nil || errors.Is(err, ErrNoDaemon) {
+		t.Fatalf("rollback through the daemon: %v", err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if _, err := RequestRollback(context.Background(), cfg.DataDir, category.Components); !errors.Is(err, ErrNoDaemon) {
+		t.Fatalf("rollback without a daemon: %v, want ErrNoDaemon", err)
 	}
 	st, err := ReadStatus(cfg)
 	if err != nil || st.LastReport == nil || st.LastReport.ID != rep.ID {
