@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -23,13 +24,40 @@ import (
 // target size:
 //
 //	go test -run '^$' -bench BenchmarkFile -benchtime 3x ./internal/fetch/
+//
+// The plain-copy sub-benchmarks are the baseline measured in the same run:
+// net/http GET, io.Copy to a file and fsync, without hashing, length
+// enforcement or the rate watchdog.
 func BenchmarkFile(b *testing.B) {
 	for _, size := range []int64{16 << 20, 256 << 20} {
-		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) { benchFile(b, size) })
+		b.Run(fmt.Sprintf("%dMiB/cascade", size>>20), func(b *testing.B) { benchFile(b, size, false) })
+		b.Run(fmt.Sprintf("%dMiB/plain-copy", size>>20), func(b *testing.B) { benchFile(b, size, true) })
 	}
 }
 
-func benchFile(b *testing.B, size int64) {
+// plainCopy is the baseline download: GET, copy, fsync.
+func plainCopy(url, dst string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func benchFile(b *testing.B, size int64, plain bool) {
 	dir := b.TempDir()
 	src := filepath.Join(dir, "src.bin")
 	sum := writeBenchSource(b, src, size)
@@ -49,7 +77,13 @@ func benchFile(b *testing.B, size int64) {
 	b.ResetTimer()
 	for b.Loop() {
 		os.Remove(dst)
-		if err := f.File(context.Background(), srv.URL+"/t", dst, want); err != nil {
+		var err error
+		if plain {
+			err = plainCopy(srv.URL+"/t", dst)
+		} else {
+			err = f.File(context.Background(), srv.URL+"/t", dst, want)
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
