@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -12,18 +14,28 @@ import (
 // Files and Targets cover the whole repository (for mirroring).
 func (v *View) LoadAllRoles(ctx context.Context) error {
 	v.mu.Lock()
-	defer v.mu.Unlock()
+	var roles []string
 	for name := range v.tm.Snapshot.Signed.Meta {
-		role := strings.TrimSuffix(name, ".json")
-		if role == metadata.TARGETS {
-			continue
-		}
-		if _, err := v.loadRole(ctx, role); err != nil {
-			return err
+		if role := strings.TrimSuffix(name, ".json"); role != metadata.TARGETS {
+			roles = append(roles, role)
 		}
 	}
-	return nil
+	v.mu.Unlock()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadParallelism)
+	for _, role := range roles {
+		g.Go(func() error {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			_, err := v.loadRole(ctx, role)
+			return err
+		})
+	}
+	return g.Wait()
 }
+
+// loadParallelism bounds the roles LoadAllRoles fetches at once.
+const loadParallelism = 16
 
 // Targets returns every target of the top-level targets role and of the
 // delegated roles loaded so far, by target path.
