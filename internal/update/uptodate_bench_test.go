@@ -31,22 +31,29 @@ func (w countingWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// countedSource serves the world's origin with cascade's static handler,
+// counting requests and response body bytes.
+func countedSource(b *testing.B, w *world) (string, *counter) {
+	h, err := static.New(filepath.Dir(w.origin.PublishedDir()), static.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	c := &counter{}
+	src := w.serve(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		h.ServeHTTP(countingWriter{rw, c}, r)
+	}))
+	return src, c
+}
+
 // BenchmarkUpToDateCheck measures what an up-to-date endpoint costs its
 // source per run: requests and response body bytes, for a repository with
 // one component, served by cascade's static handler (ETags, 304s).
 func BenchmarkUpToDateCheck(b *testing.B) {
 	w := newWorld(b)
 	w.publish("1.0")
-	h, err := static.New(filepath.Dir(w.origin.PublishedDir()), static.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close()
-	var c counter
-	src := w.serve(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		c.requests.Add(1)
-		h.ServeHTTP(countingWriter{rw, &c}, r)
-	}))
+	src, c := countedSource(b, w)
 	e := w.endpoint(fetch.Options{})
 	pl := planFor(b, src, plan.Scheduled)
 	if rep := e.runner.Run(context.Background(), Request{Plan: pl}); rep.Result != report.Updated {
@@ -72,16 +79,7 @@ func BenchmarkUpToDateCheck(b *testing.B) {
 func BenchmarkUpToDateCheckGoTUF(b *testing.B) {
 	w := newWorld(b)
 	w.publish("1.0")
-	h, err := static.New(filepath.Dir(w.origin.PublishedDir()), static.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close()
-	var c counter
-	src := w.serve(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		c.requests.Add(1)
-		h.ServeHTTP(countingWriter{rw, &c}, r)
-	}))
+	src, c := countedSource(b, w)
 	root, err := w.origin.TrustedRoot()
 	if err != nil {
 		b.Fatal(err)
