@@ -109,6 +109,13 @@ type Options struct {
 	// root version. Security caveat: a source that really refuses access
 	// is then reported as not holding the content.
 	ForbiddenAsNotFound bool
+	// BusyRetries is how many times a 503 answer carrying Retry-After is
+	// retried before it counts as failure.HTTPError (default 2; negative:
+	// never).
+	BusyRetries int
+	// MaxRetryWait caps the wait a Retry-After header asks for (default
+	// 5s), so that a busy source delays an update run by seconds at most.
+	MaxRetryWait time.Duration
 	// UserAgent is sent with every request (default "cascade").
 	UserAgent string
 	// Logger receives one debug record per request (default: discard).
@@ -126,6 +133,8 @@ type Fetcher struct {
 	window              time.Duration
 	maxRedirects        int
 	forbiddenAsNotFound bool
+	busyRetries         int
+	maxRetryWait        time.Duration
 	userAgent           string
 	log                 *slog.Logger
 	clock               Clock
@@ -140,6 +149,8 @@ func New(opts Options) *Fetcher {
 		window:              orDuration(opts.RateWindow, 30*time.Second),
 		maxRedirects:        opts.MaxRedirects,
 		forbiddenAsNotFound: opts.ForbiddenAsNotFound,
+		busyRetries:         opts.BusyRetries,
+		maxRetryWait:        orDuration(opts.MaxRetryWait, 5*time.Second),
 		userAgent:           opts.UserAgent,
 		log:                 opts.Logger,
 		clock:               opts.Clock,
@@ -149,6 +160,9 @@ func New(opts Options) *Fetcher {
 	}
 	if f.maxRedirects == 0 {
 		f.maxRedirects = 5
+	}
+	if f.busyRetries == 0 {
+		f.busyRetries = 2
 	}
 	if f.userAgent == "" {
 		f.userAgent = "cascade"
@@ -266,20 +280,30 @@ func (f *Fetcher) send(ctx context.Context, op, rawURL string, hdr http.Header, 
 		x.ctx, x.stopTO = context.WithTimeoutCause(x.ctx, timeout,
 			fmt.Errorf("%w (%s)", errTimeout, timeout))
 	}
-	req, err := http.NewRequestWithContext(x.ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		x.release()
-		return nil, failure.New(failure.Local, op, fmt.Errorf("build request: %w", err))
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	req.Header.Set("User-Agent", f.userAgent)
-	resp, err := f.client.Do(req)
-	if err != nil {
-		err = x.fail(err, false)
-		x.release()
-		return nil, err
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(x.ctx, http.MethodGet, rawURL, nil)
+		if err != nil {
+			x.release()
+			return nil, failure.New(failure.Local, op, fmt.Errorf("build request: %w", err))
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		req.Header.Set("User-Agent", f.userAgent)
+		resp, err = f.client.Do(req)
+		if err == nil {
+			err = x.waitIfBusy(resp, attempt)
+		}
+		if errors.Is(err, errRetry) {
+			continue
+		}
+		if err != nil {
+			err = x.fail(err, false)
+			x.release()
+			return nil, err
+		}
+		break
 	}
 	x.resp = resp
 	x.dog = startWatchdog(f.clock, f.minRate, f.window, x.cancel)
