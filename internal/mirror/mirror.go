@@ -1,6 +1,7 @@
 // Package mirror copies a signed repository from a source into a
 // directory that any static HTTP server can serve as a custom URL source
-// (`cascade mirror`).
+// (`cascade mirror`), and is how the management server and update agents
+// fill the trees they serve.
 //
 // Nothing is copied unverified: the source's metadata is verified against
 // the mirror's own trusted metadata (package trust) and every target
@@ -8,13 +9,23 @@
 // incremental and resumable: content-addressed files already present are
 // kept, partial downloads are resumed, and timestamp.json is written last,
 // so a reader of the directory sees the previous complete copy or the new
-// one, never a mix.
+// one, never a mix. Targets are downloaded under a dot-prefixed temporary
+// name and renamed into place once verified, so a file that a server
+// serves under a target's name is always complete and verified (the
+// static handler refuses dot-prefixed names).
+//
+// Options.Select restricts the targets copied (update agents copy only
+// what clients of the current state need, Current), Options.Local lets a
+// copy reuse files the host already holds, and Options.Prune removes what
+// the repository no longer references.
 package mirror
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -38,15 +49,35 @@ type Options struct {
 	Fetcher *fetch.Fetcher
 	// Dir is the served tree: the repository goes to Dir/<kind>/.
 	Dir string
+	// Select, if set, returns the target paths to copy, given the
+	// verified view and every target it names; nil copies every target.
+	// The metadata is always copied whole, so a client can resolve any
+	// target, selected or not.
+	Select func(ctx context.Context, v *trust.View, all map[string]*metadata.TargetFiles) ([]string, error)
+	// Local, if set, returns the path of a local file that may hold the
+	// content of sha256 (lowercase hex) and length, or "". Such a file is
+	// copied instead of downloaded, and verified like a download (a file
+	// that does not match is downloaded after all).
+	Local func(sha256 string, length int64) string
+	// Prune removes, after a successful copy, the target files the
+	// repository no longer names and versioned metadata (other than
+	// roots) that neither the new state nor the one it replaces refers
+	// to, so a client that read the previous timestamp.json a moment ago
+	// still finds what it names.
+	Prune bool
 }
 
 // Result says what a copy did.
 type Result struct {
 	Timestamp, Snapshot int64
 	UpToDate            bool  // the source had nothing newer than the mirror
-	Targets             int   // targets in the repository
-	Fetched             int   // targets downloaded
+	Targets             int   // targets copied or checked (all, or the selected ones)
+	Fetched             int   // targets downloaded (or copied from Local)
 	Bytes               int64 // bytes of the targets downloaded
+	Pruned              int   // files removed by Prune
+	// View is the verified view the copy was made from, with every
+	// delegated role loaded.
+	View *trust.View `json:"-"`
 }
 
 // Copy brings Dir up to date with the source.
@@ -56,20 +87,19 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	ts, snap := v.Versions()
-	res := &Result{Timestamp: ts, Snapshot: snap, UpToDate: v.UpToDate()}
+	res := &Result{Timestamp: ts, Snapshot: snap, UpToDate: v.UpToDate(), View: v}
 	if err := v.LoadAllRoles(ctx); err != nil {
 		return nil, err
 	}
 	base := filepath.Join(o.Dir, o.Store.Kind())
 	targets := v.Targets()
-	paths := make([]string, 0, len(targets))
-	for p := range targets {
-		paths = append(paths, p)
+	paths, err := selected(ctx, o, v, targets)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(paths)
 	res.Targets = len(paths)
 	for _, p := range paths {
-		fetched, err := copyTarget(ctx, v, base, p, targets[p])
+		fetched, err := copyTarget(ctx, v, base, p, targets[p], o.Local)
 		if err != nil {
 			return nil, err
 		}
@@ -78,18 +108,50 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 			res.Bytes += targets[p].Length
 		}
 	}
-	if err := writeMetadata(base, v.Files()); err != nil {
+	var keep map[string]bool
+	if o.Prune {
+		keep = referencedBefore(base)
+	}
+	files := v.Files()
+	if err := writeMetadata(base, files); err != nil {
 		return nil, err
 	}
 	if err := o.Store.Commit(v); err != nil {
 		return nil, err
 	}
+	if o.Prune {
+		res.Pruned = prune(base, files, keep, targets)
+	}
 	return res, nil
 }
 
-// copyTarget downloads one target unless the mirror holds a file of its
-// content-addressed name and signed length already.
-func copyTarget(ctx context.Context, v *trust.View, base, p string, tf *metadata.TargetFiles) (bool, error) {
+// selected returns the sorted target paths to copy.
+func selected(ctx context.Context, o Options, v *trust.View, targets map[string]*metadata.TargetFiles) ([]string, error) {
+	var paths []string
+	if o.Select == nil {
+		for p := range targets {
+			paths = append(paths, p)
+		}
+	} else {
+		sel, err := o.Select(ctx, v, targets)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range sel {
+			if _, ok := targets[p]; !ok {
+				return nil, failure.Newf(failure.NotFound, o.Source.Name+": "+p, "selected target is not in the repository")
+			}
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// copyTarget makes sure the mirror holds one target: kept if a file of
+// its content-addressed name and signed length is there, otherwise copied
+// from a local file or downloaded, verified, and renamed into place.
+func copyTarget(ctx context.Context, v *trust.View, base, p string, tf *metadata.TargetFiles, local func(string, int64) string) (bool, error) {
 	rel, err := trust.ConsistentPath(p, tf)
 	if err != nil {
 		return false, failure.New(failure.Verification, "mirror "+p, err)
@@ -101,10 +163,42 @@ func copyTarget(ctx context.Context, v *trust.View, base, p string, tf *metadata
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return false, failure.New(failure.Local, "mirror "+p, err)
 	}
-	if err := v.Download(ctx, p, tf, dst, nil); err != nil {
+	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst))
+	if local != nil {
+		if src := local(hex.EncodeToString(tf.Hashes["sha256"]), tf.Length); src != "" {
+			// The copy becomes the partial download, which File checks
+			// against the signed hash without a request (and discards and
+			// downloads if it does not match).
+			if err := copyFile(src, tmp+".part"); err != nil {
+				os.Remove(tmp + ".part")
+			}
+		}
+	}
+	if err := v.Download(ctx, p, tf, tmp, nil); err != nil {
 		return false, err
 	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return false, failure.New(failure.Local, "mirror "+p, err)
+	}
 	return true, nil
+}
+
+// copyFile copies src to a new file dst.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // writeMetadata writes every metadata file but timestamp.json if it is
