@@ -46,6 +46,7 @@ type Endpoint struct {
 	inst    *install.Store
 	reports *report.Store
 	runner  *update.Runner
+	server  *serverLink // nil unless enrolled with a server (server.go)
 }
 
 // Layout of the data directory.
@@ -84,6 +85,10 @@ func Open(cfg *Config, o Options) (*Endpoint, error) {
 	}
 	fo := fetch.Options{ConnectTimeout: cfg.Fetch.ConnectTimeout, ResponseHeaderTimeout: cfg.Fetch.HeaderTimeout,
 		MinRate: cfg.Fetch.MinRate, RateWindow: cfg.Fetch.RateWindow, UserAgent: "cascade-endpoint/" + cfg.ID, Logger: log}
+	if e.server, err = openServerLink(cfg, &fo, log); err != nil {
+		e.inst.Close()
+		return nil, err
+	}
 	e.runner, err = update.New(update.Options{Vendor: e.vendor, Site: e.site, Install: e.inst,
 		Fetcher: fetch.New(fo), Resolve: e.resolve, Domain: cfg.Domain,
 		Health:   failover.NewHealth(o.Now, cfg.Failover.FailedTTL),
@@ -151,6 +156,9 @@ func (e *Endpoint) Addresses() ([]netip.Addr, error) {
 
 // resolve maps a plan source to the base URL of its source tree.
 func (e *Endpoint) resolve(src policy.Source) (string, error) {
+	if u, ok := e.server.resolve(src); ok {
+		return u, nil
+	}
 	switch src.Kind {
 	case policy.URL, policy.Origin:
 		if src.URL == "" {
@@ -178,6 +186,7 @@ func (e *Endpoint) resolve(src policy.Source) (string, error) {
 
 // Update makes one update run with trigger t and keeps its report.
 func (e *Endpoint) Update(ctx context.Context, t plan.Trigger, announced map[string]string) (*report.Report, error) {
+	e.server.refresh(ctx, e)
 	p, err := e.Policy()
 	if err != nil {
 		return nil, err
@@ -191,6 +200,7 @@ func (e *Endpoint) Update(ctx context.Context, t plan.Trigger, announced map[str
 	if err := e.reports.Save(rep); err != nil {
 		e.log.Warn("keep report", "error", err)
 	}
+	e.server.upload(ctx, rep)
 	return rep, nil
 }
 

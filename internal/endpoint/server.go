@@ -1,0 +1,259 @@
+package endpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/server/api"
+)
+
+// Files of an enrolled endpoint, under DATA_DIR/server/ (written by
+// Enroll, 0600 where secret).
+const (
+	serverDir      = "server"
+	enrollmentFile = "enrollment.json" // the server's URL and fingerprint, the endpoint's id and domain
+	credentialFile = "credential"      // the endpoint credential (0600)
+	agentsFile     = "agents.json"     // the cached agent directory
+	policyFile     = "policy.yaml"     // the policy received at enrollment, until a signed one is installed
+	outboxDir      = "outbox"          // reports not yet uploaded
+)
+
+// serverCallTimeout bounds each call to the server made around an update
+// run, so that an unreachable server delays a run only briefly.
+const serverCallTimeout = 15 * time.Second
+
+// enrollment is DATA_DIR/server/enrollment.json.
+type enrollment struct {
+	URL         string `json:"url"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	EndpointID  string `json:"endpoint_id"`
+	Domain      string `json:"domain"`
+}
+
+// serverLink is an enrolled endpoint's connection to its management
+// server: the `server` source resolves to the server's URL, requests to
+// the server pin its certificate, `agent:ID` sources resolve through the
+// server's agent directory (cached on disk, refreshed at each run), and
+// every run's report is uploaded (kept in an outbox until it is). A nil
+// *serverLink is a standalone endpoint: every method is a no-op.
+type serverLink struct {
+	dir    string
+	enr    enrollment
+	fp     api.Fingerprint
+	client *api.Client
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	agents map[string]string // agent id -> URL
+	// notification is the id of the notification whose run is in
+	// progress, reported with its upload.
+	notification string
+}
+
+// openServerLink opens the link of an enrolled endpoint, or returns nil
+// when the data directory holds no enrollment. It points fo's transport
+// at one that pins the server's certificate for requests to the server.
+func openServerLink(cfg *Config, fo *fetch.Options, log *slog.Logger) (*serverLink, error) {
+	dir := filepath.Join(cfg.DataDir, serverDir)
+	b, err := os.ReadFile(filepath.Join(dir, enrollmentFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open server link: %w", err)
+	}
+	s := &serverLink{dir: dir, log: log, agents: map[string]string{}}
+	if err := json.Unmarshal(b, &s.enr); err != nil {
+		return nil, fmt.Errorf("open server link: %s: %w", enrollmentFile, err)
+	}
+	if s.enr.Fingerprint != "" {
+		if s.fp, err = api.ParseFingerprint(s.enr.Fingerprint); err != nil {
+			return nil, fmt.Errorf("open server link: %w", err)
+		}
+	}
+	cred, err := os.ReadFile(filepath.Join(dir, credentialFile))
+	if err != nil {
+		return nil, fmt.Errorf("open server link: %w", err)
+	}
+	rt, err := newServerTransport(s.enr.URL, s.fp, *fo)
+	if err != nil {
+		return nil, fmt.Errorf("open server link: %w", err)
+	}
+	fo.Transport = rt
+	s.client, err = api.NewClient(api.ClientOptions{URL: s.enr.URL, Token: strings.TrimSpace(string(cred)),
+		HTTPClient: &http.Client{Transport: rt.pinned}, Timeout: serverCallTimeout, UserAgent: fo.UserAgent})
+	if err != nil {
+		return nil, fmt.Errorf("open server link: %w", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, agentsFile)); err == nil {
+		var list []api.Agent
+		if json.Unmarshal(b, &list) == nil {
+			s.setAgents(list, false)
+		}
+	}
+	return s, nil
+}
+
+// serverTransport sends requests for the server's origin (scheme and
+// host) through a transport that pins its certificate, and every other
+// request through the fetcher's default transport.
+type serverTransport struct {
+	scheme, host string
+	pinned       *http.Transport
+	other        *http.Transport
+}
+
+func newServerTransport(serverURL string, fp api.Fingerprint, fo fetch.Options) (*serverTransport, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q is not an absolute URL", serverURL)
+	}
+	pinnedOpts := fo
+	if !fp.IsZero() {
+		pinnedOpts.TLSConfig = api.PinnedTLSConfig(fp)
+	}
+	pinnedOpts.Proxy = nil // the server is on the site's network
+	return &serverTransport{scheme: strings.ToLower(u.Scheme), host: canonicalHost(u),
+		pinned: fetch.DefaultTransport(pinnedOpts), other: fetch.DefaultTransport(fo)}, nil
+}
+
+// canonicalHost is u's host in lower case with the default port dropped.
+func canonicalHost(u *url.URL) string {
+	h, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port == "" {
+		if strings.Contains(h, ":") {
+			return "[" + h + "]"
+		}
+		return h
+	}
+	return net.JoinHostPort(h, port)
+}
+
+func (t *serverTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.EqualFold(r.URL.Scheme, t.scheme) && canonicalHost(r.URL) == t.host {
+		return t.pinned.RoundTrip(r)
+	}
+	return t.other.RoundTrip(r)
+}
+
+// CloseIdleConnections closes both transports' idle connections.
+func (t *serverTransport) CloseIdleConnections() {
+	t.pinned.CloseIdleConnections()
+	t.other.CloseIdleConnections()
+}
+
+// resolve maps the server and agents known to the directory to URLs.
+func (s *serverLink) resolve(src policy.Source) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	switch src.Kind {
+	case policy.Server:
+		return strings.TrimRight(s.enr.URL, "/") + "/", true
+	case policy.Agent:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		u, ok := s.agents[src.AgentID]
+		return u, ok
+	}
+	return "", false
+}
+
+// setAgents replaces the cached directory, persisting it when save.
+func (s *serverLink) setAgents(list []api.Agent, save bool) {
+	m := make(map[string]string, len(list))
+	for _, a := range list {
+		if policy.ValidAgentID(a.AgentID) && policy.SameURL(a.URL, a.URL) {
+			m[a.AgentID] = a.URL
+		}
+	}
+	s.mu.Lock()
+	s.agents = m
+	s.mu.Unlock()
+	if !save {
+		return
+	}
+	if b, err := json.Marshal(list); err == nil {
+		if err := saveServerFile(filepath.Join(s.dir, agentsFile), b, 0o644); err != nil {
+			s.log.Warn("cache the agent directory", "err", err)
+		}
+	}
+}
+
+// refresh reports the endpoint's status and refreshes the agent
+// directory. A server that cannot be reached leaves the cached directory
+// in use.
+func (s *serverLink) refresh(ctx context.Context, e *Endpoint) {
+	if s == nil {
+		return
+	}
+	req := api.StatusRequest{Hostname: e.cfg.ID, Installed: map[string]map[string]string{}}
+	if addrs, err := e.Addresses(); err == nil {
+		req.Addresses = make([]string, len(addrs))
+		for i, a := range addrs {
+			req.Addresses[i] = a.String()
+		}
+	}
+	for _, c := range category.All {
+		if v, err := e.inst.Current(c); err == nil {
+			items := map[string]string{}
+			for _, it := range v.Items {
+				items[it.Name] = it.Version
+			}
+			req.Installed[string(c)] = items
+		}
+	}
+	var resp api.StatusResponse
+	if err := s.client.Call(ctx, http.MethodPost, api.PathStatus, nil, req, &resp); err != nil {
+		s.log.Warn("report status to the server (using the cached agent directory)", "server", s.enr.URL, "err", err)
+		return
+	}
+	s.setAgents(resp.Agents, true)
+	if resp.Role != string(e.cfg.Role) || resp.AgentID != e.cfg.AgentID {
+		s.log.Warn("the server designates this endpoint differently from its configuration; update role and agent_id in the configuration",
+			"server_role", resp.Role, "server_agent_id", resp.AgentID, "config_role", e.cfg.Role, "config_agent_id", e.cfg.AgentID)
+	}
+}
+
+// saveServerFile writes data to name through a temporary file and a
+// rename.
+func saveServerFile(name string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}

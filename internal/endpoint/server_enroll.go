@@ -1,0 +1,201 @@
+package endpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/server/api"
+)
+
+// EnrollOptions are the arguments of Enroll.
+type EnrollOptions struct {
+	// Server is the management server's base URL. Required.
+	Server string
+	// Token is the enrollment token (`cascade server token create`).
+	Token string
+	// Fingerprint pins the server's certificate (printed by the server
+	// at start); empty verifies it against the system roots instead.
+	Fingerprint string
+	// Config is the configuration file to write. Required.
+	Config string
+	// DataDir is the endpoint's data directory (default: "data" next to
+	// Config).
+	DataDir string
+	// Hostname names the endpoint (default: the machine's host name).
+	Hostname string
+	// Role, AgentID and AgentURL ask for a role ("client" by default; an
+	// "agent" needs AgentID). The administrator can change them later.
+	Role, AgentID, AgentURL string
+	// Addresses are the endpoint's addresses (default: its interfaces').
+	Addresses []string
+	// Force replaces an existing configuration file and enrollment.
+	Force bool
+	// HTTPClient, if set, sends the enrollment request (tests).
+	HTTPClient *http.Client
+}
+
+// EnrollResult says what Enroll wrote.
+type EnrollResult struct {
+	EndpointID string
+	Domain     string
+	Config     string
+	DataDir    string
+}
+
+// Enroll registers this endpoint with a management server and writes
+// what it needs to use it: in the data directory, the server's URL and
+// pinned fingerprint, the endpoint credential (0600), the vendor and site
+// trust roots, the current policy and the agent directory; and the
+// configuration file, which `cascade endpoint run` then uses.
+func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
+	if err := checkEnroll(&o); err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	var fp api.Fingerprint
+	if o.Fingerprint != "" {
+		var err error
+		if fp, err = api.ParseFingerprint(o.Fingerprint); err != nil {
+			return nil, fmt.Errorf("enroll: %w", err)
+		}
+	}
+	c, err := api.NewClient(api.ClientOptions{URL: o.Server, Fingerprint: fp, HTTPClient: o.HTTPClient, UserAgent: "cascade-enroll"})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	var res api.EnrollResponse
+	err = c.Call(ctx, http.MethodPost, api.PathEnroll, nil, api.EnrollRequest{Token: o.Token, Hostname: o.Hostname,
+		Role: o.Role, AgentID: o.AgentID, AgentURL: o.AgentURL, Addresses: o.Addresses}, &res)
+	if err != nil {
+		return nil, fmt.Errorf("enroll with %s: %w", o.Server, err)
+	}
+	enr := enrollment{URL: strings.TrimRight(o.Server, "/") + "/", EndpointID: res.EndpointID, Domain: res.Domain}
+	if !fp.IsZero() {
+		enr.Fingerprint = fp.String()
+	}
+	if err := writeEnrollment(o, enr, &res); err != nil {
+		return nil, fmt.Errorf("enroll: endpoint %s is registered, but saving its enrollment failed: %w", res.EndpointID, err)
+	}
+	return &EnrollResult{EndpointID: res.EndpointID, Domain: res.Domain, Config: o.Config, DataDir: o.DataDir}, nil
+}
+
+// checkEnroll validates the options and fills the defaults.
+func checkEnroll(o *EnrollOptions) error {
+	switch {
+	case !policy.SameURL(o.Server, o.Server):
+		return fmt.Errorf("server %q is not an absolute http(s) URL", o.Server)
+	case o.Token == "":
+		return errors.New("an enrollment token is required")
+	case o.Config == "":
+		return errors.New("a configuration file is required")
+	}
+	var err error
+	if o.Config, err = filepath.Abs(o.Config); err != nil {
+		return err
+	}
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join(filepath.Dir(o.Config), "data")
+	}
+	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return err
+	}
+	if o.Hostname == "" {
+		if o.Hostname, err = os.Hostname(); err != nil {
+			return fmt.Errorf("no host name: %w", err)
+		}
+	}
+	for _, a := range o.Addresses {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return fmt.Errorf("address %q is not an IP address", a)
+		}
+	}
+	if o.Force {
+		return nil
+	}
+	if _, err := os.Stat(o.Config); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s exists (use --force to replace it)", o.Config)
+	}
+	if _, err := os.Stat(filepath.Join(o.DataDir, serverDir, enrollmentFile)); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s is already enrolled (use --force to enroll again)", o.DataDir)
+	}
+	return nil
+}
+
+// enrolledConfig is the configuration file Enroll writes.
+type enrolledConfig struct {
+	ID           string   `yaml:"id"`
+	Role         string   `yaml:"role"`
+	AgentID      string   `yaml:"agent_id,omitempty"`
+	Domain       string   `yaml:"domain"`
+	Addresses    []string `yaml:"addresses,omitempty"`
+	DataDir      string   `yaml:"data_dir"`
+	Policy       string   `yaml:"policy"`
+	TrustedRoots struct {
+		Vendor string `yaml:"vendor"`
+		Site   string `yaml:"site"`
+	} `yaml:"trusted_roots"`
+}
+
+// writeEnrollment writes the data directory's files, then the
+// configuration, which it checks by loading it.
+func writeEnrollment(o EnrollOptions, enr enrollment, res *api.EnrollResponse) error {
+	dir := filepath.Join(o.DataDir, serverDir)
+	roots := filepath.Join(o.DataDir, "roots")
+	for _, d := range []string{dir, roots} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	enrJSON, err := json.MarshalIndent(enr, "", "  ")
+	if err != nil {
+		return err
+	}
+	agents, err := json.Marshal(res.Agents)
+	if err != nil {
+		return err
+	}
+	cfg := enrolledConfig{ID: o.Hostname, Role: res.Role, AgentID: res.AgentID, Domain: res.Domain,
+		Addresses: o.Addresses, DataDir: o.DataDir, Policy: filepath.Join(dir, policyFile)}
+	cfg.TrustedRoots.Vendor = filepath.Join(roots, "vendor.json")
+	cfg.TrustedRoots.Site = filepath.Join(roots, "site.json")
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{cfg.TrustedRoots.Vendor, res.VendorRoot, 0o644},
+		{cfg.TrustedRoots.Site, res.SiteRoot, 0o644},
+		{cfg.Policy, []byte(res.Policy), 0o644},
+		{filepath.Join(dir, agentsFile), agents, 0o644},
+		{filepath.Join(dir, credentialFile), []byte(res.Credential + "\n"), 0o600},
+		{filepath.Join(dir, enrollmentFile), append(enrJSON, '\n'), 0o644},
+	}
+	for _, f := range files {
+		if err := saveServerFile(f.name, f.data, f.perm); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Config), 0o755); err != nil {
+		return err
+	}
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	head := fmt.Sprintf("# Written by `cascade endpoint enroll`: endpoint %s of domain %s, server %s\n", res.EndpointID, res.Domain, enr.URL)
+	if err := saveServerFile(o.Config, append([]byte(head), y...), 0o644); err != nil {
+		return err
+	}
+	_, err = LoadConfig(o.Config)
+	return err
+}

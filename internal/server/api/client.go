@@ -1,0 +1,185 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MaxResponse caps a response body the client reads.
+const MaxResponse = 64 << 20
+
+// StatusError is an error response of the API.
+type StatusError struct {
+	Code     int
+	Message  string
+	Problems []string
+}
+
+func (e *StatusError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("server answered %d %s", e.Code, http.StatusText(e.Code))
+	}
+	return e.Message
+}
+
+// IsStatus reports whether err is a StatusError with the given code.
+func IsStatus(err error, code int) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == code
+}
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// URL is the server's base URL ("https://cascade.corp.example:8443/").
+	URL string
+	// Token is sent as "Authorization: Bearer" (an admin token or an
+	// endpoint credential); empty for enrollment.
+	Token string
+	// Fingerprint pins the server's certificate; zero verifies it against
+	// the system roots instead.
+	Fingerprint Fingerprint
+	// HTTPClient, if set, sends the requests (its transport must do the
+	// pinning); otherwise the client builds one.
+	HTTPClient *http.Client
+	// Timeout bounds each call (default 30s).
+	Timeout time.Duration
+	// UserAgent is sent with every request (default "cascade").
+	UserAgent string
+}
+
+// Client calls the server's API. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	token     string
+	http      *http.Client
+	timeout   time.Duration
+	userAgent string
+}
+
+// NewClient returns a client for the server at o.URL.
+func NewClient(o ClientOptions) (*Client, error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want an absolute http(s) URL", o.URL)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	c := &Client{base: u, token: o.Token, http: o.HTTPClient, timeout: o.Timeout, userAgent: o.UserAgent}
+	if c.timeout <= 0 {
+		c.timeout = 30 * time.Second
+	}
+	if c.userAgent == "" {
+		c.userAgent = "cascade"
+	}
+	if c.http == nil {
+		c.http = &http.Client{Transport: NewTransport(o.Fingerprint, nil)}
+	}
+	return c, nil
+}
+
+// NewTransport returns a transport with connect, TLS and header timeouts
+// that pins fp (or, when fp is zero, verifies certificates against the
+// system roots). proxy may be nil (no proxy).
+func NewTransport(fp Fingerprint, proxy func(*http.Request) (*url.URL, error)) *http.Transport {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if !fp.IsZero() {
+		tc = PinnedTLSConfig(fp)
+	}
+	return &http.Transport{
+		Proxy:                  proxy,
+		DialContext:            (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:        tc,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  60 * time.Second,
+		MaxIdleConnsPerHost:    8,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      true,
+	}
+}
+
+// URL returns the server's base URL, without a trailing slash.
+func (c *Client) URL() string { return c.base.String() }
+
+// HTTPClient returns the client's HTTP client (with its pinning), for
+// long-lived requests such as the event stream.
+func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// Token returns the bearer token the client sends.
+func (c *Client) Token() string { return c.token }
+
+// Endpoint returns the URL of an API path, with query q.
+func (c *Client) Endpoint(path string, q url.Values) string {
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Call sends in (JSON-encoded, unless nil) to path with method and
+// decodes the answer into out (unless nil). An error status is a
+// *StatusError.
+func (c *Client) Call(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint(path, q), body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c.Authorize(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if len(data) > MaxResponse {
+		return fmt.Errorf("%s %s: answer larger than %d bytes", method, path, MaxResponse)
+	}
+	if resp.StatusCode >= 300 {
+		se := &StatusError{Code: resp.StatusCode}
+		var e Error
+		if json.Unmarshal(data, &e) == nil {
+			se.Message, se.Problems = e.Error, e.Problems
+		}
+		return se
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// Authorize adds the client's bearer token and user agent to req.
+func (c *Client) Authorize(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+}

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/policy"
+)
+
+// Duration is a time.Duration written in JSON as a Go duration ("15m").
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is the server's configuration, DIR/server.json, written by Init.
+// Decoding is strict: unknown fields are errors. Relative paths are
+// relative to DIR. Flags of `cascade server run` override some fields.
+type Config struct {
+	// Listen is the address the HTTPS listener binds (default ":8443").
+	Listen string `json:"listen"`
+	// URL is the server's base URL as endpoints reach it; it is the
+	// default `server:` of the first policy and what the certificate's
+	// names cover. Default: https://<host name>:<listen port>/.
+	URL string `json:"url"`
+	// Origin is the vendor origin to mirror. Required.
+	Origin string `json:"origin"`
+	// Proxy is the HTTP proxy used to reach the origin ("": none).
+	Proxy string `json:"proxy,omitempty"`
+	// Database is "postgres://..." for PostgreSQL; "" is SQLite at
+	// DIR/cascade.db. Security caveat: a password in the DSN is readable
+	// by whoever reads this file (it is written 0600); prefer PGPASSFILE.
+	Database string `json:"database,omitempty"`
+	// TLSCert and TLSKey are the PEM certificate and key served; Init
+	// generates a self-signed pair at tls/cert.pem and tls/key.pem.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
+	// SyncInterval is how often the origin is mirrored (default 15m).
+	SyncInterval Duration `json:"sync_interval,omitempty"`
+	// RefreshInterval is how often the site repository's timestamp is
+	// re-signed and the site documents are checked against the database
+	// (default 1h; the timestamp is valid for a day).
+	RefreshInterval Duration `json:"refresh_interval,omitempty"`
+	// ReportRetention is how long update reports are kept (default 30
+	// days; each endpoint's last report is always kept).
+	ReportRetention Duration `json:"report_retention,omitempty"`
+	// NotificationRetention is how long notifications are kept (default
+	// 30 days).
+	NotificationRetention Duration `json:"notification_retention,omitempty"`
+	// PruneInterval is how often history is pruned (default 1h).
+	PruneInterval Duration `json:"prune_interval,omitempty"`
+}
+
+// The files and directories of a server's data directory.
+const (
+	configFile     = "server.json"
+	sqliteFile     = "cascade.db"
+	siteDir        = "site"        // the site repository (repo kind site)
+	vendorTrustDir = "vendor-trust" // the mirror's trusted vendor metadata
+	contentDir     = "content"     // served tree: content/vendor/...
+	vendorRootFile = "vendor-root.json"
+	tlsDir         = "tls"
+)
+
+// defaults fills zero fields.
+func (c *Config) defaults() {
+	def := func(d *Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = Duration(v)
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = ":8443"
+	}
+	def(&c.SyncInterval, 15*time.Minute)
+	def(&c.RefreshInterval, time.Hour)
+	def(&c.ReportRetention, 30*24*time.Hour)
+	def(&c.NotificationRetention, 30*24*time.Hour)
+	def(&c.PruneInterval, time.Hour)
+	if c.TLSCert == "" && c.TLSKey == "" {
+		c.TLSCert, c.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
+	}
+}
+
+// validate checks the configuration after defaults.
+func (c *Config) validate() error {
+	if !policy.SameURL(c.Origin, c.Origin) {
+		return fmt.Errorf("origin: %q is not an absolute http(s) URL", c.Origin)
+	}
+	if !policy.SameURL(c.URL, c.URL) {
+		return fmt.Errorf("url: %q is not an absolute http(s) URL", c.URL)
+	}
+	if c.Proxy != "" {
+		if u, err := url.Parse(c.Proxy); err != nil || u.Host == "" {
+			return fmt.Errorf("proxy: %q is not a URL", c.Proxy)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q: %w", c.Listen, err)
+	}
+	if c.Database != "" && !isPostgres(c.Database) {
+		return fmt.Errorf("database: %q is not a postgres:// URL (leave it empty for SQLite)", redactDSN(c.Database))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key go together")
+	}
+	if time.Duration(c.SyncInterval) < time.Minute || time.Duration(c.RefreshInterval) < time.Minute {
+		return errors.New("sync_interval and refresh_interval must be at least 1m")
+	}
+	return nil
+}
+
+func isPostgres(dsn string) bool {
+	l := strings.ToLower(dsn)
+	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}
+
+// redactDSN hides the password of a database URL.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
+}
+
+// LoadConfig reads DIR/server.json.
+func LoadConfig(dir string) (*Config, error) {
+	f, err := os.Open(filepath.Join(dir, configFile))
+	if err != nil {
+		return nil, fmt.Errorf("load server config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("load server config: %w", err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("server config %s: %w", filepath.Join(dir, configFile), err)
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("server config %s: %w", filepath.Join(dir, configFile), err)
+	}
+	return &c, nil
+}
+
+// save writes DIR/server.json (0600: it may hold a database password).
+func (c *Config) save(dir string) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save server config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, configFile), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save server config: %w", err)
+	}
+	return nil
+}
+
+// DSN returns the store DSN of a server in dir.
+func (c *Config) DSN(dir string) string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return "sqlite:" + filepath.Join(dir, sqliteFile)
+}
+
+// path resolves a configured path against dir.
+func path(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+// ingester turns concurrent report uploads into batched writes (group
+// commit): each upload waits until its report is stored, and every
+// worker writes whatever queued while its previous batch was being
+// written, in one transaction. Under load batches grow on their own;
+// an idle server writes each report at once.
+type ingester struct {
+	st       store.Store
+	log      *slog.Logger
+	queue    chan *pendingReport
+	maxBatch int
+	workers  int
+}
+
+type pendingReport struct {
+	r    store.Report
+	done chan error
+}
+
+// errIngestStopped answers uploads that arrive while the server stops.
+var errIngestStopped = errorf(http.StatusServiceUnavailable, "server is stopping")
+
+func newIngester(st store.Store, log *slog.Logger, workers int) *ingester {
+	return &ingester{st: st, log: log, queue: make(chan *pendingReport, 4096), maxBatch: 1000, workers: max(workers, 1)}
+}
+
+// Add stores r (batched with concurrent ones) and returns it with its ID.
+func (in *ingester) Add(ctx context.Context, r store.Report) (store.Report, error) {
+	p := &pendingReport{r: r, done: make(chan error, 1)}
+	select {
+	case in.queue <- p:
+	case <-ctx.Done():
+		return store.Report{}, ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return p.r, err
+	case <-ctx.Done():
+		return store.Report{}, ctx.Err()
+	}
+}
+
+// Run writes batches until ctx is cancelled, then fails what is queued.
+func (in *ingester) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	for range in.workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			in.work(ctx)
+		}()
+	}
+	for range in.workers {
+		<-done
+	}
+	for {
+		select {
+		case p := <-in.queue:
+			p.done <- errIngestStopped
+		default:
+			return nil
+		}
+	}
+}
+
+func (in *ingester) work(ctx context.Context) {
+	batch := make([]*pendingReport, 0, in.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-in.queue:
+			batch = append(batch, p)
+		}
+	fill:
+		for len(batch) < in.maxBatch {
+			select {
+			case p := <-in.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		in.write(context.WithoutCancel(ctx), batch)
+	}
+}
+
+// write stores a batch; if the batch fails, each report is retried alone
+// so that one bad report does not fail the others.
+func (in *ingester) write(ctx context.Context, batch []*pendingReport) {
+	reps := make([]store.Report, len(batch))
+	for i, p := range batch {
+		reps[i] = p.r
+	}
+	err := in.st.AddReports(ctx, reps)
+	if err == nil {
+		for i, p := range batch {
+			p.r = reps[i]
+			p.done <- nil
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- err
+		return
+	}
+	in.log.Warn("report batch failed; storing one by one", "reports", len(batch), "err", err)
+	for _, p := range batch {
+		one := []store.Report{p.r}
+		err := in.st.AddReports(ctx, one)
+		if err == nil {
+			p.r = one[0]
+		} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) {
+			in.log.Error("store report", "endpoint", p.r.EndpointID, "err", err)
+		}
+		p.done <- err
+	}
+}

@@ -1,0 +1,278 @@
+// Package server is the management server (the seed's "OfficeScan
+// server"): one process that mirrors the vendor repository from the
+// origin and serves it under /vendor/, signs and serves the site
+// repository (update-source policy, deployment caps, domain settings and
+// program approvals) under /site/, enrolls endpoints and keeps their
+// registry and update reports, notifies them of new components, and
+// offers the admin API under /api/v1 (docs/api.md).
+//
+// Everything runs as services (Run(ctx) error) under one supervisor:
+// the HTTPS listener, the origin sync, the site repository's reconcile
+// and timestamp refresh, the batched report ingestion, history pruning
+// and the notification hub. State lives in the database (internal/store:
+// SQLite by default, PostgreSQL for several processes) and in the data
+// directory (Init): server.json, the site repository's keys and tree, the
+// mirrored vendor tree and its trusted metadata, the TLS certificate.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/httpserver"
+	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/trust"
+)
+
+// Options are what New needs besides the data directory's contents.
+type Options struct {
+	// Dir is the data directory made by Init. Required.
+	Dir string
+	// Config, if set, replaces DIR/server.json (the CLI loads it and
+	// applies its flags).
+	Config *Config
+	// Store, if set, is used instead of opening Config's database; the
+	// caller closes it.
+	Store store.Store
+	// Listener, if set, is served instead of listening on Config.Listen.
+	Listener net.Listener
+	Logger   *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// CredentialTTL is how long an endpoint authentication is cached
+	// (default 5s; negative: never).
+	CredentialTTL time.Duration
+	// SyncRetry is the delay before retrying a failed origin sync
+	// (default a minute).
+	SyncRetry time.Duration
+}
+
+// Server is an opened management server.
+type Server struct {
+	dir      string
+	cfg      *Config
+	st       store.Store
+	ownStore bool
+	log      *slog.Logger
+	now      func() time.Time
+	ln       net.Listener
+
+	site    *site
+	sync    *syncer
+	content *content
+	ingest  *ingester
+	creds   *credCache
+	hub     eventHub // nil without notifications
+
+	vendorRoot, siteRoot []byte
+	cert                 tls.Certificate
+	fp                   api.Fingerprint
+	vendorFiles          *static.Handler
+	siteFiles            *static.Handler
+}
+
+// New opens the server in o.Dir: its database (migrated), site
+// repository, mirror trust store and certificate. On first start it
+// stores a default policy (origin and server, standard sources) and the
+// domain "default".
+func New(ctx context.Context, o Options) (*Server, error) {
+	s := &Server{dir: o.Dir, cfg: o.Config, st: o.Store, log: o.Logger, now: o.Now, ln: o.Listener}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.open(ctx, o); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) open(ctx context.Context, o Options) error {
+	var err error
+	if s.cfg == nil {
+		if s.cfg, err = LoadConfig(s.dir); err != nil {
+			return err
+		}
+	}
+	if s.st == nil {
+		if s.st, err = store.Open(ctx, s.cfg.DSN(s.dir), store.Options{Clock: s.now}); err != nil {
+			return fmt.Errorf("open server: %w", err)
+		}
+		s.ownStore = true
+	}
+	rp, err := repo.Open(filepath.Join(s.dir, siteDir), repo.Options{Now: s.now, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	vt, err := trust.Open(filepath.Join(s.dir, vendorTrustDir), trust.Options{Kind: string(repo.Vendor), Now: s.now, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open server: vendor trust store: %w", err)
+	}
+	if s.vendorRoot, err = os.ReadFile(filepath.Join(s.dir, vendorRootFile)); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	if s.siteRoot, err = rp.TrustedRoot(); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	if s.cert, s.fp, err = loadCert(path(s.dir, s.cfg.TLSCert), path(s.dir, s.cfg.TLSKey)); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	if err := s.openFiles(rp); err != nil {
+		return err
+	}
+	s.wire(rp, vt, o)
+	return s.bootstrap(ctx)
+}
+
+// openFiles opens the served trees.
+func (s *Server) openFiles(rp *repo.Repo) error {
+	var err error
+	content := filepath.Join(s.dir, contentDir)
+	if err := os.MkdirAll(filepath.Join(content, string(repo.Vendor)), 0o755); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	if s.vendorFiles, err = static.New(content, static.Options{MutableMaxAge: time.Minute, Logger: s.log}); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	if s.siteFiles, err = static.New(filepath.Dir(rp.PublishedDir()), static.Options{MutableMaxAge: time.Minute, Logger: s.log}); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	return nil
+}
+
+// wire builds the services.
+func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) {
+	ttl := o.CredentialTTL
+	if ttl == 0 {
+		ttl = 5 * time.Second
+	}
+	s.creds = &credCache{st: s.st, ttl: ttl, now: s.now, entries: map[store.Hash]credEntry{}}
+	s.site = &site{repo: rp, st: s.st, log: s.log, now: s.now, interval: time.Duration(s.cfg.RefreshInterval)}
+	var proxy func(*http.Request) (*url.URL, error)
+	if s.cfg.Proxy != "" {
+		pu, _ := url.Parse(s.cfg.Proxy) // validated with the config
+		proxy = http.ProxyURL(pu)
+	}
+	fetcher := fetch.New(fetch.Options{Proxy: proxy, UserAgent: "cascade-server", Logger: s.log,
+		ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second})
+	s.sync = &syncer{st: s.st, trust: vt, fetcher: fetcher, origin: s.cfg.Origin, dir: filepath.Join(s.dir, contentDir),
+		log: s.log, now: s.now, interval: time.Duration(s.cfg.SyncInterval), retry: o.SyncRetry, kick: make(chan struct{}, 1)}
+	s.content = &content{st: s.st, site: s.site, index: s.sync.localIndex, log: s.log}
+	s.sync.content = s.content
+	workers := 1
+	if isPostgres(s.cfg.DSN(s.dir)) {
+		workers = 4
+	}
+	s.ingest = newIngester(s.st, s.log, workers)
+}
+
+// bootstrap stores the first policy and domain on a new database.
+func (s *Server) bootstrap(ctx context.Context) error {
+	_, err := s.st.CurrentPolicy(ctx)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	doc := fmt.Sprintf("# The update-source policy (docs/policy.md): `cascade server policy set FILE` replaces it.\n"+
+		"origin: %s\nserver: %s\n", s.cfg.Origin, s.cfg.URL)
+	if _, err := s.st.PutPolicy(ctx, doc, "server bootstrap", 0); err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("open server: store the first policy: %w", err)
+	}
+	if _, err := s.st.CreateDomain(ctx, "default"); err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("open server: create the default domain: %w", err)
+	}
+	s.log.Info("stored the first policy and the domain \"default\"")
+	return nil
+}
+
+// Close closes what New opened.
+func (s *Server) Close() error {
+	var err error
+	for _, h := range []*static.Handler{s.vendorFiles, s.siteFiles} {
+		if h != nil {
+			err = errors.Join(err, h.Close())
+		}
+	}
+	if s.ownStore && s.st != nil {
+		err = errors.Join(err, s.st.Close())
+	}
+	return err
+}
+
+// Fingerprint returns the served certificate's fingerprint.
+func (s *Server) Fingerprint() api.Fingerprint { return s.fp }
+
+// URL returns the server's base URL as configured.
+func (s *Server) URL() string { return s.cfg.URL }
+
+// Store returns the server's database.
+func (s *Server) Store() store.Store { return s.st }
+
+// Handler returns the server's HTTP handler: /vendor/, /site/ and the API.
+func (s *Server) Handler() http.Handler { return s.routes() }
+
+// Run serves until ctx is cancelled, with every service under one
+// supervisor, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.ln
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+			return fmt.Errorf("server: listen: %w", err)
+		}
+	}
+	srv := httpserver.NewServer(s.Handler(), s.log)
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12}
+	s.log.Info("management server", "url", s.cfg.URL, "listen", ln.Addr().String(), "fingerprint", s.fp.String(),
+		"database", redactDSN(s.cfg.DSN(s.dir)))
+	services := []service{
+		{name: "https", critical: true, run: func(ctx context.Context) error {
+			return httpserver.Run(ctx, srv, ln, httpserver.Options{Logger: s.log})
+		}},
+		{name: "ingest", critical: true, run: s.ingest.Run},
+		{name: "sync", run: s.sync.Run},
+		{name: "site", run: s.site.Run},
+		{name: "prune", run: s.prune},
+	}
+	return supervise(ctx, s.log, services)
+}
+
+// prune deletes report and notification history past its retention,
+// every PruneInterval.
+func (s *Server) prune(ctx context.Context) error {
+	t := time.NewTicker(time.Duration(s.cfg.PruneInterval))
+	defer t.Stop()
+	for {
+		now := s.now()
+		if n, err := s.st.PruneReports(ctx, now.Add(-time.Duration(s.cfg.ReportRetention))); err != nil {
+			s.log.Error("prune reports", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned reports", "deleted", n)
+		}
+		if n, err := s.st.PruneNotifications(ctx, now.Add(-time.Duration(s.cfg.NotificationRetention))); err != nil {
+			s.log.Error("prune notifications", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned notifications", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/mirror"
+	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/trust"
+)
+
+// syncer mirrors the origin's vendor repository into the served tree
+// (internal/mirror: verified, incremental, timestamp last), on a schedule
+// and on demand, and records the components it holds. Downloading and
+// deploying are separate: the store deploys a synced version unless the
+// component is held, and the deployment caps in the site repository keep
+// endpoints at a held version.
+type syncer struct {
+	st       store.Store
+	trust    *trust.Store
+	fetcher  *fetch.Fetcher
+	origin   string
+	dir      string // the served tree; the mirror writes dir/vendor
+	content  *content
+	log      *slog.Logger
+	now      func() time.Time
+	interval time.Duration
+	// retry is the delay after a failed sync (default a minute).
+	retry time.Duration
+
+	mu   sync.Mutex // one sync at a time
+	last *api.SyncResult
+	// kick asks Run for a sync now (buffered: requests coalesce).
+	kick chan struct{}
+}
+
+// Sync copies the origin now and records and deploys what changed. It
+// returns the outcome; err is also recorded in it.
+func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := api.SyncResult{Started: s.now().UTC()}
+	err := s.sync(ctx, &res)
+	res.Finished = s.now().UTC()
+	if err != nil {
+		res.Error = err.Error()
+		s.log.Error("sync from origin", "origin", s.origin, "err", err)
+	} else {
+		s.log.Info("synced from origin", "timestamp", res.Timestamp, "fetched", res.Fetched, "bytes", res.Bytes,
+			"deployed", res.Deployed)
+	}
+	s.last = &res
+	return res, err
+}
+
+func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
+	m, err := mirror.Copy(ctx, mirror.Options{Store: s.trust, Fetcher: s.fetcher, Dir: s.dir,
+		Source: trust.Source{Name: "origin", Base: s.origin}})
+	if err != nil {
+		return fmt.Errorf("mirror origin: %w", err)
+	}
+	res.Timestamp, res.UpToDate, res.Targets, res.Fetched, res.Bytes = m.Timestamp, m.UpToDate, m.Targets, m.Fetched, m.Bytes
+	idx, err := s.localIndex(ctx, "components")
+	if err != nil {
+		return err
+	}
+	changed, err := s.record(ctx, idx)
+	if err != nil {
+		return err
+	}
+	out, err := s.content.deployed(ctx, changed)
+	res.Deployed, res.Notification = changed, out.notification
+	return err
+}
+
+// record stores the newest version of every component in idx and returns
+// the components whose deployed version changed.
+func (s *syncer) record(ctx context.Context, idx *repo.Index) (map[string]string, error) {
+	before, err := s.st.ListComponents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("record components: %w", err)
+	}
+	known := map[string]store.ComponentState{}
+	for _, c := range before {
+		known[c.Name] = c
+	}
+	changed := map[string]string{}
+	for name, it := range idx.Items {
+		old, ok := known[name]
+		if ok && old.Latest == it.Version {
+			continue
+		}
+		c, err := s.st.RecordComponentSync(ctx, name, it.Version)
+		if err != nil {
+			return nil, fmt.Errorf("record components: %w", err)
+		}
+		if c.Deployed != old.Deployed {
+			changed[name] = c.Deployed
+		}
+	}
+	return changed, nil
+}
+
+// localIndex returns the verified index of a category of the mirrored
+// copy, read from disk through the trusted metadata (no network). A
+// category the vendor repository lacks has an empty index.
+func (s *syncer) localIndex(ctx context.Context, cat string) (*repo.Index, error) {
+	f := fetch.New(fetch.Options{Transport: http.NewFileTransport(http.Dir(s.dir)), MinRate: -1})
+	v, err := s.trust.Probe(ctx, trust.Source{Name: "mirrored copy", Base: "http://mirror.local/"}, f)
+	if err != nil {
+		if failure.ClassOf(err) == failure.NotFound {
+			return nil, fmt.Errorf("read mirrored %s: the origin has not been mirrored yet: %w", cat, err)
+		}
+		return nil, fmt.Errorf("read mirrored %s: %w", cat, err)
+	}
+	idx, err := v.Index(ctx, cat)
+	if failure.ClassOf(err) == failure.NotFound {
+		return &repo.Index{Category: cat, Items: map[string]repo.IndexItem{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read mirrored %s: %w", cat, err)
+	}
+	return idx, nil
+}
+
+// Last returns the outcome of the last sync, or nil before the first.
+func (s *syncer) Last() *api.SyncResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		return nil
+	}
+	r := *s.last
+	return &r
+}
+
+// Kick asks Run to sync as soon as it can.
+func (s *syncer) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs at once, then every interval (a minute after a failure) and
+// whenever kicked, until ctx is cancelled.
+func (s *syncer) Run(ctx context.Context) error {
+	retry := s.retry
+	if retry <= 0 {
+		retry = time.Minute
+	}
+	for {
+		next := s.interval
+		if _, err := s.Sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			next = min(next, retry)
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		case <-s.kick:
+			t.Stop()
+		}
+	}
+}
+
+// errNoVendor says that approvals need the mirrored vendor repository.
+var errNoVendor = errors.New("the server holds no copy of the vendor repository yet (sync from the origin first)")
