@@ -269,3 +269,17 @@ func retry(attempts int, pause time.Duration, fn func() error) error {
 	}
 	return errors.Join(errors.New("out of attempts"), err)
 }
+
+func trustSource(base string) trust.Source { return trust.Source{Name: base, Base: base} }
+
+// fastDir is a temporary directory in memory when the system has one
+// (fsyncs of a thousand downloads would otherwise dominate a test).
+func fastDir(t *testing.T) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "cascade-agent-test-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir()
+}

@@ -9,13 +9,21 @@ import (
 	"time"
 )
 
-// routes is the agent's handler: /healthz, /metrics, and the tree.
+// routes is the agent's handler: /healthz, /metrics, and the tree. It is
+// not a ServeMux, which would redirect unclean paths: the static handler
+// refuses them.
 func (a *Agent) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.Handle("GET /metrics", a.m.handler())
-	mux.HandleFunc("/", a.serveTree)
-	return mux
+	metrics := a.m.handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			a.healthz(w, r)
+		case "/metrics":
+			metrics.ServeHTTP(w, r)
+		default:
+			a.serveTree(w, r)
+		}
+	})
 }
 
 // healthz answers 200 with the served versions once the agent serves the
