@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // TestChainAndCycle: three agents whose upstreams form a cycle (A copies
@@ -95,4 +94,3 @@ func holds(x *agentFixture, target string) bool {
 	}
 	return false
 }
-
