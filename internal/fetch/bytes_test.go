@@ -226,6 +226,24 @@ func TestBytesMalformedReply(t *testing.T) {
 	wantClass(t, err, failure.HTTPError)
 }
 
+// TestBytesHeaderFlood: a source that answers a status line and then
+// header lines forever sends a malformed reply (failure.HTTPError), cut
+// off at the transport's 64 KiB header limit.
+func TestBytesHeaderFlood(t *testing.T) {
+	base := rawServer(t, func(c net.Conn) {
+		readRequest(c)
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Flood: " + strings.Repeat("f", 1000) + "\r\n"
+		for {
+			if _, err := fmt.Fprint(c, line); err != nil {
+				return
+			}
+		}
+	})
+	_, err := New(testOptions()).Bytes(context.Background(), base+"/x", 100)
+	wantClass(t, err, failure.HTTPError)
+}
+
 func TestBytesTrickle(t *testing.T) {
 	srv := serve(t, trickle(20*time.Millisecond))
 	opts := testOptions()

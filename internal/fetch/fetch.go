@@ -346,12 +346,21 @@ func (x *exchange) fail(err error, afterHeaders bool) error {
 		return failure.New(failure.Unreachable, x.op, cause)
 	case errors.As(err, &re):
 		return failure.New(failure.HTTPError, x.op, re)
-	case !afterHeaders && strings.Contains(err.Error(), "malformed HTTP"):
-		// net/http has no error type for a reply that is not HTTP.
+	case !afterHeaders && malformedReply(err):
 		return failure.New(failure.HTTPError, x.op, err)
 	default:
 		return failure.New(failure.Unreachable, x.op, err)
 	}
+}
+
+// malformedReply reports whether err, returned by the transport before
+// the headers were read, means that the source answered something that is
+// not a valid HTTP reply: not HTTP at all, or headers beyond the
+// transport's MaxResponseHeaderBytes (a header flood). net/http has no
+// error type for either.
+func malformedReply(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "server response headers exceeded")
 }
 
 // statusError is the error for an unexpected status: NotFound for 404 and
