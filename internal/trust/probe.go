@@ -212,7 +212,7 @@ func (v *View) loadTimestamp(ctx context.Context, st *state, reply tsReply) erro
 	case errors.Is(err, &metadata.ErrBadVersionNumber{}):
 		return failure.New(failure.Stale, op, fmt.Errorf("older than the trusted metadata: %w", err))
 	case err != nil:
-		return v.verr(op, err)
+		return v.verr("timestamp.json", err) // verr names the source
 	default:
 		v.raw.timestamp = resp.Body
 	}

@@ -278,6 +278,9 @@ func TestAttacks(t *testing.T) {
 			if got := failure.ClassOf(err); got != tt.want {
 				t.Fatalf("error %v: class %q, want %q", err, got, tt.want)
 			}
+			if n := strings.Count(err.Error(), "test:"); n != 1 {
+				t.Errorf("error %q names the source %d times, want once", err, n)
+			}
 			if after := fx.trustedFiles(); !equal(before, after) {
 				t.Fatalf("trusted state changed by a rejected source:\n%v\n%v", before, after)
 			}
