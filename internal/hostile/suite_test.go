@@ -16,6 +16,7 @@ import (
 const (
 	ruleRefused  = "§4 unable to update: cannot be reached (refused)"
 	ruleTimeout  = "§4 unable to update: cannot be reached (timeout)"
+	ruleTLS      = "§4 unable to update: cannot be reached (TLS)"
 	ruleTooSlow  = "§4 unable to update: cannot be reached (too slow)"
 	ruleHTTP     = "§4 unable to update: answers an HTTP error"
 	ruleNotFound = "§4 unable to update: does not hold the category (not available or not found)"
@@ -34,6 +35,8 @@ type hostileCase struct {
 	o    hostile.Options // Dir is the newest state (s2) unless set
 	alt  string          // world tree served as Options.Alt
 	tls  bool            // serve the hostile source over https
+	// untrusted: the endpoint is not given the certificate's pool.
+	untrusted bool
 	// toHonest redirects (RedirectScheme) to the honest mirror.
 	toHonest bool
 	// skew moves the endpoint's clock forward by skewed after its first
@@ -53,6 +56,7 @@ func cases() []hostileCase {
 		{name: "reset", rule: ruleRefused, o: b(hostile.Reset), want: failure.Unreachable},
 		{name: "hang", rule: ruleTimeout, o: b(hostile.Hang), want: failure.Unreachable},
 		{name: "hang over tls", rule: ruleTimeout, o: b(hostile.Hang), tls: true, want: failure.Unreachable},
+		{name: "untrusted certificate", rule: ruleTLS, o: b(hostile.Honest), tls: true, untrusted: true, want: failure.Unreachable},
 		{name: "silent", rule: ruleTimeout, o: b(hostile.Silent), want: failure.Unreachable},
 		{name: "garbage", rule: ruleHTTP, o: b(hostile.Garbage), want: failure.HTTPError},
 		{name: "header flood", rule: ruleHTTP, o: b(hostile.HeaderFlood), want: failure.HTTPError},
@@ -77,6 +81,7 @@ func cases() []hostileCase {
 		{name: "tamper payload chunked", rule: ruleHash, o: hostile.Options{Behaviour: hostile.Tamper, Match: hostile.Payload, HideLength: true}, want: failure.Verification},
 		{name: "rollback", rule: ruleStale, o: b(hostile.Rollback), alt: "s0", want: failure.Stale},
 		{name: "expired", rule: ruleExpired, o: b(hostile.Expired), alt: "expired", want: failure.Verification},
+		{name: "foreign keys", rule: ruleSig, o: b(hostile.Foreign), alt: "foreign", want: failure.Verification},
 		{name: "freeze", rule: ruleExpired, o: b(hostile.Freeze), alt: "s1", skew: true, want: failure.Verification},
 		{name: "mix new timestamp old snapshot", rule: ruleHash, o: hostile.Options{Behaviour: hostile.Mix, MixRoles: []string{"snapshot"}}, alt: "s1", want: failure.Verification},
 		{name: "mix new snapshot old hash bins", rule: ruleLength, o: hostile.Options{Behaviour: hostile.Mix, MixRoles: []string{"bins"}}, alt: "s1", want: failure.Verification},
@@ -92,6 +97,7 @@ func cases() []hostileCase {
 		{name: "500", rule: ruleHTTP, o: status(http.StatusInternalServerError), want: failure.HTTPError},
 		{name: "502", rule: ruleHTTP, o: status(http.StatusBadGateway), want: failure.HTTPError},
 		{name: "503", rule: ruleHTTP, o: status(http.StatusServiceUnavailable), want: failure.HTTPError},
+		{name: "503 busy forever", rule: ruleHTTP, o: hostile.Options{Behaviour: hostile.Status, Status: http.StatusServiceUnavailable, RetryAfter: "1"}, want: failure.HTTPError},
 		{name: "403", rule: ruleHTTP, o: status(http.StatusForbidden), want: failure.HTTPError},
 		{name: "304 unasked", rule: ruleHTTP, o: status(http.StatusNotModified), want: failure.HTTPError},
 		{name: "404", rule: ruleNotFound, o: status(http.StatusNotFound), want: failure.NotFound},
@@ -176,7 +182,10 @@ func (w *world) startHostile(t *testing.T, tc hostileCase) (*hostile.Server, *x5
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.TLS, pool = conf, p
+		o.TLS = conf
+		if !tc.untrusted {
+			pool = p
+		}
 	}
 	s, err := hostile.Start(ip+":0", o)
 	if err != nil {
@@ -225,7 +234,7 @@ func (w *world) check(t *testing.T, tc hostileCase, ref state) {
 		t.Error(err)
 	}
 	w.checkCache(t, e)
-	if tc.o.Behaviour != hostile.Refuse && src.Misbehaved() == 0 {
+	if tc.o.Behaviour != hostile.Refuse && tc.o.Behaviour != hostile.Honest && src.Misbehaved() == 0 {
 		t.Error("the hostile source never misbehaved: the case tests nothing")
 	}
 }

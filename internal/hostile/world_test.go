@@ -42,6 +42,7 @@ const skewed = 3 * 24 * time.Hour
 //	s2       after 3.0: the honest mirror's tree
 //	expired  s2 with a newer timestamp that expired two days ago
 //	future   s2 refreshed as of now+skewed (current for a skewed clock)
+//	foreign  another repository (other keys) holding pattern 3.0
 type world struct {
 	root  []byte
 	trees map[string]string
@@ -86,12 +87,26 @@ func newWorld(t *testing.T) *world {
 			w.sums[sum([]byte(data))] = true
 		}
 	}
+	w.trees["foreign"] = foreignTree(t, filepath.Join(dir, "foreign"))
 	for name, at := range map[string]time.Time{"expired": time.Now().Add(-skewed), "future": time.Now().Add(skewed)} {
 		if w.trees[name], err = hostile.RefreshedCopy(ctx, r.Dir(), filepath.Join(dir, name+"-repo"), at); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return w
+}
+
+// foreignTree builds a repository with keys of its own, holding the same
+// pattern 3.0, and returns its source tree.
+func foreignTree(t *testing.T, dir string) string {
+	t.Helper()
+	r, err := repo.Init(dir, repo.InitOptions{
+		Options: repo.Options{Now: time.Now}, Settings: repo.Settings{Kind: repo.Vendor, Bins: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, r, "3.0")
+	return filepath.Dir(r.PublishedDir())
 }
 
 // publish publishes a three-file version of the "pattern" component and
