@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cascade-update/cascade/internal/server"
+	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+// serverAdminCreateOptions are the flags of `cascade server admin create`.
+type serverAdminCreateOptions struct {
+	Data     string
+	Database string
+	Name     string
+	Out      string
+}
+
+func init() {
+	serverCommands = append(serverCommands, func() *cobra.Command {
+		cmd := &cobra.Command{Use: "admin", Short: "Create, list and revoke admin tokens"}
+		var c serverAdminCreateOptions
+		create := &cobra.Command{
+			Use:   "create --data DIR [--name NAME]",
+			Short: "Create an admin token directly in the server's database (printed once)",
+			Long: `Create makes an admin token in the database of the server in DIR (the server may
+be running) and prints it once: the server keeps only its hash. Use it to
+make the first token; later ones can also be made through the API.`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return runServerAdminCreate(cmd.Context(), c, cmd.OutOrStdout())
+			},
+		}
+		create.Flags().StringVar(&c.Data, "data", "", "server data directory (required)")
+		create.Flags().StringVar(&c.Database, "database", "", "PostgreSQL URL instead of the configured database")
+		create.Flags().StringVar(&c.Name, "name", "admin", "what or who the token is for")
+		create.Flags().StringVar(&c.Out, "out", "", "also write the token to this file (0600)")
+		create.MarkFlagRequired("data")
+		cmd.AddCommand(create, serverAdminList(), serverAdminRevoke())
+		return cmd
+	})
+}
+
+func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, out io.Writer) error {
+	cfg, err := server.LoadConfig(o.Data)
+	if err != nil {
+		return usageError(err)
+	}
+	if o.Database != "" {
+		cfg.Database = o.Database
+	}
+	st, err := store.Open(ctx, cfg.DSN(o.Data), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, secret, err := server.CreateAdminToken(ctx, st, o.Name)
+	if err != nil {
+		return usageError(err)
+	}
+	if o.Out != "" {
+		if err := os.WriteFile(o.Out, []byte(secret+"\n"), 0o600); err != nil {
+			return fmt.Errorf("admin create: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "admin token %s (%s), shown once:\n%s\n", t.ID, t.Name, secret)
+	return nil
+}
+
+func serverAdminList() *cobra.Command {
+	var c adminConn
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List admin tokens",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ts []api.AdminToken
+			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/admin-tokens", nil, nil, &ts); err != nil {
+				return err
+			}
+			if c.JSON {
+				return printJSON(cmd.OutOrStdout(), ts)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tCREATED\tREVOKED")
+			for _, t := range ts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Created.Format(time.RFC3339), timeOrDash(t.Revoked))
+			}
+			return tw.Flush()
+		},
+	}
+	c.flags(cmd.Flags())
+	return cmd
+}
+
+func serverAdminRevoke() *cobra.Command {
+	var c adminConn
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an admin token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.call(cmd.Context(), http.MethodDelete, "/api/v1/admin-tokens/"+pathEscape(args[0]), nil, nil, nil)
+		},
+	}
+	c.flags(cmd.Flags())
+	return cmd
+}
+
+// timeOrDash formats an optional time for tables.
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
