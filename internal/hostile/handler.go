@@ -63,8 +63,9 @@ func New(o Options) (*Handler, error) {
 // not exist for the behaviours that alter a file, are not counted).
 func (h *Handler) Misbehaved() int64 { return h.hits.Load() }
 
-// Close ends the requests the handler keeps waiting and releases its
-// trees; a request in the middle of a write ends when its next write
+// Close ends the requests the handler keeps waiting, by aborting them
+// (panic(http.ErrAbortHandler), which drops the connection), and releases
+// its trees; a request in the middle of a write ends when its next write
 // fails (closing the server's connections makes it fail at once).
 // Requests that arrive later fail.
 func (h *Handler) Close() error {
@@ -169,10 +170,10 @@ func (h *Handler) wait(r *http.Request) {
 	case <-r.Context().Done():
 	case <-h.done:
 	}
+	h.abortIfClosed()
 }
 
-// pause waits d, and reports false if the client gave up or the handler
-// was closed meanwhile.
+// pause waits d, and reports false if the client gave up meanwhile.
 func (h *Handler) pause(r *http.Request, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -182,7 +183,20 @@ func (h *Handler) pause(r *http.Request, d time.Duration) bool {
 	case <-r.Context().Done():
 	case <-h.done:
 	}
+	h.abortIfClosed()
 	return false
+}
+
+// abortIfClosed drops the connection of a request the handler was
+// keeping when it was closed: returning normally would let net/http
+// finish the reply (a 200 with an empty or chunked body, which a client
+// would take as complete).
+func (h *Handler) abortIfClosed() {
+	select {
+	case <-h.done:
+		panic(http.ErrAbortHandler)
+	default:
+	}
 }
 
 func (h *Handler) status(w http.ResponseWriter) {
@@ -325,12 +339,9 @@ var spaceChunk = bytes.Repeat([]byte{' '}, 32<<10)
 // is closed).
 func (h *Handler) spaces(w io.Writer, r *http.Request, n int64) {
 	for n != 0 {
-		select {
-		case <-r.Context().Done():
+		h.abortIfClosed()
+		if r.Context().Err() != nil {
 			return
-		case <-h.done:
-			return
-		default:
 		}
 		chunk := spaceChunk
 		if n > 0 && n < int64(len(chunk)) {

@@ -39,6 +39,9 @@ type hostileCase struct {
 	untrusted bool
 	// toHonest redirects (RedirectScheme) to the honest mirror.
 	toHonest bool
+	// quick: the endpoint gives up on unanswered requests after half a
+	// second (see suiteFetch).
+	quick bool
 	// skew moves the endpoint's clock forward by skewed after its first
 	// install; the honest mirror then serves the "future" tree.
 	skew bool
@@ -54,10 +57,10 @@ func cases() []hostileCase {
 	return []hostileCase{
 		{name: "refuse", rule: ruleRefused, o: b(hostile.Refuse), want: failure.Unreachable},
 		{name: "reset", rule: ruleRefused, o: b(hostile.Reset), want: failure.Unreachable},
-		{name: "hang", rule: ruleTimeout, o: b(hostile.Hang), want: failure.Unreachable},
-		{name: "hang over tls", rule: ruleTimeout, o: b(hostile.Hang), tls: true, want: failure.Unreachable},
+		{name: "hang", rule: ruleTimeout, o: b(hostile.Hang), quick: true, want: failure.Unreachable},
+		{name: "hang over tls", rule: ruleTimeout, o: b(hostile.Hang), tls: true, quick: true, want: failure.Unreachable},
 		{name: "untrusted certificate", rule: ruleTLS, o: b(hostile.Honest), tls: true, untrusted: true, want: failure.Unreachable},
-		{name: "silent", rule: ruleTimeout, o: b(hostile.Silent), want: failure.Unreachable},
+		{name: "silent", rule: ruleTimeout, o: b(hostile.Silent), quick: true, want: failure.Unreachable},
 		{name: "garbage", rule: ruleHTTP, o: b(hostile.Garbage), want: failure.HTTPError},
 		{name: "header flood", rule: ruleHTTP, o: b(hostile.HeaderFlood), want: failure.HTTPError},
 		{name: "stall metadata", rule: ruleTooSlow, o: with(hostile.Stall, hostile.Metadata), want: failure.TooSlow},
@@ -126,13 +129,40 @@ func TestHostileSources(t *testing.T) {
 			w.check(t, tc, refs[tc.skew])
 		})
 	}
+	t.Run("control", func(t *testing.T) {
+		t.Parallel()
+		w.controls(t, refs[false])
+	})
+}
+
+// controls show that the harness can succeed through a hostile.Server, so
+// that every rejection above is the behaviour's doing: the Honest
+// behaviour, and a redirect from http to another http source (allowed),
+// each update the endpoint by themselves.
+func (w *world) controls(t *testing.T, ref state) {
+	for _, o := range []hostile.Options{
+		{Behaviour: hostile.Honest, Dir: w.trees["s2"]},
+		{Behaviour: hostile.RedirectScheme, Dir: w.trees["s2"], RedirectTo: w.urls["s2"]},
+	} {
+		src := start(t, o)
+		e := w.endpoint(t, nil, false)
+		w.installFirst(t, e)
+		rc := e.run(t, src.URL)
+		if rc.Result != report.Updated || rc.Source != src.URL || len(rc.Attempts) != 0 {
+			t.Fatalf("%s: %+v", o.Behaviour, rc)
+		}
+		checkInstalled(t, e, w.v3)
+		if err := sameDigests(string(o.Behaviour)+": trusted metadata", e.state(t).trusted, ref.trusted); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // reference is the state of an endpoint that updated from the honest
 // mirror only.
 func (w *world) reference(t *testing.T, skew bool) state {
 	t.Helper()
-	e := w.endpoint(t, nil)
+	e := w.endpoint(t, nil, false)
 	w.installFirst(t, e)
 	if skew {
 		e.skew.Store(int64(skewed))
@@ -199,7 +229,7 @@ func (w *world) startHostile(t *testing.T, tc hostileCase) (*hostile.Server, *x5
 func (w *world) check(t *testing.T, tc hostileCase, ref state) {
 	src, pool := w.startHostile(t, tc)
 	honest := w.honestURL(tc.skew)
-	e := w.endpoint(t, pool)
+	e := w.endpoint(t, pool, tc.quick)
 	w.installFirst(t, e)
 	before := e.state(t)
 	if tc.skew {

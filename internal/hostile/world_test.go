@@ -178,22 +178,32 @@ type endpoint struct {
 	skew    atomic.Int64
 }
 
-// suiteFetch are the fetcher bounds of the suite: small, so that hanging
-// and trickling sources are abandoned within a second.
-func suiteFetch(pool *x509.CertPool) fetch.Options {
-	return fetch.Options{
+// suiteFetch are the fetcher bounds of the suite. The minimum rate is
+// checked over a short window, so that trickling and stalling sources are
+// abandoned within a second; honest transfers here take milliseconds.
+// With quick, sources that do not answer are given up after half a
+// second (the cases of sources that hang); otherwise the header timeout
+// is roomy, so that an honest mirror on a loaded machine is never taken
+// for a dead one. A busy source's Retry-After is capped at 50ms.
+func suiteFetch(pool *x509.CertPool, quick bool) fetch.Options {
+	o := fetch.Options{
 		ConnectTimeout:        time.Second,
-		TLSHandshakeTimeout:   500 * time.Millisecond,
-		ResponseHeaderTimeout: 500 * time.Millisecond,
-		Timeout:               10 * time.Second,
-		FileTimeout:           10 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 5 * time.Second,
+		Timeout:               20 * time.Second,
+		FileTimeout:           20 * time.Second,
 		MinRate:               2048,
 		RateWindow:            400 * time.Millisecond,
+		MaxRetryWait:          50 * time.Millisecond,
 		TLSConfig:             &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
 	}
+	if quick {
+		o.TLSHandshakeTimeout, o.ResponseHeaderTimeout = 500*time.Millisecond, 500*time.Millisecond
+	}
+	return o
 }
 
-func (w *world) endpoint(t *testing.T, pool *x509.CertPool) *endpoint {
+func (w *world) endpoint(t *testing.T, pool *x509.CertPool, quick bool) *endpoint {
 	t.Helper()
 	e := &endpoint{dir: t.TempDir()}
 	now := func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
@@ -205,7 +215,7 @@ func (w *world) endpoint(t *testing.T, pool *x509.CertPool) *endpoint {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.install.Close() })
-	e.runner, err = update.New(update.Options{Vendor: vendor, Install: e.install, Fetcher: fetch.New(suiteFetch(pool)), Now: now,
+	e.runner, err = update.New(update.Options{Vendor: vendor, Install: e.install, Fetcher: fetch.New(suiteFetch(pool, quick)), Now: now,
 		Resolve: func(s policy.Source) (string, error) { return s.URL, nil }})
 	if err != nil {
 		t.Fatal(err)
