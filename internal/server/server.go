@@ -175,11 +175,10 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) {
 		log: s.log, now: s.now, interval: time.Duration(s.cfg.SyncInterval), retry: o.SyncRetry, kick: make(chan struct{}, 1)}
 	s.content = &content{st: s.st, site: s.site, index: s.sync.localIndex, log: s.log}
 	s.sync.content = s.content
-	workers := 1
-	if isPostgres(s.cfg.DSN(s.dir)) {
-		workers = 4
-	}
-	s.ingest = newIngester(s.st, s.log, workers)
+	// One writer: it takes everything queued while its last batch was
+	// being written, so batches grow with load. More writers made smaller
+	// batches and fewer reports per second on both databases.
+	s.ingest = newIngester(s.st, s.log, 1)
 }
 
 // bootstrap stores the first policy and domain on a new database.
