@@ -249,8 +249,8 @@ func (a *Agent) Close() error {
 	return a.files.Close()
 }
 
-// Run serves until ctx is cancelled, then shuts down gracefully. It keeps
-// the status file current while it runs.
+// Run listens on Options.Listen (or serves Options.Listener) until ctx is
+// cancelled, then shuts down gracefully; see Serve.
 func (a *Agent) Run(ctx context.Context) error {
 	ln := a.o.Listener
 	if ln == nil {
@@ -259,6 +259,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("agent: listen: %w", err)
 		}
 	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully.
+// It keeps the status file current while it runs.
+func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	a.mu.Lock()
 	a.status.Listen = ln.Addr().String()
 	a.status.TLS = a.o.CertFile != ""
@@ -266,11 +272,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	a.saveStatus()
 	srv := httpserver.NewServer(a.handler, a.log)
+	fresh := closeFreshOnShutdown(srv)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); a.statusLoop(ctx) }()
+	go func() { defer wg.Done(); <-ctx.Done(); fresh() }()
 	err := httpserver.Run(ctx, srv, ln, httpserver.Options{CertFile: a.o.CertFile, KeyFile: a.o.KeyFile,
 		ShutdownTimeout: a.o.ShutdownTimeout, Logger: a.log})
 	cancel()
@@ -280,6 +288,31 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	return nil
+}
+
+// closeFreshOnShutdown tracks the connections on which no request has
+// arrived yet (spare connections clients dialled) and returns a function
+// that closes them. A graceful shutdown would otherwise wait up to five
+// seconds for each to send a request.
+func closeFreshOnShutdown(srv *http.Server) func() {
+	var mu sync.Mutex
+	fresh := map[net.Conn]struct{}{}
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == http.StateNew {
+			fresh[c] = struct{}{}
+		} else {
+			delete(fresh, c)
+		}
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range fresh {
+			c.Close()
+		}
+	}
 }
 
 // statusLoop saves the status file every few seconds while counters move.

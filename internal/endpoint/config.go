@@ -52,6 +52,8 @@ type Config struct {
 	} `yaml:"trusted_roots"`
 	// Agents is the directory of a standalone endpoint: agent id -> URL.
 	Agents map[string]string `yaml:"agents"`
+	// Serve is how an update agent serves (config_agent.go).
+	Serve AgentConfig `yaml:"serve"`
 	// Schedule of update runs.
 	Schedule Schedule `yaml:"schedule"`
 	// Hooks are commands run after a category is installed (no shell:
@@ -189,6 +191,9 @@ func (c *Config) validate() error {
 		}
 	}
 	c.defaults()
+	if err := c.validateAgent(); err != nil {
+		return err
+	}
 	if c.Schedule.Interval < 10*time.Second {
 		return fmt.Errorf("schedule.interval: %s is shorter than 10s", c.Schedule.Interval)
 	}

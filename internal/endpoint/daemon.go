@@ -55,6 +55,11 @@ func (e *Endpoint) Run(ctx context.Context) error {
 		<-served
 		os.Remove(sock)
 	}()
+	stopAgent, err := e.agent.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAgent()
 	e.log.Info("endpoint running", "id", e.cfg.ID, "role", e.cfg.Role, "interval", e.cfg.Schedule.Interval, "socket", sock)
 	timer := time.NewTimer(e.jitter())
 	defer timer.Stop()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/agent"
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failover"
 	"github.com/cascade-update/cascade/internal/failure"
@@ -46,7 +47,8 @@ type Endpoint struct {
 	inst    *install.Store
 	reports *report.Store
 	runner  *update.Runner
-	server  *serverLink // nil unless enrolled with a server (server.go)
+	server  *serverLink   // nil unless enrolled with a server (server.go)
+	agent   *agentService // nil unless the role is agent (agent.go)
 }
 
 // Layout of the data directory.
@@ -95,6 +97,9 @@ func Open(cfg *Config, o Options) (*Endpoint, error) {
 		Failover: failover.Options{MaxInFlight: cfg.Failover.MaxInFlight, Hedge: cfg.Failover.Hedge},
 		Hooks:    cfg.Hooks, HookTimeout: cfg.HookTimeout, Progress: o.Progress,
 		Endpoint: cfg.ID, Logger: log, Now: o.Now})
+	if err == nil {
+		e.agent, err = openAgent(e, fo)
+	}
 	if err != nil {
 		e.inst.Close()
 		return nil, err
@@ -116,7 +121,10 @@ func openTrust(cfg *Config, kind, rootFile string, now func() time.Time, log *sl
 }
 
 // Close releases the endpoint's stores.
-func (e *Endpoint) Close() error { return e.inst.Close() }
+func (e *Endpoint) Close() error {
+	e.agent.close()
+	return e.inst.Close()
+}
 
 // Policy returns the update-source policy in force: the one installed with
 // the domain settings (signed by the server) if any, else the configured
@@ -201,6 +209,7 @@ func (e *Endpoint) Update(ctx context.Context, t plan.Trigger, announced map[str
 		e.log.Warn("keep report", "error", err)
 	}
 	e.server.upload(ctx, rep)
+	e.agent.afterRun(ctx, e, rep)
 	return rep, nil
 }
 
@@ -228,6 +237,7 @@ type Status struct {
 	Role       plan.Role                `json:"role"`
 	Installed  []install.CategoryStatus `json:"installed"`
 	LastReport *report.Report           `json:"last_report,omitempty"`
+	Agent      *agent.Status            `json:"agent,omitempty"` // what an update agent serves
 }
 
 // ReadStatus reads an endpoint's status from its data directory without
@@ -243,6 +253,9 @@ func ReadStatus(cfg *Config) (*Status, error) {
 		return nil, err
 	}
 	if st.LastReport, err = rs.Last(); err != nil {
+		return nil, err
+	}
+	if st.Agent, err = readAgentStatus(cfg); err != nil {
 		return nil, err
 	}
 	return st, nil
