@@ -48,7 +48,8 @@ type Config struct {
 	URL string `json:"url"`
 	// Origin is the vendor origin to mirror. Required.
 	Origin string `json:"origin"`
-	// Proxy is the HTTP proxy used to reach the origin ("": none).
+	// Proxy is the HTTP proxy used to reach the origin ("": the
+	// HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables).
 	Proxy string `json:"proxy,omitempty"`
 	// Database is "postgres://..." for PostgreSQL; "" is SQLite at
 	// DIR/cascade.db. Security caveat: a password in the DSN is readable

@@ -164,7 +164,7 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) {
 	}
 	s.creds = &credCache{st: s.st, ttl: ttl, now: s.now, entries: map[store.Hash]credEntry{}}
 	s.site = &site{repo: rp, st: s.st, log: s.log, now: s.now, interval: time.Duration(s.cfg.RefreshInterval)}
-	var proxy func(*http.Request) (*url.URL, error)
+	proxy := http.ProxyFromEnvironment
 	if s.cfg.Proxy != "" {
 		pu, _ := url.Parse(s.cfg.Proxy) // validated with the config
 		proxy = http.ProxyURL(pu)
