@@ -99,7 +99,9 @@ func serveOrigin(t *testing.T, ctx context.Context, dir string) string {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- runOriginServe(ctx, originServeOptions{Dir: origin, Listener: ln}, io.Discard, io.Discard) }()
+	go func() {
+		done <- runOriginServe(ctx, originServeOptions{Dir: origin, Listener: ln}, io.Discard, io.Discard)
+	}()
 	t.Cleanup(func() { <-done })
 	return "http://" + ln.Addr().String() + "/"
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
-	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/server/api"
 )
 
 // uploadReport uploads a report whose components category ended with

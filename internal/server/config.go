@@ -79,9 +79,9 @@ type Config struct {
 const (
 	configFile     = "server.json"
 	sqliteFile     = "cascade.db"
-	siteDir        = "site"        // the site repository (repo kind site)
+	siteDir        = "site"         // the site repository (repo kind site)
 	vendorTrustDir = "vendor-trust" // the mirror's trusted vendor metadata
-	contentDir     = "content"     // served tree: content/vendor/...
+	contentDir     = "content"      // served tree: content/vendor/...
 	vendorRootFile = "vendor-root.json"
 	tlsDir         = "tls"
 )
