@@ -18,7 +18,7 @@ import (
 
 // enrollEndpoint enrolls an endpoint through `cascade endpoint enroll`'s
 // code path and opens it.
-func enrollEndpoint(t *testing.T, e *env, o endpoint.EnrollOptions) *endpoint.Endpoint {
+func enrollEndpoint(t *testing.T, e *env, o endpoint.EnrollOptions, tweak ...func(*endpoint.Config)) *endpoint.Endpoint {
 	t.Helper()
 	dir := t.TempDir()
 	o.Server, o.Fingerprint, o.Config = e.url, e.fp.String(), filepath.Join(dir, "endpoint.yaml")
@@ -39,6 +39,9 @@ func enrollEndpoint(t *testing.T, e *env, o endpoint.EnrollOptions) *endpoint.En
 	// Short timeouts: the tests stop the server on purpose.
 	cfg.Fetch.HeaderTimeout = 2 * time.Second
 	cfg.Failover.FailedTTL = time.Millisecond
+	for _, f := range tweak {
+		f(cfg)
+	}
 	ep, err := endpoint.Open(cfg, endpoint.Options{Now: time.Now, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
