@@ -252,26 +252,31 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // prune deletes report and notification history past its retention,
-// every PruneInterval.
+// at start and every PruneInterval.
 func (s *Server) prune(ctx context.Context) error {
 	t := time.NewTicker(time.Duration(s.cfg.PruneInterval))
 	defer t.Stop()
 	for {
-		now := s.now()
-		if n, err := s.st.PruneReports(ctx, now.Add(-time.Duration(s.cfg.ReportRetention))); err != nil {
-			s.log.Error("prune reports", "err", err)
-		} else if n > 0 {
-			s.log.Info("pruned reports", "deleted", n)
-		}
-		if n, err := s.st.PruneNotifications(ctx, now.Add(-time.Duration(s.cfg.NotificationRetention))); err != nil {
-			s.log.Error("prune notifications", "err", err)
-		} else if n > 0 {
-			s.log.Info("pruned notifications", "deleted", n)
-		}
+		s.pruneOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// pruneOnce deletes the history older than its retention.
+func (s *Server) pruneOnce(ctx context.Context) {
+	now := s.now()
+	if n, err := s.st.PruneReports(ctx, now.Add(-time.Duration(s.cfg.ReportRetention))); err != nil {
+		s.log.Error("prune reports", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned reports", "deleted", n)
+	}
+	if n, err := s.st.PruneNotifications(ctx, now.Add(-time.Duration(s.cfg.NotificationRetention))); err != nil {
+		s.log.Error("prune notifications", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned notifications", "deleted", n)
 	}
 }
