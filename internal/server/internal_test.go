@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,5 +134,46 @@ func TestSyncThroughProxy(t *testing.T) {
 	}
 	if proxied.Load() == 0 || direct.Load() != 0 {
 		t.Fatalf("%d requests through the proxy, %d straight to the origin", proxied.Load(), direct.Load())
+	}
+}
+
+// TestGeneratedCertificate: the certificate covers the URL's host and the
+// listen address, verifies against itself for those names, and its
+// fingerprint is the one served.
+func TestGeneratedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	dns, ips := certNames("https://cascade.corp.example:8443/", "127.0.0.5:8443")
+	fp, err := GenerateCert(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), dns, ips, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, got, err := loadCert(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"))
+	if err != nil || got != fp {
+		t.Fatalf("load: %v %v", got, err)
+	}
+	if f, err := CertFingerprint(filepath.Join(dir, "c.pem")); err != nil || f != fp {
+		t.Fatalf("CertFingerprint: %v %v", f, err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok {
+		t.Fatalf("key %T, want ECDSA", leaf.PublicKey)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	for _, name := range []string{"cascade.corp.example", "127.0.0.5"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: name}); err != nil {
+			t.Errorf("verify for %s: %v", name, err)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "other.example"}); err == nil {
+		t.Error("the certificate covers other.example")
+	}
+	// Listening on every interface adds localhost and the loopback address.
+	dns, ips = certNames("https://cascade.corp.example/", ":8443")
+	if !slices.Contains(dns, "localhost") || !slices.ContainsFunc(ips, func(ip net.IP) bool { return ip.IsLoopback() }) {
+		t.Errorf("names for :8443: %v %v", dns, ips)
 	}
 }
