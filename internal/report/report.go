@@ -37,12 +37,15 @@ type Report struct {
 	// Announced are the component versions the server announced with a
 	// notify-components trigger (empty otherwise); sources behind them are
 	// stale.
-	Announced  map[string]string `json:"announced,omitempty"`
-	Started    time.Time         `json:"started"`
-	Finished   time.Time         `json:"finished"`
-	Result     Result            `json:"result"`
-	Plan       plan.Plan         `json:"plan"`
-	Categories []*Category       `json:"categories"`
+	Announced map[string]string `json:"announced,omitempty"`
+	// Notification is the id of the server notification that triggered
+	// the run (notify-components), so the server can record it done.
+	Notification string      `json:"notification,omitempty"`
+	Started      time.Time   `json:"started"`
+	Finished     time.Time   `json:"finished"`
+	Result       Result      `json:"result"`
+	Plan         plan.Plan   `json:"plan"`
+	Categories   []*Category `json:"categories"`
 }
 
 // Category is the outcome of one category of a run.

@@ -96,6 +96,8 @@ type Request struct {
 	// notify-components trigger: a source holding an older version of any
 	// of them is stale.
 	Announced map[string]string
+	// Notification is the id of the notification that triggered the run.
+	Notification string
 }
 
 // run is the state of one update run.
@@ -114,7 +116,7 @@ func (r *Runner) Run(ctx context.Context, req Request) *report.Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := &report.Report{ID: newID(), Endpoint: r.o.Endpoint, Role: req.Plan.Role, Trigger: req.Plan.Trigger,
-		Announced: req.Announced, Started: r.o.Now(), Plan: req.Plan}
+		Announced: req.Announced, Notification: req.Notification, Started: r.o.Now(), Plan: req.Plan}
 	ru := &run{r: r, req: req, failed: map[string]error{}}
 	ru.pendingHooks(ctx)
 	for _, cat := range runOrder {
