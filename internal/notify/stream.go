@@ -26,7 +26,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	c := &conn{ep: ep, events: make(chan store.Notification, 64), done: make(chan struct{})}
+	c := &conn{ep: ep, events: make(chan store.Notification, 16), done: make(chan struct{})}
 	h.attach(c)
 	defer h.detach(c)
 	s := &stream{h: h, w: w, rc: http.NewResponseController(w), ep: ep, sent: map[string]bool{}}
