@@ -1,0 +1,194 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/endpoint"
+	"github.com/cascade-update/cascade/internal/plan"
+	"github.com/cascade-update/cascade/internal/server/api"
+)
+
+// member is one endpoint of the demo site.
+type member struct {
+	name, role, agentID, addr string
+	agentURL                  string
+	config                    string
+	ep                        *endpoint.Endpoint
+	cancel                    context.CancelFunc
+	done                      chan error
+}
+
+func (m *member) close() {
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+		m.cancel = nil
+	}
+	if m.ep != nil {
+		m.ep.Close()
+		m.ep = nil
+	}
+}
+
+// agents of the demo: id, network, address.
+var demoAgents = []struct{ id, net, addr string }{
+	{"ua-berlin-1", "127.0.10.0/24", "127.0.10.1"},
+	{"ua-paris-1", "127.0.20.0/24", "127.0.20.1"},
+}
+
+// configure sets the update-source policy: each office's clients go to
+// their agent, then to the server; agents update from the server.
+func (s *site) configure(ctx context.Context) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "origin: %s\nserver: %s\nclients: {source: customized}\nagents: {source: standard}\n", s.originURL, s.serverURL)
+	b.WriteString("fallback_to_server: {components: true, domain_settings: true, programs: true}\ncustom_sources:\n")
+	for _, a := range demoAgents {
+		fmt.Fprintf(&b, "  - {addresses: %s, source: \"agent:%s\"}\n", a.net, a.id)
+	}
+	var res api.PolicyResult
+	if err := s.admin.Call(ctx, http.MethodPut, "/api/v1/policy", nil, api.PutPolicy{Document: b.String()}, &res); err != nil {
+		return fmt.Errorf("set the policy: %w", err)
+	}
+	s.say("\npolicy (version %d, signed into the site repository):\n%s", res.Policy.Version, indent(b.String()))
+	return nil
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// enroll enrolls and starts the agents and the clients.
+func (s *site) enroll(ctx context.Context) error {
+	uses := 0
+	var tok api.Token
+	if err := s.admin.Call(ctx, http.MethodPost, "/api/v1/tokens", nil, api.TokenRequest{Domain: "default", Uses: &uses}, &tok); err != nil {
+		return fmt.Errorf("create an enrollment token: %w", err)
+	}
+	for _, a := range demoAgents {
+		port, err := freePort(a.addr)
+		if err != nil {
+			return err
+		}
+		m := &member{name: a.id, role: "agent", agentID: a.id, addr: a.addr, agentURL: fmt.Sprintf("http://%s:%d/", a.addr, port)}
+		if err := s.start(ctx, m, tok.Secret, fmt.Sprintf("%s:%d", a.addr, port)); err != nil {
+			return err
+		}
+		for i := 1; i <= s.o.ClientsPerAgent; i++ {
+			addr := strings.TrimSuffix(a.addr, ".1") + fmt.Sprintf(".%d", 10+i)
+			c := &member{name: fmt.Sprintf("client-%s-%d", strings.Split(a.id, "-")[1], i), role: "client", addr: addr}
+			if err := s.start(ctx, c, tok.Secret, ""); err != nil {
+				return err
+			}
+		}
+	}
+	s.say("enrolled    %d endpoints (agents serve at %s and %s)", len(s.eps), s.eps[0].agentURL, s.eps[s.o.ClientsPerAgent+1].agentURL)
+	return nil
+}
+
+func freePort(addr string) (int, error) {
+	ln, err := net.Listen("tcp", addr+":0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// start enrolls an endpoint, writes its configuration and runs its daemon.
+func (s *site) start(ctx context.Context, m *member, token, listen string) error {
+	m.config = filepath.Join(s.dir, "endpoints", m.name, "endpoint.yaml")
+	_, err := endpoint.Enroll(ctx, endpoint.EnrollOptions{Server: s.serverURL, Token: token, Fingerprint: s.fp.String(),
+		Config: m.config, Hostname: m.name, Role: m.role, AgentID: m.agentID, AgentURL: m.agentURL, Addresses: []string{m.addr}})
+	if err != nil {
+		return fmt.Errorf("enroll %s: %w", m.name, err)
+	}
+	if listen != "" {
+		if err := setListen(m.config, listen); err != nil {
+			return err
+		}
+	}
+	cfg, err := endpoint.LoadConfig(m.config)
+	if err != nil {
+		return err
+	}
+	if m.ep, err = endpoint.Open(cfg, endpoint.Options{Logger: s.log, Now: time.Now}); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	m.cancel, m.done = cancel, make(chan error, 1)
+	go func() { m.done <- m.ep.Run(rctx) }()
+	s.eps = append(s.eps, m)
+	return nil
+}
+
+// setListen adds the agent's serve section to its configuration.
+func setListen(path, listen string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	doc["serve"] = map[string]any{"listen": listen}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o644)
+}
+
+// update runs one manual update of every listed member, agents first.
+func (s *site) update(ctx context.Context, members []*member) {
+	sorted := append([]*member(nil), members...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].role == "agent" && sorted[j].role != "agent" })
+	for _, m := range sorted {
+		if m.ep == nil {
+			continue
+		}
+		if _, err := m.ep.Update(ctx, plan.Manual, nil); err != nil {
+			s.say("  %s: %v", m.name, err)
+		}
+	}
+}
+
+// table prints where every endpoint got its components in its last run.
+func (s *site) table() {
+	s.say("  %-20s %-7s %-12s %-10s %-34s %s", "ENDPOINT", "ROLE", "ADDRESS", "PATTERN", "UPDATED FROM", "SOURCES THAT FAILED FIRST")
+	for _, m := range s.eps {
+		cfg, err := endpoint.LoadConfig(m.config)
+		if err != nil {
+			continue
+		}
+		st, err := endpoint.ReadStatus(cfg)
+		if err != nil || st.LastReport == nil {
+			s.say("  %-20s %-7s %-12s (no update yet)", m.name, m.role, m.addr)
+			continue
+		}
+		c := st.LastReport.Category(category.Components)
+		if c == nil {
+			continue
+		}
+		from := c.Source
+		if from == "" {
+			from = "(" + string(c.Result) + ")"
+		}
+		var failed []string
+		for _, a := range c.Attempts {
+			failed = append(failed, a.Source+" "+string(a.Class))
+		}
+		s.say("  %-20s %-7s %-12s %-10s %-34s %s", m.name, m.role, m.addr, c.After["pattern"], from, strings.Join(failed, ", "))
+	}
+}
