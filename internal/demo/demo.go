@@ -60,7 +60,6 @@ type site struct {
 	srv                  *server.Server
 	eps                  []*member
 	wg                   sync.WaitGroup
-	stop                 []context.CancelFunc
 }
 
 // Run runs the demonstration.
