@@ -1,27 +1,3 @@
-// Package notify is the server's update notifications (DESIGN.md section
-// 4, trigger notify-components; seed: the server "notifies the agent to
-// update components") and the endpoint side that listens for them.
-//
-// Endpoints hold an authenticated Server-Sent Events stream to the server
-// (Hub.Handler; the server's middleware authenticates and puts the
-// endpoint in the request context with WithEndpoint). Hub.Notify records
-// a notification for every targeted endpoint, agents first: update agents
-// get it at once; clients are released when every notified agent has
-// reported it done, or after Options.AgentTimeout. An endpoint offline at
-// the time gets its pending notifications when it reconnects. Deliveries
-// are tracked in the server's store (pending, delivered, done or failed).
-//
-// The stream (docs/notifications.md):
-//
-//	: connected
-//
-//	id: <notification id>
-//	event: notify-components
-//	data: {"id":"...","versions":{"pattern":"17.736.00"},"created":"..."}
-//
-// with a comment line every Heartbeat so proxies keep it open. Listen is
-// the client: it keeps a stream open, reconnecting with capped exponential
-// backoff and full jitter, and calls OnEvent for each notification.
 package notify
 
 import (
@@ -36,281 +12,318 @@ import (
 	"github.com/cascade-update/cascade/internal/store"
 )
 
-// EventName is the SSE event type of a notification.
-const EventName = "notify-components"
-
-// Event is one notification as an endpoint receives it.
-type Event struct {
-	// ID identifies the notification; the endpoint puts it in the report
-	// of the run it triggered, and the server marks the delivery done.
-	ID string `json:"id"`
-	// Versions are the announced component versions: a source holding an
-	// older version of any of them is stale for the triggered run.
-	Versions map[string]string `json:"versions"`
-	Created  time.Time         `json:"created"`
+// Store is what the Hub needs of the server's database; store.Store
+// implements it.
+type Store interface {
+	CreateNotification(ctx context.Context, n store.Notification, endpointIDs []string) (store.Notification, error)
+	ListNotifications(ctx context.Context, limit int) ([]store.Notification, error)
+	ReleaseClients(ctx context.Context, id string) (store.Notification, error)
+	PendingNotifications(ctx context.Context, endpointID string) ([]store.Notification, error)
+	SetDeliveryState(ctx context.Context, id, endpointID string, state store.DeliveryState, detail string) error
+	Deliveries(ctx context.Context, id string, f store.DeliveryFilter) ([]store.Delivery, error)
+	DeliveryCounts(ctx context.Context, id string) (map[store.Role]map[store.DeliveryState]int, error)
+	ListEndpoints(ctx context.Context, f store.EndpointFilter) ([]store.Endpoint, error)
 }
 
-// Announcement is what the server announces.
-type Announcement struct {
-	Versions map[string]string
-	// Domain limits the notification to one domain ("" for all).
-	Domain string
-}
-
-// Endpoint is the authenticated endpoint of a stream.
-type Endpoint struct {
-	ID     string
-	Role   store.Role
-	Domain string
-}
-
-type ctxKey struct{}
-
-// WithEndpoint returns ctx carrying the authenticated endpoint, as the
-// server's middleware must before calling the Hub's handler.
-func WithEndpoint(ctx context.Context, e Endpoint) context.Context {
-	return context.WithValue(ctx, ctxKey{}, e)
-}
-
-func endpointFrom(ctx context.Context) (Endpoint, bool) {
-	e, ok := ctx.Value(ctxKey{}).(Endpoint)
-	return e, ok && e.ID != ""
-}
-
-// Options configure a Hub. Store and Now are required.
+// Options configure a Hub. Only Store is required.
 type Options struct {
-	Store store.Store
-	// AgentTimeout is how long clients wait for the agents of a
-	// notification before they are notified anyway (default 2m).
+	Store  Store
+	Logger *slog.Logger // default: discard
+	// Now is the clock deciding the client timeout (default time.Now);
+	// give it the store's clock.
+	Now func() time.Time
+	// AgentTimeout is how long clients wait at most for the update
+	// agents: a notification's client deliveries are released when every
+	// notified agent has reported it done or failed, or this long after
+	// the notification was created, whichever comes first. Default 5m.
 	AgentTimeout time.Duration
-	// Heartbeat is the interval of keep-alive comments (default 25s).
+	// PollInterval is how often the hub reads the store for
+	// notifications created or released by other server processes,
+	// agent reports recorded without Done, and expired client timeouts.
+	// It is also the least time clients wait when some targeted agents
+	// are offline (so that every process has had a poll to send the
+	// notification to the agents connected to it). Default 2s.
+	PollInterval time.Duration
+	// Heartbeat is the interval of the comment lines written on an idle
+	// stream so that proxies and NATs keep it open and the endpoint can
+	// tell a dead stream from a quiet one. Default 25s; Listen's default
+	// IdleTimeout (90s) allows for three lost heartbeats.
 	Heartbeat time.Duration
-	// WriteTimeout bounds writing one event to a stream (default 10s); a
-	// stream that cannot take it is closed and the endpoint reconnects.
+	// WriteTimeout bounds each write to a stream (default 10s); a stream
+	// whose endpoint does not read is closed.
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// StoreTimeout bounds each store call a stream makes (default 10s).
+	StoreTimeout time.Duration
+	// ResendWindow is how long the events written on a closed stream are
+	// remembered, so that a stream resumed with Last-Event-ID gets again
+	// those written after that id (they may have been lost with the
+	// connection). Default 10m.
+	ResendWindow time.Duration
+	// QueueSize bounds the events waiting to be written to one stream
+	// (default 64). A stream that falls further behind is closed; its
+	// unsent deliveries stay pending and are sent when it reconnects.
+	QueueSize int
 }
 
-// Hub fans notifications out to the endpoints' streams.
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.AgentTimeout, 5*time.Minute)
+	def(&o.PollInterval, 2*time.Second)
+	def(&o.Heartbeat, 25*time.Second)
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.StoreTimeout, 10*time.Second)
+	def(&o.ResendWindow, 10*time.Minute)
+	if o.QueueSize <= 0 {
+		o.QueueSize = 64
+	}
+}
+
+// pollWindow is how many of the newest notifications each poll reads.
+// A notification still holding its clients back when more than this many
+// newer ones exist is no longer released by the hub.
+const pollWindow = 256
+
+// Hub is the server side: it serves the endpoints' event streams
+// (ServeHTTP), records and sends notifications (Notify) and releases
+// them to clients (Run). Its methods are safe for concurrent use.
 type Hub struct {
 	o   Options
+	st  Store
 	log *slog.Logger
 
-	mu    sync.Mutex
-	conns map[string]*conn // by endpoint id
-	held  map[string]time.Time
-	// held: notifications whose clients are not released yet, with the
-	// time they are released at the latest.
+	mu      sync.Mutex
+	running bool
+	conns   map[string]*conn      // by endpoint id: the endpoint's one stream
+	recent  map[string]sentRecord // by endpoint id: events written on its last closed stream
+
+	kick chan struct{} // wakes Run for a poll (capacity 1)
+
+	tmu     sync.Mutex
+	tracked map[string]*tracked // the notifications of the last poll, and newer ones
 }
 
-// conn is one endpoint's open stream.
-type conn struct {
-	ep     Endpoint
-	events chan store.Notification
-	done   chan struct{} // closed when the stream is replaced or dropped
-	once   sync.Once
+// sentRecord is what a closed stream wrote, kept for resumption.
+type sentRecord struct {
+	log    []*frame
+	closed time.Time
 }
 
-func (c *conn) close() { c.once.Do(func() { close(c.done) }) }
+// tracked is a notification the hub follows until it drops out of the
+// poll window. Only Run's goroutine changes it once it is in the map.
+type tracked struct {
+	n           store.Notification
+	frame       *frame
+	agentsSent  bool // the agent deliveries were offered to the connected streams
+	clientsSent bool // the client deliveries were
+	fresh       bool // created by this hub's Notify and not yet seen by a poll
+}
 
-// NewHub returns a Hub. Run must be running for client releases after
-// the agent timeout.
+// NewHub returns a Hub. Run must be running for streams to be served
+// and clients to be released.
 func NewHub(o Options) (*Hub, error) {
-	if o.Store == nil || o.Now == nil {
-		return nil, errors.New("notify hub: Store and Now are required")
+	if o.Store == nil {
+		return nil, errors.New("new notification hub: no store")
 	}
-	if o.AgentTimeout <= 0 {
-		o.AgentTimeout = 2 * time.Minute
-	}
-	if o.Heartbeat <= 0 {
-		o.Heartbeat = 25 * time.Second
-	}
-	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 10 * time.Second
-	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Hub{o: o, log: log, conns: map[string]*conn{}, held: map[string]time.Time{}}, nil
+	o.defaults()
+	return &Hub{o: o, st: o.Store, log: o.Logger, conns: map[string]*conn{}, recent: map[string]sentRecord{},
+		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}}, nil
 }
 
-// Connected reports whether the endpoint holds a stream.
+// Run releases clients and sends notifications created or released
+// elsewhere until ctx is cancelled; then it closes every stream and
+// returns nil. Store errors are logged and retried at the next poll.
+func (h *Hub) Run(ctx context.Context) error {
+	h.mu.Lock()
+	if h.running {
+		h.mu.Unlock()
+		return errors.New("run notification hub: already running")
+	}
+	h.running = true
+	h.mu.Unlock()
+	defer h.stop()
+
+	t := time.NewTicker(h.o.PollInterval)
+	defer t.Stop()
+	for {
+		h.poll(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-h.kick:
+		}
+	}
+}
+
+// stop closes every stream and refuses new ones.
+func (h *Hub) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.running = false
+	for _, c := range h.conns {
+		c.close()
+	}
+}
+
+// wake asks Run for a poll.
+func (h *Hub) wake() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Notify records a notification of a for every endpoint of a.Domain
+// (every domain when "") that is not revoked, sends it at once to the
+// connected update agents (to every connected endpoint when no agent is
+// targeted), and returns its id. Clients get it once released (see
+// Options.AgentTimeout); offline endpoints when they connect. Invalid
+// versions (an empty name or version) wrap store.ErrInvalid; versions
+// larger than an event may carry wrap ErrTooLarge.
+func (h *Hub) Notify(ctx context.Context, a Announcement) (string, error) {
+	n, err := h.create(ctx, a)
+	return n.ID, err
+}
+
+// NotifyAll is Notify returning the stored notification (the server's
+// Notifier interface).
+func (h *Hub) NotifyAll(ctx context.Context, versions map[string]string, domain string) (store.Notification, error) {
+	return h.create(ctx, Announcement{Versions: versions, Domain: domain})
+}
+
+// create is Notify.
+func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, error) {
+	const op = "notify endpoints"
+	versions := a.Versions
+	if versions == nil {
+		versions = map[string]string{}
+	}
+	for name, v := range versions {
+		if name == "" || v == "" {
+			return store.Notification{}, fmt.Errorf("%s: %w: component %q version %q", op, store.ErrInvalid, name, v)
+		}
+	}
+	doc, err := json.Marshal(versions)
+	if err != nil {
+		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if len(doc) > MaxEventSize-1024 {
+		return store.Notification{}, fmt.Errorf("%s: %w: %d bytes of versions", op, ErrTooLarge, len(doc))
+	}
+	eps, err := h.st.ListEndpoints(ctx, store.EndpointFilter{Domain: a.Domain})
+	if err != nil {
+		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+	}
+	ids, agents := make([]string, len(eps)), false
+	for i, e := range eps {
+		ids[i] = e.ID
+		agents = agents || e.Role == store.RoleAgent
+	}
+	n, err := h.st.CreateNotification(ctx, store.Notification{Versions: doc, Domain: a.Domain, AgentsFirst: agents}, ids)
+	if err != nil {
+		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+	}
+	f, err := encode(n)
+	if err != nil {
+		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+	}
+	t := &tracked{n: n, frame: f, agentsSent: true, clientsSent: !n.AgentsFirst, fresh: true}
+	role := store.RoleAgent
+	if !n.AgentsFirst {
+		role = "" // every delivery is released
+	}
+	if err := h.dispatch(ctx, t, role); err != nil {
+		// The deliveries stay pending: Run's next poll offers them again.
+		t.agentsSent, t.clientsSent = false, false
+		h.log.Warn("send notification", "notification", n.ID, "err", err)
+	}
+	h.tmu.Lock()
+	if h.tracked[n.ID] == nil { // else a poll found it first and follows it
+		h.tracked[n.ID] = t
+	}
+	h.tmu.Unlock()
+	h.wake()
+	h.log.Info("notification created", "notification", n.ID, "domain", n.Domain, "endpoints", len(ids),
+		"agents_first", n.AgentsFirst)
+	return n, nil
+}
+
+// Done records that endpoint's run for notification finished (ok: its
+// components are up to date; otherwise detail says why not) and, when
+// the endpoint is an update agent the clients wait for, releases them
+// as soon as the last such agent is done. The server calls it when an
+// endpoint's report names the notification (api.ReportUpload). Errors
+// wrap store.ErrNotFound (no such delivery) and store.ErrConflict (the
+// delivery already finished the other way).
+func (h *Hub) Done(ctx context.Context, endpointID, notificationID string, ok bool, detail string) error {
+	state := store.DeliveryDone
+	if !ok {
+		state = store.DeliveryFailed
+	}
+	if err := h.st.SetDeliveryState(ctx, notificationID, endpointID, state, detail); err != nil {
+		return fmt.Errorf("record notification outcome: %w", err)
+	}
+	h.tmu.Lock()
+	t := h.tracked[notificationID]
+	waiting := t != nil && t.n.ClientsReleased.IsZero()
+	h.tmu.Unlock()
+	if waiting {
+		h.wake()
+	}
+	return nil
+}
+
+// Connected reports whether the endpoint holds a stream to this hub.
 func (h *Hub) Connected(endpointID string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, ok := h.conns[endpointID]
-	return ok
+	return h.conns[endpointID] != nil
 }
 
-// ConnectedCount is the number of endpoints holding a stream.
+// ConnectedCount is the number of endpoints holding a stream to this
+// hub.
 func (h *Hub) ConnectedCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.conns)
 }
 
-// Disconnect closes the endpoint's stream (after its credential was
-// revoked, for example).
+// Disconnect closes the endpoint's stream (for example after its
+// credential was revoked).
 func (h *Hub) Disconnect(endpointID string) {
 	h.mu.Lock()
-	c := h.conns[endpointID]
-	delete(h.conns, endpointID)
-	h.mu.Unlock()
-	if c != nil {
+	defer h.mu.Unlock()
+	if c := h.conns[endpointID]; c != nil {
 		c.close()
 	}
 }
 
-// Notify records a notification for every non-revoked endpoint of the
-// announcement's domain (all domains when empty), agents first, sends it
-// to the connected agents, and returns its id.
-func (h *Hub) Notify(ctx context.Context, a Announcement) (string, error) {
-	versions, err := json.Marshal(a.Versions)
-	if err != nil || len(a.Versions) == 0 {
-		return "", fmt.Errorf("notify: announce at least one component version")
-	}
-	eps, err := h.o.Store.ListEndpoints(ctx, store.EndpointFilter{Domain: a.Domain})
-	if err != nil {
-		return "", fmt.Errorf("notify: list endpoints: %w", err)
-	}
-	ids := make([]string, 0, len(eps))
-	agents := 0
-	for _, e := range eps {
-		ids = append(ids, e.ID)
-		if e.Role == store.RoleAgent {
-			agents++
-		}
-	}
-	n, err := h.o.Store.CreateNotification(ctx, store.Notification{Versions: versions, Domain: a.Domain, AgentsFirst: true}, ids)
-	if err != nil {
-		return "", fmt.Errorf("notify: %w", err)
-	}
-	h.log.Info("notification", "id", n.ID, "endpoints", len(ids), "agents", agents, "versions", string(versions))
-	if agents == 0 {
-		return n.ID, h.release(ctx, n.ID)
-	}
-	h.mu.Lock()
-	h.held[n.ID] = n.Created.Add(h.o.AgentTimeout)
-	h.mu.Unlock()
-	return n.ID, h.push(ctx, n, store.RoleAgent)
-}
-
-// Done records that an endpoint's run for a notification ended (ok: it
-// updated). When the last notified agent is done, the clients are
-// released.
-func (h *Hub) Done(ctx context.Context, endpointID, notificationID string, ok bool) error {
-	state, detail := store.DeliveryDone, ""
-	if !ok {
-		state, detail = store.DeliveryFailed, "the triggered update run failed"
-	}
-	err := h.o.Store.SetDeliveryState(ctx, notificationID, endpointID, state, detail)
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("notify: record %s of %s: %w", state, endpointID, err)
-	}
-	h.mu.Lock()
-	_, held := h.held[notificationID]
-	h.mu.Unlock()
-	if !held {
+// dispatch offers t's pending deliveries of role ("": every role) to
+// the connected streams.
+func (h *Hub) dispatch(ctx context.Context, t *tracked, role store.Role) error {
+	if h.ConnectedCount() == 0 {
 		return nil
 	}
-	counts, err := h.o.Store.DeliveryCounts(ctx, notificationID)
-	if err != nil {
-		return fmt.Errorf("notify: progress of %s: %w", notificationID, err)
-	}
-	if a := counts[store.RoleAgent]; a[store.DeliveryPending]+a[store.DeliveryDelivered] == 0 {
-		return h.release(ctx, notificationID)
-	}
-	return nil
-}
-
-// release lets a notification's clients be notified and sends it to the
-// connected ones.
-func (h *Hub) release(ctx context.Context, id string) error {
-	h.mu.Lock()
-	delete(h.held, id)
-	h.mu.Unlock()
-	n, err := h.o.Store.ReleaseClients(ctx, id)
-	if err != nil {
-		return fmt.Errorf("notify: release clients of %s: %w", id, err)
-	}
-	h.log.Info("notification released to clients", "id", id)
-	return h.push(ctx, n, store.RoleClient)
-}
-
-// push queues n on the streams of the connected endpoints of role whose
-// delivery is pending.
-func (h *Hub) push(ctx context.Context, n store.Notification, role store.Role) error {
-	pending, err := h.o.Store.Deliveries(ctx, n.ID, store.DeliveryFilter{Role: role, State: store.DeliveryPending})
-	if err != nil {
-		return fmt.Errorf("notify: deliveries of %s: %w", n.ID, err)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, d := range pending {
-		if c := h.conns[d.EndpointID]; c != nil {
-			select {
-			case c.events <- n:
-			default:
-				// A stream that cannot keep up is dropped; the endpoint
-				// reconnects and gets what is pending.
-				delete(h.conns, d.EndpointID)
-				c.close()
-			}
-		}
-	}
-	return nil
-}
-
-// Run releases held notifications whose agents did not all report in
-// time, until ctx is cancelled. On start it picks up notifications held
-// by an earlier process.
-func (h *Hub) Run(ctx context.Context) error {
-	if err := h.recoverHeld(ctx); err != nil {
-		h.log.Warn("notify: recover held notifications", "error", err)
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			h.releaseExpired(ctx)
-		}
-	}
-}
-
-func (h *Hub) recoverHeld(ctx context.Context) error {
-	ns, err := h.o.Store.ListNotifications(ctx, 100)
+	dels, err := h.st.Deliveries(ctx, t.n.ID, store.DeliveryFilter{Role: role, State: store.DeliveryPending})
 	if err != nil {
 		return err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, n := range ns {
-		if n.AgentsFirst && n.ClientsReleased.IsZero() {
-			h.held[n.ID] = n.Created.Add(h.o.AgentTimeout)
+	for _, d := range dels {
+		if c := h.conns[d.EndpointID]; c != nil {
+			c.enqueue(t.frame)
 		}
 	}
 	return nil
-}
-
-func (h *Hub) releaseExpired(ctx context.Context) {
-	now := h.o.Now()
-	h.mu.Lock()
-	var due []string
-	for id, at := range h.held {
-		if !now.Before(at) {
-			due = append(due, id)
-		}
-	}
-	h.mu.Unlock()
-	for _, id := range due {
-		h.log.Info("agents did not all report in time; releasing clients", "id", id)
-		if err := h.release(ctx, id); err != nil {
-			h.log.Warn("release clients", "id", id, "error", err)
-		}
-	}
 }

@@ -1,148 +1,242 @@
 package notify
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strings"
+	"strconv"
 	"time"
 )
 
-// ListenOptions configure Listen. URL, Token, Client and OnEvent are
-// required.
+// ListenOptions configure Listen. URL, Client and OnEvent are required.
 type ListenOptions struct {
-	// URL is the server's event stream endpoint.
+	// URL is the server's event stream (api.PathEvents under the server's
+	// base URL).
 	URL string
 	// Token is the endpoint's bearer credential.
 	Token string
-	// Client sends the request; it must not have a total Timeout (the
-	// stream is long-lived) and should pin the server's certificate.
+	// Client sends the requests. It must not have a Timeout (the stream
+	// is long-lived; ConnectTimeout and Idle bound it instead) and should
+	// pin the server's certificate.
 	Client *http.Client
-	// OnEvent is called, from Listen's goroutine, for each notification.
+	// OnEvent is called from Listen's goroutine for each notification, in
+	// the order received, once per notification id (among the last 256).
+	// Listen reads nothing while it runs, so it should hand the event
+	// over (for example to the daemon's run queue) and return.
 	OnEvent func(Event)
 	// MinBackoff and MaxBackoff bound the wait before a reconnection
-	// (defaults 1s and 2m); the wait doubles after each failed attempt,
-	// with full jitter, and resets after a stream that stayed up.
+	// (defaults 1s and 2m): attempt n waits a random time in [0,
+	// min(MaxBackoff, MinBackoff*2^n)) (full jitter), so that a
+	// restarted server is not hit by every endpoint at once. n restarts
+	// at 0 once a stream has carried a heartbeat or an event. A 429 or
+	// 503 answer's Retry-After is waited at least (up to MaxBackoff).
 	MinBackoff, MaxBackoff time.Duration
+	// ConnectTimeout bounds the wait for the response headers (default
+	// 30s).
+	ConnectTimeout time.Duration
 	// Idle is how long a stream may stay silent (no event, no heartbeat)
-	// before it is considered dead and reopened (default 90s: three
-	// server heartbeats).
-	Idle   time.Duration
-	Logger *slog.Logger
+	// before it is taken for dead and reopened (default 90s: three of
+	// the server's default heartbeats).
+	Idle time.Duration
+	// MaxEventSize bounds an event's data (default MaxEventSize); larger
+	// events are skipped (and logged), the stream goes on.
+	MaxEventSize int
+	// LastEventID is sent as Last-Event-ID on the first connection (a
+	// daemon may keep it across restarts); later connections send the id
+	// of the last event received.
+	LastEventID string
+	// Jitter returns a random duration in [0, d) (default math/rand/v2);
+	// tests make it deterministic.
+	Jitter func(d time.Duration) time.Duration
+	Logger *slog.Logger // default: discard
 }
 
-// Bounds of what a stream may send.
-const (
-	maxLine  = 64 << 10
-	maxEvent = 1 << 20
-)
-
-// Listen keeps the endpoint's event stream open and calls OnEvent for
-// each notification. It reconnects after any failure and returns only
-// when ctx is cancelled (with nil) or the options are invalid.
-func Listen(ctx context.Context, o ListenOptions) error {
+func (o *ListenOptions) defaults() error {
 	if o.URL == "" || o.Client == nil || o.OnEvent == nil {
 		return errors.New("listen for notifications: URL, Client and OnEvent are required")
 	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = time.Second
+	if o.Client.Timeout != 0 {
+		return errors.New("listen for notifications: the HTTP client must not have a Timeout (it would cut the stream)")
 	}
-	if o.MaxBackoff < o.MinBackoff {
-		o.MaxBackoff = max(2*time.Minute, o.MinBackoff)
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
 	}
-	if o.Idle <= 0 {
-		o.Idle = 90 * time.Second
+	def(&o.MinBackoff, time.Second)
+	def(&o.MaxBackoff, 2*time.Minute)
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	def(&o.ConnectTimeout, 30*time.Second)
+	def(&o.Idle, 90*time.Second)
+	if o.MaxEventSize <= 0 {
+		o.MaxEventSize = MaxEventSize
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Jitter == nil {
+		o.Jitter = func(d time.Duration) time.Duration { return rand.N(d) }
 	}
-	backoff := o.MinBackoff
-	for {
-		start := time.Now()
-		err := listenOnce(ctx, o)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Listen keeps the endpoint's event stream open and calls OnEvent for
+// each notification. It reconnects after any failure (refused,
+// unauthorised, server error, dropped or silent stream) and returns only
+// when ctx is cancelled (nil) or the options are invalid.
+func Listen(ctx context.Context, o ListenOptions) error {
+	if err := o.defaults(); err != nil {
+		return err
+	}
+	l := &listener{o: o, last: o.LastEventID, seen: newSeenSet(256)}
+	for attempt := 0; ; attempt++ {
+		res := l.once(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if time.Since(start) > o.MaxBackoff {
-			backoff = o.MinBackoff // the stream stayed up: start over
+		if res.healthy {
+			attempt = 0
 		}
-		wait := time.Duration(rand.Int64N(int64(backoff)) + 1)
-		log.Warn("event stream closed; reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		wait := max(backoff(o, attempt), min(res.retryAfter, o.MaxBackoff))
+		level := slog.LevelWarn
+		if errors.Is(res.err, errUnauthorized) {
+			level = slog.LevelError
+		}
+		o.Logger.Log(ctx, level, "notification stream ended; reconnecting", "err", res.err,
+			"in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
-		case <-time.After(wait):
+		case <-t.C:
 		}
-		backoff = min(2*backoff, o.MaxBackoff)
 	}
 }
 
-// listenOnce reads one stream until it fails or goes idle.
-func listenOnce(ctx context.Context, o ListenOptions) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.URL, nil)
+// backoff is the wait before reconnection attempt n (0-based): full
+// jitter over min(MaxBackoff, MinBackoff*2^n).
+func backoff(o ListenOptions, n int) time.Duration {
+	ceil := o.MaxBackoff
+	if n < 62 {
+		if d := o.MinBackoff << n; d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return o.Jitter(ceil)
+}
+
+var errUnauthorized = errors.New("the server refused the endpoint credential")
+
+// listener is one Listen's state across connections.
+type listener struct {
+	o    ListenOptions
+	last string // id of the last event received
+	seen *seenSet
+}
+
+// result is how one connection ended.
+type result struct {
+	err        error
+	healthy    bool          // the stream carried a heartbeat or an event
+	retryAfter time.Duration // the server asked to wait this long
+}
+
+// once opens one stream and reads it until it fails or goes silent.
+func (l *listener) once(ctx context.Context) result {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.o.URL, nil)
 	if err != nil {
-		return fmt.Errorf("event stream: %w", err)
+		return result{err: fmt.Errorf("open notification stream: %w", err)}
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+o.Token)
-	resp, err := o.Client.Do(req)
+	req.Header.Set("Cache-Control", "no-store")
+	if l.o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+l.o.Token)
+	}
+	if l.last != "" {
+		req.Header.Set("Last-Event-ID", l.last)
+	}
+	silent := errors.New("stream silent for too long")
+	timer := time.AfterFunc(l.o.ConnectTimeout, func() { cancel(silent) })
+	defer timer.Stop()
+	resp, err := l.o.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("event stream: %w", err)
+		return result{err: fmt.Errorf("open notification stream: %w", causeOf(ctx, err))}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("event stream: %s", resp.Status)
-	}
-	idle := time.AfterFunc(o.Idle, cancel)
-	defer idle.Stop()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 4096), maxLine)
-	var name string
-	var data strings.Builder
-	for sc.Scan() {
-		idle.Reset(o.Idle)
-		line := sc.Text()
-		switch {
-		case line == "":
-			if name == EventName && data.Len() > 0 {
-				deliver(o, data.String())
+		res := result{err: fmt.Errorf("open notification stream: %s", resp.Status)}
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			res.err = fmt.Errorf("open notification stream: %s: %w", resp.Status, errUnauthorized)
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+				res.retryAfter = time.Duration(s) * time.Second
 			}
-			name = ""
-			data.Reset()
-		case strings.HasPrefix(line, ":"):
-		case strings.HasPrefix(line, "event:"):
-			name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		case strings.HasPrefix(line, "data:"):
-			if data.Len()+len(line) > maxEvent {
-				return errors.New("event stream: event larger than 1 MiB")
-			}
-			if data.Len() > 0 {
-				data.WriteByte('\n')
-			}
-			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
 		}
+		return res
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("event stream: %w", err)
-	}
-	return errors.New("event stream: closed by the server")
+	timer.Reset(l.o.Idle)
+	p := &parser{r: newLineReader(resp.Body, l.o.MaxEventSize), max: l.o.MaxEventSize}
+	healthy, err := l.read(p, func() { timer.Reset(l.o.Idle) })
+	return result{err: fmt.Errorf("read notification stream: %w", causeOf(ctx, err)), healthy: healthy}
 }
 
-func deliver(o ListenOptions, data string) {
-	var ev Event
-	if err := json.Unmarshal([]byte(data), &ev); err != nil || ev.ID == "" || len(ev.Versions) == 0 {
-		if o.Logger != nil {
-			o.Logger.Warn("ignoring a malformed notification", "data", data)
+// read reads events until the stream fails; alive is called after every
+// line. It reports whether a heartbeat or an event arrived.
+func (l *listener) read(p *parser, alive func()) (bool, error) {
+	healthy := false
+	for {
+		ev, err := p.next(alive)
+		if err != nil {
+			return healthy || p.beats > 1, err
 		}
-		return
+		healthy = true
+		if ev.skipped != "" {
+			l.o.Logger.Warn("skipped a notification event", "why", ev.skipped, "id", ev.id)
+			continue
+		}
+		l.last = ev.id
+		if l.seen.add(ev.event.ID) {
+			l.o.OnEvent(ev.event)
+		}
 	}
-	o.OnEvent(ev)
+}
+
+// causeOf returns why ctx was cancelled when it was (a silent stream),
+// else err.
+func causeOf(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return err
+}
+
+// seenSet remembers the last n ids.
+type seenSet struct {
+	ids  map[string]bool
+	ring []string
+	next int
+}
+
+func newSeenSet(n int) *seenSet {
+	return &seenSet{ids: make(map[string]bool, n), ring: make([]string, n)}
+}
+
+// add records id and reports whether it is new.
+func (s *seenSet) add(id string) bool {
+	if s.ids[id] {
+		return false
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.ring[s.next], s.ids[id] = id, true
+	s.next = (s.next + 1) % len(s.ring)
+	return true
 }

@@ -1,24 +1,101 @@
 package notify
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
-	"fmt"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
 )
 
-// Handler serves an endpoint's event stream (GET). The endpoint must be
-// in the request context (WithEndpoint): requests without one get 401. A
-// new stream of an endpoint replaces its previous one.
-func (h *Hub) Handler() http.Handler { return http.HandlerFunc(h.serve) }
+// resendLog is how many of the last events written on a stream are kept
+// for a stream that resumes it with Last-Event-ID.
+const resendLog = 16
 
-func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
-	ep, ok := endpointFrom(r.Context())
+// conn is one endpoint's open stream.
+type conn struct {
+	ep  Endpoint
+	max int // queue bound
+
+	mu     sync.Mutex
+	queue  []*frame
+	queued map[string]bool // ids queued or written on this stream: each is sent once
+	log    []*frame        // the last resendLog frames written
+
+	wake chan struct{} // capacity 1: the queue is not empty
+	done chan struct{} // closed when the stream is replaced, dropped or the hub stops
+	once sync.Once
+}
+
+func newConn(ep Endpoint, max int) *conn {
+	return &conn{ep: ep, max: max, queued: map[string]bool{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (c *conn) close() { c.once.Do(func() { close(c.done) }) }
+
+// enqueue queues f unless this stream already has it. A stream whose
+// queue is full is closed: its endpoint reconnects and gets what is
+// still pending from the store.
+func (c *conn) enqueue(f *frame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queued[f.id] {
+		return
+	}
+	if len(c.queue) >= c.max {
+		c.close()
+		return
+	}
+	c.queued[f.id] = true
+	c.queue = append(c.queue, f)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the queue.
+func (c *conn) take() []*frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queue
+	c.queue = nil
+	return q
+}
+
+// written records that f was written to the stream.
+func (c *conn) written(f *frame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.log) == resendLog {
+		c.log = slices.Delete(c.log, 0, 1)
+	}
+	c.log = append(c.log, f)
+}
+
+// sentLog returns the last frames written.
+func (c *conn) sentLog() []*frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.log)
+}
+
+// Handler returns h as an http.Handler (it is one).
+func (h *Hub) Handler() http.Handler { return h }
+
+// ServeHTTP serves an endpoint's event stream (GET). The endpoint must be
+// in the request context (WithEndpoint): a request without one is 401. A
+// new stream of an endpoint replaces its previous one. While Run is not
+// running it answers 503. The stream ends when the client goes, the
+// endpoint is disconnected or replaced, a write times out, or Run stops.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ep, ok := EndpointFrom(r.Context())
 	if !ok {
-		http.Error(w, "authentication required", http.StatusUnauthorized)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cascade"`)
+		http.Error(w, "endpoint authentication required", http.StatusUnauthorized)
 		return
 	}
 	if r.Method != http.MethodGet {
@@ -26,109 +103,181 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	c := &conn{ep: ep, events: make(chan store.Notification, 16), done: make(chan struct{})}
-	h.attach(c)
+	c := newConn(ep, h.o.QueueSize)
+	prev, ok := h.attach(c)
+	if !ok {
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "notification hub not running", http.StatusServiceUnavailable)
+		return
+	}
 	defer h.detach(c)
-	s := &stream{h: h, w: w, rc: http.NewResponseController(w), ep: ep, sent: map[string]bool{}}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-cache")
-	hd.Set("X-Accel-Buffering", "no")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	if err := s.write(": connected\n\n"); err != nil {
+	s := &stream{w: w, rc: http.NewResponseController(w), timeout: h.o.WriteTimeout}
+	if s.write([]byte(": connected\n\n")) != nil {
 		return
 	}
-	pending, err := h.o.Store.PendingNotifications(r.Context(), ep.ID)
-	if err != nil {
-		h.log.Warn("pending notifications", "endpoint", ep.ID, "error", err)
+	last := r.Header.Get("Last-Event-ID")
+	h.resume(c, prev, last)
+	if err := h.queuePending(r.Context(), c, last); err != nil {
+		h.log.Warn("read pending notifications", "endpoint", ep.ID, "err", err)
+		return // the endpoint reconnects and the read is tried again
+	}
+	h.serveStream(r.Context(), s, c)
+}
+
+// attach makes c the endpoint's stream, closing the previous one, and
+// returns the frames written on the previous stream (for resumption). It
+// fails when Run is not running.
+func (h *Hub) attach(c *conn) ([]*frame, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.running {
+		return nil, false
+	}
+	var prev []*frame
+	if old := h.conns[c.ep.ID]; old != nil {
+		old.close()
+		prev = old.sentLog()
+	} else if rec, ok := h.recent[c.ep.ID]; ok {
+		prev = rec.log
+		delete(h.recent, c.ep.ID)
+	}
+	h.conns[c.ep.ID] = c
+	return prev, true
+}
+
+// detach removes c (unless it was replaced) and remembers what it wrote.
+func (h *Hub) detach(c *conn) {
+	c.close()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conns[c.ep.ID] != c {
 		return
 	}
-	for _, n := range pending {
-		if s.send(r, n) != nil {
-			return
+	delete(h.conns, c.ep.ID)
+	if log := c.sentLog(); len(log) > 0 {
+		h.recent[c.ep.ID] = sentRecord{log: log, closed: h.o.Now()}
+	}
+}
+
+// resume queues again the frames the previous stream wrote after the
+// event the endpoint last received (all of them when that event is not
+// among them): they may have been lost with the connection. Without
+// Last-Event-ID (a new listener) nothing is resent.
+func (h *Hub) resume(c *conn, prev []*frame, last string) {
+	if last == "" || len(prev) == 0 {
+		return
+	}
+	start := 0
+	for i, f := range prev {
+		if f.id == last {
+			start = i + 1
 		}
 	}
+	for _, f := range prev[start:] {
+		c.enqueue(f)
+	}
+}
+
+// queuePending queues the endpoint's pending deliveries. The one the
+// endpoint names as its last event was received already (the record of
+// its delivery was lost): it is recorded delivered instead.
+func (h *Hub) queuePending(ctx context.Context, c *conn, last string) error {
+	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	defer cancel()
+	ns, err := h.st.PendingNotifications(sctx, c.ep.ID)
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if n.ID == last {
+			h.markDelivered(ctx, c.ep.ID, n.ID)
+			continue
+		}
+		f, err := h.frameOf(n)
+		if err != nil {
+			h.log.Warn("skip notification", "notification", n.ID, "err", err)
+			continue
+		}
+		c.enqueue(f)
+	}
+	return nil
+}
+
+// serveStream writes c's events and heartbeats until the stream ends.
+func (h *Hub) serveStream(ctx context.Context, s *stream, c *conn) {
 	beat := time.NewTicker(h.o.Heartbeat)
 	defer beat.Stop()
 	for {
 		select {
-		case n := <-c.events:
-			if s.send(r, n) != nil {
-				return
-			}
-		case <-beat.C:
-			if s.write(": ping\n\n") != nil {
-				return
-			}
+		case <-ctx.Done():
+			return
 		case <-c.done:
 			return
-		case <-r.Context().Done():
-			return
+		case <-beat.C:
+			if s.write([]byte(": ping\n\n")) != nil {
+				return
+			}
+		case <-c.wake:
+			select {
+			case <-c.done: // replaced meanwhile: the new stream sends them
+				return
+			default:
+			}
+			fs := c.take()
+			if s.write(nil, fs...) != nil {
+				return
+			}
+			for _, f := range fs {
+				c.written(f)
+				h.markDelivered(ctx, c.ep.ID, f.id)
+			}
 		}
 	}
 }
 
-func (h *Hub) attach(c *conn) {
-	h.mu.Lock()
-	old := h.conns[c.ep.ID]
-	h.conns[c.ep.ID] = c
-	h.mu.Unlock()
-	if old != nil {
-		old.close()
+// markDelivered records a delivery written to its stream. A delivery
+// already finished (the endpoint reported before this record) or pruned
+// is left alone.
+func (h *Hub) markDelivered(ctx context.Context, endpointID, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.o.StoreTimeout)
+	defer cancel()
+	err := h.st.SetDeliveryState(ctx, id, endpointID, store.DeliveryDelivered, "")
+	if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		h.log.Warn("record notification delivered", "notification", id, "endpoint", endpointID, "err", err)
 	}
 }
 
-func (h *Hub) detach(c *conn) {
-	h.mu.Lock()
-	if h.conns[c.ep.ID] == c {
-		delete(h.conns, c.ep.ID)
-	}
-	h.mu.Unlock()
-	c.close()
-}
-
-// stream writes events to one endpoint.
+// stream writes to one response within a deadline per write.
 type stream struct {
-	h    *Hub
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	ep   Endpoint
-	sent map[string]bool
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
 }
 
-func (s *stream) write(text string) error {
-	s.rc.SetWriteDeadline(time.Now().Add(s.h.o.WriteTimeout))
-	if _, err := s.w.Write([]byte(text)); err != nil {
-		return err
+// write writes b and the frames, then flushes, within the write
+// timeout.
+func (s *stream) write(b []byte, fs ...*frame) error {
+	// Not every ResponseWriter supports deadlines; the heartbeat then
+	// still detects a dead connection through the kernel's send buffer.
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	if len(b) > 0 {
+		if _, err := s.w.Write(b); err != nil {
+			return err
+		}
+	}
+	for _, f := range fs {
+		if _, err := s.w.Write(f.bytes); err != nil {
+			return err
+		}
 	}
 	if err := s.rc.Flush(); err != nil {
 		return err
 	}
-	return s.rc.SetWriteDeadline(time.Time{})
-}
-
-// send writes one notification, once per stream, and records it
-// delivered.
-func (s *stream) send(r *http.Request, n store.Notification) error {
-	if s.sent[n.ID] {
-		return nil
-	}
-	ev := Event{ID: n.ID, Created: n.Created}
-	if err := json.Unmarshal(n.Versions, &ev.Versions); err != nil {
-		s.h.log.Warn("notification versions", "id", n.ID, "error", err)
-		return nil
-	}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	if err := s.write(fmt.Sprintf("id: %s\nevent: %s\ndata: %s\n\n", n.ID, EventName, data)); err != nil {
-		return err
-	}
-	s.sent[n.ID] = true
-	err = s.h.o.Store.SetDeliveryState(r.Context(), n.ID, s.ep.ID, store.DeliveryDelivered, "")
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		s.h.log.Warn("record delivery", "id", n.ID, "endpoint", s.ep.ID, "error", err)
-	}
+	_ = s.rc.SetWriteDeadline(time.Time{})
 	return nil
 }

@@ -1,0 +1,316 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+var v2 = map[string]string{"pattern": "2.0", "engine": "7.1"}
+
+func TestAgentsFirstThenClients(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		s := fx.serve(fx.options(), false)
+		fx.endpoint("ua-1", "berlin", store.RoleAgent)
+		fx.endpoint("ua-2", "paris", store.RoleAgent)
+		fx.endpoint("c-1", "berlin", store.RoleClient)
+		fx.endpoint("c-2", "paris", store.RoleClient)
+		a1, a2, c1, c2 := fx.listen(s, "ua-1"), fx.listen(s, "ua-2"), fx.listen(s, "c-1"), fx.listen(s, "c-2")
+		fx.connected(s, "ua-1", "ua-2", "c-1", "c-2")
+
+		id := fx.notify(s, Announcement{Versions: v2})
+		for _, l := range []*testListener{a1, a2} {
+			if e := l.expect(t, id); !maps(e.Versions, v2) || e.Created.IsZero() {
+				t.Fatalf("agent event %+v", e)
+			}
+		}
+		fx.waitState(id, "ua-1", store.DeliveryDelivered)
+		fx.waitState(id, "ua-2", store.DeliveryDelivered)
+		fx.done(s, "ua-1", id, true)
+		// One agent is still updating: the clients wait.
+		if fx.released(id) || fx.state(id, "c-1") != store.DeliveryPending || fx.state(id, "c-2") != store.DeliveryPending {
+			t.Fatal("clients released before every agent reported")
+		}
+		c1.none(t)
+		c2.none(t)
+
+		fx.done(s, "ua-2", id, false) // failed counts as reported
+		for _, l := range []*testListener{c1, c2} {
+			if e := l.expect(t, id); !maps(e.Versions, v2) {
+				t.Fatalf("client event %+v", e)
+			}
+		}
+		if !fx.released(id) {
+			t.Fatal("clients notified but the notification is not released")
+		}
+		fx.waitState(id, "c-1", store.DeliveryDelivered)
+		fx.waitState(id, "c-2", store.DeliveryDelivered)
+		fx.done(s, "c-1", id, true)
+		if d := fx.delivery(id, "ua-2"); d.State != store.DeliveryFailed || d.Detail != "test" {
+			t.Fatalf("failed agent delivery %+v", d)
+		}
+		for name, want := range map[string]store.DeliveryState{"ua-1": store.DeliveryDone, "c-1": store.DeliveryDone,
+			"c-2": store.DeliveryDelivered} {
+			if got := fx.state(id, name); got != want {
+				t.Errorf("%s: %s, want %s", name, got, want)
+			}
+		}
+	})
+}
+
+func TestClientsReleasedOnAgentTimeout(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		o := fx.options()
+		s := fx.serve(o, false)
+		fx.endpoint("ua-1", "berlin", store.RoleAgent)
+		fx.endpoint("c-1", "berlin", store.RoleClient)
+		a, c := fx.listen(s, "ua-1"), fx.listen(s, "c-1")
+		fx.connected(s, "ua-1", "c-1")
+
+		id := fx.notify(s, Announcement{Versions: v2})
+		a.expect(t, id)
+		fx.waitState(id, "ua-1", store.DeliveryDelivered)
+		fx.clock.advance(o.AgentTimeout / 2)
+		fullPoll(s.hub)
+		if fx.released(id) {
+			t.Fatal("clients released before the agent timeout while the agent is updating")
+		}
+		c.none(t)
+
+		fx.clock.advance(o.AgentTimeout / 2) // the agent never reports
+		c.expect(t, id)
+		if !fx.released(id) || fx.state(id, "ua-1") != store.DeliveryDelivered {
+			t.Fatalf("released %v, agent %s", fx.released(id), fx.state(id, "ua-1"))
+		}
+	})
+}
+
+// fullPoll returns once a poll of h that started after the call has
+// ended. Run takes a kick between polls and the kick channel holds one:
+// when the third send returns, two kicks were taken since the call, and
+// the poll the first of them started is over.
+func fullPoll(h *Hub) {
+	for range 3 {
+		h.kick <- struct{}{}
+	}
+}
+
+func TestOfflineAgentDoesNotHoldClientsBeyondAPoll(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		o := fx.options()
+		s := fx.serve(o, false)
+		fx.endpoint("ua-on", "berlin", store.RoleAgent)
+		fx.endpoint("ua-off", "berlin", store.RoleAgent)
+		fx.endpoint("c-1", "berlin", store.RoleClient)
+		a, c := fx.listen(s, "ua-on"), fx.listen(s, "c-1")
+		fx.connected(s, "ua-on", "c-1")
+
+		id := fx.notify(s, Announcement{Versions: v2})
+		a.expect(t, id)
+		fx.done(s, "ua-on", id, true)
+		fullPoll(s.hub)
+		if fx.released(id) {
+			t.Fatal("released before a poll interval passed with an agent offline")
+		}
+		fx.clock.advance(o.PollInterval)
+		c.expect(t, id)
+
+		off := fx.listen(s, "ua-off") // the offline agent comes back
+		off.expect(t, id)
+		fx.waitState(id, "ua-off", store.DeliveryDelivered)
+	})
+}
+
+func TestOfflineEndpointNotifiedOnReconnect(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		s := fx.serve(fx.options(), false)
+		fx.endpoint("c-1", "berlin", store.RoleClient)
+		fx.endpoint("c-2", "berlin", store.RoleClient)
+		first := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.1"}})
+		fx.clock.advance(time.Second) // pending notifications are sent oldest first
+		second := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.2"}})
+		if fx.state(first, "c-1") != store.DeliveryPending {
+			t.Fatalf("offline endpoint: %s", fx.state(first, "c-1"))
+		}
+
+		c1 := fx.listen(s, "c-1")
+		if e := c1.expect(t, first); e.Versions["engine"] != "7.1" {
+			t.Fatalf("event %+v", e)
+		}
+		c1.expect(t, second)
+		fx.waitState(first, "c-1", store.DeliveryDelivered)
+		fx.waitState(second, "c-1", store.DeliveryDelivered)
+		if fx.state(first, "c-2") != store.DeliveryPending {
+			t.Fatal("the other offline endpoint's delivery moved")
+		}
+
+		// A new listener (no Last-Event-ID) gets only what is pending.
+		c1.stop()
+		fx.eventually("c-1 gone", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
+		c1 = fx.listen(s, "c-1")
+		fx.connected(s, "c-1")
+		third := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.3"}})
+		c1.expect(t, third)
+	})
+}
+
+func TestDomainTargeting(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		s := fx.serve(fx.options(), false)
+		fx.endpoint("b-1", "berlin", store.RoleClient)
+		fx.endpoint("p-1", "paris", store.RoleClient)
+		fx.endpoint("p-ua", "paris", store.RoleAgent)
+		revoked := fx.endpoint("b-old", "berlin", store.RoleClient)
+		if err := fx.st.RevokeEndpoint(context.Background(), revoked.ID); err != nil {
+			t.Fatal(err)
+		}
+		b, p := fx.listen(s, "b-1"), fx.listen(s, "p-1")
+		fx.connected(s, "b-1", "p-1")
+
+		id := fx.notify(s, Announcement{Versions: v2, Domain: "berlin"})
+		if e := b.expect(t, id); e.Domain != "berlin" {
+			t.Fatalf("event %+v", e)
+		}
+		ds, err := fx.st.Deliveries(context.Background(), id, store.DeliveryFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].EndpointID != fx.eps["b-1"].ID {
+			t.Fatalf("deliveries of a berlin notification: %+v", ds)
+		}
+		// Every domain: paris has an agent, so its client waits; its first
+		// event is the second notification.
+		all := fx.notify(s, Announcement{Versions: v2})
+		fx.done(s, "p-ua", all, true)
+		p.expect(t, all)
+		b.expect(t, all)
+	})
+}
+
+func TestReplacedStream(t *testing.T) {
+	fx := newFixture(t, sqliteOnly)
+	s := fx.serve(fx.options(), false)
+	fx.endpoint("c-1", "berlin", store.RoleClient)
+	old := fx.open(s, "c-1", "")
+	fx.connected(s, "c-1")
+	cur := fx.open(s, "c-1", "")
+	for {
+		_, err := old.next(t)
+		if err != nil { // the replaced stream ends
+			break
+		}
+	}
+	if n := s.hub.ConnectedCount(); n != 1 {
+		t.Fatalf("%d streams for one endpoint", n)
+	}
+	id := fx.notify(s, Announcement{Versions: v2})
+	ev, err := cur.next(t)
+	if err != nil || ev.event.ID != id || ev.id != id {
+		t.Fatalf("current stream: %+v, %v", ev, err)
+	}
+	fx.waitState(id, "c-1", store.DeliveryDelivered)
+}
+
+func sqliteOnly(t *testing.T, clock func() time.Time) store.Store {
+	return openStore(t, "sqlite:"+t.TempDir()+"/cascade.db", clock)
+}
+
+func TestUnauthenticatedAndNotRunning(t *testing.T) {
+	fx := newFixture(t, sqliteOnly)
+	s := fx.serve(fx.options(), false)
+	fx.endpoint("c-1", "berlin", store.RoleClient)
+	for _, auth := range []string{"", "Bearer nobody"} {
+		req, _ := http.NewRequest(http.MethodGet, s.srv.URL, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("%q: %s", auth, resp.Status)
+		}
+	}
+	if s.hub.ConnectedCount() != 0 {
+		t.Fatal("an unauthenticated request holds a stream")
+	}
+
+	idle, err := NewHub(fx.options()) // never run
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	idle.ServeHTTP(rec, req.WithContext(WithEndpoint(req.Context(), Endpoint{ID: fx.eps["c-1"].ID})))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("hub not running: %d", rec.Code)
+	}
+}
+
+func TestDisconnectAndStop(t *testing.T) {
+	fx := newFixture(t, sqliteOnly)
+	s := fx.serve(fx.options(), false)
+	fx.endpoint("c-1", "berlin", store.RoleClient)
+	st := fx.open(s, "c-1", "")
+	fx.connected(s, "c-1")
+	s.hub.Disconnect(fx.eps["c-1"].ID)
+	for {
+		if _, err := st.next(t); err != nil {
+			break
+		}
+	}
+	fx.eventually("disconnected", func() bool { return s.hub.ConnectedCount() == 0 })
+
+	st = fx.open(s, "c-1", "")
+	fx.connected(s, "c-1")
+	s.stop() // Run returns: every stream ends
+	for {
+		if _, err := st.next(t); err != nil {
+			break
+		}
+	}
+}
+
+func TestNotifyValidates(t *testing.T) {
+	fx := newFixture(t, sqliteOnly)
+	s := fx.serve(fx.options(), false)
+	if _, err := s.hub.Notify(context.Background(), Announcement{Versions: map[string]string{"pattern": ""}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("empty version: %v", err)
+	}
+	big := map[string]string{}
+	for i := range 20000 {
+		big[string(rune('a'+i%26))+string(rune(i))] = "1.0.0.0.0"
+	}
+	if _, err := s.hub.Notify(context.Background(), Announcement{Versions: big}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("huge announcement: %v", err)
+	}
+	// No endpoint and no versions: recorded, released at once.
+	n, err := s.hub.NotifyAll(context.Background(), nil, "")
+	if err != nil || n.AgentsFirst || n.ClientsReleased.IsZero() || string(n.Versions) != "{}" {
+		t.Fatalf("empty notification %+v, %v", n, err)
+	}
+}
+
+func maps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,160 @@
+package notify
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+// poll reads the newest notifications from the store, offers to the
+// connected streams those this hub has not sent yet (created or released
+// by another process), releases the clients of those whose agents are
+// done or whose agent timeout passed, and forgets what it no longer
+// needs. It runs on Run's goroutine only.
+func (h *Hub) poll(ctx context.Context) {
+	ns, err := h.st.ListNotifications(ctx, pollWindow)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("poll notifications", "err", err)
+		}
+		return
+	}
+	for _, t := range h.merge(ns) {
+		if ctx.Err() != nil {
+			return
+		}
+		h.advance(ctx, t)
+	}
+	h.pruneRecent()
+}
+
+// merge makes the tracked set the notifications of ns plus the fresh
+// ones created since, and returns them oldest first.
+func (h *Hub) merge(ns []store.Notification) []*tracked {
+	h.tmu.Lock()
+	defer h.tmu.Unlock()
+	keep := make(map[string]*tracked, len(ns))
+	for _, n := range ns {
+		t := h.tracked[n.ID]
+		if t == nil {
+			f, err := encode(n)
+			if err != nil {
+				h.log.Warn("skip notification", "notification", n.ID, "err", err)
+				continue
+			}
+			// Not sent by this hub: offer what is pending to the streams.
+			t = &tracked{n: n, frame: f}
+		}
+		if t.n.ClientsReleased.IsZero() {
+			t.n.ClientsReleased = n.ClientsReleased // released by another process
+		}
+		t.fresh = false
+		keep[n.ID] = t
+	}
+	for id, t := range h.tracked {
+		if t.fresh && keep[id] == nil {
+			keep[id] = t
+		}
+	}
+	h.tracked = keep
+	out := make([]*tracked, 0, len(keep))
+	for _, t := range keep {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *tracked) int { return a.n.Created.Compare(b.n.Created) })
+	return out
+}
+
+// advance moves one notification along: agents offered, clients
+// released, clients offered.
+func (h *Hub) advance(ctx context.Context, t *tracked) {
+	if !t.agentsSent {
+		role := store.RoleAgent
+		if !t.n.AgentsFirst {
+			role = ""
+		}
+		if err := h.dispatch(ctx, t, role); err != nil {
+			h.log.Warn("send notification", "notification", t.n.ID, "err", err)
+			return
+		}
+		t.agentsSent, t.clientsSent = true, !t.n.AgentsFirst
+	}
+	if t.n.ClientsReleased.IsZero() {
+		why, err := h.releaseReason(ctx, t.n)
+		if err != nil {
+			h.log.Warn("check notification progress", "notification", t.n.ID, "err", err)
+			return
+		}
+		if why == "" {
+			return
+		}
+		n, err := h.st.ReleaseClients(ctx, t.n.ID)
+		if err != nil {
+			h.log.Warn("release clients", "notification", t.n.ID, "err", err)
+			return
+		}
+		h.tmu.Lock()
+		t.n = n
+		h.tmu.Unlock()
+		h.log.Info("notification released to clients", "notification", n.ID, "why", why)
+	}
+	if !t.clientsSent {
+		if err := h.dispatch(ctx, t, store.RoleClient); err != nil {
+			h.log.Warn("send notification", "notification", t.n.ID, "err", err)
+			return
+		}
+		t.clientsSent = true
+	}
+}
+
+// releaseReason says why the clients of n may be notified now, or ""
+// while they wait: every notified agent reported (no agent delivery is
+// delivered and unfinished) and none is still to be notified, or some
+// are (offline) but a poll interval has passed so that every server
+// process has offered it to the agents connected to it; or the agent
+// timeout passed.
+func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, error) {
+	age := h.o.Now().Sub(n.Created)
+	if age >= h.o.AgentTimeout {
+		return "agent timeout", nil
+	}
+	counts, err := h.st.DeliveryCounts(ctx, n.ID)
+	if err != nil {
+		return "", err
+	}
+	agents := counts[store.RoleAgent]
+	switch {
+	case agents[store.DeliveryDelivered] > 0:
+		return "", nil
+	case agents[store.DeliveryPending] == 0:
+		return "agents done", nil
+	case age >= h.o.PollInterval:
+		return "connected agents done, others offline", nil
+	}
+	return "", nil
+}
+
+// frameOf returns the encoded event of n, shared with the tracked
+// notification when there is one.
+func (h *Hub) frameOf(n store.Notification) (*frame, error) {
+	h.tmu.Lock()
+	t := h.tracked[n.ID]
+	h.tmu.Unlock()
+	if t != nil {
+		return t.frame, nil
+	}
+	return encode(n)
+}
+
+// pruneRecent forgets the streams closed more than ResendWindow ago.
+func (h *Hub) pruneRecent() {
+	cutoff := h.o.Now().Add(-h.o.ResendWindow)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, rec := range h.recent {
+		if rec.closed.Before(cutoff) {
+			delete(h.recent, id)
+		}
+	}
+}
