@@ -30,8 +30,14 @@ type conn struct {
 	once sync.Once
 }
 
-func newConn(ep Endpoint, max int) *conn {
-	return &conn{ep: ep, max: max, queued: map[string]bool{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// newConn returns the stream of ep; last is the id of the event the
+// endpoint received last, never sent again on this stream.
+func newConn(ep Endpoint, max int, last string) *conn {
+	c := &conn{ep: ep, max: max, queued: map[string]bool{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if last != "" {
+		c.queued[last] = true
+	}
+	return c
 }
 
 func (c *conn) close() { c.once.Do(func() { close(c.done) }) }
@@ -103,7 +109,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	c := newConn(ep, h.o.QueueSize)
+	last := r.Header.Get("Last-Event-ID")
+	c := newConn(ep, h.o.QueueSize, last)
 	prev, ok := h.attach(c)
 	if !ok {
 		w.Header().Set("Retry-After", "10")
@@ -120,7 +127,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.write([]byte(": connected\n\n")) != nil {
 		return
 	}
-	last := r.Header.Get("Last-Event-ID")
 	h.resume(c, prev, last)
 	if err := h.queuePending(r.Context(), c, last); err != nil {
 		h.log.Warn("read pending notifications", "endpoint", ep.ID, "err", err)
