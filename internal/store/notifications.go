@@ -271,3 +271,37 @@ func (s *sqlStore) PruneNotifications(ctx context.Context, before time.Time) (in
 	}
 	return n, nil
 }
+
+// MarkDelivered implements Notifications.
+func (s *sqlStore) MarkDelivered(ctx context.Context, id string, endpointIDs []string) (int64, error) {
+	op := fmt.Sprintf("mark notification %s delivered to %d endpoints", id, len(endpointIDs))
+	var n int64
+	now := s.t(s.now())
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(endpointIDs); start += lookupChunk {
+			chunk := endpointIDs[start:min(start+lookupChunk, len(endpointIDs))]
+			args := make([]any, 0, len(chunk)+2)
+			args = append(args, now, id)
+			for _, e := range chunk {
+				args = append(args, e)
+			}
+			res, err := tx.ExecContext(ctx, s.q(`UPDATE notification_deliveries
+				SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)
+				WHERE notification_id = ? AND state = 'pending' AND endpoint_id IN (`+
+				strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+`)`), args...)
+			if err != nil {
+				return err
+			}
+			moved, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += moved
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fail(op, err)
+	}
+	return n, nil
+}

@@ -322,6 +322,13 @@ type Notifications interface {
 	// the current state again is a no-op; any other transition is
 	// ErrConflict. Unknown delivery: ErrNotFound.
 	SetDeliveryState(ctx context.Context, id, endpointID string, state DeliveryState, detail string) error
+	// MarkDelivered moves the pending deliveries of notification id to
+	// the listed endpoints to delivered, stamping the time, in one
+	// transaction, and returns how many it moved. Deliveries in another
+	// state and endpoints without a delivery are left alone. It is
+	// SetDeliveryState(delivered) for many endpoints at once (the
+	// notification hub records the events written to many streams).
+	MarkDelivered(ctx context.Context, id string, endpointIDs []string) (int64, error)
 	// Deliveries returns the deliveries of notification id matching f,
 	// ordered by endpoint ID (an unknown id gives an empty list).
 	Deliveries(ctx context.Context, id string, f DeliveryFilter) ([]Delivery, error)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
@@ -199,4 +200,42 @@ func testNotificationsRevoke(e *env) {
 	e.must(err)
 	e.equal("detail", got[0].Detail, "endpoint revoked")
 	e.equal("finished", got[0].Finished, e.now())
+}
+
+// testMarkDelivered: only pending deliveries of the notification move,
+// in any number, with the time; unknown endpoints are ignored.
+func testMarkDelivered(e *env) {
+	e.domain("d")
+	var ids []string
+	var first store.Endpoint
+	for i := range 1200 { // more than one chunk of the IN list
+		ep := e.endpoint("d", fmt.Sprintf("c%d", i), "")
+		if i == 0 {
+			first = ep
+		}
+		ids = append(ids, ep.ID)
+	}
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, ids)
+	e.must(err)
+	other, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, ids[:1])
+	e.must(err)
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ids[0], store.DeliveryDone, ""))
+	e.clock.Advance(time.Second)
+	moved, err := e.st.MarkDelivered(e.ctx, n.ID, append(ids[:1100:1100], "ep_unknown"))
+	e.must(err)
+	e.equal("moved", moved, int64(1099))
+	cs, err := e.st.DeliveryCounts(e.ctx, n.ID)
+	e.must(err)
+	e.equal("counts", cs, counts(nil, map[store.DeliveryState]int{
+		store.DeliveryDone: 1, store.DeliveryDelivered: 1099, store.DeliveryPending: 100}))
+	got, err := e.st.Deliveries(e.ctx, n.ID, store.DeliveryFilter{State: store.DeliveryDelivered})
+	e.must(err)
+	e.equal("delivered at", got[0].Delivered, e.now())
+	e.pendingIs(first, other) // the other notification is untouched
+	moved, err = e.st.MarkDelivered(e.ctx, n.ID, ids[1:3])
+	e.must(err)
+	e.equal("moved again", moved, int64(0))
+	moved, err = e.st.MarkDelivered(e.ctx, "ntf_unknown", ids)
+	e.must(err)
+	e.equal("unknown notification", moved, int64(0))
 }

@@ -92,6 +92,7 @@ func Run(t *testing.T, open Opener) {
 		{"NotificationsRefused", testNotificationsRefused},
 		{"NotificationsOrder", testNotificationsOrder},
 		{"NotificationStates", testNotificationStates},
+		{"MarkDelivered", testMarkDelivered},
 		{"NotificationsRevoke", testNotificationsRevoke},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Cancelled", testCancelled},
