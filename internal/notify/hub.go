@@ -20,6 +20,7 @@ type Store interface {
 	ReleaseClients(ctx context.Context, id string) (store.Notification, error)
 	PendingNotifications(ctx context.Context, endpointID string) ([]store.Notification, error)
 	SetDeliveryState(ctx context.Context, id, endpointID string, state store.DeliveryState, detail string) error
+	MarkDelivered(ctx context.Context, id string, endpointIDs []string) (int64, error)
 	Deliveries(ctx context.Context, id string, f store.DeliveryFilter) ([]store.Delivery, error)
 	DeliveryCounts(ctx context.Context, id string) (map[store.Role]map[store.DeliveryState]int, error)
 	ListEndpoints(ctx context.Context, f store.EndpointFilter) ([]store.Endpoint, error)
@@ -108,6 +109,10 @@ type Hub struct {
 
 	kick chan struct{} // wakes Run for a poll (capacity 1)
 
+	markMu   sync.Mutex
+	marks    map[string][]string // by notification id: endpoints it was written to, not yet recorded
+	markKick chan struct{}       // wakes the recorder (capacity 1)
+
 	tmu     sync.Mutex
 	tracked map[string]*tracked // the notifications of the last poll, and newer ones
 }
@@ -136,7 +141,8 @@ func NewHub(o Options) (*Hub, error) {
 	}
 	o.defaults()
 	return &Hub{o: o, st: o.Store, log: o.Logger, conns: map[string]*conn{}, recent: map[string]sentRecord{},
-		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}}, nil
+		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}, marks: map[string][]string{},
+		markKick: make(chan struct{}, 1)}, nil
 }
 
 // Run releases clients and sends notifications created or released
@@ -150,7 +156,15 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.running = true
 	h.mu.Unlock()
-	defer h.stop()
+	recorded := make(chan struct{})
+	go func() { // owned by Run, which waits for it
+		defer close(recorded)
+		h.recordDeliveries(ctx)
+	}()
+	defer func() {
+		h.stop()
+		<-recorded
+	}()
 
 	t := time.NewTicker(h.o.PollInterval)
 	defer t.Stop()

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/notify"
+)
+
+// round is one measured notification.
+type round struct {
+	version string
+	start   time.Time
+	total   int64
+	count   atomic.Int64
+	// Nanoseconds from start: last agent event, first and last client
+	// event.
+	lastAgent, firstClient, lastClient atomic.Int64
+	done                               chan struct{}
+}
+
+func newRound(version string, total int) *round {
+	r := &round{version: version, start: time.Now(), total: int64(total), done: make(chan struct{})}
+	r.firstClient.Store(math.MaxInt64)
+	return r
+}
+
+// got records one endpoint's event.
+func (r *round) got(agent bool) {
+	d := int64(time.Since(r.start))
+	if agent {
+		storeMax(&r.lastAgent, d)
+	} else {
+		storeMin(&r.firstClient, d)
+		storeMax(&r.lastClient, d)
+	}
+	if r.count.Add(1) == r.total {
+		close(r.done)
+	}
+}
+
+func storeMax(a *atomic.Int64, v int64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
+}
+
+func storeMin(a *atomic.Int64, v int64) {
+	for old := a.Load(); v < old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
+}
+
+// driver is the endpoints' side.
+type driver struct {
+	o     options
+	base  string
+	ctl   *http.Client
+	cur   atomic.Pointer[round]
+	ready ready
+}
+
+// drive starts the server process, connects the endpoints, measures
+// o.Rounds notifications and prints the figures.
+func drive(o options) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"-serve", "-endpoints", strconv.Itoa(o.Endpoints), "-agents", strconv.Itoa(o.Agents),
+		"-agent-timeout", o.AgentTimeout.String(), "-database", o.Database, "-tls=" + strconv.FormatBool(o.TLS)}
+	cmd := exec.Command(exe, args...)
+	stdin, err := cmd.StdinPipe() // closing it stops the server
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("server process: %w", err)
+	}
+	d := &driver{o: o, base: "http://", ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil)}}
+	if err := json.Unmarshal(line, &d.ready); err != nil {
+		return fmt.Errorf("server process said %q: %w", line, err)
+	}
+	if o.TLS {
+		d.base = "https://"
+	}
+	d.base += d.ready.Addr
+	return d.run()
+}
+
+// transport returns an HTTP/1.1 transport dialling from local (any
+// address when nil), trusting any certificate (loopback benchmark).
+func transport(local net.Addr) *http.Transport {
+	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
+	return &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second}
+}
+
+func (d *driver) run() error {
+	fmt.Printf("server process: %d endpoints (%d agents) enrolled in %s; database %s; TLS %v\n",
+		d.o.Endpoints, d.o.Agents, d.ready.Setup, dbName(d.o.Database), d.o.TLS)
+	idle, err := d.stats()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	began := time.Now()
+	d.listenAll(ctx, &wg)
+	conn, err := d.waitConnected()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d streams open after %s\n", conn.Connected, time.Since(began).Round(time.Millisecond))
+	fmt.Printf("server memory: idle heap %.1f MiB, RSS %.1f MiB; with %d streams heap %.1f MiB, Go sys %.1f MiB, "+
+		"goroutine stacks %.1f MiB, RSS %.1f MiB (%.1f KiB RSS per stream), %d goroutines\n", idle.HeapMiB, idle.RSSMiB,
+		conn.Connected, conn.HeapMiB, conn.SysMiB, conn.StackMiB, conn.RSSMiB, (conn.RSSMiB-idle.RSSMiB)*1024/float64(conn.Connected), conn.Goroutines)
+	for i := range d.o.Rounds {
+		if err := d.round(i); err != nil {
+			return err
+		}
+	}
+	after, err := d.stats()
+	if err == nil {
+		fmt.Printf("server memory after the rounds: heap %.1f MiB, goroutine stacks %.1f MiB, RSS %.1f MiB, %d streams\n",
+			after.HeapMiB, after.StackMiB, after.RSSMiB, after.Connected)
+	}
+	return err
+}
+
+// listenAll starts a notify.Listen per endpoint, in batches, each
+// source address with its own transport.
+func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	clients := make([]*http.Client, d.o.Sources)
+	for i := range clients {
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
+		clients[i] = &http.Client{Transport: transport(local)}
+	}
+	i := 0
+	start := func(id string, agent bool) {
+		client := clients[i%len(clients)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			notify.Listen(ctx, notify.ListenOptions{URL: d.base + "/events", Token: id, Client: client,
+				OnEvent: func(ev notify.Event) { d.event(id, agent, ev) }, Logger: logger})
+		}()
+		if i++; i%500 == 0 {
+			time.Sleep(20 * time.Millisecond) // stay under the listen backlog
+		}
+	}
+	for _, id := range d.ready.Agents {
+		start(id, true)
+	}
+	for _, id := range d.ready.Others {
+		start(id, false)
+	}
+}
+
+// event records an endpoint's event; an agent reports done at once.
+func (d *driver) event(id string, agent bool, ev notify.Event) {
+	r := d.cur.Load()
+	if r == nil || ev.Versions["pattern"] != r.version {
+		return
+	}
+	r.got(agent)
+	if agent {
+		q := url.Values{"endpoint": {id}, "notification": {ev.ID}}
+		resp, err := d.ctl.Post(d.base+"/bench/done?"+q.Encode(), "", nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "report done:", err)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// round measures one notification.
+func (d *driver) round(i int) error {
+	r := newRound(fmt.Sprintf("r%d", i+1), d.o.Endpoints)
+	d.cur.Store(r)
+	r.start = time.Now()
+	resp, err := d.ctl.Post(d.base+"/bench/notify?version="+r.version, "", nil)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	notified := time.Since(r.start)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("notify: %s: %s", resp.Status, body)
+	}
+	select {
+	case <-r.done:
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("round %d: %d of %d endpoints notified after 5 minutes", i+1, r.count.Load(), r.total)
+	}
+	ms := func(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() }
+	fmt.Printf("round %d (%s): Notify returned in %s; all %d agents notified %s; clients first %s, all %d %s "+
+		"=> every endpoint notified in %s\n", i+1, body, notified.Round(time.Millisecond), len(d.ready.Agents),
+		ms(r.lastAgent.Load()), ms(r.firstClient.Load()), len(d.ready.Others), ms(r.lastClient.Load()),
+		ms(max(r.lastAgent.Load(), r.lastClient.Load())))
+	return d.recorded(string(body), r.start)
+}
+
+// recorded waits until the store holds no pending delivery of the
+// notification, and prints its delivery counts.
+func (d *driver) recorded(id string, start time.Time) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var c map[string]map[string]int
+		resp, err := d.ctl.Get(d.base + "/bench/counts?notification=" + url.QueryEscape(id))
+		if err != nil {
+			return err
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&c)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("delivery counts: %w", err)
+		}
+		if c["agent"]["pending"]+c["client"]["pending"] == 0 || time.Now().After(deadline) {
+			fmt.Printf("  store, %s after Notify: agents %v, clients %v\n", time.Since(start).Round(time.Millisecond),
+				c["agent"], c["client"])
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitConnected waits until every endpoint holds a stream.
+func (d *driver) waitConnected() (stats, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		s, err := d.stats()
+		if err != nil || s.Connected >= d.o.Endpoints {
+			return s, err
+		}
+		if time.Now().After(deadline) {
+			return s, fmt.Errorf("%d of %d streams open after 3 minutes", s.Connected, d.o.Endpoints)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func (d *driver) stats() (stats, error) {
+	var s stats
+	resp, err := d.ctl.Get(d.base + "/bench/stats")
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&s)
+	return s, err
+}
+
+func dbName(dsn string) string {
+	if dsn == "" {
+		return "SQLite"
+	}
+	return "PostgreSQL"
+}

@@ -1,0 +1,81 @@
+// Command notify benchmarks the notification hub (internal/notify) with
+// real Server-Sent Events streams on loopback: the time from Notify until
+// every one of 10,000 connected endpoints has received the notification,
+// update agents first (50 agents that report done as soon as they get
+// it, which releases the 9,950 clients), and the server's memory with
+// 10,000 streams open.
+//
+// The server (store, hub, HTTP server) runs in its own process (this
+// program re-executed with -serve) so that its memory is measured alone;
+// the endpoints are notify.Listen instances in this process, dialling
+// from several 127.0.0.x source addresses so that no address runs out of
+// ephemeral ports. Both processes raise RLIMIT_NOFILE. Usage:
+//
+//	go run ./bench/notify [-endpoints 10000] [-agents 50] [-rounds 3] [-tls] [-database postgres://...]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"syscall"
+	"time"
+)
+
+// options are the flags.
+type options struct {
+	Endpoints    int
+	Agents       int
+	Rounds       int
+	Sources      int
+	TLS          bool
+	Database     string
+	AgentTimeout time.Duration
+	Serve        bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.Endpoints, "endpoints", 10000, "connected endpoints")
+	flag.IntVar(&o.Agents, "agents", 50, "of which update agents")
+	flag.IntVar(&o.Rounds, "rounds", 3, "notifications measured")
+	flag.IntVar(&o.Sources, "sources", 8, "loopback source addresses (127.0.0.2 and up)")
+	flag.BoolVar(&o.TLS, "tls", false, "serve HTTPS (HTTP/1.1, a connection per stream)")
+	flag.StringVar(&o.Database, "database", "", "PostgreSQL DSN (default: a new SQLite file)")
+	flag.DurationVar(&o.AgentTimeout, "agent-timeout", time.Minute, "the hub's agent timeout")
+	flag.BoolVar(&o.Serve, "serve", false, "internal: be the server process")
+	flag.Parse()
+	// Each process holds one end of every stream.
+	if err := raiseFileLimit(uint64(o.Endpoints) + 1024); err != nil {
+		log.Fatalf("raise the open-file limit: %v", err)
+	}
+	var err error
+	if o.Serve {
+		err = serve(o)
+	} else {
+		err = drive(o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/notify:", err)
+		os.Exit(1)
+	}
+}
+
+// raiseFileLimit raises RLIMIT_NOFILE to at least n: the soft limit up
+// to the hard one, the hard one too when that is lower (which needs
+// privileges).
+func raiseFileLimit(n uint64) error {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return err
+	}
+	if l.Cur >= n {
+		return nil
+	}
+	l.Cur, l.Max = n, max(l.Max, n)
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+}
+
+func errorsJoin(errs ...error) error { return errors.Join(errs...) }

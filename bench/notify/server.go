@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/httpserver"
+	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+// stats is what the server process reports of itself.
+type stats struct {
+	Connected  int     `json:"connected"`
+	HeapMiB    float64 `json:"heap_inuse_mib"`
+	StackMiB   float64 `json:"stack_inuse_mib"`
+	SysMiB     float64 `json:"go_sys_mib"`
+	RSSMiB     float64 `json:"rss_mib"`
+	Goroutines int     `json:"goroutines"`
+}
+
+// ready is the server process's first line on stdout.
+type ready struct {
+	Addr   string   `json:"addr"`
+	Agents []string `json:"agents"`
+	Others []string `json:"clients"`
+	Setup  string   `json:"setup"`
+}
+
+// serve is the server process: a store with the endpoints, a hub served
+// over HTTP(S) with a stand-in for the server's authentication (the
+// bearer token is the endpoint id), and control routes for the driver.
+// It stops when its standard input closes (the driver exited).
+func serve(o options) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // owned by serve: ends with stdin, which ends serve
+		io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	began := time.Now()
+	dsn := o.Database
+	if dsn == "" {
+		dir, err := os.MkdirTemp("", "cascade-bench-notify-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		dsn = "sqlite:" + filepath.Join(dir, "cascade.db")
+	}
+	st, eps, agents, others, err := setupStore(ctx, dsn, o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	hub, err := notify.NewHub(notify.Options{Store: st, AgentTimeout: o.AgentTimeout,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if e, ok := eps[id]; ok {
+			r = r.WithContext(notify.WithEndpoint(r.Context(), e))
+		}
+		hub.ServeHTTP(w, r)
+	}))
+	control(mux, hub, st)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := httpserver.NewServer(mux, nil)
+	if o.TLS { // HTTP/1.1 over TLS: one connection per stream
+		c := httptest.NewTLSServer(http.NotFoundHandler()) // for its test certificate
+		srv.TLSConfig = &tls.Config{Certificates: c.TLS.Certificates, NextProtos: []string{"http/1.1"}}
+		c.Close()
+	}
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- hub.Run(ctx) }()
+	line, _ := json.Marshal(ready{Addr: ln.Addr().String(), Agents: agents, Others: others,
+		Setup: time.Since(began).Round(time.Millisecond).String()})
+	fmt.Println(string(line))
+	err = httpserver.Run(ctx, srv, ln, httpserver.Options{ShutdownTimeout: 5 * time.Second})
+	cancel()
+	return errorsJoin(err, <-hubDone)
+}
+
+// control adds the driver's routes: notify, report done, delivery
+// counts, stats.
+func control(mux *http.ServeMux, hub *notify.Hub, st store.Store) {
+	mux.HandleFunc("GET /bench/counts", func(w http.ResponseWriter, r *http.Request) {
+		c, err := st.DeliveryCounts(r.Context(), r.URL.Query().Get("notification"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(c)
+	})
+	mux.HandleFunc("POST /bench/notify", func(w http.ResponseWriter, r *http.Request) {
+		id, err := hub.Notify(r.Context(), notify.Announcement{Versions: map[string]string{
+			"pattern": r.URL.Query().Get("version"), "engine": "7.1"}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, id)
+	})
+	mux.HandleFunc("POST /bench/done", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if err := hub.Done(r.Context(), q.Get("endpoint"), q.Get("notification"), true, ""); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		json.NewEncoder(w).Encode(stats{Connected: hub.ConnectedCount(), HeapMiB: mib(ms.HeapInuse), StackMiB: mib(ms.StackInuse),
+			SysMiB: mib(ms.Sys), RSSMiB: rssMiB(), Goroutines: runtime.NumGoroutine()})
+	})
+}
+
+// setupStore opens the store and enrolls the endpoints in a new domain:
+// o.Agents agents, the others clients.
+func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[string]notify.Endpoint, []string, []string, error) {
+	st, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	domain := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	if _, err := st.CreateDomain(ctx, domain); err != nil {
+		st.Close()
+		return nil, nil, nil, nil, err
+	}
+	eps := map[string]notify.Endpoint{}
+	var agents, others []string
+	for i := range o.Endpoints {
+		_, h, err := store.NewSecret("b")
+		if err != nil {
+			st.Close()
+			return nil, nil, nil, nil, err
+		}
+		e := store.Endpoint{Hostname: "ep-" + strconv.Itoa(i), Domain: domain, CredentialHash: h}
+		if i < o.Agents {
+			e.Role, e.AgentID = store.RoleAgent, fmt.Sprintf("ua-%d-%d", time.Now().UnixNano()%1e6, i)
+		}
+		if e, err = st.CreateEndpoint(ctx, e); err != nil {
+			st.Close()
+			return nil, nil, nil, nil, err
+		}
+		eps[e.ID] = notify.Endpoint{ID: e.ID, Role: e.Role, Domain: e.Domain}
+		if e.Role == store.RoleAgent {
+			agents = append(agents, e.ID)
+		} else {
+			others = append(others, e.ID)
+		}
+	}
+	return st, eps, agents, others, nil
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// rssMiB is the process's resident set size.
+func rssMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
