@@ -314,3 +314,43 @@ func maps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+func TestHeartbeatAndHeaders(t *testing.T) {
+	fx := newFixture(t, sqliteOnly)
+	s := fx.serve(fx.options(), false)
+	fx.endpoint("c-1", "berlin", store.RoleClient)
+	st := fx.open(s, "c-1", "")
+	if cc := st.resp.Header.Get("Cache-Control"); cc != "no-store" || st.resp.Header.Get("X-Accel-Buffering") != "no" {
+		t.Fatalf("headers %v", st.resp.Header)
+	}
+	stop := time.AfterFunc(patience, func() { st.resp.Body.Close() }) // a hang, not a timing
+	defer stop.Stop()
+	for {
+		line, _, err := st.p.r.line()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(line) == ": ping" {
+			return
+		}
+	}
+}
+
+func TestStreamQueue(t *testing.T) {
+	c := newConn(Endpoint{ID: "ep"}, 2, "seen")
+	c.enqueue(&frame{id: "seen"}) // the endpoint's last event: never again
+	c.enqueue(&frame{id: "a"})
+	c.enqueue(&frame{id: "a"}) // once per stream
+	if q := c.take(); len(q) != 1 || q[0].id != "a" {
+		t.Fatalf("queue %v", q)
+	}
+	c.enqueue(&frame{id: "b"})
+	c.enqueue(&frame{id: "c"})
+	select {
+	case <-c.done:
+		t.Fatal("closed with a queue not over its bound")
+	default:
+	}
+	c.enqueue(&frame{id: "d"}) // over the bound: the stream is closed
+	<-c.done
+}
