@@ -71,7 +71,7 @@ func (c *conn) take() []*frame {
 	return q
 }
 
-// written records that f was written to the stream.
+// written records that f is written to the stream.
 func (c *conn) written(f *frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -236,11 +236,13 @@ func (h *Hub) serveStream(ctx context.Context, s *stream, c *conn) {
 			default:
 			}
 			fs := c.take()
+			for _, f := range fs {
+				c.written(f) // before the write: a failed one is resent on resumption
+			}
 			if s.write(nil, fs...) != nil {
 				return
 			}
 			for _, f := range fs {
-				c.written(f)
 				h.markDelivered(c.ep.ID, f.id)
 			}
 		}
