@@ -33,6 +33,7 @@ func TestAgentsFirstThenClients(t *testing.T) {
 		fx.waitState(id, "ua-1", store.DeliveryDelivered)
 		fx.waitState(id, "ua-2", store.DeliveryDelivered)
 		fx.done(s, "ua-1", id, true)
+		fullPoll(s.hub)
 		// One agent is still updating: the clients wait.
 		if fx.released(id) || fx.state(id, "c-1") != store.DeliveryPending || fx.state(id, "c-2") != store.DeliveryPending {
 			t.Fatal("clients released before every agent reported")
