@@ -16,6 +16,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/install"
+	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/report"
 )
@@ -60,6 +61,8 @@ func (e *Endpoint) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopAgent()
+	notes, stopListening := e.listen(ctx)
+	defer stopListening()
 	e.log.Info("endpoint running", "id", e.cfg.ID, "role", e.cfg.Role, "interval", e.cfg.Schedule.Interval, "socket", sock)
 	timer := time.NewTimer(e.jitter())
 	defer timer.Stop()
@@ -72,8 +75,51 @@ func (e *Endpoint) Run(ctx context.Context) error {
 			timer.Reset(e.cfg.Schedule.Interval + e.jitter())
 		case r := <-reqs:
 			r.reply <- e.run(ctx, r.trigger)
+		case ev := <-notes:
+			e.log.Info("notified by the server", "notification", ev.ID, "versions", ev.Versions)
+			if _, err := e.Notified(ctx, ev); err != nil {
+				e.log.Error("update run", "trigger", plan.NotifyComponents, "notification", ev.ID, "error", err)
+			}
 		}
 	}
+}
+
+// maxQueuedNotifications bounds the notifications waiting for a run; when
+// more arrive during a long run, the oldest is dropped (a later
+// notification announces versions at least as new).
+const maxQueuedNotifications = 16
+
+// listen holds an enrolled endpoint's event stream to its server and
+// returns the notifications it receives, to be run in order, and the
+// function that waits for the listener after ctx is cancelled. A
+// standalone endpoint gets a channel that never delivers.
+func (e *Endpoint) listen(ctx context.Context) (<-chan notify.Event, func()) {
+	notes := make(chan notify.Event, maxQueuedNotifications)
+	if e.server == nil {
+		return notes, func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := e.server.listen(ctx, func(ev notify.Event) {
+			for {
+				select {
+				case notes <- ev:
+					return
+				default:
+				}
+				select {
+				case old := <-notes:
+					e.log.Warn("too many notifications queued; dropping the oldest", "notification", old.ID)
+				default:
+				}
+			}
+		})
+		if err != nil {
+			e.log.Error("notifications", "err", err)
+		}
+	}()
+	return notes, func() { <-done }
 }
 
 func (e *Endpoint) jitter() time.Duration {

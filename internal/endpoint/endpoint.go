@@ -19,6 +19,7 @@ import (
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/install"
+	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/report"
@@ -193,7 +194,21 @@ func (e *Endpoint) resolve(src policy.Source) (string, error) {
 }
 
 // Update makes one update run with trigger t and keeps its report.
+// announced are the component versions a notification announced (a
+// source behind them is stale), nil otherwise.
 func (e *Endpoint) Update(ctx context.Context, t plan.Trigger, announced map[string]string) (*report.Report, error) {
+	return e.update(ctx, t, announced, "")
+}
+
+// Notified makes the notify-components run a server notification asks
+// for: components only, sources behind the announced versions skipped,
+// and the report names the notification so that the server knows this
+// endpoint's run for it is over (agents first: clients wait for agents).
+func (e *Endpoint) Notified(ctx context.Context, ev notify.Event) (*report.Report, error) {
+	return e.update(ctx, plan.NotifyComponents, ev.Versions, ev.ID)
+}
+
+func (e *Endpoint) update(ctx context.Context, t plan.Trigger, announced map[string]string, notification string) (*report.Report, error) {
 	e.server.refresh(ctx, e)
 	p, err := e.Policy()
 	if err != nil {
@@ -204,12 +219,14 @@ func (e *Endpoint) Update(ctx context.Context, t plan.Trigger, announced map[str
 		return nil, err
 	}
 	pl := plan.For(p, plan.Endpoint{Role: e.cfg.Role, AgentID: e.cfg.AgentID, Addresses: addrs}, t)
-	rep := e.runner.Run(ctx, update.Request{Plan: pl, Announced: announced})
+	rep := e.runner.Run(ctx, update.Request{Plan: pl, Announced: announced, Notification: notification})
 	if err := e.reports.Save(rep); err != nil {
 		e.log.Warn("keep report", "error", err)
 	}
-	e.server.upload(ctx, rep)
+	// An agent serves what it just installed before it reports the run:
+	// the report of a notified run releases the clients waiting for it.
 	e.agent.afterRun(ctx, e, rep)
+	e.server.upload(ctx, rep)
 	return rep, nil
 }
 

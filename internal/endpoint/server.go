@@ -18,6 +18,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/server/api"
 )
@@ -56,13 +57,12 @@ type serverLink struct {
 	enr    enrollment
 	fp     api.Fingerprint
 	client *api.Client
+	token  string
+	pinned *http.Transport // requests to the server, its certificate pinned
 	log    *slog.Logger
 
 	mu     sync.Mutex
 	agents map[string]string // agent id -> URL
-	// notification is the id of the notification whose run is in
-	// progress, reported with its upload.
-	notification string
 }
 
 // openServerLink opens the link of an enrolled endpoint, or returns nil
@@ -95,7 +95,8 @@ func openServerLink(cfg *Config, fo *fetch.Options, log *slog.Logger) (*serverLi
 		return nil, fmt.Errorf("open server link: %w", err)
 	}
 	fo.Transport = rt
-	s.client, err = api.NewClient(api.ClientOptions{URL: s.enr.URL, Token: strings.TrimSpace(string(cred)),
+	s.token, s.pinned = strings.TrimSpace(string(cred)), rt.pinned
+	s.client, err = api.NewClient(api.ClientOptions{URL: s.enr.URL, Token: s.token,
 		HTTPClient: &http.Client{Transport: rt.pinned}, Timeout: serverCallTimeout, UserAgent: fo.UserAgent})
 	if err != nil {
 		return nil, fmt.Errorf("open server link: %w", err)
@@ -231,6 +232,21 @@ func (s *serverLink) refresh(ctx context.Context, e *Endpoint) {
 		s.log.Warn("the server designates this endpoint differently from its configuration; update role and agent_id in the configuration",
 			"server_role", resp.Role, "server_agent_id", resp.AgentID, "config_role", e.cfg.Role, "config_agent_id", e.cfg.AgentID)
 	}
+}
+
+// listen holds the endpoint's event stream to the server until ctx is
+// cancelled, calling onEvent for each notification (internal/notify:
+// reconnection with backoff and jitter, resumption, size caps).
+func (s *serverLink) listen(ctx context.Context, onEvent func(notify.Event)) error {
+	return notify.Listen(ctx, notify.ListenOptions{
+		URL:   strings.TrimRight(s.enr.URL, "/") + api.PathEvents,
+		Token: s.token,
+		// No Timeout: the stream is long-lived; Listen bounds the
+		// connection and the silence instead.
+		Client:  &http.Client{Transport: s.pinned},
+		OnEvent: onEvent,
+		Logger:  s.log,
+	})
 }
 
 // saveServerFile writes data to name through a temporary file and a

@@ -26,13 +26,10 @@ func (s *serverLink) upload(ctx context.Context, rep *report.Report) {
 	if s == nil {
 		return
 	}
-	s.mu.Lock()
-	n := s.notification
-	s.mu.Unlock()
 	raw, err := json.Marshal(rep)
 	if err == nil {
 		var b []byte
-		if b, err = json.Marshal(api.ReportUpload{Notification: n, Report: raw}); err == nil {
+		if b, err = json.Marshal(api.ReportUpload{Notification: rep.Notification, Report: raw}); err == nil {
 			dir := filepath.Join(s.dir, outboxDir)
 			if err = os.MkdirAll(dir, 0o700); err == nil {
 				name := fmt.Sprintf("%s-%s.json", rep.Started.UTC().Format("20060102T150405.000000000Z"), rep.ID)

@@ -178,21 +178,6 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, api.ReportAccepted{ID: rec.ID})
 }
 
-// delivered records the outcome of a notification's run.
-func (s *Server) delivered(ctx context.Context, id string, e store.Endpoint, rep *report.Report) {
-	state, detail := store.DeliveryDone, ""
-	if c := rep.Category(category.Components); c == nil || c.Result == report.Failed || c.Result == report.Skipped {
-		state, detail = store.DeliveryFailed, "components: "+string(rep.Result)
-		if c != nil && c.Error != "" {
-			detail = "components: " + c.Error
-		}
-	}
-	err := s.st.SetDeliveryState(ctx, id, e.ID, state, detail)
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
-		s.log.Warn("record notification delivery", "notification", id, "endpoint", e.ID, "err", err)
-	}
-}
-
 // storedReport decodes an uploaded report and returns the record to
 // store. The stored document leaves out the plan's steps (up to 1024 per
 // category, recomputable with `cascade explain`) to keep history small.

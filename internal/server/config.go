@@ -73,6 +73,15 @@ type Config struct {
 	NotificationRetention Duration `json:"notification_retention,omitempty"`
 	// PruneInterval is how often history is pruned (default 1h).
 	PruneInterval Duration `json:"prune_interval,omitempty"`
+	// AgentTimeout is how long clients wait for the update agents after
+	// a notification (agents first, docs/notifications.md): clients are
+	// notified when every notified agent has reported its run, or this
+	// long after the notification, whichever comes first (default 5m).
+	AgentTimeout Duration `json:"agent_timeout,omitempty"`
+	// NotifyPoll is how often the notification hub reads the database
+	// for notifications made by other server processes, agents' reports
+	// and expired agent timeouts (default 2s).
+	NotifyPoll Duration `json:"notify_poll,omitempty"`
 }
 
 // The files and directories of a server's data directory.
@@ -100,6 +109,8 @@ func (c *Config) defaults() {
 	def(&c.RefreshInterval, time.Hour)
 	def(&c.ReportRetention, 30*24*time.Hour)
 	def(&c.NotificationRetention, 30*24*time.Hour)
+	def(&c.AgentTimeout, 5*time.Minute)
+	def(&c.NotifyPoll, 2*time.Second)
 	def(&c.PruneInterval, time.Hour)
 	if c.TLSCert == "" && c.TLSKey == "" {
 		c.TLSCert, c.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")

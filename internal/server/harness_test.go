@@ -129,7 +129,7 @@ type env struct {
 	stop   func()
 }
 
-func newEnv(t testing.TB, db dbKind) *env {
+func newEnv(t testing.TB, db dbKind, tweak ...func(*server.Config)) *env {
 	t.Helper()
 	e := &env{t: t, origin: newOrigin(t), dir: filepath.Join(t.TempDir(), "server")}
 	ln := listen(t, "127.0.0.1")
@@ -139,8 +139,11 @@ func newEnv(t testing.TB, db dbKind) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := server.Init(e.dir, server.InitOptions{Config: server.Config{Listen: e.addr, URL: e.url,
-		Origin: e.origin.url, Database: db.dsn(t)}, VendorRoot: root, SiteBins: 16, Now: time.Now})
+	cfg := server.Config{Listen: e.addr, URL: e.url, Origin: e.origin.url, Database: db.dsn(t)}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	res, err := server.Init(e.dir, server.InitOptions{Config: cfg, VendorRoot: root, SiteBins: 16, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

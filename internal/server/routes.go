@@ -20,6 +20,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+api.PathStatus, s.endpoint(http.HandlerFunc(s.handleStatus)))
 	mux.Handle("GET "+api.PathAgentDir, s.endpoint(http.HandlerFunc(s.handleAgentDirectory)))
 	mux.Handle("POST "+api.PathReports, s.endpoint(http.HandlerFunc(s.handleReport)))
+	mux.Handle("GET "+api.PathEvents, s.endpoint(http.HandlerFunc(s.events)))
 
 	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.admin(h)) }
 	a("GET /api/v1/status", s.handleServerStatus)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/httpserver"
+	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/static"
@@ -75,7 +76,7 @@ type Server struct {
 	content *content
 	ingest  *ingester
 	creds   *credCache
-	hub     eventHub // nil without notifications
+	hub     *notify.Hub
 
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate
@@ -136,7 +137,9 @@ func (s *Server) open(ctx context.Context, o Options) error {
 	if err := s.openFiles(rp); err != nil {
 		return err
 	}
-	s.wire(rp, vt, o)
+	if err := s.wire(rp, vt, o); err != nil {
+		return err
+	}
 	return s.bootstrap(ctx)
 }
 
@@ -157,7 +160,7 @@ func (s *Server) openFiles(rp *repo.Repo) error {
 }
 
 // wire builds the services.
-func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) {
+func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 	ttl := o.CredentialTTL
 	if ttl == 0 {
 		ttl = 5 * time.Second
@@ -173,12 +176,18 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) {
 		ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second})
 	s.sync = &syncer{st: s.st, trust: vt, fetcher: fetcher, origin: s.cfg.Origin, dir: filepath.Join(s.dir, contentDir),
 		log: s.log, now: s.now, interval: time.Duration(s.cfg.SyncInterval), retry: o.SyncRetry, kick: make(chan struct{}, 1)}
-	s.content = &content{st: s.st, site: s.site, index: s.sync.localIndex, log: s.log}
+	hub, err := s.newHub()
+	if err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	s.hub = hub
+	s.content = &content{st: s.st, site: s.site, notify: hub, index: s.sync.localIndex, log: s.log}
 	s.sync.content = s.content
 	// One writer: it takes everything queued while its last batch was
 	// being written, so batches grow with load. More writers made smaller
 	// batches and fewer reports per second on both databases.
 	s.ingest = newIngester(s.st, s.log, 1)
+	return nil
 }
 
 // bootstrap stores the first policy and domain on a new database.
@@ -247,6 +256,7 @@ func (s *Server) Run(ctx context.Context) error {
 		{name: "sync", run: s.sync.Run},
 		{name: "site", run: s.site.Run},
 		{name: "prune", run: s.prune},
+		{name: "notify", run: s.hub.Run},
 	}
 	return supervise(ctx, s.log, services)
 }
