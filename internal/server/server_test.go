@@ -183,8 +183,10 @@ func testEnrollment(t *testing.T, e *env) {
 	}
 	// Unauthenticated and revoked endpoints are refused.
 	for _, c := range []*api.Client{anon, e.client("cascade_ep_forged")} {
-		if err := c.Call(ctx, http.MethodGet, api.PathAgentDir, nil, nil, nil); statusCode(err) != http.StatusUnauthorized {
-			t.Errorf("unauthenticated endpoint call: %v, want 401", err)
+		for _, path := range []string{api.PathAgentDir, api.PathEvents} {
+			if err := c.Call(ctx, http.MethodGet, path, nil, nil, nil); statusCode(err) != http.StatusUnauthorized {
+				t.Errorf("unauthenticated endpoint call %s: %v, want 401", path, err)
+			}
 		}
 	}
 	e.call(http.MethodPost, "/api/v1/endpoints/"+res.EndpointID+"/revoke", nil, &got)
@@ -196,6 +198,9 @@ func testEnrollment(t *testing.T, e *env) {
 		if statusCode(err) != http.StatusUnauthorized || !strings.Contains(err.Error(), "revoked") {
 			t.Errorf("revoked endpoint %s: %v, want 401", path, err)
 		}
+	}
+	if err := ep.Call(ctx, http.MethodGet, api.PathEvents, nil, nil, nil); statusCode(err) != http.StatusUnauthorized {
+		t.Errorf("revoked endpoint's event stream: %v, want 401", err)
 	}
 }
 
