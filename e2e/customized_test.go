@@ -173,17 +173,6 @@ func (c *customized) notifiedStale() {
 		attempt{c.dead, failure.Unreachable}, attempt{c.empty, failure.NotFound}, attempt{c.stale, failure.Stale})
 }
 
-// installPolicy sets a policy and has each member install it (a run
-// plans with the policy installed before it, then installs the new one
-// from domain settings), checking that it did.
-func installPolicy(s *site, doc string, ms ...*member) {
-	s.t.Helper()
-	s.setPolicy(doc)
-	for _, m := range ms {
-		checkCategory(s.t, m.name+" (policy install)", s.serverReport(m, m.updateNow()), category.DomainSettings, report.Updated, "server")
-	}
-}
-
 // componentsFallbackOff: fallback_to_server off for components and
 // programs, on for domain settings: components go to the origin when it
 // is not in the list (b) and stay at its place when it is (o); domain

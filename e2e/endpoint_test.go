@@ -159,6 +159,27 @@ func (m *member) updateNow() *report.Report {
 	return &rep
 }
 
+// localReport reads the report of run id that the endpoint kept in its
+// data directory (with the plan's steps, which the server's copy leaves
+// out).
+func (m *member) localReport(id string) *report.Report {
+	t := m.s.t
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(m.dataDir, "reports", "*-"+id+".json"))
+	if err != nil || len(names) != 1 {
+		t.Fatalf("%s: report %s: %v %v", m.name, id, names, err)
+	}
+	b, err := os.ReadFile(names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("%s: %v", names[0], err)
+	}
+	return &rep
+}
+
 // installed returns the content of the file of item name installed in
 // category cat ("" if there is none).
 func (m *member) installed(cat category.Category, name string) string {
@@ -188,6 +209,21 @@ func (s *site) waitConnected(ms ...*member) {
 			s.call(http.MethodGet, "/api/v1/endpoints/"+m.id, nil, nil, &ep)
 			return ep.Connected
 		})
+	}
+}
+
+// installPolicy sets a policy and has each member, in turn, install it
+// (a run plans with the policy installed before it, then installs the
+// new one from domain settings), checking that it did. Agents go first,
+// so that their clients find the new policy on them.
+func installPolicy(s *site, doc string, ms ...*member) {
+	s.t.Helper()
+	s.setPolicy(doc)
+	for _, m := range ms {
+		rep := s.serverReport(m, m.updateNow())
+		if rc := rep.Category(category.DomainSettings); rc == nil || rc.Result != report.Updated || rc.After["policy"] == rc.Before["policy"] {
+			s.t.Fatalf("%s did not install the new policy: %+v", m.name, rc)
+		}
 	}
 }
 

@@ -104,10 +104,12 @@ func freeAddr(t *testing.T, ip string) string {
 }
 
 // initOrigin creates the vendor repository and publishes the first
-// content.
+// content. It has 16 hash bins rather than 1024: copies of the
+// repository (mirrors, the server, update agents) are then quick to
+// make and refresh.
 func (s *site) initOrigin() {
 	s.originDir = filepath.Join(s.dir, "origin")
-	mustCascade(s.t, nil, "origin", "init", s.originDir)
+	mustCascade(s.t, nil, "origin", "init", s.originDir, "--bins", "16")
 	s.originRoot = filepath.Join(s.originDir, "published", "vendor", "metadata", "1.root.json")
 	s.publish("--component", "pattern", "1.0")
 	s.publish("--program", "agent-core", "1.0")
