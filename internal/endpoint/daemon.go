@@ -61,7 +61,7 @@ func (e *Endpoint) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopAgent()
-	notes, stopListening := e.listen(ctx)
+	notes, connected, stopListening := e.listen(ctx)
 	defer stopListening()
 	e.log.Info("endpoint running", "id", e.cfg.ID, "role", e.cfg.Role, "interval", e.cfg.Schedule.Interval, "socket", sock)
 	timer := time.NewTimer(e.jitter())
@@ -75,6 +75,12 @@ func (e *Endpoint) Run(ctx context.Context) error {
 			timer.Reset(e.cfg.Schedule.Interval + e.jitter())
 		case r := <-reqs:
 			r.reply <- e.run(ctx, r.trigger)
+		case <-connected:
+			// The server can be reached again: send the reports that
+			// waited for it, above all a notified run's, which releases
+			// the clients waiting for this agent, or tells the server that
+			// this endpoint is done.
+			e.server.flush(ctx)
 		case ev := <-notes:
 			e.log.Info("notified by the server", "notification", ev.ID, "versions", ev.Versions)
 			if _, err := e.Notified(ctx, ev); err != nil {
@@ -90,18 +96,27 @@ func (e *Endpoint) Run(ctx context.Context) error {
 const maxQueuedNotifications = 16
 
 // listen holds an enrolled endpoint's event stream to its server and
-// returns the notifications it receives, to be run in order, and the
-// function that waits for the listener after ctx is cancelled. A
-// standalone endpoint gets a channel that never delivers.
-func (e *Endpoint) listen(ctx context.Context) (<-chan notify.Event, func()) {
+// returns the notifications it receives, to be run in order; a channel
+// that delivers when a stream opens (the server can be reached again:
+// time to send queued reports); and the function that waits for the
+// listener after ctx is cancelled. A standalone endpoint gets channels
+// that never deliver.
+func (e *Endpoint) listen(ctx context.Context) (<-chan notify.Event, <-chan struct{}, func()) {
 	notes := make(chan notify.Event, maxQueuedNotifications)
+	connected := make(chan struct{}, 1)
 	if e.server == nil {
-		return notes, func() {}
+		return notes, connected, func() {}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := e.server.listen(ctx, func(ev notify.Event) {
+		onConnect := func() {
+			select {
+			case connected <- struct{}{}:
+			default: // a flush is already due
+			}
+		}
+		err := e.server.listen(ctx, onConnect, func(ev notify.Event) {
 			for {
 				select {
 				case notes <- ev:
@@ -119,7 +134,7 @@ func (e *Endpoint) listen(ctx context.Context) (<-chan notify.Event, func()) {
 			e.log.Error("notifications", "err", err)
 		}
 	}()
-	return notes, func() { <-done }
+	return notes, connected, func() { <-done }
 }
 
 func (e *Endpoint) jitter() time.Duration {

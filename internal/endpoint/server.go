@@ -235,17 +235,19 @@ func (s *serverLink) refresh(ctx context.Context, e *Endpoint) {
 }
 
 // listen holds the endpoint's event stream to the server until ctx is
-// cancelled, calling onEvent for each notification (internal/notify:
-// reconnection with backoff and jitter, resumption, size caps).
-func (s *serverLink) listen(ctx context.Context, onEvent func(notify.Event)) error {
+// cancelled, calling onConnect each time a stream opens and onEvent for
+// each notification (internal/notify: reconnection with backoff and
+// jitter, resumption, size caps).
+func (s *serverLink) listen(ctx context.Context, onConnect func(), onEvent func(notify.Event)) error {
 	return notify.Listen(ctx, notify.ListenOptions{
 		URL:   strings.TrimRight(s.enr.URL, "/") + api.PathEvents,
 		Token: s.token,
 		// No Timeout: the stream is long-lived; Listen bounds the
 		// connection and the silence instead.
-		Client:  &http.Client{Transport: s.pinned},
-		OnEvent: onEvent,
-		Logger:  s.log,
+		Client:    &http.Client{Transport: s.pinned},
+		OnEvent:   onEvent,
+		OnConnect: onConnect,
+		Logger:    s.log,
 	})
 }
 

@@ -27,6 +27,12 @@ type ListenOptions struct {
 	// Listen reads nothing while it runs, so it should hand the event
 	// over (for example to the daemon's run queue) and return.
 	OnEvent func(Event)
+	// OnConnect, if set, is called from Listen's goroutine each time a
+	// stream has opened (the server answered 200), before its events are
+	// read: the server can be reached again, so an endpoint can send
+	// what waited for it (reports queued while it was down). Like
+	// OnEvent, it must return quickly.
+	OnConnect func()
 	// MinBackoff and MaxBackoff bound the wait before a reconnection
 	// (defaults 1s and 2m): attempt n waits a random time in [0,
 	// min(MaxBackoff, MinBackoff*2^n)) (full jitter), so that a
@@ -180,6 +186,9 @@ func (l *listener) once(ctx context.Context) result {
 			}
 		}
 		return res
+	}
+	if l.o.OnConnect != nil {
+		l.o.OnConnect()
 	}
 	timer.Reset(l.o.Idle)
 	p := &parser{r: newLineReader(resp.Body, l.o.MaxEventSize), max: l.o.MaxEventSize}

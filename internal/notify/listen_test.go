@@ -167,6 +167,39 @@ func TestListenRetriesAndDeduplicates(t *testing.T) {
 	}
 }
 
+// TestListenOnConnect: OnConnect is called for each stream the server
+// opens, before its events, and not for refused or failed attempts.
+func TestListenOnConnect(t *testing.T) {
+	sc := &script{responses: []http.HandlerFunc{
+		status(http.StatusServiceUnavailable),
+		sse(": connected\n\n" + event("n1", "1")),
+		status(http.StatusInternalServerError),
+		sse(event("n2", "2")),
+	}}
+	srv := httptest.NewServer(sc)
+	defer srv.Close()
+	calls := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	defer func() { cancel(); <-done }()
+	go func() {
+		done <- Listen(ctx, ListenOptions{URL: srv.URL, Client: srv.Client(), OnConnect: func() { calls <- "connect" },
+			OnEvent: func(e Event) { calls <- e.ID }, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	}()
+	var got []string
+	for len(got) < 4 {
+		select {
+		case c := <-calls:
+			got = append(got, c)
+		case <-time.After(patience):
+			t.Fatalf("calls so far: %v", got)
+		}
+	}
+	if want := "connect,n1,connect,n2"; strings.Join(got, ",") != want {
+		t.Fatalf("calls %v, want %s", got, want)
+	}
+}
+
 // TestListenReopensASilentStream: a stream with no heartbeat for Idle is
 // reopened.
 func TestListenReopensASilentStream(t *testing.T) {
