@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -178,6 +179,21 @@ func (m *member) localReport(id string) *report.Report {
 		t.Fatalf("%s: %v", names[0], err)
 	}
 	return &rep
+}
+
+// localReportIDs are the ids of the runs whose reports the endpoint
+// keeps in its data directory.
+func (m *member) localReportIDs() []string {
+	names, err := filepath.Glob(filepath.Join(m.dataDir, "reports", "*.json"))
+	if err != nil {
+		m.s.t.Fatal(err)
+	}
+	ids := make([]string, len(names))
+	for i, n := range names {
+		base := strings.TrimSuffix(filepath.Base(n), ".json")
+		ids[i] = base[strings.LastIndex(base, "-")+1:]
+	}
+	return ids
 }
 
 // installed returns the content of the file of item name installed in
