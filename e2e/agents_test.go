@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cascade-update/cascade/internal/category"
@@ -44,7 +45,7 @@ func TestAgentRules(t *testing.T) {
 	a.ua1 = s.enroll("agent-1", memberOptions{Address: "10.21.0.1", AgentID: "ua-1"})
 	a.ua2 = s.enroll("agent-2", memberOptions{Address: "10.21.0.2", AgentID: "ua-2"})
 	a.c1 = s.enroll("client-1", memberOptions{Address: "10.22.0.1"})
-	for _, phase := range []func(){a.throughAgents, a.clientsStandard, a.agentsStandard, a.onlyFromServer, a.alwaysFromStandardSource} {
+	for _, phase := range []func(){a.throughAgents, a.agentDown, a.clientsStandard, a.agentsStandard, a.onlyFromServer, a.alwaysFromStandardSource} {
 		if phase(); t.Failed() {
 			return
 		}
@@ -93,6 +94,43 @@ func (a *agentsSite) throughAgents() {
 		m.wantInstalled(a.comps, "pattern", "1.0")
 		m.wantInstalled(a.programs, "agent-core", "1.0")
 	}
+}
+
+// agentDown: with ua-1 stopped (its address accepting connections and
+// dropping them), the client fails over category by category: domain
+// settings and programs to the server, components to the mirror. ua-1,
+// unable to update at connection level for the first category (domain
+// settings: the site repository), is not contacted again in the same run
+// (components and programs: the vendor repository).
+func (a *agentsSite) agentDown() {
+	s, t := a.s, a.s.t
+	t.Log("== a stopped agent: failover per category, a source failed at connection level not contacted again")
+	a.ua1.proc.stop(syscall.SIGTERM)
+	r := refuse(t, a.ua1.listen)
+	l := a.c1.updateNow()
+	rc := s.serverReport(a.c1, l)
+	down := attempt{"agent:ua-1", failure.Unreachable}
+	checkCategory(t, "client", rc, a.ds, report.UpToDate, "server", down)
+	checkCategory(t, "client", rc, a.comps, report.UpToDate, a.m.url, down)
+	checkCategory(t, "client", rc, a.programs, report.UpToDate, "server", down)
+	for cat, cached := range map[category.Category]bool{a.ds: false, a.comps: true, a.programs: true} {
+		if rc := rc.Category(cat); rc != nil && len(rc.Attempts) == 1 && rc.Attempts[0].Cached != cached {
+			t.Errorf("client, %s: the attempt of the stopped agent is cached=%v, want %v (domain settings are updated first)", cat, !cached, cached)
+		}
+	}
+	// Only the domain settings' probe (of the site repository) reached
+	// the agent's address, none of the vendor repository's.
+	reqs := r.requests()
+	for _, line := range reqs {
+		if !strings.HasPrefix(line, "GET /site/") {
+			t.Errorf("the client contacted the stopped agent again for %q; all requests: %q", line, reqs)
+		}
+	}
+	if len(reqs) == 0 {
+		t.Error("the client never contacted the stopped agent")
+	}
+	r.close()
+	a.ua1.start()
 }
 
 // clientsStandard: clients.source standard sends the client to the

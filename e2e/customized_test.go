@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
@@ -20,26 +21,27 @@ import (
 type customized struct {
 	s                   *site
 	m1, m2              *mirrorSource
-	dead, empty         string // URLs: nothing listens; every file is 404
+	dead, empty, broken string // URLs: nothing listens; every file is 404; every answer is 500
 	staleAddr, stale    string // the stale mirror (served from phase 2 on)
 	originEntry         string // the origin's URL spelled another way
-	x, y, f, b, o       *member
+	x, y, f, b, o, sch  *member
 	ds, comps, programs category.Category
 }
 
 // TestCustomizedList exercises, over the network, the customized plan of
 // clients (DESIGN.md section 4): list order and first entry wins,
-// de-duplication, failover past a dead source, a 404 source and a stale
-// one, fallback_to_server on and off per category (components to the
+// de-duplication, failover past a dead source, a 404 source, a failing
+// one (500) and a stale one, fallback_to_server on and off per category (components to the
 // origin when off, domain settings and programs quitting), URL entries
-// never used for domain settings or programs, and the origin as a list
-// entry tried once.
+// never used for domain settings or programs, the origin as a list
+// entry tried once; and the three triggers (a scheduled run, manual runs,
+// notified runs).
 func TestCustomizedList(t *testing.T) {
 	t.Parallel()
 	c := &customized{s: newSite(t, 11, siteOptions{}), ds: category.DomainSettings, comps: category.Components, programs: category.Programs}
 	s := c.s
 	c.m1, c.m2 = s.mirror("mirror-1"), s.mirror("mirror-2")
-	c.dead, c.empty = "http://"+s.deadAddr()+"/", s.emptySource()
+	c.dead, c.empty, c.broken = "http://"+s.deadAddr()+"/", s.emptySource(), s.brokenSource()
 	c.staleAddr = s.deadAddr() // nothing listens until phase 2
 	c.stale = "http://" + c.staleAddr + "/"
 	c.originEntry = "HTTP://" + s.originListen // scheme case and trailing slash differ: still the origin
@@ -49,6 +51,8 @@ func TestCustomizedList(t *testing.T) {
 	c.f = s.enroll("client-f", memberOptions{Address: "10.12.0.5"})
 	c.b = s.enroll("client-b", memberOptions{Address: "10.13.0.5"})
 	c.o = s.enroll("client-o", memberOptions{Address: "10.14.0.5"})
+	// Its first scheduled run comes within a millisecond of its start.
+	c.sch = s.enroll("client-s", memberOptions{Address: "10.11.1.6", Config: map[string]any{"schedule": map[string]any{"jitter": "1ms"}}})
 	c.listOrderAndFailover()
 	if t.Failed() {
 		return
@@ -82,12 +86,13 @@ custom_sources:
   - {addresses: 10.12.0.0/16, source: %q}
   - {addresses: 10.12.0.0/16, source: %q}
   - {addresses: 10.12.0.0/16, source: %q}
+  - {addresses: 10.12.0.0/16, source: %q}
   - {addresses: 10.13.0.0/16, source: %q}
   - {addresses: 10.14.0.0/16, source: %q}
   - {addresses: 10.14.0.0/16, source: %q}
 `, s.originURL, s.serverURL, downloadFromOrigin, fallback,
 		c.m1.url, c.m2.url, c.m1.url, c.m1.url, // x: m1, m2 (the 4th entry repeats m1: dropped); y: m2, m1
-		c.dead, c.empty, c.stale, c.m1.url, // f
+		c.dead, c.empty, c.broken, c.stale, c.m1.url, // f
 		c.dead,                // b
 		c.dead, c.originEntry) // o
 }
@@ -115,9 +120,9 @@ func (c *customized) listOrderAndFailover() {
 	c.y.wantInstalled(c.comps, "pattern", "1.0")
 
 	lf := c.f.updateNow()
-	checkPlan(t, "f", lf, custom, c.comps, c.dead, c.empty, c.stale, c.m1.url, "server")
-	checkCategory(t, "f", s.serverReport(c.f, lf), c.comps, report.Updated, c.m1.url,
-		attempt{c.dead, failure.Unreachable}, attempt{c.empty, failure.NotFound}, attempt{c.stale, failure.Unreachable})
+	checkPlan(t, "f", lf, custom, c.comps, c.dead, c.empty, c.broken, c.stale, c.m1.url, "server")
+	checkCategory(t, "f", s.serverReport(c.f, lf), c.comps, report.Updated, c.m1.url, attempt{c.dead, failure.Unreachable},
+		attempt{c.empty, failure.NotFound}, attempt{c.broken, failure.HTTPError}, attempt{c.stale, failure.Unreachable})
 
 	lb := c.b.updateNow()
 	checkPlan(t, "b", lb, custom, c.comps, c.dead, "server")
@@ -127,6 +132,14 @@ func (c *customized) listOrderAndFailover() {
 	checkPlan(t, "o", lo, custom, c.comps, c.dead, "origin", "server")
 	checkCategory(t, "o", s.serverReport(c.o, lo), c.comps, report.Updated, "origin", attempt{c.dead, failure.Unreachable})
 	c.o.wantInstalled(c.comps, "pattern", "1.0")
+
+	rs := s.findReport(c.sch, 30*time.Second, "client-s's scheduled run", func(r *report.Report) bool { return r.Trigger == plan.Scheduled })
+	if len(rs.Categories) != 3 {
+		t.Errorf("scheduled run %s updated %d categories, want 3", rs.ID, len(rs.Categories))
+	}
+	checkCategory(t, "s", rs, c.comps, report.Updated, c.m1.url)
+	checkCategory(t, "s", rs, c.ds, report.Updated, "server")
+	checkCategory(t, "s", rs, c.programs, report.Updated, "server")
 }
 
 // notifiedStale: a stale mirror (a copy of pattern 1.0) comes up, the
@@ -140,7 +153,7 @@ func (c *customized) notifiedStale() {
 	staleDir := filepath.Join(s.dir, "mirror-stale")
 	copyTree(t, filepath.Join(c.m1.dir, "published"), filepath.Join(staleDir, "published"))
 	serveTree(t, "mirror-stale", staleDir, c.staleAddr)
-	s.waitConnected(c.x, c.y, c.f, c.b, c.o)
+	s.waitConnected(c.x, c.y, c.f, c.b, c.o, c.sch)
 	s.publish("--component", "pattern", "2.0")
 	c.m1.refresh()
 	c.m2.refresh()
@@ -149,9 +162,11 @@ func (c *customized) notifiedStale() {
 		t.Fatalf("sync deployed %v, notification %q; want pattern 2.0 and a notification", res.Deployed, res.Notification)
 	}
 	want := map[*member][]any{
-		c.x: {c.m1.url},
-		c.y: {c.m2.url},
-		c.f: {c.m1.url, attempt{c.dead, failure.Unreachable}, attempt{c.empty, failure.NotFound}, attempt{c.stale, failure.Stale}},
+		c.x:   {c.m1.url},
+		c.sch: {c.m1.url},
+		c.y:   {c.m2.url},
+		c.f: {c.m1.url, attempt{c.dead, failure.Unreachable}, attempt{c.empty, failure.NotFound},
+			attempt{c.broken, failure.HTTPError}, attempt{c.stale, failure.Stale}},
 		c.b: {"server", attempt{c.dead, failure.Unreachable}},
 		c.o: {"origin", attempt{c.dead, failure.Unreachable}},
 	}
@@ -165,12 +180,12 @@ func (c *customized) notifiedStale() {
 		checkCategory(t, m.name, rep, c.comps, report.Updated, w[0].(string), as...)
 		m.wantInstalled(c.comps, "pattern", "2.0")
 	}
-	if n := s.notification(res.Notification); n.Deliveries["client"]["done"] != 5 {
-		t.Errorf("notification %s: deliveries %v, want 5 clients done", n.ID, n.Deliveries)
+	if n := s.notification(res.Notification); n.Deliveries["client"]["done"] != 6 {
+		t.Errorf("notification %s: deliveries %v, want 6 clients done", n.ID, n.Deliveries)
 	}
 	lf := c.f.updateNow() // the stale mirror is now older than what f trusts
-	checkCategory(t, "f", s.serverReport(c.f, lf), c.comps, report.UpToDate, c.m1.url,
-		attempt{c.dead, failure.Unreachable}, attempt{c.empty, failure.NotFound}, attempt{c.stale, failure.Stale})
+	checkCategory(t, "f", s.serverReport(c.f, lf), c.comps, report.UpToDate, c.m1.url, attempt{c.dead, failure.Unreachable},
+		attempt{c.empty, failure.NotFound}, attempt{c.broken, failure.HTTPError}, attempt{c.stale, failure.Stale})
 }
 
 // componentsFallbackOff: fallback_to_server off for components and

@@ -243,15 +243,5 @@ func installPolicy(s *site, doc string, ms ...*member) {
 	}
 }
 
-// updateAll runs updateNow on each member in turn, returning the reports
-// in the same order.
-func updateAll(ms ...*member) []*report.Report {
-	reps := make([]*report.Report, len(ms))
-	for i, m := range ms {
-		reps[i] = m.updateNow()
-	}
-	return reps
-}
-
 // String names the member in messages.
 func (m *member) String() string { return fmt.Sprintf("%s (%s)", m.name, m.address) }

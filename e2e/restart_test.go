@@ -73,7 +73,7 @@ custom_sources:
 	hang(t, f.hangAddr)
 	for _, round := range []struct {
 		version, how string
-		down       func(ntf string)
+		down         func(ntf string)
 	}{
 		{"2.0", "restarted (SIGTERM)", func(string) { s.restartServer(syscall.SIGTERM) }},
 		{"3.0", "restarted after a crash (SIGKILL)", func(string) { s.restartServer(syscall.SIGKILL) }},

@@ -3,13 +3,18 @@
 package e2e
 
 import (
+	"bufio"
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // mirrorSource is a custom URL source: a copy of the origin made by
@@ -51,6 +56,71 @@ func (s *site) emptySource() string {
 	addr := freeAddr(s.t, s.nextIP())
 	serveTree(s.t, "empty source", dir, addr)
 	return "http://" + addr + "/"
+}
+
+// brokenSource answers every request with 500 Internal Server Error.
+func (s *site) brokenSource() string {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", s.nextIP()+":0")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "broken", http.StatusInternalServerError)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	s.t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// refuser accepts connections on addr, reads the request line and
+// closes them: a source that cannot be reached (the connection drops
+// before any answer), and a record of what an endpoint asked it.
+type refuser struct {
+	ln    net.Listener
+	done  chan struct{}
+	mu    sync.Mutex
+	lines []string // the request lines received
+}
+
+// refuse starts a refuser on addr until the test ends.
+func refuse(t *testing.T, addr string) *refuser {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &refuser{ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			r.mu.Lock()
+			r.lines = append(r.lines, strings.TrimSpace(line))
+			r.mu.Unlock()
+		}
+	}()
+	t.Cleanup(r.close)
+	return r
+}
+
+// requests returns the request lines received so far.
+func (r *refuser) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.lines)
+}
+
+// close stops accepting: from then on connections are refused.
+func (r *refuser) close() {
+	r.ln.Close()
+	<-r.done
 }
 
 // deadAddr returns an address of the site where nothing listens:
