@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net"
 	"net/http"
@@ -242,6 +241,3 @@ func installPolicy(s *site, doc string, ms ...*member) {
 		}
 	}
 }
-
-// String names the member in messages.
-func (m *member) String() string { return fmt.Sprintf("%s (%s)", m.name, m.address) }

@@ -112,9 +112,9 @@ func (p *proc) running() bool {
 	}
 }
 
-// stop sends sig to the process group and waits for the process to
-// exit; after 10 seconds it kills the group. It is a no-op once the
-// process has exited.
+// stop sends sig to the process group (the process and anything it
+// started, such as hooks) and waits for the process to exit; after 10
+// seconds it kills the group. It is a no-op once the process has exited.
 func (p *proc) stop(sig syscall.Signal) {
 	if !p.running() {
 		return
@@ -126,8 +126,6 @@ func (p *proc) stop(sig syscall.Signal) {
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
-	// Whatever the process started in its group goes too.
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // dump writes the process's output into the test log.
