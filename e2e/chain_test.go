@@ -5,11 +5,13 @@ package e2e
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/server/api"
 )
 
 // hop is one endpoint of the chain and the source it updates from.
@@ -23,8 +25,8 @@ type hop struct {
 // hop from the next one up. Then a notification reaches the three agents
 // at once (each takes the new pattern from its upstream agent, or from
 // the server when that agent does not hold it yet: stale), the client is
-// held until all three reported, and updates from ua-c; a last manual
-// round finds every hop up to date at its upstream.
+// held until all three reported, and updates from ua-c; a manual round
+// finds every hop up to date at its upstream, and so does a "notify all".
 func TestAgentChain(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, 14, siteOptions{})
@@ -52,6 +54,33 @@ custom_sources:
 		return
 	}
 	chainRound(s, chain, report.UpToDate, "2.0")
+	if t.Failed() {
+		return
+	}
+	chainNotifyAll(s, chain)
+}
+
+// chainNotifyAll: "notify all" (`cascade server notify`) announces the
+// deployed pattern 2.0, which every agent already serves: each hop's
+// notified run finds it up to date at its upstream, none stale, and the
+// client runs last.
+func chainNotifyAll(s *site, chain []hop) {
+	t := s.t
+	t.Log("== chain of agents, notify all")
+	var n api.Notification
+	s.adminJSON(&n, "server", "notify")
+	var agentsFinished time.Time
+	for i, h := range chain {
+		r := s.notified(h.m, n.ID)
+		checkComponentsOnly(t, h.m.name, r, "2.0")
+		checkCategory(t, h.m.name, r, category.Components, report.UpToDate, h.upstream)
+		if i < 3 && r.Finished.After(agentsFinished) {
+			agentsFinished = r.Finished
+		}
+		if i == 3 && r.Started.Before(agentsFinished) {
+			t.Errorf("the client ran at %v, before the agents finished (%v)", r.Started, agentsFinished)
+		}
+	}
 }
 
 // chainRound runs every hop manually, from the top of the chain down,

@@ -46,7 +46,7 @@
 //	rule 3: agents.source standard                   TestAgentRules
 //	clients.source standard                          TestAgentRules
 //	agents first: clients held until agents report   TestAgentRules, TestAgentChain, TestServerRestartDuringFanOut
-//	a chain of agents three deep                     TestAgentChain
+//	a chain of agents three deep; "notify all"       TestAgentChain
 //	a server restart (graceful, crash, outage)       TestServerRestartDuringFanOut
 //	  during a fan-out, nothing lost
 //
