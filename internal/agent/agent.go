@@ -164,7 +164,9 @@ func New(o Options) (*Agent, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("agent: served tree: %w", err)
 	}
-	files, err := static.New(o.Dir, static.Options{MutableMaxAge: o.MutableMaxAge, Logger: o.Logger})
+	// The agent is the only writer of its tree and tells the handler
+	// after each refresh (Forget), so revalidations may skip the disk.
+	files, err := static.New(o.Dir, static.Options{MutableMaxAge: o.MutableMaxAge, RevalidateAfter: time.Second, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

@@ -57,6 +57,7 @@ func (a *Agent) Refresh(ctx context.Context, kind string, src trust.Source) (*mi
 		a.m.fetched(kind, 0, nil)
 	}
 	a.m.upBytes.Add(float64(res.Bytes))
+	a.files.Forget()
 	a.publish(ctx, kind, res.View, src)
 	if !res.UpToDate || res.Fetched > 0 {
 		a.log.Info("agent: serving", "repository", kind, "timestamp", res.Timestamp, "snapshot", res.Snapshot,

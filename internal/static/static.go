@@ -29,6 +29,14 @@
 //   - Last-Modified, If-None-Match / If-Modified-Since (304), Range and
 //     If-Range come from http.ServeContent, which is given the *os.File
 //     itself so that large files go out through sendfile.
+//   - The revalidation of an unchanged file (If-None-Match matching its
+//     ETag, the request every client polling timestamp.json makes) costs
+//     one fstatat(2): the handler keeps the tree's directories open and
+//     remembers each file's ETag with the inode, size and modification
+//     time it was computed for, and answers 304 without opening the file.
+//     Caveat: a directory of the tree must not be replaced by renaming
+//     another one over it while it is served (files may be replaced
+//     freely; directories may be removed and recreated).
 package static
 
 import (
@@ -45,6 +53,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,6 +70,13 @@ type Options struct {
 	// of its content (default 1 MiB); larger ones get a size and
 	// modification time ETag.
 	ContentHashLimit int64
+	// RevalidateAfter lets a conditional request that matches a file's
+	// remembered ETag be answered 304 without even a stat of the file for
+	// this long after the file was last checked (default 0: every request
+	// checks). Caveat: a file changed by another process is then noticed
+	// up to this late; a process that changes the tree itself calls
+	// Forget after each change.
+	RevalidateAfter time.Duration
 	// Logger receives unexpected errors (default: discard).
 	Logger *slog.Logger
 }
@@ -73,18 +89,42 @@ const ImmutableCacheControl = "public, max-age=31536000, immutable"
 type Handler struct {
 	root         *os.Root
 	mutableCache string
+	mutableValue []string // {mutableCache}
 	hashLimit    int64
+	revalidate   time.Duration
 	log          *slog.Logger
 
-	mu    sync.Mutex
-	etags map[string]etagEntry // content ETags of mutable files, by name
+	dirs  sync.Map     // directory name -> *os.Root, kept open
+	nDirs atomic.Int64 // entries in dirs
+	metas sync.Map     // file name -> *fileMeta
+	nMeta atomic.Int64 // entries in metas
 }
 
-// etagEntry is a content ETag and the file state it was computed for.
-type etagEntry struct {
-	fi   fs.FileInfo
-	etag string
+// fileMeta is what the 304 path needs of a file: its ETag and
+// Last-Modified, and the file state they were computed for.
+type fileMeta struct {
+	fi           fs.FileInfo
+	etag         string
+	lastModified string
+	// The header values, built once: a 304 then sets them without
+	// allocating.
+	etagValue, lastModifiedValue []string
+	// checked is when the file was last seen in this state (Unix nanos).
+	checked atomic.Int64
 }
+
+// Constant header values of the 304 path (net/http does not modify them).
+var (
+	nosniffValue   = []string{"nosniff"}
+	immutableValue = []string{ImmutableCacheControl}
+)
+
+// Bounds of the handler's caches: beyond them a cache is emptied and
+// refilled (a tree holds far fewer directories and current files).
+const (
+	maxDirs  = 4096
+	maxMetas = 1 << 16
+)
 
 // New returns a Handler serving the tree under dir.
 func New(dir string, opts Options) (*Handler, error) {
@@ -96,8 +136,8 @@ func New(dir string, opts Options) (*Handler, error) {
 		root:         root,
 		mutableCache: "no-cache",
 		hashLimit:    opts.ContentHashLimit,
+		revalidate:   opts.RevalidateAfter,
 		log:          opts.Logger,
-		etags:        map[string]etagEntry{},
 	}
 	if s := int64(opts.MutableMaxAge / time.Second); s > 0 {
 		h.mutableCache = "public, max-age=" + strconv.FormatInt(s, 10)
@@ -105,15 +145,23 @@ func New(dir string, opts Options) (*Handler, error) {
 	if h.hashLimit <= 0 {
 		h.hashLimit = 1 << 20
 	}
+	h.mutableValue = []string{h.mutableCache}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	return h, nil
 }
 
-// Close releases the tree's directory handle. Requests in flight finish;
+// Close releases the tree's directory handles. Requests in flight finish;
 // later ones fail with 404.
-func (h *Handler) Close() error { return h.root.Close() }
+func (h *Handler) Close() error {
+	err := h.root.Close()
+	h.dirs.Range(func(k, v any) bool {
+		v.(*os.Root).Close()
+		return true
+	})
+	return err
+}
 
 // ServeHTTP serves one file of the tree.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,12 +175,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, status)
 		return
 	}
-	f, fi, err := h.open(name)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotRegular) {
-			h.log.Warn("static: open", "path", name, "err", err)
+	inm := r.Header.Get("If-None-Match")
+	if inm != "" && h.revalidate > 0 {
+		if m := h.recent(name); m != nil && etagMatch(inm, m.etag) {
+			h.notModified(w, name, m)
+			return
 		}
-		httpError(w, http.StatusNotFound)
+	}
+	dir, base := path.Split(name)
+	d, fi, err := h.stat(strings.TrimSuffix(dir, "/"), base)
+	if err != nil {
+		h.notFound(w, name, err)
+		return
+	}
+	if m := h.meta(name, fi); m != nil && inm != "" && etagMatch(inm, m.etag) {
+		h.notModified(w, name, m)
+		return
+	}
+	f, fi, err := open(d, base)
+	if err != nil {
+		h.notFound(w, name, err)
 		return
 	}
 	defer f.Close()
@@ -155,6 +217,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }
 
+// notFound answers 404, logging errors other than a missing or irregular
+// file.
+func (h *Handler) notFound(w http.ResponseWriter, name string, err error) {
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotRegular) {
+		h.log.Warn("static: open", "path", name, "err", err)
+	}
+	httpError(w, http.StatusNotFound)
+}
+
+// notModified answers 304 from a file's remembered metadata, with the
+// headers http.ServeContent sends with a 304.
+func (h *Handler) notModified(w http.ResponseWriter, name string, m *fileMeta) {
+	hdr := w.Header()
+	hdr["X-Content-Type-Options"] = nosniffValue
+	if immutable(name) {
+		hdr["Cache-Control"] = immutableValue
+	} else {
+		hdr["Cache-Control"] = h.mutableValue
+	}
+	hdr["Etag"] = m.etagValue
+	if m.lastModified != "" {
+		hdr["Last-Modified"] = m.lastModifiedValue
+	}
+	w.WriteHeader(http.StatusNotModified)
+}
+
+// etagMatch is the weak comparison of If-None-Match (a list, or "*")
+// with etag.
+func etagMatch(header, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
+	for candidate := range strings.SplitSeq(header, ",") {
+		candidate = strings.TrimSpace(candidate)
+		if candidate == "*" || strings.TrimPrefix(candidate, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
 func httpError(w http.ResponseWriter, code int) {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(code), code)
@@ -162,9 +263,122 @@ func httpError(w http.ResponseWriter, code int) {
 
 var errNotRegular = errors.New("not a regular file")
 
-// open opens name in the tree and checks that it is a regular file.
-func (h *Handler) open(name string) (*os.File, fs.FileInfo, error) {
-	f, err := h.root.OpenFile(name, os.O_RDONLY|openFlags, 0)
+// recent returns the remembered metadata of name if the file was checked
+// less than RevalidateAfter ago.
+func (h *Handler) recent(name string) *fileMeta {
+	v, ok := h.metas.Load(name)
+	if !ok {
+		return nil
+	}
+	m := v.(*fileMeta)
+	if time.Now().UnixNano()-m.checked.Load() >= int64(h.revalidate) {
+		return nil
+	}
+	return m
+}
+
+// Forget drops what the handler remembers of the tree's files, so that
+// the next request for each checks it on disk. A process that changes
+// the tree while it is served with RevalidateAfter calls it after each
+// change.
+func (h *Handler) Forget() {
+	h.metas.Clear()
+	h.nMeta.Store(0)
+}
+
+// stat returns the open handle of directory dir of the tree and the
+// state of file base in it (symbolic links inside the tree followed).
+// The handle is cached; a cached handle of a directory removed since is
+// dropped and the directory opened again.
+func (h *Handler) stat(dir, base string) (*os.Root, fs.FileInfo, error) {
+	for attempt := 0; ; attempt++ {
+		d, cached, err := h.dir(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		fi, err := d.Stat(base)
+		if err != nil && cached && attempt == 0 && errors.Is(err, fs.ErrNotExist) {
+			h.forgetDir(dir, d)
+			continue
+		}
+		if err == nil && !fi.Mode().IsRegular() {
+			err = errNotRegular
+		}
+		return d, fi, err
+	}
+}
+
+// dir returns an open handle of directory dir of the tree ("" is the
+// tree's root), and whether it came from the cache.
+func (h *Handler) dir(dir string) (*os.Root, bool, error) {
+	if dir == "" {
+		return h.root, false, nil
+	}
+	if d, ok := h.dirs.Load(dir); ok {
+		return d.(*os.Root), true, nil
+	}
+	d, err := h.root.OpenRoot(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if h.nDirs.Load() >= maxDirs {
+		h.dirs.Range(func(k, v any) bool { h.forgetDir(k.(string), v.(*os.Root)); return true })
+	}
+	if prev, loaded := h.dirs.LoadOrStore(dir, d); loaded {
+		d.Close()
+		return prev.(*os.Root), true, nil
+	}
+	h.nDirs.Add(1)
+	return d, false, nil
+}
+
+// forgetDir drops a cached directory handle. It is not closed: requests
+// in flight may still use it; the garbage collector closes it.
+func (h *Handler) forgetDir(dir string, d *os.Root) {
+	if h.dirs.CompareAndDelete(dir, d) {
+		h.nDirs.Add(-1)
+	}
+}
+
+// meta returns the remembered ETag of a file in state fi: the stat ETag
+// of an immutable file, the content ETag of a mutable one if it was
+// computed for this very state (same inode, size and modification time);
+// nil otherwise.
+func (h *Handler) meta(name string, fi fs.FileInfo) *fileMeta {
+	if v, ok := h.metas.Load(name); ok {
+		m := v.(*fileMeta)
+		if os.SameFile(m.fi, fi) && m.fi.Size() == fi.Size() && m.fi.ModTime().Equal(fi.ModTime()) {
+			m.checked.Store(time.Now().UnixNano())
+			return m
+		}
+	}
+	if !immutable(name) {
+		return nil
+	}
+	return h.remember(name, fi, statETag(fi))
+}
+
+// remember stores the 304 metadata of a file.
+func (h *Handler) remember(name string, fi fs.FileInfo, etag string) *fileMeta {
+	m := &fileMeta{fi: fi, etag: etag, etagValue: []string{etag}}
+	m.checked.Store(time.Now().UnixNano())
+	if t := fi.ModTime(); !t.IsZero() && !t.Equal(time.Unix(0, 0)) {
+		m.lastModified = t.UTC().Format(http.TimeFormat)
+		m.lastModifiedValue = []string{m.lastModified}
+	}
+	if h.nMeta.Load() >= maxMetas {
+		h.metas.Clear()
+		h.nMeta.Store(0)
+	}
+	if _, loaded := h.metas.Swap(name, m); !loaded {
+		h.nMeta.Add(1)
+	}
+	return m
+}
+
+// open opens base in directory d and checks that it is a regular file.
+func open(d *os.Root, base string) (*os.File, fs.FileInfo, error) {
+	f, err := d.OpenFile(base, os.O_RDONLY|openFlags, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -251,25 +465,20 @@ func statETag(fi fs.FileInfo) string {
 }
 
 // contentETag returns the ETag of a mutable file: a hash of its content,
-// cached for as long as the file (same inode, size and modification time)
-// is unchanged. Files larger than the limit get a statETag.
+// remembered for as long as the file (same inode, size and modification
+// time) is unchanged. Files larger than the limit get a statETag.
 func (h *Handler) contentETag(name string, f *os.File, fi fs.FileInfo) (string, error) {
 	if fi.Size() > h.hashLimit {
 		return statETag(fi), nil
 	}
-	h.mu.Lock()
-	e, ok := h.etags[name]
-	h.mu.Unlock()
-	if ok && os.SameFile(e.fi, fi) && e.fi.ModTime().Equal(fi.ModTime()) && e.fi.Size() == fi.Size() {
-		return e.etag, nil
+	if m := h.meta(name, fi); m != nil {
+		return m.etag, nil
 	}
 	sum := sha256.New()
 	if _, err := io.Copy(sum, io.NewSectionReader(f, 0, fi.Size())); err != nil {
 		return "", fmt.Errorf("hash %s: %w", name, err)
 	}
 	etag := `"` + hex.EncodeToString(sum.Sum(nil)[:16]) + `"`
-	h.mu.Lock()
-	h.etags[name] = etagEntry{fi: fi, etag: etag}
-	h.mu.Unlock()
+	h.remember(name, fi, etag)
 	return etag, nil
 }
