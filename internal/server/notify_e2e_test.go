@@ -32,7 +32,9 @@ func runDaemon(t *testing.T, ep *endpoint.Endpoint) {
 }
 
 // quietSchedule leaves the daemon's runs to notifications and the test.
-func quietSchedule(c *endpoint.Config) { c.Schedule.Interval, c.Schedule.Jitter = 24*time.Hour, 24*time.Hour }
+func quietSchedule(c *endpoint.Config) {
+	c.Schedule.Interval, c.Schedule.Jitter = 24*time.Hour, 24*time.Hour
+}
 
 // endpointID finds an endpoint's id by its host name.
 func endpointID(e *env, hostname string) string {

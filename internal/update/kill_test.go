@@ -21,8 +21,8 @@ import (
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/policy"
-	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
