@@ -196,3 +196,41 @@ func TestNotificationAlwaysFromStandardSource(t *testing.T) {
 		t.Fatalf("notified run: %+v", comps)
 	}
 }
+
+// TestNotificationReleasesHold: a held component's newer version reaches
+// no endpoint, even on a manual run; releasing the hold, and later
+// rolling back to the older version, each notify the endpoints, whose
+// notify-components runs install the announced version at once (the
+// signed caps they hold predate the change).
+func TestNotificationReleasesHold(t *testing.T) {
+	e := newEnv(t, sqliteDB)
+	e.origin.publish(t, "components", "pattern", "1.0")
+	e.sync()
+	e.call(http.MethodPost, "/api/v1/content/components/pattern/hold", nil, nil)
+	e.origin.publish(t, "components", "pattern", "1.1")
+	if res := e.sync(); res.Notification != "" || res.Deployed["pattern"] != "" {
+		t.Fatalf("sync of a held component: %+v", res)
+	}
+	client := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "client-1", Addresses: []string{"10.1.4.20"}}, quietSchedule)
+	runDaemon(t, client)
+	if rep := runUpdate(t, client); rep.Category(category.Components).After["pattern"] != "1.0" {
+		t.Fatalf("run while held: %+v", rep.Categories)
+	}
+	id := endpointID(e, "client-1")
+	waitConnected(e, id)
+	for _, step := range []struct{ path, version string }{{"release", "1.1"}, {"deploy", "1.0"}} {
+		var c api.Component
+		var body any
+		if step.path == "deploy" {
+			body = api.Deploy{Version: step.version}
+		}
+		e.call(http.MethodPost, "/api/v1/content/components/pattern/"+step.path, body, &c)
+		if c.Notification == "" || c.Deployed != step.version {
+			t.Fatalf("%s: %+v", step.path, c)
+		}
+		rep := waitNotifiedRun(e, id, c.Notification)
+		if comps := rep.Category(category.Components); comps.Result != report.Updated || comps.After["pattern"] != step.version {
+			t.Fatalf("run notified by %s: %+v", step.path, comps)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package update
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -79,7 +80,7 @@ func (ru *run) choices(cat category.Category) (pick map[string]string, caps map[
 		if _, err := ru.siteDoc(DeploymentItem, DeploymentFile, &d); err != nil {
 			return nil, nil, err
 		}
-		return nil, d.Components, nil
+		return nil, deployedCaps(d.Components, ru.req.Announced), nil
 	case category.Programs:
 		var s DomainSettings
 		if _, err := ru.siteDoc(DomainItem(ru.r.o.Domain), SettingsFile, &s); err != nil {
@@ -91,6 +92,28 @@ func (ru *run) choices(cat category.Category) (pick map[string]string, caps map[
 		return s.Programs, nil, nil
 	}
 	return nil, nil, nil
+}
+
+// deployedCaps are the caps a components update applies: those of the
+// installed deployment document, except for the components a
+// notify-components run announces, which are capped at the announced
+// version. The announcement is the deployment the server has just signed
+// (a hold released, another version deployed, a rollback), received from
+// the server itself over its pinned, mutually authenticated connection,
+// while the endpoint's copy of the signed document may predate it: a
+// notify-components run updates components only (DESIGN.md section 4).
+// It can only choose among versions the vendor signed, and the next run
+// that updates the domain settings applies the signed document again.
+func deployedCaps(installed, announced map[string]string) map[string]string {
+	if len(announced) == 0 {
+		return installed
+	}
+	caps := maps.Clone(installed)
+	if caps == nil {
+		caps = map[string]string{}
+	}
+	maps.Copy(caps, announced)
+	return caps
 }
 
 // versionFor returns the version of an index item to install: the

@@ -3,6 +3,7 @@ package update
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/netip"
 	"os"
@@ -90,6 +91,19 @@ func TestSiteDocuments(t *testing.T) {
 	checkItems(t, e.install, category.Components, map[string]string{"pattern": "1.0"})
 	checkItems(t, e.install, category.Programs, map[string]string{"agent": "5.0"})
 
+	// The server released the hold (or rolled back) and announced it: a
+	// notify-components run updates components only, to the announced
+	// version, before the endpoint holds the newly signed caps.
+	notified := plan.For(pol, plan.Endpoint{Role: plan.RoleClient, Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}, plan.NotifyComponents)
+	for _, ver := range []string{"2.0", "1.0"} {
+		rep := e.runner.Run(context.Background(), Request{Plan: notified, Announced: map[string]string{"pattern": ver}})
+		if rep.Result != report.Updated || len(rep.Categories) != 1 {
+			t.Fatalf("notified run announcing %s: %s %+v", ver, rep.Result, rep.Categories)
+		}
+		checkItems(t, e.install, category.Components, map[string]string{"pattern": ver})
+	}
+	checkItems(t, e.install, category.DomainSettings, map[string]string{PolicyItem: "1", DeploymentItem: "1", DomainItem("berlin"): "1"})
+
 	publishSite("2", nil, map[string]string{"agent": "5.1"})
 	run()
 	checkItems(t, e.install, category.Components, map[string]string{"pattern": "2.0"})
@@ -117,5 +131,30 @@ func checkItems(t *testing.T, s *install.Store, cat category.Category, want map[
 		if got[k] != ver {
 			t.Fatalf("%s items %v, want %v", cat, got, want)
 		}
+	}
+}
+
+// TestDeployedCaps: announced versions replace the installed caps of the
+// components they name, and only those.
+func TestDeployedCaps(t *testing.T) {
+	for _, c := range []struct {
+		name                       string
+		installed, announced, want map[string]string
+	}{
+		{"nothing announced", map[string]string{"pattern": "1.0"}, nil, map[string]string{"pattern": "1.0"}},
+		{"hold released", map[string]string{"pattern": "1.0"}, map[string]string{"pattern": "1.1"}, map[string]string{"pattern": "1.1"}},
+		{"rolled back", nil, map[string]string{"pattern": "0.9"}, map[string]string{"pattern": "0.9"}},
+		{"other caps kept", map[string]string{"pattern": "1.0", "engine": "7"}, map[string]string{"pattern": "1.1"},
+			map[string]string{"pattern": "1.1", "engine": "7"}},
+	} {
+		got := deployedCaps(c.installed, c.announced)
+		if !maps.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	installed := map[string]string{"pattern": "1.0"}
+	deployedCaps(installed, map[string]string{"pattern": "2.0"})
+	if installed["pattern"] != "1.0" {
+		t.Error("the installed caps were modified")
 	}
 }
