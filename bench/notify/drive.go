@@ -66,43 +66,77 @@ func storeMin(a *atomic.Int64, v int64) {
 
 // driver is the endpoints' side.
 type driver struct {
-	o     options
-	base  string
-	ctl   *http.Client
-	cur   atomic.Pointer[round]
-	ready ready
+	o        options
+	baseline bool
+	base     string
+	ctl      *http.Client
+	cur      atomic.Pointer[round]
+	ready    ready
 }
 
-// drive starts the server process, connects the endpoints, measures
-// o.Rounds notifications and prints the figures.
+// figures are what one server process measured.
+type figures struct {
+	Setup        string
+	Connect      time.Duration
+	Idle, Conns  stats
+	Notified     []time.Duration // per round: every endpoint notified
+	AgentsLast   []time.Duration // per round: last agent notified
+	ClientsFirst []time.Duration // per round: first client notified
+}
+
+// drive measures the hub (a server process), then the bare broadcaster
+// (another), with the same endpoints, and prints the comparison.
 func drive(o options) error {
+	cascade, err := measureServer(o, false)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	fmt.Println()
+	base, err := measureServer(o, true)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	res := summarize(o, cascade, base)
+	res.print()
+	if o.JSON != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		return os.WriteFile(o.JSON, append(b, '\n'), 0o644)
+	}
+	return nil
+}
+
+// measureServer starts a server process (the hub, or the baseline),
+// connects the endpoints, measures o.Rounds notifications and returns
+// the figures.
+func measureServer(o options, baseline bool) (*figures, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	args := []string{"-serve", "-endpoints", strconv.Itoa(o.Endpoints), "-agents", strconv.Itoa(o.Agents),
-		"-agent-timeout", o.AgentTimeout.String(), "-database", o.Database, "-tls=" + strconv.FormatBool(o.TLS)}
+		"-agent-timeout", o.AgentTimeout.String(), "-database", o.Database, "-tls=" + strconv.FormatBool(o.TLS),
+		"-baseline=" + strconv.FormatBool(baseline)}
 	cmd := exec.Command(exe, args...)
 	stdin, err := cmd.StdinPipe() // closing it stops the server
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { stdin.Close(); cmd.Wait() }()
 	line, err := bufio.NewReader(stdout).ReadBytes('\n')
 	if err != nil {
-		return fmt.Errorf("server process: %w", err)
+		return nil, fmt.Errorf("server process: %w", err)
 	}
-	d := &driver{o: o, base: "http://", ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil)}}
+	d := &driver{o: o, baseline: baseline, base: "http://", ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil)}}
 	if err := json.Unmarshal(line, &d.ready); err != nil {
-		return fmt.Errorf("server process said %q: %w", line, err)
+		return nil, fmt.Errorf("server process said %q: %w", line, err)
 	}
 	if o.TLS {
 		d.base = "https://"
@@ -119,37 +153,46 @@ func transport(local net.Addr) *http.Transport {
 		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second}
 }
 
-func (d *driver) run() error {
-	fmt.Printf("server process: %d endpoints (%d agents) enrolled in %s; database %s; TLS %v\n",
-		d.o.Endpoints, d.o.Agents, d.ready.Setup, dbName(d.o.Database), d.o.TLS)
-	idle, err := d.stats()
-	if err != nil {
-		return err
+func (d *driver) run() (*figures, error) {
+	what := "hub (internal/notify), database " + dbName(d.o.Database)
+	if d.baseline {
+		what = "baseline: bare SSE broadcaster, no store"
+	}
+	fmt.Printf("%s: %d endpoints (%d agents) set up in %s; TLS %v\n", what, d.o.Endpoints, d.o.Agents, d.ready.Setup, d.o.TLS)
+	f := &figures{Setup: d.ready.Setup}
+	var err error
+	if f.Idle, err = d.stats(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	began := time.Now()
 	d.listenAll(ctx, &wg)
-	conn, err := d.waitConnected()
-	if err != nil {
-		return err
+	if f.Conns, err = d.waitConnected(); err != nil {
+		return nil, err
 	}
-	fmt.Printf("%d streams open after %s\n", conn.Connected, time.Since(began).Round(time.Millisecond))
+	f.Connect = time.Since(began)
+	conn, idle := f.Conns, f.Idle
+	fmt.Printf("%d streams open after %s\n", conn.Connected, f.Connect.Round(time.Millisecond))
 	fmt.Printf("server memory: idle heap %.1f MiB, RSS %.1f MiB; with %d streams heap %.1f MiB, Go sys %.1f MiB, "+
 		"goroutine stacks %.1f MiB, RSS %.1f MiB (%.1f KiB RSS per stream), %d goroutines\n", idle.HeapMiB, idle.RSSMiB,
 		conn.Connected, conn.HeapMiB, conn.SysMiB, conn.StackMiB, conn.RSSMiB, (conn.RSSMiB-idle.RSSMiB)*1024/float64(conn.Connected), conn.Goroutines)
 	for i := range d.o.Rounds {
-		if err := d.round(i); err != nil {
-			return err
+		r, err := d.round(i)
+		if err != nil {
+			return nil, err
 		}
+		f.Notified = append(f.Notified, time.Duration(max(r.lastAgent.Load(), r.lastClient.Load())))
+		f.AgentsLast = append(f.AgentsLast, time.Duration(r.lastAgent.Load()))
+		f.ClientsFirst = append(f.ClientsFirst, time.Duration(r.firstClient.Load()))
 	}
 	after, err := d.stats()
 	if err == nil {
 		fmt.Printf("server memory after the rounds: heap %.1f MiB, goroutine stacks %.1f MiB, RSS %.1f MiB, %d streams\n",
 			after.HeapMiB, after.StackMiB, after.RSSMiB, after.Connected)
 	}
-	return err
+	return f, err
 }
 
 // listenAll starts a notify.Listen per endpoint, in batches, each
@@ -202,31 +245,34 @@ func (d *driver) event(id string, agent bool, ev notify.Event) {
 }
 
 // round measures one notification.
-func (d *driver) round(i int) error {
+func (d *driver) round(i int) (*round, error) {
 	r := newRound(fmt.Sprintf("r%d", i+1), d.o.Endpoints)
 	d.cur.Store(r)
 	r.start = time.Now()
 	resp, err := d.ctl.Post(d.base+"/bench/notify?version="+r.version, "", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	notified := time.Since(r.start)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("notify: %s: %s", resp.Status, body)
+		return nil, fmt.Errorf("notify: %s: %s", resp.Status, body)
 	}
 	select {
 	case <-r.done:
 	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("round %d: %d of %d endpoints notified after 5 minutes", i+1, r.count.Load(), r.total)
+		return nil, fmt.Errorf("round %d: %d of %d endpoints notified after 5 minutes", i+1, r.count.Load(), r.total)
 	}
 	ms := func(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() }
 	fmt.Printf("round %d (%s): Notify returned in %s; all %d agents notified %s; clients first %s, all %d %s "+
 		"=> every endpoint notified in %s\n", i+1, body, notified.Round(time.Millisecond), len(d.ready.Agents),
 		ms(r.lastAgent.Load()), ms(r.firstClient.Load()), len(d.ready.Others), ms(r.lastClient.Load()),
 		ms(max(r.lastAgent.Load(), r.lastClient.Load())))
-	return d.recorded(string(body), r.start)
+	if d.baseline {
+		return r, nil
+	}
+	return r, d.recorded(string(body), r.start)
 }
 
 // recorded waits until the store holds no pending delivery of the

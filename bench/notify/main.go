@@ -3,7 +3,9 @@
 // every one of 10,000 connected endpoints has received the notification,
 // update agents first (50 agents that report done as soon as they get
 // it, which releases the 9,950 clients), and the server's memory with
-// 10,000 streams open.
+// 10,000 streams open. The same endpoints are then notified by a bare
+// SSE broadcaster (no store, no agents first; baseline.go) in another
+// server process: the baseline of the time and memory ratios.
 //
 // The server (store, hub, HTTP server) runs in its own process (this
 // program re-executed with -serve) so that its memory is measured alone;
@@ -11,7 +13,10 @@
 // from several 127.0.0.x source addresses so that no address runs out of
 // ephemeral ports. Both processes raise RLIMIT_NOFILE. Usage:
 //
-//	go run ./bench/notify [-endpoints 10000] [-agents 50] [-rounds 3] [-tls] [-database postgres://...]
+//	go run ./bench/notify [-endpoints 10000] [-agents 50] [-rounds 3] [-tls] [-database postgres://...] [-json FILE]
+//
+// With -database the run gets a new schema in that PostgreSQL database,
+// dropped at the end.
 package main
 
 import (
@@ -33,7 +38,9 @@ type options struct {
 	TLS          bool
 	Database     string
 	AgentTimeout time.Duration
+	JSON         string
 	Serve        bool
+	Baseline     bool
 }
 
 func main() {
@@ -45,7 +52,9 @@ func main() {
 	flag.BoolVar(&o.TLS, "tls", false, "serve HTTPS (HTTP/1.1, a connection per stream)")
 	flag.StringVar(&o.Database, "database", "", "PostgreSQL DSN (default: a new SQLite file)")
 	flag.DurationVar(&o.AgentTimeout, "agent-timeout", time.Minute, "the hub's agent timeout")
+	flag.StringVar(&o.JSON, "json", "", "also write the figures to this file")
 	flag.BoolVar(&o.Serve, "serve", false, "internal: be the server process")
+	flag.BoolVar(&o.Baseline, "baseline", false, "internal: with -serve, be the bare broadcaster")
 	flag.Parse()
 	// Each process holds one end of every stream.
 	if err := raiseFileLimit(uint64(o.Endpoints) + 1024); err != nil {

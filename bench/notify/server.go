@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -43,8 +47,9 @@ type ready struct {
 
 // serve is the server process: a store with the endpoints, a hub served
 // over HTTP(S) with a stand-in for the server's authentication (the
-// bearer token is the endpoint id), and control routes for the driver.
-// It stops when its standard input closes (the driver exited).
+// bearer token is the endpoint id), and control routes for the driver;
+// or, with -baseline, the bare broadcaster (baseline.go). It stops when
+// its standard input closes (the driver exited).
 func serve(o options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -53,57 +58,106 @@ func serve(o options) error {
 		cancel()
 	}()
 	began := time.Now()
-	dsn := o.Database
-	if dsn == "" {
-		dir, err := os.MkdirTemp("", "cascade-bench-notify-")
+	var (
+		handler http.Handler
+		rd      ready
+		hub     *notify.Hub
+	)
+	if o.Baseline {
+		handler, rd = serveBaseline(ctx, o)
+	} else {
+		dsn, cleanup, err := database(ctx, o.Database)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		dsn = "sqlite:" + filepath.Join(dir, "cascade.db")
-	}
-	st, eps, agents, others, err := setupStore(ctx, dsn, o)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	hub, err := notify.NewHub(notify.Options{Store: st, AgentTimeout: o.AgentTimeout,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if e, ok := eps[id]; ok {
-			r = r.WithContext(notify.WithEndpoint(r.Context(), e))
+		defer cleanup()
+		st, eps, agents, others, err := setupStore(ctx, dsn, o)
+		if err != nil {
+			return err
 		}
-		hub.ServeHTTP(w, r)
-	}))
-	control(mux, hub, st)
+		defer st.Close()
+		hub, err = notify.NewHub(notify.Options{Store: st, AgentTimeout: o.AgentTimeout,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if e, ok := eps[id]; ok {
+				r = r.WithContext(notify.WithEndpoint(r.Context(), e))
+			}
+			hub.ServeHTTP(w, r)
+		}))
+		control(mux, hub, st, eps[agents[0]].Domain)
+		handler, rd = mux, ready{Agents: agents, Others: others}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	srv := httpserver.NewServer(mux, nil)
+	srv := httpserver.NewServer(handler, nil)
 	if o.TLS { // HTTP/1.1 over TLS: one connection per stream
 		c := httptest.NewTLSServer(http.NotFoundHandler()) // for its test certificate
 		srv.TLSConfig = &tls.Config{Certificates: c.TLS.Certificates, NextProtos: []string{"http/1.1"}}
 		c.Close()
 	}
 	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(ctx) }()
-	line, _ := json.Marshal(ready{Addr: ln.Addr().String(), Agents: agents, Others: others,
-		Setup: time.Since(began).Round(time.Millisecond).String()})
+	if hub != nil {
+		go func() { hubDone <- hub.Run(ctx) }()
+	} else {
+		hubDone <- nil
+	}
+	rd.Addr, rd.Setup = ln.Addr().String(), time.Since(began).Round(time.Millisecond).String()
+	line, _ := json.Marshal(rd)
 	fmt.Println(string(line))
 	err = httpserver.Run(ctx, srv, ln, httpserver.Options{ShutdownTimeout: 5 * time.Second})
 	cancel()
 	return errorsJoin(err, <-hubDone)
 }
 
+// database returns the DSN of an empty database for the run: a new
+// SQLite file, or a new schema in the given PostgreSQL database (so that
+// endpoints of earlier runs are not notified too), removed by cleanup.
+func database(ctx context.Context, pg string) (dsn string, cleanup func(), err error) {
+	if pg == "" {
+		dir, err := os.MkdirTemp("", "cascade-bench-notify-")
+		if err != nil {
+			return "", nil, err
+		}
+		return "sqlite:" + filepath.Join(dir, "cascade.db"), func() { os.RemoveAll(dir) }, nil
+	}
+	admin, err := sql.Open("pgx", pg)
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "cascade_bench_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	cleanup = func() {
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			fmt.Fprintln(os.Stderr, "drop schema:", err)
+		}
+		admin.Close()
+	}
+	u, err := url.Parse(pg)
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), cleanup, nil
+}
+
 // control adds the driver's routes: notify, report done, delivery
 // counts, stats.
-func control(mux *http.ServeMux, hub *notify.Hub, st store.Store) {
+func control(mux *http.ServeMux, hub *notify.Hub, st store.Store, domain string) {
 	mux.HandleFunc("GET /bench/counts", func(w http.ResponseWriter, r *http.Request) {
 		c, err := st.DeliveryCounts(r.Context(), r.URL.Query().Get("notification"))
 		if err != nil {
@@ -113,7 +167,7 @@ func control(mux *http.ServeMux, hub *notify.Hub, st store.Store) {
 		json.NewEncoder(w).Encode(c)
 	})
 	mux.HandleFunc("POST /bench/notify", func(w http.ResponseWriter, r *http.Request) {
-		id, err := hub.Notify(r.Context(), notify.Announcement{Versions: map[string]string{
+		id, err := hub.Notify(r.Context(), notify.Announcement{Domain: domain, Versions: map[string]string{
 			"pattern": r.URL.Query().Get("version"), "engine": "7.1"}})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -127,11 +181,16 @@ func control(mux *http.ServeMux, hub *notify.Hub, st store.Store) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
+	statsRoute(mux, hub.ConnectedCount)
+}
+
+// statsRoute adds the route reporting the process's memory and streams.
+func statsRoute(mux *http.ServeMux, connected func() int) {
 	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		json.NewEncoder(w).Encode(stats{Connected: hub.ConnectedCount(), HeapMiB: mib(ms.HeapInuse), StackMiB: mib(ms.StackInuse),
+		json.NewEncoder(w).Encode(stats{Connected: connected(), HeapMiB: mib(ms.HeapInuse), StackMiB: mib(ms.StackInuse),
 			SysMiB: mib(ms.Sys), RSSMiB: rssMiB(), Goroutines: runtime.NumGoroutine()})
 	})
 }
