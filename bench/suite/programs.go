@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// runJSON runs `go run ./bench/NAME args... -json F` and decodes F into
+// v. It returns the command line to show.
+func runJSON(ctx context.Context, s *suite, name string, v any, args ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "cascade-suite-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, name+".json")
+	shown := append([]string{"run", "./bench/" + name}, args...)
+	cmdline := "go " + shellJoin(shown)
+	full := append(append([]string{}, shown...), "-json", file)
+	if _, err := s.run(ctx, exec.CommandContext(ctx, "go", full...)); err != nil {
+		return cmdline, fmt.Errorf("%s: %w", cmdline, err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return cmdline, fmt.Errorf("%s wrote no figures: %w", cmdline, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return cmdline, fmt.Errorf("%s: figures: %w", cmdline, err)
+	}
+	return cmdline, nil
+}
+
+// postgresDSN returns the PostgreSQL database of the tests
+// (CASCADE_TEST_POSTGRES), starting the local server with
+// scripts/postgres-test-setup when it is not set. "" when there is none.
+func postgresDSN(ctx context.Context, s *suite) string {
+	if dsn := os.Getenv("CASCADE_TEST_POSTGRES"); dsn != "" {
+		return dsn
+	}
+	out, err := exec.CommandContext(ctx, "bash", "scripts/postgres-test-setup").Output()
+	if err != nil {
+		fmt.Fprintf(s.log, "   no PostgreSQL: scripts/postgres-test-setup: %v\n", err)
+		return ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "export CASCADE_TEST_POSTGRES="); ok {
+			dsn := strings.Trim(v, "'\"")
+			os.Setenv("CASCADE_TEST_POSTGRES", dsn) // for the go test runs that follow
+			return dsn
+		}
+	}
+	return ""
+}
+
+// agentFigures are bench/agent's -json output.
+type agentFigures struct {
+	CPUs            int     `json:"cpus"`
+	AgentRPS304     float64 `json:"agent_rps_304"`
+	NginxRPS304     float64 `json:"nginx_rps_304"`
+	Ratio304        float64 `json:"ratio_304"`
+	BaselineRPS304  float64 `json:"net_http_baseline_rps_304"`
+	AgentBigGBps    float64 `json:"agent_big_gbps"`
+	NginxBigGBps    float64 `json:"nginx_big_gbps"`
+	RatioBig        float64 `json:"ratio_big"`
+	AgentRSSIdleMiB float64 `json:"agent_rss_idle_mib"`
+	AgentRSSConnMiB float64 `json:"agent_rss_1000_conns_mib"`
+	AgentRSSLoadMiB float64 `json:"agent_rss_after_load_mib"`
+	NginxRSSConnMiB float64 `json:"nginx_rss_1000_conns_mib"`
+}
+
+func measureAgent(ctx context.Context, s *suite) (string, error) {
+	args := []string{"-runs", "3", "-duration", "10s"}
+	if s.quick {
+		args = []string{"-runs", "1", "-duration", "2s", "-size", "33554432"}
+	}
+	var f agentFigures
+	cmd, err := runJSON(ctx, s, "agent", &f, args...)
+	if err != nil {
+		return "", err
+	}
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	return "An update agent (`internal/agent`, in its own process, its tree filled by a verified refresh) and nginx " +
+		"(sendfile, no access log, `worker_processes auto`) serve the same files; `wrk` loads each in turn on this " +
+		"machine (wrk shares the 2 cores with the server it loads), median of the runs. A bare net/http handler that " +
+		"answers every request 304 at once shows what Go's HTTP server itself allows.\n\n" + code(cmd) + "\n" +
+		table([]string{"test", "agent", "nginx (baseline)", "ratio", "target"},
+			[]string{"conditional GET of `timestamp.json` (304), 512 connections", fmt.Sprintf("%.0f req/s", f.AgentRPS304),
+				fmt.Sprintf("%.0f req/s", f.NginxRPS304), ratio(f.AgentRPS304, f.NginxRPS304), "≥ 0.80: " + met(f.Ratio304 >= 0.8)},
+			[]string{"256 MiB target, 8 connections", fmt.Sprintf("%.2f GB/s", f.AgentBigGBps), fmt.Sprintf("%.2f GB/s", f.NginxBigGBps),
+				ratio(f.AgentBigGBps, f.NginxBigGBps), "≥ 0.90: " + met(f.RatioBig >= 0.9)},
+			[]string{"bare net/http 304 handler", fmt.Sprintf("%.0f req/s", f.BaselineRPS304), fmt.Sprintf("%.0f req/s", f.NginxRPS304),
+				ratio(f.BaselineRPS304, f.NginxRPS304), "(Go's ceiling here)"}) +
+		fmt.Sprintf("\nAgent memory (RSS): %.1f MiB idle, %.1f MiB with 1,000 open connections, %.1f MiB after the load tests "+
+			"(nginx, master and workers: %.1f MiB with 1,000 connections).\n",
+			f.AgentRSSIdleMiB, f.AgentRSSConnMiB, f.AgentRSSLoadMiB, f.NginxRSSConnMiB), nil
+}
+
+func measureIngest(ctx context.Context, s *suite) (string, error) {
+	pg := postgresDSN(ctx, s) != ""
+	bt := s.benchtime("3s", "300ms")
+	api, cmd1, err := goBench(ctx, s, "./internal/server", "ReportIngestion", bt)
+	if err != nil {
+		return "", err
+	}
+	st, cmd2, err := goBench(ctx, s, "./internal/store", "AddReports/.*/serial/batch=1$", bt)
+	if err != nil {
+		return "", err
+	}
+	var rows [][]string
+	for _, db := range []string{"sqlite", "postgres"} {
+		a, err1 := api.metric("BenchmarkReportIngestion/"+db, "reports/s")
+		b, err2 := st.metric("BenchmarkAddReports/"+db+"/serial/batch=1", "reports/s")
+		if err1 != nil || err2 != nil {
+			why := "not measured"
+			if db == "postgres" && !pg {
+				why = "not measured: no PostgreSQL on this machine"
+			}
+			rows = append(rows, []string{db, why, "", ""})
+			continue
+		}
+		rows = append(rows, []string{db, fmt.Sprintf("%.0f", a), fmt.Sprintf("%.0f", b), ratio(a, b)})
+	}
+	return "Update reports accepted per second through the API (HTTPS, endpoint authentication, JSON decoding, batched " +
+		"writes: one writer takes whatever queued while its last batch was written), 64 endpoints uploading at once over " +
+		"their own connections, client and server on the same 2 cores. Baseline: the store alone writing one report per " +
+		"transaction, same machine, same run.\n\n" + code(cmd1+"\n"+cmd2) + "\n" +
+		table([]string{"database", "through the API (reports/s)", "store, one per transaction (baseline)", "ratio"}, rows...), nil
+}
+
+// notifyFigures are bench/notify's -json output.
+type notifyFigures struct {
+	Endpoints           int     `json:"endpoints"`
+	Agents              int     `json:"agents"`
+	Database            string  `json:"database"`
+	Rounds              int     `json:"rounds"`
+	NotifyAllMS         float64 `json:"notify_all_ms"`
+	AgentsLastMS        float64 `json:"agents_last_ms"`
+	ClientsFirstMS      float64 `json:"clients_first_ms"`
+	BaselineNotifyAllMS float64 `json:"baseline_notify_all_ms"`
+	RSSIdleMiB          float64 `json:"rss_idle_mib"`
+	RSSStreamsMiB       float64 `json:"rss_streams_mib"`
+	KiBPerStream        float64 `json:"kib_per_stream"`
+	BaselineRSSStreams  float64 `json:"baseline_rss_streams_mib"`
+	BaselineKiBPerStrm  float64 `json:"baseline_kib_per_stream"`
+}
+
+func measureNotify(ctx context.Context, s *suite) (string, error) {
+	args := []string{"-rounds", "3"}
+	if s.quick {
+		args = []string{"-rounds", "1", "-endpoints", "1000"}
+	}
+	dbs := [][]string{nil}
+	if dsn := postgresDSN(ctx, s); dsn != "" {
+		dbs = append(dbs, []string{"-database", dsn})
+	}
+	var cmds []string
+	var rows [][]string
+	var mem notifyFigures
+	for _, db := range dbs {
+		var f notifyFigures
+		cmd, err := runJSON(ctx, s, "notify", &f, append(append([]string{}, args...), db...)...)
+		if err != nil {
+			return "", err
+		}
+		if len(db) > 0 {
+			cmd = strings.Replace(cmd, db[1], `"$CASCADE_TEST_POSTGRES"`, 1)
+		} else {
+			mem = f
+		}
+		cmds = append(cmds, cmd)
+		rows = append(rows, []string{f.Database, fmt.Sprintf("%.0f ms", f.NotifyAllMS), fmt.Sprintf("%.0f ms", f.AgentsLastMS),
+			fmt.Sprintf("%.0f ms", f.ClientsFirstMS), fmt.Sprintf("%.0f ms", f.BaselineNotifyAllMS), ratio(f.NotifyAllMS, f.BaselineNotifyAllMS)})
+	}
+	return fmt.Sprintf("%d endpoints hold real Server-Sent Events streams (`notify.Listen`, dialling from 8 loopback "+
+		"addresses) to a hub in its own process (store, `notify.Hub`, `httpserver`); %d of them are update agents, which "+
+		"report done as soon as they are notified, releasing the clients. Time from Notify until every endpoint received the "+
+		"notification, median of %d rounds. Baseline: the same endpoints notified by a bare SSE broadcaster in its own "+
+		"process (no store, no deliveries recorded, no agents first: each event written to every stream at once), same run.\n\n",
+		mem.Endpoints, mem.Agents, mem.Rounds) + code(strings.Join(cmds, "\n")) + "\n" +
+		table([]string{"database", "every endpoint notified", "last agent", "first client", "bare broadcaster (baseline)", "ratio"}, rows...) +
+		fmt.Sprintf("\nServer memory (RSS, SQLite run): %.1f MiB idle, %.1f MiB with %d streams (%.1f KiB per stream); "+
+			"the bare broadcaster: %.1f MiB (%.1f KiB per stream), ratio %s.\n", mem.RSSIdleMiB, mem.RSSStreamsMiB, mem.Endpoints,
+			mem.KiBPerStream, mem.BaselineRSSStreams, mem.BaselineKiBPerStrm, ratio(mem.RSSStreamsMiB, mem.BaselineRSSStreams)), nil
+}
+
+// fanoutFigures are bench/fanout's -json output.
+type fanoutFigures struct {
+	Endpoints         int     `json:"endpoints"`
+	Agents            int     `json:"agents"`
+	SizeBytes         int64   `json:"size_bytes"`
+	DirectServerBytes float64 `json:"direct_server_bytes"`
+	AgentsServerBytes float64 `json:"agents_server_bytes"`
+	OriginDirect      float64 `json:"origin_bytes_direct"`
+	OriginAgents      float64 `json:"origin_bytes_agents"`
+	AgentsServed      float64 `json:"agents_served_bytes"`
+	DirectSeconds     float64 `json:"direct_seconds"`
+	AgentsSeconds     float64 `json:"agents_seconds"`
+	DirectPeakRSS     float64 `json:"direct_peak_rss_mib"`
+	AgentsPeakRSS     float64 `json:"agents_peak_rss_mib"`
+	DirectPeakHeap    float64 `json:"direct_peak_heap_mib"`
+	AgentsPeakHeap    float64 `json:"agents_peak_heap_mib"`
+}
+
+func measureFanout(ctx context.Context, s *suite) (string, error) {
+	var args []string
+	if s.quick {
+		args = []string{"-endpoints", "500", "-agents", "10", "-size", "1048576"}
+	}
+	var f fanoutFigures
+	cmd, err := runJSON(ctx, s, "fanout", &f, args...)
+	if err != nil {
+		return "", err
+	}
+	mib := func(v float64) string { return fmt.Sprintf("%.1f MiB", v) }
+	return fmt.Sprintf("One new %s component reaches %d endpoints (lightweight in-process clients, each verifying "+
+		"the signed metadata and every byte of the target) through %d real update agents (`internal/agent`, each on its own "+
+		"loopback address), against the baseline of every endpoint updating straight from the server, in the same run "+
+		"(bench/fanout/README.md).\n\n", bytesSI(float64(f.SizeBytes)), f.Endpoints, f.Agents) + code(cmd) + "\n" +
+		table([]string{"", "through agents", "straight from the server (baseline)", "ratio"},
+			[]string{"bytes leaving the server", bytesSI(f.AgentsServerBytes), bytesSI(f.DirectServerBytes), ratio(f.AgentsServerBytes, f.DirectServerBytes)},
+			[]string{"bytes leaving the origin", bytesSI(f.OriginAgents), bytesSI(f.OriginDirect), ""},
+			[]string{"bytes served by the agents", bytesSI(f.AgentsServed), "", ""},
+			[]string{"time until every endpoint is up to date", fmt.Sprintf("%.2f s", f.AgentsSeconds), fmt.Sprintf("%.2f s", f.DirectSeconds), ratio(f.AgentsSeconds, f.DirectSeconds)},
+			[]string{"peak RSS of the simulation", mib(f.AgentsPeakRSS), mib(f.DirectPeakRSS), ratio(f.AgentsPeakRSS, f.DirectPeakRSS)},
+			[]string{"peak Go heap", mib(f.AgentsPeakHeap), mib(f.DirectPeakHeap), ratio(f.AgentsPeakHeap, f.DirectPeakHeap)}), nil
+}
