@@ -57,7 +57,11 @@ func (s *site) enroll(name string, o memberOptions) *member {
 	t.Helper()
 	m := &member{s: s, name: name, agentID: o.AgentID, address: o.Address}
 	m.config = filepath.Join(s.dir, name, "endpoint.yaml")
-	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--token", s.enrollToken, "--fingerprint", s.fingerprint,
+	token := s.enrollToken
+	if o.AgentID != "" {
+		token = s.agentToken
+	}
+	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--token", token, "--fingerprint", s.fingerprint,
 		"--config", m.config, "--hostname", name, "--address", o.Address}
 	if o.AgentID != "" {
 		m.listen = freeAddr(t, s.nextIP())

@@ -38,7 +38,8 @@ type site struct {
 	server                                          *proc
 	adminEnv                                        []string // CASCADE_ADMIN_TOKEN for admin commands
 	api                                             *api.Client
-	enrollToken                                     string
+	enrollToken                                     string // enrolls clients
+	agentToken                                      string // enrolls update agents (--agents)
 
 	docs map[string]json.RawMessage // report documents fetched, by server report id
 }
@@ -78,6 +79,8 @@ func newSite(t *testing.T, n int, o siteOptions) *site {
 	var tok api.Token
 	s.adminJSON(&tok, "server", "token", "create", "--domain", "default", "--uses", "0")
 	s.enrollToken = tok.Secret
+	s.adminJSON(&tok, "server", "token", "create", "--domain", "default", "--uses", "0", "--agents")
+	s.agentToken = tok.Secret
 	return s
 }
 

@@ -36,7 +36,7 @@ uploads a report after each run.`,
 		f.StringVar(&o.Config, "config", "", "configuration file to write (required)")
 		f.StringVar(&o.DataDir, "data-dir", "", "data directory (default: data next to --config)")
 		f.StringVar(&o.Hostname, "hostname", "", "name of this endpoint (default: the host name)")
-		f.StringVar(&o.Role, "role", "", "client (default) or agent")
+		f.StringVar(&o.Role, "role", "", "client (default) or agent (needs a token created with --agents)")
 		f.StringVar(&o.AgentID, "agent-id", "", "the agent id, with --role agent")
 		f.StringVar(&o.AgentURL, "agent-url", "", "the base URL the agent serves at, with --role agent")
 		f.StringSliceVar(&o.Addresses, "address", nil, "an address of this endpoint (repeatable; default: its interfaces')")

@@ -68,6 +68,7 @@ func TestServerCommands(t *testing.T) {
 		len(eps) != 1 || eps[0].Hostname != "cli-client" {
 		t.Fatalf("endpoint list: %+v %v", eps, err)
 	}
+	testTokenAgents(t, admin, "https://"+addr+"/", fp, dir)
 
 	big := filepath.Join(dir, "big.yaml")
 	var b strings.Builder
@@ -82,6 +83,52 @@ func TestServerCommands(t *testing.T) {
 	code2, _, setErr := run(append([]string{"server", "policy", "set", big}, admin...)...)
 	if code1 != 2 || code2 != 2 || explainErr != setErr || !strings.Contains(setErr, "custom_sources entry 1025") {
 		t.Fatalf("explain: %d %q\npolicy set: %d %q", code1, explainErr, code2, setErr)
+	}
+}
+
+// testTokenAgents: a token from `server token create` enrolls clients
+// only; one created with --agents enrolls an update agent; `token list`
+// tells them apart.
+func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
+	enrollAgent := func(token string) (int, string) {
+		code, _, stderr := run("endpoint", "enroll", "--server", serverURL, "--token", token, "--fingerprint", fp,
+			"--config", filepath.Join(dir, "ua", "endpoint.yaml"), "--hostname", "cli-agent", "--address", "10.1.0.5",
+			"--role", "agent", "--agent-id", "ua-cli", "--agent-url", "http://10.1.0.5:8080/")
+		return code, stderr
+	}
+	lastLine := func(out string) string {
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		return lines[len(lines)-1]
+	}
+	out := mustRun(t, append([]string{"server", "token", "create", "--domain", "default"}, admin...)...)
+	if !strings.Contains(out, "clients only") {
+		t.Errorf("token create: %q does not say clients only", out)
+	}
+	const refused = "enrollment token does not allow update agents (create one with: cascade server token create --agents)"
+	if code, stderr := enrollAgent(lastLine(out)); code == 0 || !strings.Contains(stderr, refused) {
+		t.Fatalf("agent with a client token: exit %d, %q", code, stderr)
+	}
+	out = mustRun(t, append([]string{"server", "token", "create", "--domain", "default", "--agents"}, admin...)...)
+	if !strings.Contains(out, "clients and update agents") {
+		t.Errorf("token create --agents: %q", out)
+	}
+	if code, stderr := enrollAgent(lastLine(out)); code != 0 {
+		t.Fatalf("agent with an --agents token: exit %d, %q", code, stderr)
+	}
+	var ts []api.Token
+	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"server", "token", "list", "--json"}, admin...)...)), &ts); err != nil {
+		t.Fatal(err)
+	}
+	var agents []bool
+	for _, tok := range ts {
+		agents = append(agents, tok.Agents)
+	}
+	if fmt.Sprint(agents) != "[false false true]" || ts[1].Uses != 0 || ts[2].Uses != 1 {
+		t.Fatalf("token list: %+v", ts)
+	}
+	out = mustRun(t, append([]string{"server", "token", "list"}, admin...)...)
+	if !strings.Contains(out, "ENROLLS") || strings.Count(out, "clients+agents") != 1 || strings.Count(out, "clients ") != 2 {
+		t.Fatalf("token list:\n%s", out)
 	}
 }
 

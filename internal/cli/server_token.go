@@ -19,6 +19,8 @@ type serverTokenCreateOptions struct {
 	Domain  string
 	Uses    int
 	Expires time.Duration
+	// Agents lets the token enroll update agents as well as clients.
+	Agents bool
 }
 
 func init() {
@@ -26,9 +28,15 @@ func init() {
 		cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke enrollment tokens"}
 		var o serverTokenCreateOptions
 		create := &cobra.Command{
-			Use:   "create --domain D [--uses N] [--expires DURATION]",
+			Use:   "create --domain D [--uses N] [--expires DURATION] [--agents]",
 			Short: "Create an enrollment token (single use by default), printed once",
-			Args:  cobra.NoArgs,
+			Long: `Create an enrollment token, printed once (its last line).
+
+By default the token enrolls clients only: an endpoint enrolling with it as
+an update agent (--role agent) is refused. Create the tokens for update
+agents with --agents, and hand them out only to the agents' hosts: an agent
+is contacted by every client whose update-source list names its id.`,
+			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				return runServerTokenCreate(cmd, o, cmd.OutOrStdout())
 			},
@@ -38,13 +46,14 @@ func init() {
 		f.StringVar(&o.Domain, "domain", "default", "domain the enrolled endpoints join")
 		f.IntVar(&o.Uses, "uses", 1, "how many endpoints may enroll with it (0: unlimited)")
 		f.DurationVar(&o.Expires, "expires", 0, "validity, e.g. 24h (0: never expires)")
+		f.BoolVar(&o.Agents, "agents", false, "may also enroll update agents (--role agent); default: clients only")
 		cmd.AddCommand(create, serverTokenList(), serverTokenRevoke())
 		return cmd
 	})
 }
 
 func runServerTokenCreate(cmd *cobra.Command, o serverTokenCreateOptions, out io.Writer) error {
-	req := api.TokenRequest{Domain: o.Domain, Uses: &o.Uses}
+	req := api.TokenRequest{Domain: o.Domain, Uses: &o.Uses, Agents: o.Agents}
 	if o.Expires > 0 {
 		req.ExpiresIn = o.Expires.String()
 	}
@@ -59,9 +68,25 @@ func runServerTokenCreate(cmd *cobra.Command, o serverTokenCreateOptions, out io
 	if t.MaxUses > 0 {
 		uses = fmt.Sprintf("%d use(s)", t.MaxUses)
 	}
-	fmt.Fprintf(out, "enrollment token %s for domain %s (%s, expires %s), shown once:\n%s\n",
-		t.ID, t.Domain, uses, timeOrDash(t.Expires), t.Secret)
+	fmt.Fprintf(out, "enrollment token %s for domain %s (%s, %s, expires %s), shown once:\n%s\n",
+		t.ID, t.Domain, uses, enrolls(t), timeOrDash(t.Expires), t.Secret)
 	return nil
+}
+
+// enrollsShort is enrolls in a column of token list.
+func enrollsShort(t api.Token) string {
+	if t.Agents {
+		return "clients+agents"
+	}
+	return "clients"
+}
+
+// enrolls says which roles the token enrolls.
+func enrolls(t api.Token) string {
+	if t.Agents {
+		return "clients and update agents"
+	}
+	return "clients only"
 }
 
 func serverTokenList() *cobra.Command {
@@ -80,9 +105,10 @@ func serverTokenList() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), ts)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tDOMAIN\tUSES\tMAX\tEXPIRES\tREVOKED")
+			fmt.Fprintln(tw, "ID\tDOMAIN\tENROLLS\tUSES\tMAX\tEXPIRES\tREVOKED")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", t.ID, t.Domain, t.Uses, t.MaxUses, timeOrDash(t.Expires), timeOrDash(t.Revoked))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", t.ID, t.Domain, enrollsShort(t), t.Uses, t.MaxUses,
+					timeOrDash(t.Expires), timeOrDash(t.Revoked))
 			}
 			return tw.Flush()
 		},

@@ -70,10 +70,16 @@ func indent(s string) string {
 
 // enroll enrolls and starts the agents and the clients.
 func (s *site) enroll(ctx context.Context) error {
+	// One token for the agents (it may enroll update agents), another for
+	// the clients (it may not), as an administrator would hand them out.
 	uses := 0
-	var tok api.Token
+	var agentTok, tok api.Token
+	if err := s.admin.Call(ctx, http.MethodPost, "/api/v1/tokens", nil,
+		api.TokenRequest{Domain: "default", Uses: &uses, Agents: true}, &agentTok); err != nil {
+		return fmt.Errorf("create an enrollment token for the update agents: %w", err)
+	}
 	if err := s.admin.Call(ctx, http.MethodPost, "/api/v1/tokens", nil, api.TokenRequest{Domain: "default", Uses: &uses}, &tok); err != nil {
-		return fmt.Errorf("create an enrollment token: %w", err)
+		return fmt.Errorf("create an enrollment token for the clients: %w", err)
 	}
 	for _, a := range demoAgents {
 		port, err := freePort(a.addr)
@@ -81,7 +87,7 @@ func (s *site) enroll(ctx context.Context) error {
 			return err
 		}
 		m := &member{name: a.id, role: "agent", agentID: a.id, addr: a.addr, agentURL: fmt.Sprintf("http://%s:%d/", a.addr, port)}
-		if err := s.start(ctx, m, tok.Secret, fmt.Sprintf("%s:%d", a.addr, port)); err != nil {
+		if err := s.start(ctx, m, agentTok.Secret, fmt.Sprintf("%s:%d", a.addr, port)); err != nil {
 			return err
 		}
 		for i := 1; i <= s.o.ClientsPerAgent; i++ {

@@ -57,6 +57,8 @@ func (s *Server) enroll(ctx context.Context, req api.EnrollRequest) (*api.Enroll
 		return nil, errorf(http.StatusForbidden, "enrollment token expired")
 	case errors.Is(err, store.ErrExhausted):
 		return nil, errorf(http.StatusForbidden, "enrollment token used up")
+	case errors.Is(err, store.ErrForbiddenRole):
+		return nil, errorf(http.StatusForbidden, "enrollment token does not allow update agents (create one with: cascade server token create --agents)")
 	case err != nil:
 		return nil, err
 	}

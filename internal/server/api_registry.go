@@ -149,7 +149,7 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) {
 
 func tokenJSON(t store.EnrollmentToken) api.Token {
 	return api.Token{ID: t.ID, Domain: t.Domain, MaxUses: t.MaxUses, Uses: t.Uses, Expires: api.TimePtr(t.Expires),
-		Created: t.Created, Revoked: api.TimePtr(t.Revoked)}
+		Created: t.Created, Revoked: api.TimePtr(t.Revoked), Agents: t.Agents}
 }
 
 func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
@@ -166,15 +166,15 @@ func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleCreateToken makes an enrollment token: single use unless uses
-// says otherwise, expiring after expires_in if given. The secret is in
-// the answer only.
+// says otherwise, expiring after expires_in if given, enrolling update
+// agents only if agents is set. The secret is in the answer only.
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	var req api.TokenRequest
 	if err := decodeJSON(r, maxSmallBody, &req); err != nil {
 		writeError(w, s.log, r, err, true)
 		return
 	}
-	t := store.EnrollmentToken{Domain: req.Domain, MaxUses: 1}
+	t := store.EnrollmentToken{Domain: req.Domain, MaxUses: 1, Agents: req.Agents}
 	if req.Uses != nil {
 		t.MaxUses = *req.Uses
 	}

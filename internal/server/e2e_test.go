@@ -22,7 +22,11 @@ func enrollEndpoint(t *testing.T, e *env, o endpoint.EnrollOptions, tweak ...fun
 	t.Helper()
 	dir := t.TempDir()
 	o.Server, o.Fingerprint, o.Config = e.url, e.fp.String(), filepath.Join(dir, "endpoint.yaml")
-	if o.Token == "" {
+	switch {
+	case o.Token != "":
+	case o.Role == string(plan.RoleAgent):
+		o.Token = e.agentToken("default", 1)
+	default:
 		o.Token = e.token("default", 1)
 	}
 	res, err := endpoint.Enroll(context.Background(), o)

@@ -261,12 +261,25 @@ func (e *env) sync() api.SyncResult {
 	return res
 }
 
-// token creates an enrollment token for domain.
+// token creates an enrollment token for domain that enrolls clients.
 func (e *env) token(domain string, uses int) string {
 	e.t.Helper()
+	return e.newToken(api.TokenRequest{Domain: domain, Uses: &uses}).Secret
+}
+
+// agentToken creates an enrollment token for domain that enrolls update
+// agents (and clients).
+func (e *env) agentToken(domain string, uses int) string {
+	e.t.Helper()
+	return e.newToken(api.TokenRequest{Domain: domain, Uses: &uses, Agents: true}).Secret
+}
+
+// newToken creates an enrollment token as req says.
+func (e *env) newToken(req api.TokenRequest) api.Token {
+	e.t.Helper()
 	var tok api.Token
-	e.call(http.MethodPost, "/api/v1/tokens", api.TokenRequest{Domain: domain, Uses: &uses}, &tok)
-	return tok.Secret
+	e.call(http.MethodPost, "/api/v1/tokens", req, &tok)
+	return tok
 }
 
 // enroll registers an endpoint through the API and returns its client.

@@ -49,7 +49,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrExhausted):
+	case errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrExhausted),
+		errors.Is(err, store.ErrForbiddenRole):
 		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError

@@ -341,7 +341,7 @@ func fail(op string, err error) error {
 }
 
 func isSentinel(err error) bool {
-	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrRevoked, ErrExpired, ErrExhausted} {
+	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrRevoked, ErrExpired, ErrExhausted, ErrForbiddenRole} {
 		if errors.Is(err, s) {
 			return true
 		}

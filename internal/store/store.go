@@ -48,6 +48,9 @@ var (
 	ErrExpired = errors.New("expired")
 	// ErrExhausted: the enrollment token has been used as often as allowed.
 	ErrExhausted = errors.New("exhausted")
+	// ErrForbiddenRole: the enrollment token does not allow the role the
+	// endpoint asked for (an update agent, with a token that lacks Agents).
+	ErrForbiddenRole = errors.New("role not allowed")
 )
 
 // AnyVersion, given as the expected version of a versioned document
@@ -108,7 +111,8 @@ type AdminTokens interface {
 // EnrollmentTokens holds the tokens endpoints present to enroll.
 type EnrollmentTokens interface {
 	// CreateEnrollmentToken stores a token for t.Domain with t.Hash,
-	// t.MaxUses (0: unlimited, 1: single use) and t.Expires (zero: never).
+	// t.MaxUses (0: unlimited, 1: single use), t.Expires (zero: never) and
+	// t.Agents (whether it may enroll update agents).
 	// It sets ID, Created and Uses (0). The domain must exist (else
 	// ErrNotFound); a zero hash, negative MaxUses or an expiry not after
 	// the clock's now is ErrInvalid; a hash already stored is ErrConflict.
@@ -124,7 +128,10 @@ type EnrollmentTokens interface {
 	// RedeemEnrollmentToken does, and creates the endpoint e in its domain,
 	// as CreateEndpoint does, in one transaction: either both happen or
 	// neither (a failed endpoint creation does not use up the token).
-	// e.Domain is ignored and set from the token.
+	// e.Domain is ignored and set from the token. An endpoint with role
+	// agent needs a token with Agents: otherwise ErrForbiddenRole, checked
+	// after the token's validity (ErrNotFound, ErrRevoked, ErrExpired,
+	// ErrExhausted come first), and the token is not used up.
 	Enroll(ctx context.Context, tokenHash Hash, e Endpoint) (Endpoint, error)
 	// ListEnrollmentTokens returns the tokens of domain (every domain when
 	// domain is ""), revoked and expired ones included, oldest first.

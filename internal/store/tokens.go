@@ -77,12 +77,12 @@ func (s *sqlStore) revoke(ctx context.Context, op, table, id string) error {
 	return nil
 }
 
-const enrollmentCols = "id, secret_hash, domain, max_uses, uses, expires_at, created_at, revoked_at"
+const enrollmentCols = "id, secret_hash, domain, max_uses, uses, expires_at, created_at, revoked_at, agents"
 
 func scanEnrollment(row scanner) (EnrollmentToken, error) {
 	var t EnrollmentToken
 	err := row.Scan(&t.ID, hashCol{&t.Hash}, &t.Domain, &t.MaxUses, &t.Uses,
-		timeCol{&t.Expires}, timeCol{&t.Created}, timeCol{&t.Revoked})
+		timeCol{&t.Expires}, timeCol{&t.Created}, timeCol{&t.Revoked}, &t.Agents)
 	return t, err
 }
 
@@ -100,8 +100,8 @@ func (s *sqlStore) CreateEnrollmentToken(ctx context.Context, t EnrollmentToken)
 	}
 	t.ID, t.Created, t.Uses, t.Revoked, t.Expires = newID("enr", now), now, 0, timeZero, normTime(t.Expires)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO enrollment_tokens (`+enrollmentCols+`)
-		VALUES (?, ?, ?, ?, 0, ?, ?, NULL)`),
-		t.ID, t.Hash.String(), t.Domain, t.MaxUses, s.t(t.Expires), s.t(t.Created))
+		VALUES (?, ?, ?, ?, 0, ?, ?, NULL, ?)`),
+		t.ID, t.Hash.String(), t.Domain, t.MaxUses, s.t(t.Expires), s.t(t.Created), t.Agents)
 	if err != nil {
 		return EnrollmentToken{}, fail(op+" for domain "+t.Domain, err)
 	}
@@ -161,6 +161,10 @@ func (s *sqlStore) Enroll(ctx context.Context, tokenHash Hash, e Endpoint) (Endp
 		t, err := s.redeem(ctx, tx, tokenHash)
 		if err != nil {
 			return err
+		}
+		if e.Role == RoleAgent && !t.Agents {
+			// Rolling back undoes the use redeem counted.
+			return fmt.Errorf("token %s: %w: it does not allow update agents", t.ID, ErrForbiddenRole)
 		}
 		e.Domain = t.Domain
 		return s.insertEndpoint(ctx, tx, e)

@@ -26,6 +26,10 @@ type EnrollmentToken struct {
 	Expires time.Time // zero: never
 	Created time.Time
 	Revoked time.Time // zero while valid
+	// Agents allows enrolling update agents (role agent). Without it the
+	// token enrolls clients only: whoever holds a token handed out for
+	// clients cannot create an agent that other endpoints would contact.
+	Agents bool
 }
 
 // Domain groups endpoints that share settings and program approvals.

@@ -37,8 +37,9 @@ const (
 type EnrollRequest struct {
 	Token    string `json:"token"`
 	Hostname string `json:"hostname"`
-	// Role is "client" (default) or "agent"; an agent needs AgentID. The
-	// administrator can change both later.
+	// Role is "client" (default) or "agent"; an agent needs AgentID and a
+	// token created with agents (else 403). The administrator can change
+	// both later.
 	Role      string   `json:"role,omitempty"`
 	AgentID   string   `json:"agent_id,omitempty"`
 	AgentURL  string   `json:"agent_url,omitempty"`
@@ -190,6 +191,10 @@ type TokenRequest struct {
 	Uses *int `json:"uses,omitempty"`
 	// ExpiresIn is a Go duration ("24h"); empty: never.
 	ExpiresIn string `json:"expires_in,omitempty"`
+	// Agents lets the token enroll update agents (role agent) as well as
+	// clients. Default false: clients only, so that a token handed out for
+	// clients cannot create an agent other endpoints would contact.
+	Agents bool `json:"agents,omitempty"`
 }
 
 // Token is an enrollment token. Secret is set only in the answer to its
@@ -202,7 +207,9 @@ type Token struct {
 	Expires *time.Time `json:"expires,omitempty"`
 	Created time.Time  `json:"created"`
 	Revoked *time.Time `json:"revoked,omitempty"`
-	Secret  string     `json:"token,omitempty"`
+	// Agents: the token may enroll update agents, not only clients.
+	Agents bool   `json:"agents"`
+	Secret string `json:"token,omitempty"`
 }
 
 // AdminToken authenticates the admin API. Secret is set only in the

@@ -69,6 +69,7 @@ func Run(t *testing.T, open Opener) {
 		{"EnrollmentTokensInvalid", testEnrollmentTokensInvalid},
 		{"RedeemConcurrent", testRedeemConcurrent},
 		{"Enroll", testEnroll},
+		{"EnrollAgents", testEnrollAgents},
 		{"Domains", testDomains},
 		{"DomainSettings", testDomainSettings},
 		{"Endpoints", testEndpoints},

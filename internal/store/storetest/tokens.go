@@ -97,13 +97,18 @@ func testEnrollmentTokens(e *env) {
 	e.is(err, store.ErrRevoked)
 	e.is(e.st.RevokeEnrollmentToken(e.ctx, "enr_unknown"), store.ErrNotFound)
 
+	e.clock.Advance(time.Second)
+	agents, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", Agents: true})
+	e.must(err)
+	e.equal("created agents token", agents, store.EnrollmentToken{ID: agents.ID, Hash: agents.Hash, Domain: "d", Created: e.now(), Agents: true})
+
 	list, err := e.st.ListEnrollmentTokens(e.ctx, "d")
 	e.must(err)
 	expiring.Uses = 1
-	e.equal("tokens of d", list, []store.EnrollmentToken{single, expiring})
+	e.equal("tokens of d", list, []store.EnrollmentToken{single, expiring, agents})
 	all, err := e.st.ListEnrollmentTokens(e.ctx, "")
 	e.must(err)
-	e.equal("number of tokens", len(all), 3)
+	e.equal("number of tokens", len(all), 4)
 }
 
 func testEnrollmentTokensInvalid(e *env) {
@@ -181,4 +186,56 @@ func testEnroll(e *env) {
 	if !errors.Is(err, store.ErrNotFound) {
 		e.t.Fatalf("enroll with an unknown token: %v", err)
 	}
+}
+
+// testEnrollAgents: only a token with Agents enrolls an update agent; a
+// refused agent uses nothing up and creates nothing.
+func testEnrollAgents(e *env) {
+	e.domain("d")
+	clients, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", MaxUses: 1})
+	e.must(err)
+	e.clock.Advance(time.Second) // list order: clients, agents
+	agents, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", MaxUses: 2, Agents: true})
+	e.must(err)
+	agent := func(host, id string) store.Endpoint {
+		return store.Endpoint{Hostname: host, Role: store.RoleAgent, AgentID: id, CredentialHash: e.secretHash()}
+	}
+	uses := func(what string, want ...int) {
+		e.t.Helper()
+		list, err := e.st.ListEnrollmentTokens(e.ctx, "d")
+		e.must(err)
+		got := make([]int, len(list))
+		for i, t := range list {
+			got[i] = t.Uses
+		}
+		e.equal(what, got, want)
+	}
+
+	_, err = e.st.Enroll(e.ctx, clients.Hash, agent("rogue", "ua-1"))
+	e.is(err, store.ErrForbiddenRole)
+	uses("uses after a refused agent", 0, 0)
+	eps, err := e.st.ListEndpoints(e.ctx, store.EndpointFilter{})
+	e.must(err)
+	e.equal("endpoints after a refused agent", len(eps), 0)
+
+	// The refused enrollment neither used the token nor took the agent id.
+	c, err := e.st.Enroll(e.ctx, clients.Hash, store.Endpoint{Hostname: "pc", CredentialHash: e.secretHash()})
+	e.must(err)
+	e.equal("client's role", c.Role, store.RoleClient)
+	a, err := e.st.Enroll(e.ctx, agents.Hash, agent("ua", "ua-1"))
+	e.must(err)
+	e.equal("agent's role and id", []string{string(a.Role), a.AgentID}, []string{"agent", "ua-1"})
+	// A token that may enroll agents enrolls clients as well.
+	_, err = e.st.Enroll(e.ctx, agents.Hash, store.Endpoint{Hostname: "pc2", CredentialHash: e.secretHash()})
+	e.must(err)
+	uses("uses after three enrollments", 1, 2)
+
+	// The token's validity is checked first: used up, not forbidden.
+	_, err = e.st.Enroll(e.ctx, clients.Hash, agent("late", "ua-2"))
+	e.is(err, store.ErrExhausted)
+	revoked, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d"})
+	e.must(err)
+	e.must(e.st.RevokeEnrollmentToken(e.ctx, revoked.ID))
+	_, err = e.st.Enroll(e.ctx, revoked.Hash, agent("late", "ua-2"))
+	e.is(err, store.ErrRevoked)
 }
