@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/trust"
+)
+
+// small is a scenario that runs in a few seconds: 40 endpoints behind
+// 4 agents, a 64 KiB component, a repository of 16 hash bins.
+func small(t *testing.T) config {
+	return config{Endpoints: 40, Agents: 4, Size: 64 << 10, Concurrency: 8, Bins: 16, Dir: t.TempDir()}
+}
+
+func TestScenarios(t *testing.T) {
+	ctx := context.Background()
+	cfg := small(t)
+	d, err := measure(ctx, cfg, direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := measure(ctx, cfg, viaAgents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*scenarioResult{d, a} {
+		if r.Verified != cfg.Endpoints || r.Failed != 0 {
+			t.Errorf("%s: %d endpoints verified, %d failed (%s)", r.Scenario, r.Verified, r.Failed, r.FirstError)
+		}
+		// The server mirrors the new version from the origin once.
+		if r.OriginBytes < cfg.Size || r.OriginBytes > 2*cfg.Size {
+			t.Errorf("%s: %d bytes left the origin, want about %d", r.Scenario, r.OriginBytes, cfg.Size)
+		}
+		if r.Seconds <= 0 || r.PeakHeapMiB <= 0 || r.PeakRSSMiB <= 0 {
+			t.Errorf("%s: missing figures: %+v", r.Scenario, r)
+		}
+	}
+	all := int64(cfg.Endpoints) * cfg.Size
+	if d.ServerBytes < all {
+		t.Errorf("direct: the server sent %d bytes, less than %d endpoints x %d", d.ServerBytes, cfg.Endpoints, cfg.Size)
+	}
+	if a.ServerBytes < int64(cfg.Agents)*cfg.Size || a.ServerBytes >= d.ServerBytes/2 {
+		t.Errorf("agents: the server sent %d bytes (direct: %d), want about %d agents x %d", a.ServerBytes, d.ServerBytes, cfg.Agents, cfg.Size)
+	}
+	if a.AgentsServed < all || d.AgentsServed != 0 {
+		t.Errorf("agents served %d bytes (direct scenario: %d), want at least %d", a.AgentsServed, d.AgentsServed, all)
+	}
+	if a.AgentsRefreshSeconds <= 0 || d.AgentsRefreshSeconds > 0.5 {
+		t.Errorf("agents refresh: %.3f s with agents, %.3f s without", a.AgentsRefreshSeconds, d.AgentsRefreshSeconds)
+	}
+}
+
+// A byte flipped in one agent's copy of the new target: that agent's
+// endpoints refuse it (verification failure) and keep trusting the old
+// metadata; every other endpoint updates.
+func TestTamperedAgentCopyIsRejected(t *testing.T) {
+	ctx := context.Background()
+	cfg := small(t)
+	w, err := newWorld(ctx, cfg, viaAgents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	before := trustedTimestamp(t, w, 0)
+	if err := w.publish(ctx, newVersion, cfg.Size); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.syncServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.refreshAgents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, filepath.Join(w.agents[0].dir, "vendor", "targets", "components", component, newVersion))
+	errs := w.updateClients(ctx, newVersion)
+	for i, err := range errs {
+		switch {
+		case i%cfg.Agents == 0 && !failure.Is(err, failure.Verification):
+			t.Errorf("endpoint %d (tampered agent): err = %v, want a verification failure", i, err)
+		case i%cfg.Agents == 0 && trustedTimestamp(t, w, i) != before:
+			t.Errorf("endpoint %d (tampered agent) committed the new metadata", i)
+		case i%cfg.Agents != 0 && err != nil:
+			t.Errorf("endpoint %d: %v", i, err)
+		case i%cfg.Agents != 0 && trustedTimestamp(t, w, i) <= before:
+			t.Errorf("endpoint %d does not trust the new metadata", i)
+		}
+	}
+}
+
+// An endpoint whose source has not picked up the new version is not up
+// to date: the run says the source is stale.
+func TestAgentNotRefreshedIsStale(t *testing.T) {
+	ctx := context.Background()
+	cfg := small(t)
+	cfg.Endpoints = cfg.Agents
+	w, err := newWorld(ctx, cfg, viaAgents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.publish(ctx, newVersion, cfg.Size); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.syncServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range w.updateClients(ctx, newVersion) {
+		if !failure.Is(err, failure.Stale) {
+			t.Errorf("endpoint %d: err = %v, want stale", i, err)
+		}
+	}
+}
+
+func trustedTimestamp(t *testing.T, w *world, i int) int64 {
+	t.Helper()
+	s, err := trust.Open(w.clients[i], trust.Options{Kind: string(repo.Vendor), Now: w.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := s.Versions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// flipByte flips the middle byte of the only file in dir, in place.
+func flipByte(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("agent's copy of the new version: %v, %d files", err, len(entries))
+	}
+	f, err := os.OpenFile(filepath.Join(dir, entries[0].Name()), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+}
