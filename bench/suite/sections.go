@@ -14,6 +14,7 @@ func sections() []section {
 		{name: "uptodate", title: "Up-to-date check traffic (issue 4)", measure: measureUpToDate},
 		{name: "stream", title: "Streaming a target to disk (issue 3)", measure: measureStream},
 		{name: "hashbins", title: "Metadata with 100,000 targets in hash bins (issue 3)", measure: measureHashBins},
+		{name: "refresh", title: "Refreshing a mirror of 1024 hash bins after a publish (issue 5)", measure: measureRefresh},
 		{name: "agent", title: "Update agent against nginx (issues 5, 7)", measure: measureAgent},
 		{name: "fanout", title: "Fan-out: 10,000 endpoints behind 50 update agents (issue 7)", measure: measureFanout},
 		{name: "notify", title: "Notifying 10,000 connected endpoints (issue 6)", measure: measureNotify},
@@ -210,4 +211,23 @@ func measureHashBins(ctx context.Context, s *suite) (string, error) {
 	return "A vendor repository of 100,000 targets (1,000 items x 10 files x 10 versions). Refresh + lookup of one random " +
 		"target with go-tuf's updater, cold (empty cache) and warm; publishing one item into it. Baseline: 256 bins, same run.\n\n" +
 		code(cmd) + "\n" + table([]string{"bins", "all metadata", "cold refresh+lookup (fetched)", "warm refresh+lookup (fetched)", "publish one item", "cold bytes ratio"}, rows...), nil
+}
+
+func measureRefresh(ctx context.Context, s *suite) (string, error) {
+	r, cmd, err := goBench(ctx, s, "./internal/mirror", "BenchmarkRefresh", s.benchtime("10x", "2x"))
+	if err != nil {
+		return "", err
+	}
+	m, err := metrics(r, [2]string{"BenchmarkRefresh/changed", "ns/op"}, [2]string{"BenchmarkRefresh/uptodate", "ns/op"})
+	if err != nil {
+		return "", err
+	}
+	return "What an update agent (or the server) does after each publish: bring its verified copy of a repository with " +
+		"1024 hash bins and 200 items up to date with one new item version (one bin, the index and the top-level " +
+		"metadata change), `mirror.Copy` with pruning over HTTP on loopback. Baseline: the same copy when nothing changed, " +
+		"same run. The trusted state keeps delegated roles in a content-addressed pool, so a commit writes the roles " +
+		"that changed rather than all 1024 (before: 1.45 s per refresh, 0.75 s when up to date, on this machine).\n\n" +
+		code(cmd) + "\n" + table([]string{"copy", "time/op", "ratio"},
+		[]string{"nothing changed (baseline)", dur(m[1]), "1.00"},
+		[]string{"one new item version", dur(m[0]), ratio(m[0], m[1])}), nil
 }

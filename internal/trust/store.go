@@ -21,14 +21,25 @@
 //	DIR/current -> gen-N     symlink, replaced atomically by Commit
 //	DIR/gen-N/root.json      newest trusted root
 //	DIR/gen-N/timestamp.json, snapshot.json, targets.json
-//	DIR/gen-N/roles/<role>.json   delegated (hash-bin) roles loaded so far
+//	DIR/gen-N/roles.json     the delegated (hash-bin) roles loaded so far:
+//	                         role name -> sha256 of its file in the pool
+//	DIR/roles/<sha256>.json  the pool: role files by content, shared by
+//	                         generations, so that a commit writes only
+//	                         the roles that changed
+//
+// Generations written before the pool (DIR/gen-N/roles/<role>.json) are
+// still read.
 package trust
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -60,8 +71,11 @@ type Store struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	etags map[string]etag // per source URL: last timestamp.json ETag
+	mu sync.Mutex
+	// cache is the generation cacheGen as last read or written.
+	cache    *state
+	cacheGen string
+	etags    map[string]etag // per source URL: last timestamp.json ETag
 	// small holds recently fetched small targets (indexes) by sha256, so
 	// that an up-to-date check does not download the index again. Entries
 	// are verified against signed metadata on every use.
@@ -179,80 +193,204 @@ func (s *Store) load() (*state, error) {
 	return s.loadLocked()
 }
 
+// loadLocked returns the current generation: from memory when current
+// still names the generation this Store last read or wrote (another
+// process committing makes a new one), from disk otherwise. The caller
+// owns the returned state's map.
 func (s *Store) loadLocked() (*state, error) {
-	gen := filepath.Join(s.dir, "current")
-	st := &state{roles: map[string][]byte{}}
-	var err error
-	if st.root, err = os.ReadFile(filepath.Join(gen, "root.json")); err != nil {
+	gen, err := os.Readlink(filepath.Join(s.dir, "current"))
+	if err != nil {
 		return nil, failure.New(failure.Local, "load trusted metadata", err)
 	}
-	for name, dst := range map[string]*[]byte{"timestamp.json": &st.timestamp, "snapshot.json": &st.snapshot, "targets.json": &st.targets} {
-		b, err := os.ReadFile(filepath.Join(gen, name))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if s.cache == nil || s.cacheGen != gen {
+		st, err := s.read(gen)
+		if err != nil {
 			return nil, failure.New(failure.Local, "load trusted metadata", err)
+		}
+		s.cache, s.cacheGen = st, gen
+	}
+	st := *s.cache
+	st.roles = maps.Clone(s.cache.roles)
+	return &st, nil
+}
+
+// read reads generation gen from disk.
+func (s *Store) read(gen string) (*state, error) {
+	dir := filepath.Join(s.dir, gen)
+	st := &state{roles: map[string][]byte{}}
+	var err error
+	if st.root, err = os.ReadFile(filepath.Join(dir, "root.json")); err != nil {
+		return nil, err
+	}
+	for name, dst := range map[string]*[]byte{"timestamp.json": &st.timestamp, "snapshot.json": &st.snapshot, "targets.json": &st.targets} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
 		}
 		*dst = b
 	}
-	entries, err := os.ReadDir(filepath.Join(gen, "roles"))
+	b, err := os.ReadFile(filepath.Join(dir, rolesManifest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, s.readLegacyRoles(dir, st)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var manifest map[string]string
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		return nil, fmt.Errorf("%s: %w", rolesManifest, err)
+	}
+	for role, sum := range manifest {
+		if !validSum(sum) {
+			return nil, fmt.Errorf("%s: role %q: invalid file name %q", rolesManifest, role, sum)
+		}
+		if st.roles[role], err = os.ReadFile(filepath.Join(s.dir, rolesPool, sum+".json")); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// readLegacyRoles reads the roles of a generation written before the
+// pool: one file per role in the generation's roles directory.
+func (s *Store) readLegacyRoles(dir string, st *state) error {
+	entries, err := os.ReadDir(filepath.Join(dir, "roles"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, failure.New(failure.Local, "load trusted metadata", err)
+		return err
 	}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
 			continue
 		}
-		if st.roles[name], err = os.ReadFile(filepath.Join(gen, "roles", e.Name())); err != nil {
-			return nil, failure.New(failure.Local, "load trusted metadata", err)
+		if st.roles[name], err = os.ReadFile(filepath.Join(dir, "roles", e.Name())); err != nil {
+			return err
 		}
 	}
-	return st, nil
+	return nil
+}
+
+// The pool of delegated roles and each generation's list of them.
+const (
+	rolesPool     = "roles"
+	rolesManifest = "roles.json"
+)
+
+// validSum reports whether name is a lowercase hex sha256: the only
+// names of the pool.
+func validSum(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil && strings.ToLower(name) == name
 }
 
 // write persists st as a new generation and switches current to it.
-// Callers hold s.mu (Init is the only caller that does not need to).
+// Delegated roles go to the content-addressed pool, so a commit after a
+// publish writes the few roles that changed, not every hash bin: each
+// file written is fsynced before it is named, and the generation is
+// complete before current names it.
 func (s *Store) write(st *state) error {
+	const op = "persist trusted metadata"
 	next := 1
 	if target, err := os.Readlink(filepath.Join(s.dir, "current")); err == nil {
 		n, _ := strconv.Atoi(strings.TrimPrefix(target, "gen-"))
 		next = n + 1
 	}
+	manifest, err := s.writeRoles(st.roles)
+	if err != nil {
+		return failure.New(failure.Local, op, err)
+	}
 	genName := "gen-" + strconv.Itoa(next)
 	gen := filepath.Join(s.dir, genName)
 	os.RemoveAll(gen)
-	if err := os.MkdirAll(filepath.Join(gen, "roles"), 0o700); err != nil {
-		return failure.New(failure.Local, "persist trusted metadata", err)
+	if err := os.MkdirAll(gen, 0o700); err != nil {
+		return failure.New(failure.Local, op, err)
 	}
-	files := map[string][]byte{"root.json": st.root, "timestamp.json": st.timestamp, "snapshot.json": st.snapshot, "targets.json": st.targets}
-	for role, b := range st.roles {
-		files[filepath.Join("roles", role+".json")] = b
+	list, err := json.Marshal(manifest)
+	if err != nil {
+		return failure.New(failure.Local, op, err)
 	}
+	files := map[string][]byte{"root.json": st.root, "timestamp.json": st.timestamp, "snapshot.json": st.snapshot,
+		"targets.json": st.targets, rolesManifest: list}
 	for name, b := range files {
 		if b == nil {
 			continue
 		}
 		if err := writeSync(filepath.Join(gen, name), b); err != nil {
-			return failure.New(failure.Local, "persist trusted metadata", err)
+			return failure.New(failure.Local, op, err)
 		}
 	}
-	for _, d := range []string{filepath.Join(gen, "roles"), gen} {
-		if err := syncDir(d); err != nil {
-			return failure.New(failure.Local, "persist trusted metadata", err)
-		}
+	if err := syncDir(gen); err != nil {
+		return failure.New(failure.Local, op, err)
 	}
 	tmp := filepath.Join(s.dir, ".current.tmp")
 	os.Remove(tmp)
 	if err := os.Symlink(genName, tmp); err != nil {
-		return failure.New(failure.Local, "persist trusted metadata", err)
+		return failure.New(failure.Local, op, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, "current")); err != nil {
-		return failure.New(failure.Local, "persist trusted metadata", err)
+		return failure.New(failure.Local, op, err)
 	}
 	if err := syncDir(s.dir); err != nil {
-		return failure.New(failure.Local, "persist trusted metadata", err)
+		return failure.New(failure.Local, op, err)
 	}
+	cached := *st
+	cached.roles = maps.Clone(st.roles)
+	s.cache, s.cacheGen = &cached, genName
 	s.removeOldGenerations(genName)
+	s.prunePool(manifest)
 	return nil
+}
+
+// writeRoles makes sure the pool holds every role of roles and returns
+// the manifest naming them (role to sha256).
+func (s *Store) writeRoles(roles map[string][]byte) (map[string]string, error) {
+	pool := filepath.Join(s.dir, rolesPool)
+	if err := os.MkdirAll(pool, 0o700); err != nil {
+		return nil, err
+	}
+	manifest := make(map[string]string, len(roles))
+	wrote := false
+	for role, b := range roles {
+		sum := sha256.Sum256(b)
+		name := hex.EncodeToString(sum[:])
+		manifest[role] = name
+		p := filepath.Join(pool, name+".json")
+		if fi, err := os.Stat(p); err == nil && fi.Size() == int64(len(b)) {
+			continue
+		}
+		tmp := filepath.Join(pool, "."+name+".tmp")
+		if err := writeSync(tmp, b); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return nil, err
+		}
+		wrote = true
+	}
+	if wrote {
+		if err := syncDir(pool); err != nil {
+			return nil, err
+		}
+	}
+	return manifest, nil
+}
+
+// prunePool removes the pool files manifest does not name (roles of
+// earlier generations, temporary files of an interrupted write).
+func (s *Store) prunePool(manifest map[string]string) {
+	keep := make(map[string]bool, len(manifest))
+	for _, sum := range manifest {
+		keep[sum+".json"] = true
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.dir, rolesPool))
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			os.Remove(filepath.Join(s.dir, rolesPool, e.Name()))
+		}
+	}
 }
 
 func (s *Store) removeOldGenerations(keep string) {

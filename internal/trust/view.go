@@ -1,9 +1,11 @@
 package trust
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"strings"
@@ -216,5 +218,14 @@ func (s *Store) Commit(v *View) error {
 			}
 		}
 	}
+	if sameState(cur, &st) {
+		return nil // nothing new to persist (an up-to-date source)
+	}
 	return s.write(&st)
+}
+
+// sameState reports whether a and b hold the same metadata.
+func sameState(a, b *state) bool {
+	return bytes.Equal(a.root, b.root) && bytes.Equal(a.timestamp, b.timestamp) && bytes.Equal(a.snapshot, b.snapshot) &&
+		bytes.Equal(a.targets, b.targets) && maps.EqualFunc(a.roles, b.roles, bytes.Equal)
 }
