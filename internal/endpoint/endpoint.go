@@ -218,8 +218,15 @@ func (e *Endpoint) update(ctx context.Context, t plan.Trigger, announced map[str
 	if err != nil {
 		return nil, err
 	}
-	pl := plan.For(p, plan.Endpoint{Role: e.cfg.Role, AgentID: e.cfg.AgentID, Addresses: addrs}, t)
-	rep := e.runner.Run(ctx, update.Request{Plan: pl, Announced: announced, Notification: notification})
+	me := plan.Endpoint{Role: e.cfg.Role, AgentID: e.cfg.AgentID, Addresses: addrs}
+	replan := func() (plan.Plan, error) {
+		p, err := e.Policy()
+		if err != nil {
+			return plan.Plan{}, err
+		}
+		return plan.For(p, me, t), nil
+	}
+	rep := e.runner.Run(ctx, update.Request{Plan: plan.For(p, me, t), Announced: announced, Notification: notification, Replan: replan})
 	if err := e.reports.Save(rep); err != nil {
 		e.log.Warn("keep report", "error", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -98,6 +99,12 @@ type Request struct {
 	Announced map[string]string
 	// Notification is the id of the notification that triggered the run.
 	Notification string
+	// Replan, if set, returns the plan of the run's trigger under the
+	// policy installed now. It is called after the run installed new
+	// domain settings, so that a new update-source policy applies to the
+	// categories that follow in the same run; the report then carries
+	// that plan.
+	Replan func() (plan.Plan, error)
 }
 
 // run is the state of one update run.
@@ -120,15 +127,33 @@ func (r *Runner) Run(ctx context.Context, req Request) *report.Report {
 	ru := &run{r: r, req: req, failed: map[string]error{}}
 	ru.pendingHooks(ctx)
 	for _, cat := range runOrder {
-		steps, ok := req.Plan.Categories[cat]
+		steps, ok := rep.Plan.Categories[cat]
 		if !ok {
 			continue
 		}
-		rep.Categories = append(rep.Categories, ru.category(ctx, cat, steps))
+		c := ru.category(ctx, cat, steps)
+		rep.Categories = append(rep.Categories, c)
+		if cat == category.DomainSettings && c.Result == report.Updated && req.Replan != nil {
+			ru.replan(rep)
+		}
 	}
 	rep.Finish(r.o.Now())
 	rep.Log(r.log)
 	return rep
+}
+
+// replan switches the rest of the run to the plan of the policy just
+// installed; the domain settings keep the steps they were updated by.
+func (ru *run) replan(rep *report.Report) {
+	np, err := ru.req.Replan()
+	if err != nil {
+		ru.r.log.Warn("plan under the new policy: the run keeps its plan", "error", err)
+		return
+	}
+	cats := maps.Clone(np.Categories)
+	cats[category.DomainSettings] = rep.Plan.Categories[category.DomainSettings]
+	np.Categories = cats
+	rep.Plan = np
 }
 
 // pendingHooks re-runs the hook of any install whose hook did not finish,
@@ -149,8 +174,8 @@ func (ru *run) pendingHooks(ctx context.Context) {
 }
 
 // runOrder is the order categories are updated in: domain settings first,
-// so that a new policy, deployment caps and program approvals apply to the
-// same run.
+// so that a new policy (Request.Replan), deployment caps and program
+// approvals apply to the same run.
 var runOrder = []category.Category{category.DomainSettings, category.Components, category.Programs}
 
 func newID() string {

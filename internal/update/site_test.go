@@ -112,6 +112,33 @@ func TestSiteDocuments(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(v.Dir, "agent", "setup.bin")); err != nil || string(b) != "agent 5.1" {
 		t.Fatalf("program payload %q %v", b, err)
 	}
+
+	// A run that installs new domain settings plans the categories that
+	// follow under the policy it installed (here: a mirror first).
+	mirror := w.serve(http.FileServer(http.Dir(filepath.Dir(w.origin.PublishedDir()))))
+	e.runner.o.Resolve = func(s policy.Source) (string, error) {
+		if s.Kind == policy.URL {
+			return s.URL, nil
+		}
+		return server, nil
+	}
+	replans := 0
+	replan := func() (plan.Plan, error) {
+		replans++
+		return planFor(t, "https://au.vendor.invalid/", plan.Scheduled, mirror), nil
+	}
+	w.publish("3.0")
+	publishSite("3", nil, map[string]string{"agent": "5.1"})
+	rep = e.runner.Run(context.Background(), Request{Plan: pl, Replan: replan})
+	comps := rep.Category(category.Components)
+	if replans != 1 || comps.Source != mirror || comps.After["pattern"] != "3.0" ||
+		rep.Plan.Categories[category.Components][0].Source.String() != mirror ||
+		rep.Plan.Categories[category.DomainSettings][0].Source.String() != "server" {
+		t.Fatalf("run after a new policy: %d replans, components %+v, plan %+v", replans, comps, rep.Plan.Categories)
+	}
+	if rep := e.runner.Run(context.Background(), Request{Plan: pl, Replan: replan}); replans != 1 || rep.Result != report.UpToDate {
+		t.Fatalf("up-to-date run: %d replans, %s", replans, rep.Result)
+	}
 }
 
 func checkItems(t *testing.T, s *install.Store, cat category.Category, want map[string]string) {
