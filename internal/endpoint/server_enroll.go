@@ -35,7 +35,8 @@ type EnrollOptions struct {
 	// Hostname names the endpoint (default: the machine's host name).
 	Hostname string
 	// Role, AgentID and AgentURL ask for a role ("client" by default; an
-	// "agent" needs AgentID). The administrator can change them later.
+	// "agent" needs AgentID and a token created with --agents). The
+	// administrator can change them later.
 	Role, AgentID, AgentURL string
 	// Addresses are the endpoint's addresses (default: its interfaces').
 	Addresses []string
