@@ -105,32 +105,41 @@ func copyTree(src, dst string) error {
 	})
 }
 
-// updateClients updates every endpoint to want, bounded by
-// config.Concurrency, and returns each endpoint's error.
+// updateClients updates every endpoint to want, config.Concurrency at a
+// time, in endpoint order (so the endpoints in flight are spread over
+// the agents), and returns each endpoint's error. It logs the progress
+// every ten seconds.
 func (w *world) updateClients(ctx context.Context, want string) []error {
-	return w.forEach(ctx, func(ctx context.Context, i int, buf []byte) error {
-		_, err := w.update(ctx, i, want, buf)
-		return err
-	})
-}
-
-// forEach runs fn for every endpoint, config.Concurrency at a time, in
-// endpoint order, and returns the errors by endpoint. Each worker has a
-// copy buffer of its own, passed to fn.
-func (w *world) forEach(ctx context.Context, fn func(ctx context.Context, i int, buf []byte) error) []error {
 	n := len(w.clients)
 	errs := make([]error, n)
-	var next atomic.Int64
+	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	for range min(w.cfg.Concurrency, n) {
 		wg.Go(func() {
-			buf := make([]byte, 64<<10)
+			buf := make([]byte, 64<<10) // this worker's copy buffer
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				errs[i] = fn(ctx, i, buf)
+				_, errs[i] = w.update(ctx, i, want, buf)
+				done.Add(1)
 			}
 		})
 	}
+	stop := make(chan struct{})
+	var logger sync.WaitGroup
+	logger.Go(func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				w.cfg.Log.Printf("%d/%d endpoints done", done.Load(), n)
+			}
+		}
+	})
 	wg.Wait()
+	close(stop)
+	logger.Wait()
 	return errs
 }
 

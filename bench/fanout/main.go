@@ -1,5 +1,6 @@
 // Command fanout simulates the fan-out of one new component to a fleet:
-// 10,000 endpoints behind 50 update agents receive a new 16 MiB
+// endpoints behind 50 update agents (10,000 endpoints in the issue that
+// asked for it; 2,000 by default, see below) receive a new 16 MiB
 // component version, and the benchmark measures the bytes that leave the
 // management server and the origin, the bytes the agents serve, the time
 // from the publish until every endpoint is up to date, and the peak
@@ -25,9 +26,15 @@
 // probes its source (root, timestamp, snapshot, targets, hash bins, all
 // verified), reads the verified index, streams the new target through
 // sha256 and checks its signed length and hash, then commits the new
-// metadata. See README.md. Usage:
+// metadata. See README.md.
 //
-//	go run ./bench/fanout [-endpoints 10000] [-agents 50] [-size 16777216] [-concurrency 256] [-dir DIR] [-json FILE]
+// The default is 2,000 endpoints because the simulation is bound by the
+// CPU of the simulated endpoints (each verifies its metadata and hashes
+// 16 MiB): 10,000 take about nine minutes on two CPUs, 2,000 about two.
+// Usage:
+//
+//	go run ./bench/fanout [-endpoints 2000] [-agents 50] [-size 16777216] [-concurrency 256] [-dir DIR] [-json FILE]
+//	go run ./bench/fanout -endpoints 10000    # the issue's fleet
 package main
 
 import (
@@ -59,7 +66,7 @@ type options struct {
 func main() {
 	log.SetFlags(0)
 	var o options
-	flag.IntVar(&o.Endpoints, "endpoints", 10000, "simulated endpoints")
+	flag.IntVar(&o.Endpoints, "endpoints", 2000, "simulated endpoints (the issue's fleet: 10000; about nine minutes on 2 CPUs)")
 	flag.IntVar(&o.Agents, "agents", 50, "update agents (and groups of endpoints sharing a connection pool)")
 	flag.Int64Var(&o.Size, "size", 16<<20, "size of the new component in bytes")
 	flag.IntVar(&o.Concurrency, "concurrency", 256, "endpoint updates in flight")
