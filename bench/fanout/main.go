@@ -49,7 +49,8 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"syscall"
+
+	"github.com/cascade-update/cascade/bench/internal/rlimit"
 )
 
 // options are the flags.
@@ -118,7 +119,7 @@ func (o options) config() config {
 
 // child runs one scenario and prints its result on stdout.
 func child(o options) error {
-	if err := raiseFileLimit(uint64(o.Concurrency)*4 + uint64(o.Agents)*64 + 4096); err != nil {
+	if err := rlimit.RaiseFiles(uint64(o.Concurrency)*4 + uint64(o.Agents)*64 + 4096); err != nil {
 		return fmt.Errorf("raise the open-file limit: %w", err)
 	}
 	res, err := measure(context.Background(), o.config(), o.Scenario)
@@ -174,19 +175,4 @@ func runChild(o options, scenario string) (*scenarioResult, error) {
 		return nil, fmt.Errorf("scenario %s: read its result: %w", scenario, err)
 	}
 	return &res, nil
-}
-
-// raiseFileLimit raises RLIMIT_NOFILE to at least n: the soft limit up
-// to the hard one, the hard one too when that is lower (which needs
-// privileges).
-func raiseFileLimit(n uint64) error {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return err
-	}
-	if l.Cur >= n {
-		return nil
-	}
-	l.Cur, l.Max = n, max(l.Max, n)
-	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 }

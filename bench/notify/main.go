@@ -25,8 +25,9 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/cascade-update/cascade/bench/internal/rlimit"
 )
 
 // options are the flags.
@@ -57,7 +58,7 @@ func main() {
 	flag.BoolVar(&o.Baseline, "baseline", false, "internal: with -serve, be the bare broadcaster")
 	flag.Parse()
 	// Each process holds one end of every stream.
-	if err := raiseFileLimit(uint64(o.Endpoints) + 1024); err != nil {
+	if err := rlimit.RaiseFiles(uint64(o.Endpoints) + 1024); err != nil {
 		log.Fatalf("raise the open-file limit: %v", err)
 	}
 	var err error
@@ -70,21 +71,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/notify:", err)
 		os.Exit(1)
 	}
-}
-
-// raiseFileLimit raises RLIMIT_NOFILE to at least n: the soft limit up
-// to the hard one, the hard one too when that is lower (which needs
-// privileges).
-func raiseFileLimit(n uint64) error {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return err
-	}
-	if l.Cur >= n {
-		return nil
-	}
-	l.Cur, l.Max = n, max(l.Max, n)
-	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 }
 
 func errorsJoin(errs ...error) error { return errors.Join(errs...) }
