@@ -138,8 +138,7 @@ type Agent struct {
 	stores  map[string]*trust.Store
 	fetcher *fetch.Fetcher
 	m       *metrics
-	slots   chan struct{} // download slots (load control)
-	bucket  *bucket       // nil: no bandwidth limit
+	bucket  *bucket // nil: no bandwidth limit
 	handler http.Handler
 
 	pulls    singleflight.Group
@@ -171,7 +170,7 @@ func New(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{o: o, log: o.Logger, files: files, stores: map[string]*trust.Store{},
-		m: newMetrics(), slots: make(chan struct{}, o.MaxDownloads), served: map[string]*served{}}
+		m: newMetrics(), served: map[string]*served{}}
 	if o.BandwidthLimit > 0 {
 		a.bucket = newBucket(o.BandwidthLimit)
 	}

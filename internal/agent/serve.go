@@ -47,22 +47,19 @@ func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 // serveTree serves one request for the tree: load control, pull-through,
 // then the static handler; every request is counted and logged.
 func (a *Agent) serveTree(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	var start time.Time
+	if a.o.AccessLog != nil {
+		start = time.Now()
+	}
 	rec := &recorder{ResponseWriter: w}
 	a.m.seen(r.RemoteAddr)
 	defer a.finish(rec, r, start)
-	select {
-	case a.slots <- struct{}{}:
-	default:
+	if !a.m.acquire(int64(a.o.MaxDownloads)) {
 		a.m.unavailableFor("busy")
 		unavailable(rec, a.o.RetryAfter, "too many downloads: retry later")
 		return
 	}
-	a.m.started()
-	defer func() {
-		a.m.ended()
-		<-a.slots
-	}()
+	defer a.m.release()
 	var out http.ResponseWriter = rec
 	if a.bucket != nil {
 		out = &pacedWriter{recorder: rec, b: a.bucket, r: r}
