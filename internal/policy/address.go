@@ -16,7 +16,11 @@ type Range struct {
 
 // ParseRange parses an entry's `addresses` field: "10.1.0.0-10.1.255.255",
 // "10.1.2.3", "10.1.0.0/16", "2001:db8:10::/48", "2001:db8::1-2001:db8::ff".
-// Zones are refused; IPv4-mapped IPv6 addresses are taken as IPv4.
+// Zones are refused. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is an
+// IPv4 address: alone, as both ends of a range, or as a prefix of at
+// least 96 bits, it is taken as IPv4. An IPv6 range or prefix that only
+// reaches into the mapped block (for example "::/80") stays IPv6 and, like
+// every IPv6 range, matches only IPv6 addresses.
 func ParseRange(s string) (Range, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -36,6 +40,12 @@ func ParseRange(s string) (Range, error) {
 }
 
 func parseAddr(s string) (netip.Addr, error) {
+	a, err := parseRaw(s)
+	return a.Unmap(), err
+}
+
+// parseRaw parses an address without unmapping it.
+func parseRaw(s string) (netip.Addr, error) {
 	s = strings.TrimSpace(s)
 	a, err := netip.ParseAddr(s)
 	if err != nil {
@@ -44,17 +54,26 @@ func parseAddr(s string) (netip.Addr, error) {
 	if a.Zone() != "" {
 		return netip.Addr{}, fmt.Errorf("%q has a zone, which an address range cannot use", s)
 	}
-	return a.Unmap(), nil
+	return a, nil
 }
 
 func parseSpan(from, to string) (Range, error) {
-	a, err := parseAddr(from)
+	a, err := parseRaw(from)
 	if err != nil {
 		return Range{}, err
 	}
-	b, err := parseAddr(to)
+	b, err := parseRaw(to)
 	if err != nil {
 		return Range{}, err
+	}
+	// Mapped ends are IPv4 unless the other end is a native IPv6
+	// address: then the range is IPv6 and they are its bounds.
+	if a.Is6() && !a.Is4In6() || b.Is6() && !b.Is4In6() {
+		if a.Is4() || b.Is4() {
+			return Range{}, fmt.Errorf("range %s-%s mixes IPv4 and IPv6", a, b)
+		}
+	} else {
+		a, b = a.Unmap(), b.Unmap()
 	}
 	if a.Is4() != b.Is4() {
 		return Range{}, fmt.Errorf("range %s-%s mixes IPv4 and IPv6", a, b)
