@@ -154,3 +154,17 @@ func flipByte(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestServerLink: with the server behind a paced link every endpoint
+// still verifies every byte, and the server's bytes are all counted.
+func TestServerLink(t *testing.T) {
+	cfg := small(t)
+	cfg.ServerLink = 64 << 20
+	d, err := measure(context.Background(), cfg, direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verified != cfg.Endpoints || d.ServerBytes < int64(cfg.Endpoints)*cfg.Size {
+		t.Fatalf("%d endpoints verified, the server sent %d bytes (%s)", d.Verified, d.ServerBytes, d.FirstError)
+	}
+}

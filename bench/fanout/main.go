@@ -35,6 +35,14 @@
 //
 //	go run ./bench/fanout [-endpoints 2000] [-agents 50] [-size 16777216] [-concurrency 256] [-dir DIR] [-json FILE]
 //	go run ./bench/fanout -endpoints 10000    # the fleet
+//	go run ./bench/fanout -server-link 125000000   # the server behind a 1 Gbit/s link
+//
+// Without -server-link everything runs over loopback, so the times are
+// the endpoints' own CPU (hashing, verifying) and the same in both
+// scenarios; with it, every response of the server (metadata and
+// targets, to agents or endpoints) shares one paced link, as when the
+// fleet sits behind a WAN link or the server's uplink, and the times show
+// what the agents save.
 package main
 
 import (
@@ -59,6 +67,7 @@ type options struct {
 	Agents      int
 	Size        int64
 	Concurrency int
+	ServerLink  int64
 	Dir         string
 	JSON        string
 	Scenario    string // internal: run this scenario and print its result
@@ -71,6 +80,7 @@ func main() {
 	flag.IntVar(&o.Agents, "agents", 50, "update agents (and groups of endpoints sharing a connection pool)")
 	flag.Int64Var(&o.Size, "size", 16<<20, "size of the new component in bytes")
 	flag.IntVar(&o.Concurrency, "concurrency", 256, "endpoint updates in flight")
+	flag.Int64Var(&o.ServerLink, "server-link", 0, "bytes/s of the link all the server's responses share, e.g. 125000000 for 1 Gbit/s (0: unlimited)")
 	flag.StringVar(&o.Dir, "dir", defaultDir(), "where the working directories go (default: /dev/shm if present)")
 	flag.StringVar(&o.JSON, "json", "", "also write the figures to this file")
 	flag.StringVar(&o.Scenario, "scenario", "", "internal: run one scenario (direct or agents) and print its result as JSON")
@@ -97,6 +107,8 @@ func (o options) check() error {
 		return errors.New("-endpoints, -agents and -concurrency must be at least 1")
 	case o.Size < 1:
 		return errors.New("-size must be at least 1")
+	case o.ServerLink < 0:
+		return errors.New("-server-link cannot be negative")
 	case o.Scenario != "" && o.Scenario != direct && o.Scenario != viaAgents:
 		return fmt.Errorf("-scenario %q: want %s or %s", o.Scenario, direct, viaAgents)
 	}
@@ -113,7 +125,7 @@ func defaultDir() string {
 }
 
 func (o options) config() config {
-	return config{Endpoints: o.Endpoints, Agents: o.Agents, Size: o.Size, Concurrency: o.Concurrency, Dir: o.Dir,
+	return config{Endpoints: o.Endpoints, Agents: o.Agents, Size: o.Size, Concurrency: o.Concurrency, Dir: o.Dir, ServerLink: o.ServerLink,
 		Log: log.New(os.Stderr, o.Scenario+": ", log.Ltime)}
 }
 
@@ -164,7 +176,7 @@ func runChild(o options, scenario string) (*scenarioResult, error) {
 	}
 	cmd := exec.Command(self, "-scenario", scenario, "-endpoints", strconv.Itoa(o.Endpoints),
 		"-agents", strconv.Itoa(o.Agents), "-size", strconv.FormatInt(o.Size, 10),
-		"-concurrency", strconv.Itoa(o.Concurrency), "-dir", o.Dir)
+		"-concurrency", strconv.Itoa(o.Concurrency), "-dir", o.Dir, "-server-link", strconv.FormatInt(o.ServerLink, 10))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -15,6 +15,7 @@ type summary struct {
 	SizeBytes   int64 `json:"size_bytes"`
 	Concurrency int   `json:"concurrency"`
 	CPUs        int   `json:"cpus"`
+	ServerLink  int64 `json:"server_link_bytes_per_second"` // 0: unlimited
 
 	DirectServerBytes int64   `json:"direct_server_bytes"`
 	AgentsServerBytes int64   `json:"agents_server_bytes"`
@@ -53,6 +54,7 @@ type summary struct {
 func summarize(o options, d, a *scenarioResult) *summary {
 	return &summary{
 		Endpoints: o.Endpoints, Agents: o.Agents, SizeBytes: o.Size, Concurrency: o.Concurrency, CPUs: runtime.NumCPU(),
+		ServerLink: o.ServerLink,
 
 		DirectServerBytes: d.ServerBytes, AgentsServerBytes: a.ServerBytes,
 		ServerBytesRatio:  ratio(float64(a.ServerBytes), float64(d.ServerBytes)),
@@ -83,8 +85,12 @@ func ratio(a, b float64) float64 {
 
 // printTable prints the figures side by side with the ratios.
 func printTable(out io.Writer, s *summary) {
-	fmt.Fprintf(out, "\nfan-out of one new %s component to %d endpoints, %d update agents, %d updates in flight, %d CPUs\n\n",
-		mib(s.SizeBytes), s.Endpoints, s.Agents, s.Concurrency, s.CPUs)
+	link := "loopback, unlimited"
+	if s.ServerLink > 0 {
+		link = fmt.Sprintf("the server behind a %.0f Mbit/s link", float64(s.ServerLink)*8/1e6)
+	}
+	fmt.Fprintf(out, "\nfan-out of one new %s component to %d endpoints, %d update agents, %d updates in flight, %d CPUs, %s\n\n",
+		mib(s.SizeBytes), s.Endpoints, s.Agents, s.Concurrency, s.CPUs, link)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(cells ...string) {
 		for _, c := range cells {

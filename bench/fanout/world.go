@@ -49,6 +49,7 @@ type config struct {
 	Concurrency int
 	Dir         string      // parent of the working directory
 	Bins        int         // hash bins of the vendor repository (0: repo.DefaultBins)
+	ServerLink  int64       // bytes/s of the link all the server's responses share (0: unlimited)
 	Log         *log.Logger // progress; nil discards it
 }
 
@@ -226,7 +227,11 @@ func (w *world) startServer(ctx context.Context) error {
 		return fmt.Errorf("serve the server's tree: %w", err)
 	}
 	w.handlers = append(w.handlers, h)
-	w.serverURL, err = w.serve("127.0.0.1", w.serverBytes.wrap(h))
+	var served http.Handler = h
+	if w.cfg.ServerLink > 0 {
+		served = newLink(w.cfg.ServerLink).wrap(h)
+	}
+	w.serverURL, err = w.serve("127.0.0.1", w.serverBytes.wrap(served))
 	return err
 }
 

@@ -203,6 +203,7 @@ type fanoutFigures struct {
 	Endpoints         int     `json:"endpoints"`
 	Agents            int     `json:"agents"`
 	SizeBytes         int64   `json:"size_bytes"`
+	ServerLink        float64 `json:"server_link_bytes_per_second"`
 	DirectServerBytes float64 `json:"direct_server_bytes"`
 	AgentsServerBytes float64 `json:"agents_server_bytes"`
 	OriginDirect      float64 `json:"origin_bytes_direct"`
@@ -218,27 +219,39 @@ type fanoutFigures struct {
 
 func measureFanout(ctx context.Context, s *suite) (string, error) {
 	args := []string{"-endpoints", "10000"}
+	linked := []string{"-endpoints", "2000", "-server-link", "125000000"}
 	if s.quick {
 		args = []string{"-endpoints", "500", "-agents", "10", "-size", "1048576"}
+		linked = []string{"-endpoints", "100", "-agents", "10", "-size", "1048576", "-server-link", "12500000"}
 	}
-	var f fanoutFigures
+	var f, l fanoutFigures
 	cmd, err := runJSON(ctx, s, "fanout", &f, args...)
 	if err != nil {
 		return "", err
 	}
+	cmd2, err := runJSON(ctx, s, "fanout", &l, linked...)
+	if err != nil {
+		return "", err
+	}
 	mib := func(v float64) string { return fmt.Sprintf("%.1f MiB", v) }
+	secs := func(v float64) string { return fmt.Sprintf("%.2f s", v) }
 	return fmt.Sprintf("One new %s component reaches %d endpoints (lightweight in-process clients, each verifying "+
 		"the signed metadata and every byte of the target) through %d real update agents (`internal/agent`, each on its own "+
 		"loopback address), against the baseline of every endpoint updating straight from the server, in the same run "+
-		"(bench/fanout/README.md). Everything runs on this machine's 2 cores over loopback, so the times are the "+
-		"endpoints' own CPU (hashing and verifying), the same in both scenarios; what the agents save is the server's "+
-		"and the WAN's bytes: at 1 Gbit/s, %s leaving the server take %.0f s.\n\n", bytesSI(float64(f.SizeBytes)), f.Endpoints, f.Agents,
-		bytesSI(f.DirectServerBytes), f.DirectServerBytes*8/1e9) + code(cmd) + "\n" +
+		"(bench/fanout/README.md). Over loopback the times are the endpoints' own CPU (hashing and verifying), the same "+
+		"in both scenarios; what the agents save is the server's and the WAN's bytes.\n\n", bytesSI(float64(f.SizeBytes)),
+		f.Endpoints, f.Agents) + code(cmd) + "\n" +
 		table([]string{"", "through agents", "straight from the server (baseline)", "ratio"},
 			[]string{"bytes leaving the server", bytesSI(f.AgentsServerBytes), bytesSI(f.DirectServerBytes), ratio(f.AgentsServerBytes, f.DirectServerBytes)},
 			[]string{"bytes leaving the origin", bytesSI(f.OriginAgents), bytesSI(f.OriginDirect), ""},
 			[]string{"bytes served by the agents", bytesSI(f.AgentsServed), "", ""},
-			[]string{"time until every endpoint is up to date", fmt.Sprintf("%.2f s", f.AgentsSeconds), fmt.Sprintf("%.2f s", f.DirectSeconds), ratio(f.AgentsSeconds, f.DirectSeconds)},
+			[]string{"time until every endpoint is up to date", secs(f.AgentsSeconds), secs(f.DirectSeconds), ratio(f.AgentsSeconds, f.DirectSeconds)},
 			[]string{"peak RSS of the simulation", mib(f.AgentsPeakRSS), mib(f.DirectPeakRSS), ratio(f.AgentsPeakRSS, f.DirectPeakRSS)},
-			[]string{"peak Go heap", mib(f.AgentsPeakHeap), mib(f.DirectPeakHeap), ratio(f.AgentsPeakHeap, f.DirectPeakHeap)}), nil
+			[]string{"peak Go heap", mib(f.AgentsPeakHeap), mib(f.DirectPeakHeap), ratio(f.AgentsPeakHeap, f.DirectPeakHeap)}) +
+		fmt.Sprintf("\nThe same with the server behind one %.0f Mbit/s link that all its responses share (the site's WAN "+
+			"link or the server's uplink; `-server-link`), %d endpoints so that the baseline ends in minutes:\n\n",
+			float64(l.ServerLink)*8/1e6, l.Endpoints) + code(cmd2) + "\n" +
+		table([]string{"", "through agents", "straight from the server (baseline)", "ratio"},
+			[]string{"bytes leaving the server", bytesSI(l.AgentsServerBytes), bytesSI(l.DirectServerBytes), ratio(l.AgentsServerBytes, l.DirectServerBytes)},
+			[]string{"time until every endpoint is up to date", secs(l.AgentsSeconds), secs(l.DirectSeconds), ratio(l.AgentsSeconds, l.DirectSeconds)}), nil
 }
