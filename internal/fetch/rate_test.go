@@ -67,8 +67,13 @@ func TestWatchdogLeavesSteadyTransfer(t *testing.T) {
 	defer cancel(nil)
 	w := startWatchdog(clock, 100, time.Second, cancel)
 	<-clock.created
-	for range 40 { // ten windows at 25 bytes per quarter second: exactly the minimum
-		w.n.Add(25)
+	// Ten windows at 50 bytes per quarter second, twice the minimum. Not
+	// exactly the minimum (TestRateMeter covers that boundary): a tick is
+	// handed over before the watchdog reads the count, so a sample may
+	// already include the next quarter's bytes, and a window can then look
+	// one quarter short (150 bytes here, still above 100).
+	for range 40 {
+		w.n.Add(50)
 		clock.Advance(250 * time.Millisecond)
 	}
 	w.stop() // waits for the last tick to be processed
