@@ -32,6 +32,6 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	if !strings.Contains(paris, "17.736.00") || !strings.Contains(paris, "server") || !strings.Contains(paris, "agent:ua-paris-1 unreachable") {
-		t.Errorf("the stopped agent's client did not fail over to the server: %q", paris)
+		t.Errorf("the stopped agent's client did not fail over to the server: %q\n%s", paris, text)
 	}
 }

@@ -44,39 +44,37 @@ func (s *site) failover(ctx context.Context) error {
 	return nil
 }
 
-// behind lists the members whose installed pattern is not ver.
+// behind lists the members whose last finished run did not leave pattern
+// ver installed. It reads the run's report, not the installed tree: a run
+// installs before it writes its report, and the table prints the report.
 func (s *site) behind(ms []*member, ver string) []*member {
 	var out []*member
 	for _, m := range ms {
-		if installedPattern(m) != ver {
+		if reportedPattern(m) != ver {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func installedPattern(m *member) string {
+// reportedPattern is the pattern version m's last report left installed.
+func reportedPattern(m *member) string {
 	cfg, err := endpoint.LoadConfig(m.config)
 	if err != nil {
 		return ""
 	}
 	st, err := endpoint.ReadStatus(cfg)
-	if err != nil {
+	if err != nil || st.LastReport == nil {
 		return ""
 	}
-	for _, c := range st.Installed {
-		if c.Category == category.Components && c.Current != nil {
-			for _, it := range c.Current.Items {
-				if it.Name == "pattern" {
-					return it.Version
-				}
-			}
-		}
+	c := st.LastReport.Category(category.Components)
+	if c == nil {
+		return ""
 	}
-	return ""
+	return c.After["pattern"]
 }
 
-// waitFor waits until every member has installed ver, or the timeout.
+// waitFor waits until every member has reported ver installed, or the timeout.
 func (s *site) waitFor(ctx context.Context, ms []*member, ver string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
