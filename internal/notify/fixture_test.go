@@ -134,10 +134,11 @@ func newFixture(t *testing.T, open opener) *fixture {
 }
 
 // options are the hub options of the tests: fast polls and heartbeats,
-// agents waited for an hour of the fake clock.
+// agents waited for an hour of the fake clock, offline once a poll
+// interval has passed.
 func (fx *fixture) options() Options {
 	return Options{Store: fx.st, Now: fx.clock.Now, AgentTimeout: time.Hour, PollInterval: 10 * time.Millisecond,
-		Heartbeat: 20 * time.Millisecond}
+		ReconnectGrace: 10 * time.Millisecond, Heartbeat: 20 * time.Millisecond}
 }
 
 // serve starts a hub (running) and its server; h2 serves HTTP/2 over TLS.

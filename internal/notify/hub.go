@@ -45,6 +45,13 @@ type Options struct {
 	// are offline (so that every process has had a poll to send the
 	// notification to the agents connected to it). Default 2s.
 	PollInterval time.Duration
+	// ReconnectGrace is how long after the hub starts a targeted agent
+	// that has no recorded delivery counts as reconnecting rather than
+	// offline, so it still holds the clients: after a server restart
+	// every endpoint reconnects with backoff (Listen's full jitter), and
+	// an event written just before a crash may have gone out without its
+	// record. Default 30s; the agent timeout still applies.
+	ReconnectGrace time.Duration
 	// Heartbeat is the interval of the comment lines written on an idle
 	// stream so that proxies and NATs keep it open and the endpoint can
 	// tell a dead stream from a quiet one. Default 25s; Listen's default
@@ -80,6 +87,7 @@ func (o *Options) defaults() {
 	}
 	def(&o.AgentTimeout, 5*time.Minute)
 	def(&o.PollInterval, 2*time.Second)
+	def(&o.ReconnectGrace, 30*time.Second)
 	def(&o.Heartbeat, 25*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.StoreTimeout, 10*time.Second)
@@ -115,6 +123,8 @@ type Hub struct {
 
 	tmu     sync.Mutex
 	tracked map[string]*tracked // the notifications of the last poll, and newer ones
+
+	started time.Time // when Run started (the clock's), for ReconnectGrace
 }
 
 // sentRecord is what a closed stream wrote, kept for resumption.
@@ -156,6 +166,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.running = true
 	h.mu.Unlock()
+	h.started = h.o.Now()
 	recorded := make(chan struct{})
 	go func() { // owned by Run, which waits for it
 		defer close(recorded)

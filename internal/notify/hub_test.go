@@ -130,6 +130,52 @@ func TestOfflineAgentDoesNotHoldClientsBeyondAPoll(t *testing.T) {
 	})
 }
 
+// TestRestartedHubWaitsForReconnectingAgents: right after a (re)start
+// every endpoint is reconnecting, and an event written just before a
+// crash may have no record: an agent without a recorded delivery holds
+// the clients for the reconnect grace, not just a poll interval.
+func TestRestartedHubWaitsForReconnectingAgents(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		o := fx.options()
+		o.ReconnectGrace = time.Minute
+		s := fx.serve(o, false)
+		fx.endpoint("ua-1", "berlin", store.RoleAgent)
+		fx.endpoint("c-1", "berlin", store.RoleClient)
+		c := fx.listen(s, "c-1")
+		fx.connected(s, "c-1")
+
+		// The agent reconnects within the grace and reports: released
+		// once it is done.
+		first := fx.notify(s, Announcement{Versions: v2})
+		fx.clock.advance(o.PollInterval)
+		fullPoll(s.hub)
+		if fx.released(first) {
+			t.Fatal("released a poll interval after a start, while the agent may be reconnecting")
+		}
+		a := fx.listen(s, "ua-1")
+		a.expect(t, first)
+		fx.waitState(first, "ua-1", store.DeliveryDelivered)
+		fx.done(s, "ua-1", first, true)
+		c.expect(t, first)
+
+		// The agent stays away: released once the grace has passed.
+		a.stop()
+		fx.eventually("ua-1 gone", func() bool { return !s.hub.Connected(fx.eps["ua-1"].ID) })
+		second := fx.notify(s, Announcement{Versions: map[string]string{"pattern": "3.0"}})
+		fx.clock.advance(o.PollInterval)
+		fullPoll(s.hub)
+		if fx.released(second) {
+			t.Fatal("released within the reconnect grace")
+		}
+		fx.clock.advance(o.ReconnectGrace)
+		c.expect(t, second)
+		if fx.state(second, "ua-1") != store.DeliveryPending {
+			t.Fatalf("offline agent: %s", fx.state(second, "ua-1"))
+		}
+	})
+}
+
 func TestOfflineEndpointNotifiedOnReconnect(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
 		fx := newFixture(t, open)

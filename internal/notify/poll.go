@@ -112,8 +112,9 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 // while they wait: every notified agent reported (no agent delivery is
 // delivered and unfinished) and none is still to be notified, or some
 // are (offline) but a poll interval has passed so that every server
-// process has offered it to the agents connected to it; or the agent
-// timeout passed.
+// process has offered it to the agents connected to it, and this hub
+// has run for the reconnect grace (after a restart, agents still
+// reconnecting are not offline); or the agent timeout passed.
 func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, error) {
 	age := h.o.Now().Sub(n.Created)
 	if age >= h.o.AgentTimeout {
@@ -129,7 +130,7 @@ func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, 
 		return "", nil
 	case agents[store.DeliveryPending] == 0:
 		return "agents done", nil
-	case age >= h.o.PollInterval:
+	case age >= h.o.PollInterval && h.o.Now().Sub(h.started) >= h.o.ReconnectGrace:
 		return "connected agents done, others offline", nil
 	}
 	return "", nil

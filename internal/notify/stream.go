@@ -275,9 +275,7 @@ func (h *Hub) recordDeliveries(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.o.StoreTimeout)
-			defer cancel()
-			h.flushDeliveries(fctx)
+			h.flushDeliveries(ctx)
 			return
 		case <-h.markKick:
 			h.flushDeliveries(ctx)
@@ -285,7 +283,13 @@ func (h *Hub) recordDeliveries(ctx context.Context) {
 	}
 }
 
+// flushDeliveries writes the queued records. The events were written:
+// a shutdown that begins meanwhile does not cancel their records (each
+// write is bounded by StoreTimeout), or the delivery would stay pending
+// and the agent it went to would count as offline once the server is
+// back.
 func (h *Hub) flushDeliveries(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
 	h.markMu.Lock()
 	marks := h.marks
 	h.marks = map[string][]string{}

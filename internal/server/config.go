@@ -82,6 +82,10 @@ type Config struct {
 	// for notifications made by other server processes, agents' reports
 	// and expired agent timeouts (default 2s).
 	NotifyPoll Duration `json:"notify_poll,omitempty"`
+	// ReconnectGrace is how long after the server starts an update agent
+	// that has not received a notification yet still holds the clients
+	// back, as reconnecting rather than offline (default 30s).
+	ReconnectGrace Duration `json:"reconnect_grace,omitempty"`
 }
 
 // The files and directories of a server's data directory.
@@ -111,6 +115,7 @@ func (c *Config) defaults() {
 	def(&c.NotificationRetention, 30*24*time.Hour)
 	def(&c.AgentTimeout, 5*time.Minute)
 	def(&c.NotifyPoll, 2*time.Second)
+	def(&c.ReconnectGrace, 30*time.Second)
 	def(&c.PruneInterval, time.Hour)
 	if c.TLSCert == "" && c.TLSKey == "" {
 		c.TLSCert, c.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")

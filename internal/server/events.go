@@ -20,7 +20,8 @@ import (
 // newHub makes the server's notification hub.
 func (s *Server) newHub() (*notify.Hub, error) {
 	return notify.NewHub(notify.Options{Store: s.st, Logger: s.log, Now: s.now,
-		AgentTimeout: time.Duration(s.cfg.AgentTimeout), PollInterval: time.Duration(s.cfg.NotifyPoll)})
+		AgentTimeout: time.Duration(s.cfg.AgentTimeout), PollInterval: time.Duration(s.cfg.NotifyPoll),
+		ReconnectGrace: time.Duration(s.cfg.ReconnectGrace)})
 }
 
 // events serves an authenticated endpoint's event stream.
