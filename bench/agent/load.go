@@ -24,12 +24,16 @@ type wrkResult struct {
 }
 
 // runWrk runs wrk against u with conns connections for d, sending
-// If-None-Match: etag when etag is set.
-func runWrk(ctx context.Context, u, etag string, conns int, d time.Duration) (wrkResult, error) {
+// If-None-Match: etag when etag is set, and Connection: close (a new
+// connection for every request) when fresh is set.
+func runWrk(ctx context.Context, u, etag string, fresh bool, conns int, d time.Duration) (wrkResult, error) {
 	threads := min(runtime.NumCPU(), conns)
 	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
 	if etag != "" {
 		args = append(args, "-H", "If-None-Match: "+etag)
+	}
+	if fresh {
+		args = append(args, "-H", "Connection: close")
 	}
 	out, err := exec.CommandContext(ctx, "wrk", append(args, u)...).CombinedOutput()
 	if err != nil {
@@ -122,7 +126,7 @@ func checkNotModified(ctx context.Context, u string) (string, error) {
 
 // rssWithConns opens n keep-alive connections to u's server, makes one
 // request on each, and returns the server's RSS while all are open.
-func rssWithConns(ctx context.Context, p *process, u string, n int) (float64, error) {
+func rssWithConns(ctx context.Context, p *process, u, etag string, n int) (float64, error) {
 	pu, err := url.Parse(u)
 	if err != nil {
 		return 0, err
@@ -144,7 +148,7 @@ func rssWithConns(ctx context.Context, p *process, u string, n int) (float64, er
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := oneRequest(ctx, pu)
+			c, err := oneRequest(ctx, pu, etag)
 			conns[i] = c
 			if err != nil {
 				errs <- err
@@ -156,26 +160,31 @@ func rssWithConns(ctx context.Context, p *process, u string, n int) (float64, er
 	if err := <-errs; err != nil {
 		return 0, fmt.Errorf("open %d connections: %w", n, err)
 	}
-	time.Sleep(500 * time.Millisecond) // let the server settle
+	time.Sleep(time.Second) // let the server settle (idle connections of the agent release their read buffers after 0.1 s)
 	return p.rssMiB()
 }
 
-// oneRequest dials u's host, sends one keep-alive GET and reads the
-// answer, leaving the connection open.
-func oneRequest(ctx context.Context, u *url.URL) (net.Conn, error) {
+// oneRequest dials u's host, sends one keep-alive GET (conditional on
+// etag if set) and reads the answer (200, or 304 with etag), leaving the
+// connection open.
+func oneRequest(ctx context.Context, u *url.URL, etag string) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u.RequestURI(), u.Host)
+	cond, want := "", 200
+	if etag != "" {
+		cond, want = "If-None-Match: "+etag+"\r\n", 304
+	}
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", u.RequestURI(), u.Host, cond)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		return c, err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != want {
 		return c, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return c, nil

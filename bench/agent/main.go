@@ -2,10 +2,12 @@
 // serving the same files, side by side in one run, with wrk:
 //
 //   - requests/s of conditional GETs of timestamp.json answered 304, at
-//     512 connections;
+//     512 connections, and on a new connection for each (64 at once);
 //   - GB/s of a 256 MiB target with 8 connections;
-//   - the agent's resident memory idle and with 1,000 open connections
-//     (nginx's, master and workers, alongside).
+//   - the agent's resident memory idle and with 1,000 open connections,
+//     each left open after a revalidation (answered by internal/fastpath)
+//     or after a download (answered by net/http); nginx's, master and
+//     workers, alongside.
 //
 // It builds a vendor repository with the target, fills an agent's served
 // tree from it with a real refresh (verified), runs the agent in its own
@@ -35,12 +37,15 @@ type options struct {
 	Duration time.Duration
 	Runs     int
 	Conns304 int
-	ConnsBig int
-	Idle     int
-	BigSize  int64
-	JSON     string
-	Keep     bool
-	Profile  string
+	// ConnsFresh is the concurrency of the test in which every request
+	// comes on a new connection.
+	ConnsFresh int
+	ConnsBig   int
+	Idle       int
+	BigSize    int64
+	JSON       string
+	Keep       bool
+	Profile    string
 }
 
 // result is what the benchmark measured.
@@ -57,6 +62,14 @@ type result struct {
 	AgentRSSConnMiB float64 `json:"agent_rss_1000_conns_mib"`
 	AgentRSSLoadMiB float64 `json:"agent_rss_after_load_mib"`
 	NginxRSSConnMiB float64 `json:"nginx_rss_1000_conns_mib"`
+	// Revalidations each on a new connection (Connection: close), as
+	// endpoints polling less often than keep-alive lasts send them.
+	AgentRPSFresh    float64 `json:"agent_rps_304_fresh"`
+	NginxRPSFresh    float64 `json:"nginx_rps_304_fresh"`
+	BaselineRPSFresh float64 `json:"net_http_baseline_rps_304_fresh"`
+	// The same after revalidations (304) rather than downloads.
+	AgentRSSRevalMiB float64 `json:"agent_rss_1000_revalidated_conns_mib"`
+	NginxRSSRevalMiB float64 `json:"nginx_rss_1000_revalidated_conns_mib"`
 }
 
 func main() {
@@ -77,6 +90,7 @@ func main() {
 	flag.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each wrk run")
 	flag.IntVar(&o.Runs, "runs", 3, "wrk runs per server and test (the median is reported)")
 	flag.IntVar(&o.Conns304, "conns-304", 512, "connections of the 304 test")
+	flag.IntVar(&o.ConnsFresh, "conns-fresh", 64, "concurrent connections of the 304 test with a new connection per request")
 	flag.IntVar(&o.ConnsBig, "conns-big", 8, "connections of the large-file test")
 	flag.IntVar(&o.Idle, "idle-conns", 1000, "open connections for the memory measurement")
 	flag.Int64Var(&o.BigSize, "size", 256<<20, "size of the large target in bytes")
@@ -154,13 +168,6 @@ func measure(ctx context.Context, o options, tree *servedTree, s servers) (*resu
 	if res.AgentRSSIdleMiB, err = agent.rssMiB(); err != nil {
 		return nil, err
 	}
-	log.Printf("agent RSS idle: %.1f MiB; opening %d connections", res.AgentRSSIdleMiB, o.Idle)
-	if res.AgentRSSConnMiB, err = rssWithConns(ctx, agent, agentURL+tree.timestamp, o.Idle); err != nil {
-		return nil, err
-	}
-	if res.NginxRSSConnMiB, err = rssWithConns(ctx, nginx, nginxURL+tree.timestamp, o.Idle); err != nil {
-		return nil, err
-	}
 	agentTag, err := checkNotModified(ctx, agentURL+tree.timestamp)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -169,23 +176,44 @@ func measure(ctx context.Context, o options, tree *servedTree, s servers) (*resu
 	if err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	var a304, n304, b304, aBig, nBig []float64
+	log.Printf("agent RSS idle: %.1f MiB; opening %d connections", res.AgentRSSIdleMiB, o.Idle)
+	// Revalidated connections first: the download measurement's larger
+	// heap would otherwise still be resident.
+	for _, m := range []struct {
+		p         *process
+		url, etag string
+		into      *float64
+	}{
+		{agent, agentURL, agentTag, &res.AgentRSSRevalMiB},
+		{nginx, nginxURL, nginxTag, &res.NginxRSSRevalMiB},
+		{agent, agentURL, "", &res.AgentRSSConnMiB},
+		{nginx, nginxURL, "", &res.NginxRSSConnMiB},
+	} {
+		if *m.into, err = rssWithConns(ctx, m.p, m.url+tree.timestamp, m.etag, o.Idle); err != nil {
+			return nil, err
+		}
+	}
+	var a304, n304, b304, aFresh, nFresh, bFresh, aBig, nBig []float64
 	for i := range o.Runs {
 		log.Printf("run %d/%d", i+1, o.Runs)
 		steps := []struct {
 			url, etag string
+			fresh     bool
 			conns     int
 			into      *[]float64
 			big       bool
 		}{
-			{agentURL + tree.timestamp, agentTag, o.Conns304, &a304, false},
-			{nginxURL + tree.timestamp, nginxTag, o.Conns304, &n304, false},
-			{s.baseURL + tree.timestamp, `"baseline"`, o.Conns304, &b304, false},
-			{agentURL + tree.big, "", o.ConnsBig, &aBig, true},
-			{nginxURL + tree.big, "", o.ConnsBig, &nBig, true},
+			{agentURL + tree.timestamp, agentTag, false, o.Conns304, &a304, false},
+			{nginxURL + tree.timestamp, nginxTag, false, o.Conns304, &n304, false},
+			{s.baseURL + tree.timestamp, `"baseline"`, false, o.Conns304, &b304, false},
+			{agentURL + tree.timestamp, agentTag, true, o.ConnsFresh, &aFresh, false},
+			{nginxURL + tree.timestamp, nginxTag, true, o.ConnsFresh, &nFresh, false},
+			{s.baseURL + tree.timestamp, `"baseline"`, true, o.ConnsFresh, &bFresh, false},
+			{agentURL + tree.big, "", false, o.ConnsBig, &aBig, true},
+			{nginxURL + tree.big, "", false, o.ConnsBig, &nBig, true},
 		}
 		for _, s := range steps {
-			w, err := runWrk(ctx, s.url, s.etag, s.conns, o.Duration)
+			w, err := runWrk(ctx, s.url, s.etag, s.fresh, s.conns, o.Duration)
 			if err != nil {
 				return nil, err
 			}
@@ -197,6 +225,7 @@ func measure(ctx context.Context, o options, tree *servedTree, s servers) (*resu
 		}
 	}
 	res.AgentRPS304, res.NginxRPS304, res.BaselineRPS304 = median(a304), median(n304), median(b304)
+	res.AgentRPSFresh, res.NginxRPSFresh, res.BaselineRPSFresh = median(aFresh), median(nFresh), median(bFresh)
 	res.AgentBigGBps, res.NginxBigGBps = median(aBig), median(nBig)
 	res.Ratio304, res.RatioBig = res.AgentRPS304/res.NginxRPS304, res.AgentBigGBps/res.NginxBigGBps
 	if res.AgentRSSLoadMiB, err = agent.rssMiB(); err != nil {
@@ -215,12 +244,16 @@ func report(r *result, o options) {
 	fmt.Printf("\nupdate agent vs nginx, %d CPUs, wrk %s per run, median of %d runs\n\n", r.CPUs, o.Duration, o.Runs)
 	fmt.Printf("%-44s %14s %14s %8s\n", "test", "agent", "nginx", "ratio")
 	fmt.Printf("%-44s %14.0f %14.0f %7.2fx\n", fmt.Sprintf("304 timestamp.json, %d conns (req/s)", o.Conns304), r.AgentRPS304, r.NginxRPS304, r.Ratio304)
+	fmt.Printf("%-44s %14.0f %14.0f %7.2fx\n", fmt.Sprintf("304 on new connections, %d at once (req/s)", o.ConnsFresh),
+		r.AgentRPSFresh, r.NginxRPSFresh, r.AgentRPSFresh/r.NginxRPSFresh)
 	fmt.Printf("%-44s %14.2f %14.2f %7.2fx\n", fmt.Sprintf("%d MiB target, %d conns (GB/s)", o.BigSize>>20, o.ConnsBig), r.AgentBigGBps, r.NginxBigGBps, r.RatioBig)
 	fmt.Printf("\nbaseline: a net/http handler that answers every request 304 at once: %.0f req/s (%.2fx nginx);\n"+
-		"the agent reaches %.2f of it\n", r.BaselineRPS304, r.BaselineRPS304/r.NginxRPS304, r.AgentRPS304/r.BaselineRPS304)
-	fmt.Printf("\nagent RSS: %.1f MiB idle, %.1f MiB with %d open connections, %.1f MiB after the load tests\n",
-		r.AgentRSSIdleMiB, r.AgentRSSConnMiB, o.Idle, r.AgentRSSLoadMiB)
-	fmt.Printf("nginx RSS (master and workers): %.1f MiB with %d open connections\n", r.NginxRSSConnMiB, o.Idle)
+		"the agent reaches %.2f of it; on new connections: %.0f req/s (%.2fx nginx)\n", r.BaselineRPS304, r.BaselineRPS304/r.NginxRPS304,
+		r.AgentRPS304/r.BaselineRPS304, r.BaselineRPSFresh, r.BaselineRPSFresh/r.NginxRPSFresh)
+	fmt.Printf("\nagent RSS: %.1f MiB idle; with %d open connections: %.1f MiB after revalidations, %.1f MiB after downloads; %.1f MiB after the load tests\n",
+		r.AgentRSSIdleMiB, o.Idle, r.AgentRSSRevalMiB, r.AgentRSSConnMiB, r.AgentRSSLoadMiB)
+	fmt.Printf("nginx RSS (master and workers) with %d open connections: %.1f MiB after revalidations, %.1f MiB after downloads\n",
+		o.Idle, r.NginxRSSRevalMiB, r.NginxRSSConnMiB)
 	fmt.Printf("targets: >= 0.90x on the large target (%s), >= 0.80x on 304s (%s)\n", verdict(r.RatioBig, 0.9), verdict(r.Ratio304, 0.8))
 }
 

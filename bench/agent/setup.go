@@ -121,7 +121,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := agent.Listen(context.Background(), *listen)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@
 //     go out through sendfile.
 //   - Observability: /metrics (Prometheus), /healthz, structured access
 //     logs, and a status file that `cascade endpoint status` reads.
+//   - Over plain HTTP, revalidations of unchanged files and requests for
+//     missing metadata files are answered by internal/fastpath (answer),
+//     without net/http; everything else by Handler.
 package agent
 
 import (
@@ -53,6 +56,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/cascade-update/cascade/internal/fastpath"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/httpserver"
 	"github.com/cascade-update/cascade/internal/static"
@@ -256,11 +260,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	ln := a.o.Listener
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", a.o.Listen); err != nil {
-			return fmt.Errorf("agent: listen: %w", err)
+		if ln, err = Listen(ctx, a.o.Listen); err != nil {
+			return err
 		}
 	}
 	return a.Serve(ctx, ln)
+}
+
+// Listen opens the TCP listener an agent serves on. Its connections get
+// no TCP keep-alive probes (and so no setsockopt calls for them on every
+// accepted connection, of which endpoints open one per check): the
+// server's idle timeout closes idle connections, and a dead peer fails
+// the writes of a response.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: listen: %w", err)
+	}
+	return ln, nil
 }
 
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully.
@@ -280,8 +298,15 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); a.statusLoop(ctx) }()
 	go func() { defer wg.Done(); <-ctx.Done(); fresh() }()
-	err := httpserver.Run(ctx, srv, ln, httpserver.Options{CertFile: a.o.CertFile, KeyFile: a.o.KeyFile,
-		ShutdownTimeout: a.o.ShutdownTimeout, Logger: a.log})
+	var err error
+	if a.o.CertFile == "" {
+		// Plain HTTP: revalidations are answered without net/http.
+		err = fastpath.Serve(ctx, ln, fastpath.Options{Answer: a.answer, Server: srv,
+			ShutdownTimeout: a.o.ShutdownTimeout, Logger: a.log})
+	} else {
+		err = httpserver.Run(ctx, srv, ln, httpserver.Options{CertFile: a.o.CertFile, KeyFile: a.o.KeyFile,
+			ShutdownTimeout: a.o.ShutdownTimeout, Logger: a.log})
+	}
 	cancel()
 	wg.Wait()
 	a.saveStatus()

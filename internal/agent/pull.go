@@ -103,8 +103,7 @@ func (a *Agent) pullable(r *http.Request) (pullReq, bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return pullReq{}, false
 	}
-	kind, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	rel, ok := strings.CutPrefix(rest, "targets/")
+	kind, rel, ok := splitTarget(r.URL.Path)
 	if !ok {
 		return pullReq{}, false
 	}

@@ -1,12 +1,16 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/fastpath"
 )
 
 // routes is the agent's handler: /healthz, /metrics, and the tree. It is
@@ -70,6 +74,58 @@ func (a *Agent) serveTree(w http.ResponseWriter, r *http.Request) {
 	a.files.ServeHTTP(out, r)
 }
 
+// answer is serveTree for the requests internal/fastpath answers itself:
+// revalidations of unchanged files (304) and requests for missing files
+// that cannot be pulled through (404: not under targets/), counted and
+// logged alike. It declines every other request, and one over the
+// download limit (the 503 is then net/http's), so that those are served
+// by Handler.
+func (a *Agent) answer(dst []byte, r *fastpath.Request) ([]byte, []byte, bool) {
+	if r.Path == "/healthz" || r.Path == "/metrics" {
+		return dst, nil, false
+	}
+	var start time.Time
+	if a.o.AccessLog != nil {
+		start = time.Now()
+	}
+	if !a.m.acquire(int64(a.o.MaxDownloads)) {
+		return dst, nil, false
+	}
+	code := http.StatusNotModified
+	out, ok := a.files.AppendNotModified(dst, r.Path, r.IfNoneMatch)
+	var body []byte
+	if !ok && !targetPath(r.Path) {
+		code = http.StatusNotFound
+		out, body, ok = a.files.AppendNotFound(dst, r.Path)
+	}
+	a.m.release()
+	if !ok {
+		return dst, nil, false
+	}
+	a.m.seen(r.RemoteAddr)
+	a.m.observe(code, int64(len(body)))
+	if a.o.AccessLog != nil {
+		a.logRequest(context.Background(), accessRecord{remote: r.RemoteAddr, method: r.Method, path: r.Path, code: code,
+			bytes: int64(len(body)), start: start, userAgent: r.Header("User-Agent"), relay: r.Header(RelayHeader)})
+	}
+	return out, body, true
+}
+
+// targetPath reports whether a request path is under a repository's
+// targets/ (where a missing file may be pulled through).
+func targetPath(p string) bool {
+	_, _, ok := splitTarget(p)
+	return ok
+}
+
+// splitTarget splits a request path "/<kind>/targets/<rel>" into the
+// repository kind and the path under its targets/.
+func splitTarget(p string) (kind, rel string, ok bool) {
+	kind, rest, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	rel, ok = strings.CutPrefix(rest, "targets/")
+	return kind, rel, ok
+}
+
 // unavailable answers 503 with Retry-After.
 func unavailable(w http.ResponseWriter, after time.Duration, msg string) {
 	h := w.Header()
@@ -85,11 +141,26 @@ func (a *Agent) finish(rec *recorder, r *http.Request, start time.Time) {
 	}
 	a.m.observe(rec.code, rec.n)
 	if a.o.AccessLog != nil {
-		a.o.AccessLog.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("remote", r.RemoteAddr), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.code), slog.Int64("bytes", rec.n), slog.Duration("duration", time.Since(start)),
-			slog.String("user_agent", r.UserAgent()), slog.String("relay", r.Header.Get(RelayHeader)))
+		a.logRequest(r.Context(), accessRecord{remote: r.RemoteAddr, method: r.Method, path: r.URL.Path, code: rec.code,
+			bytes: rec.n, start: start, userAgent: r.UserAgent(), relay: r.Header.Get(RelayHeader)})
 	}
+}
+
+// accessRecord is what the access log says of one request.
+type accessRecord struct {
+	remote, method, path string
+	code                 int
+	bytes                int64
+	start                time.Time
+	userAgent, relay     string
+}
+
+// logRequest writes one access log record (Options.AccessLog is set).
+func (a *Agent) logRequest(ctx context.Context, r accessRecord) {
+	a.o.AccessLog.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("remote", r.remote), slog.String("method", r.method), slog.String("path", r.path),
+		slog.Int("status", r.code), slog.Int64("bytes", r.bytes), slog.Duration("duration", time.Since(r.start)),
+		slog.String("user_agent", r.userAgent), slog.String("relay", r.relay))
 }
 
 // recorder notes the status and body bytes of a response. It passes

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,9 +101,9 @@ func (s *agentService) start(ctx context.Context) (stop func(), err error) {
 	if s == nil {
 		return func() {}, nil
 	}
-	ln, err := net.Listen("tcp", s.cfg.Serve.Listen)
+	ln, err := agent.Listen(ctx, s.cfg.Serve.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("update agent: listen: %w", err)
+		return nil, fmt.Errorf("update agent: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

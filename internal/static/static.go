@@ -37,6 +37,9 @@
 //     Caveat: a directory of the tree must not be replaced by renaming
 //     another one over it while it is served (files may be replaced
 //     freely; directories may be removed and recreated).
+//   - AppendNotModified and AppendNotFound give servers that write
+//     responses themselves (internal/fastpath) ServeHTTP's 304 and 404
+//     as bytes, decided by the same code.
 package static
 
 import (
@@ -175,20 +178,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, status)
 		return
 	}
-	inm := r.Header.Get("If-None-Match")
-	if inm != "" && h.revalidate > 0 {
-		if m := h.recent(name); m != nil && etagMatch(inm, m.etag) {
-			h.notModified(w, name, m)
-			return
-		}
-	}
-	dir, base := path.Split(name)
-	d, fi, err := h.stat(strings.TrimSuffix(dir, "/"), base)
+	m, d, base, err := h.revalidation(name, r.Header.Get("If-None-Match"))
 	if err != nil {
 		h.notFound(w, name, err)
 		return
 	}
-	if m := h.meta(name, fi); m != nil && inm != "" && etagMatch(inm, m.etag) {
+	if m != nil {
 		h.notModified(w, name, m)
 		return
 	}
@@ -215,6 +210,88 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("ETag", etag)
 	}
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+// revalidation answers the If-None-Match check of file name: the
+// remembered metadata of the file when inm matches its current ETag (the
+// request is then answered 304), or else the open directory and base
+// name of the file, to be served. err is that of looking the file up.
+func (h *Handler) revalidation(name, inm string) (m *fileMeta, d *os.Root, base string, err error) {
+	if inm != "" && h.revalidate > 0 {
+		if m := h.recent(name); m != nil && etagMatch(inm, m.etag) {
+			return m, nil, "", nil
+		}
+	}
+	d, base, fi, err := h.lookup(name)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if m := h.meta(name, fi); m != nil && inm != "" && etagMatch(inm, m.etag) {
+		return m, nil, "", nil
+	}
+	return nil, d, base, nil
+}
+
+// AppendNotModified is the 304 path of ServeHTTP for servers that write
+// responses themselves (internal/fastpath): if a GET or HEAD of
+// urlPath with If-None-Match inm would be answered 304, it appends to
+// dst the status line and header lines of that response, exactly as
+// net/http writes them for ServeHTTP (sorted by name, each ending in
+// CRLF; without Date, Connection and the blank line, which the server
+// adds) and returns true. Otherwise it returns dst unchanged and false,
+// and the request is for ServeHTTP.
+func (h *Handler) AppendNotModified(dst []byte, urlPath, inm string) ([]byte, bool) {
+	if inm == "" {
+		return dst, false
+	}
+	name, status := cleanPath(urlPath)
+	if status != http.StatusOK {
+		return dst, false
+	}
+	m, _, _, err := h.revalidation(name, inm)
+	if err != nil || m == nil {
+		return dst, false
+	}
+	return h.appendNotModified(dst, name, m), true
+}
+
+// notFoundBody is the body of ServeHTTP's 404.
+var notFoundBody = []byte("Not Found\n")
+
+// AppendNotFound is, like AppendNotModified, the 404 path of ServeHTTP
+// for servers that write responses themselves: if a GET or HEAD of
+// urlPath would be answered 404 because no such file or directory
+// exists, it appends the status line and header lines of that response
+// and returns them with its body (to be sent with a Content-Length after
+// Date) and true. Otherwise it returns dst unchanged, nil and false.
+func (h *Handler) AppendNotFound(dst []byte, urlPath string) ([]byte, []byte, bool) {
+	name, status := cleanPath(urlPath)
+	if status != http.StatusOK {
+		return dst, nil, false
+	}
+	if _, _, _, err := h.lookup(name); !errors.Is(err, fs.ErrNotExist) {
+		return dst, nil, false
+	}
+	dst = append(dst, "HTTP/1.1 404 Not Found\r\nCache-Control: no-store\r\n"+
+		"Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"...)
+	return dst, notFoundBody, true
+}
+
+// appendNotModified appends the head of the 304 answered from m.
+func (h *Handler) appendNotModified(dst []byte, name string, m *fileMeta) []byte {
+	cache := h.mutableCache
+	if immutable(name) {
+		cache = ImmutableCacheControl
+	}
+	dst = append(dst, "HTTP/1.1 304 Not Modified\r\nCache-Control: "...)
+	dst = append(dst, cache...)
+	dst = append(dst, "\r\nEtag: "...)
+	dst = append(dst, m.etag...)
+	if m.lastModified != "" {
+		dst = append(dst, "\r\nLast-Modified: "...)
+		dst = append(dst, m.lastModified...)
+	}
+	return append(dst, "\r\nX-Content-Type-Options: nosniff\r\n"...)
 }
 
 // notFound answers 404, logging errors other than a missing or irregular
@@ -286,15 +363,17 @@ func (h *Handler) Forget() {
 	h.nMeta.Store(0)
 }
 
-// stat returns the open handle of directory dir of the tree and the
-// state of file base in it (symbolic links inside the tree followed).
-// The handle is cached; a cached handle of a directory removed since is
-// dropped and the directory opened again.
-func (h *Handler) stat(dir, base string) (*os.Root, fs.FileInfo, error) {
+// lookup returns the open handle of the directory of file name (a path
+// in the tree), the file's base name and its state (symbolic links
+// inside the tree followed). The handle is cached; a cached handle of a
+// directory removed since is dropped and the directory opened again.
+func (h *Handler) lookup(name string) (*os.Root, string, fs.FileInfo, error) {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
 	for attempt := 0; ; attempt++ {
 		d, cached, err := h.dir(dir)
 		if err != nil {
-			return nil, nil, err
+			return nil, base, nil, err
 		}
 		fi, err := d.Stat(base)
 		if err != nil && cached && attempt == 0 && errors.Is(err, fs.ErrNotExist) {
@@ -304,7 +383,7 @@ func (h *Handler) stat(dir, base string) (*os.Root, fs.FileInfo, error) {
 		if err == nil && !fi.Mode().IsRegular() {
 			err = errNotRegular
 		}
-		return d, fi, err
+		return d, base, fi, err
 	}
 }
 
