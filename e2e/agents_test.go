@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,14 +120,18 @@ func (a *agentsSite) agentDown() {
 		}
 	}
 	// Only the domain settings' probe (of the site repository) reached
-	// the agent's address, none of the vendor repository's.
+	// the agent's address, none of the vendor repository's. A connection
+	// that carried no request is the probe's own: it asks for the next
+	// root and the timestamp at once, and when the first fails it cancels
+	// the second, which may not have been written yet (the vendor
+	// attempts are cached, checked above).
 	reqs := r.requests()
 	for _, line := range reqs {
-		if !strings.HasPrefix(line, "GET /site/") {
+		if line != "" && !strings.HasPrefix(line, "GET /site/") {
 			t.Errorf("the client contacted the stopped agent again for %q; all requests: %q", line, reqs)
 		}
 	}
-	if len(reqs) == 0 {
+	if !slices.ContainsFunc(reqs, func(l string) bool { return l != "" }) {
 		t.Error("the client never contacted the stopped agent")
 	}
 	r.close()

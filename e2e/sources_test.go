@@ -80,7 +80,7 @@ type refuser struct {
 	ln    net.Listener
 	done  chan struct{}
 	mu    sync.Mutex
-	lines []string // the request lines received
+	lines []string // the request lines received ("" for a connection that sent none)
 }
 
 // refuse starts a refuser on addr until the test ends.
@@ -92,18 +92,24 @@ func refuse(t *testing.T, addr string) *refuser {
 	}
 	r := &refuser{ln: ln, done: make(chan struct{})}
 	go func() {
+		var conns sync.WaitGroup
 		defer close(r.done)
+		defer conns.Wait()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			r.mu.Lock()
-			r.lines = append(r.lines, strings.TrimSpace(line))
-			r.mu.Unlock()
+			// Each connection on its own: a client's concurrent requests
+			// (a probe asks for root and timestamp at once) are each read.
+			conns.Go(func() {
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				c.Close()
+				r.mu.Lock()
+				r.lines = append(r.lines, strings.TrimSpace(line))
+				r.mu.Unlock()
+			})
 		}
 	}()
 	t.Cleanup(r.close)
