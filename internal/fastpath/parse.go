@@ -31,11 +31,10 @@ func (r *Request) Header(name string) string {
 		if i < 0 {
 			break
 		}
-		line := rest[:i]
+		k, v, _ := headerLine(rest[:i]) // parse checked every line
 		rest = rest[i+2:]
-		k, v, _ := bytes.Cut(line, []byte{':'})
 		if bytes.EqualFold(k, []byte(name)) {
-			return string(trimBlanks(v))
+			return string(v)
 		}
 	}
 	return ""
@@ -137,17 +136,13 @@ func headerLine(line []byte) (name, value []byte, ok bool) {
 			return nil, nil, false
 		}
 	}
-	value = trimBlanks(value)
+	value = bytes.Trim(value, " \t")
 	for _, c := range value {
 		if (c < ' ' && c != '\t') || c == 0x7f {
 			return nil, nil, false
 		}
 	}
 	return name, value, true
-}
-
-func trimBlanks(b []byte) []byte {
-	return bytes.Trim(b, " \t")
 }
 
 // simplePath reports whether target is an origin-form path of unreserved

@@ -256,7 +256,7 @@ func (h *Handler) AppendNotModified(dst []byte, urlPath, inm string) ([]byte, bo
 }
 
 // notFoundBody is the body of ServeHTTP's 404.
-var notFoundBody = []byte("Not Found\n")
+var notFoundBody = []byte(http.StatusText(http.StatusNotFound) + "\n")
 
 // AppendNotFound is, like AppendNotModified, the 404 path of ServeHTTP
 // for servers that write responses themselves: if a GET or HEAD of
@@ -279,12 +279,8 @@ func (h *Handler) AppendNotFound(dst []byte, urlPath string) ([]byte, []byte, bo
 
 // appendNotModified appends the head of the 304 answered from m.
 func (h *Handler) appendNotModified(dst []byte, name string, m *fileMeta) []byte {
-	cache := h.mutableCache
-	if immutable(name) {
-		cache = ImmutableCacheControl
-	}
 	dst = append(dst, "HTTP/1.1 304 Not Modified\r\nCache-Control: "...)
-	dst = append(dst, cache...)
+	dst = append(dst, h.cacheControl(name)[0]...)
 	dst = append(dst, "\r\nEtag: "...)
 	dst = append(dst, m.etag...)
 	if m.lastModified != "" {
@@ -308,16 +304,21 @@ func (h *Handler) notFound(w http.ResponseWriter, name string, err error) {
 func (h *Handler) notModified(w http.ResponseWriter, name string, m *fileMeta) {
 	hdr := w.Header()
 	hdr["X-Content-Type-Options"] = nosniffValue
-	if immutable(name) {
-		hdr["Cache-Control"] = immutableValue
-	} else {
-		hdr["Cache-Control"] = h.mutableValue
-	}
+	hdr["Cache-Control"] = h.cacheControl(name)
 	hdr["Etag"] = m.etagValue
 	if m.lastModified != "" {
 		hdr["Last-Modified"] = m.lastModifiedValue
 	}
 	w.WriteHeader(http.StatusNotModified)
+}
+
+// cacheControl is the Cache-Control header value of file name's
+// revalidations, shared (not to be modified).
+func (h *Handler) cacheControl(name string) []string {
+	if immutable(name) {
+		return immutableValue
+	}
+	return h.mutableValue
 }
 
 // etagMatch is the weak comparison of If-None-Match (a list, or "*")
