@@ -30,7 +30,7 @@ type agentsSite struct {
 }
 
 // TestAgentRules exercises, over the network, the plans of update agents
-// and the standard sources (DESIGN.md section 4): an agent never lists
+// and the standard sources (docs/update-process.md): an agent never lists
 // itself and its clients update from it (all three categories);
 // clients.source standard; agents.source standard; agents.only_from_server;
 // and the agents.always_from_standard_source notification flow: the

@@ -29,7 +29,7 @@ type customized struct {
 }
 
 // TestCustomizedList exercises, over the network, the customized plan of
-// clients (DESIGN.md section 4): list order and first entry wins,
+// clients (docs/update-process.md): list order and first entry wins,
 // de-duplication, failover past a dead source, a 404 source, a failing
 // one (500) and a stale one, fallback_to_server on and off per category (components to the
 // origin when off, domain settings and programs quitting), URL entries

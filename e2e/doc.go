@@ -17,7 +17,7 @@
 //
 // Each test has a site of its own (origin, server, sources, endpoints on
 // 127.0.N.0/24) and runs in parallel with the others. The rules of
-// DESIGN.md section 4, and where each is exercised:
+// docs/update-process.md, and where each is exercised:
 //
 //	effective list: list order, first entry wins     TestCustomizedList (clients x, y)
 //	effective list: later duplicates dropped         TestCustomizedList (x: entry 4)

@@ -1,5 +1,4 @@
-// Package agent is the HTTP service of an update agent (DESIGN.md section
-// 1; docs/agents.md): an endpoint designated to relay updates serves its
+// Package agent is the HTTP service of an update agent (docs/agents.md): an endpoint designated to relay updates serves its
 // verified copies of the vendor repository and, when it trusts one, of the
 // site repository, in the source-tree layout every source uses
 // (ARCHITECTURE.md), so a client treats an agent like any other source.

@@ -1,5 +1,5 @@
-// Package category names the three kinds of update content of DESIGN.md
-// section 2 and what each may come from.
+// Package category names the three kinds of update content of
+// docs/update-process.md (Categories) and what each may come from.
 package category
 
 import "fmt"
@@ -8,7 +8,7 @@ import "fmt"
 // interface: they appear in policies, plans, reports and JSON.
 type Category string
 
-// The categories of DESIGN.md section 2.
+// The categories of docs/update-process.md.
 const (
 	// Components are patterns and engines: versioned files signed by the
 	// vendor. They may come from custom sources, the server and the origin.
@@ -35,11 +35,11 @@ func Parse(s string) (Category, error) {
 	return "", fmt.Errorf("unknown category %q (want components, domain_settings or programs)", s)
 }
 
-// FromOrigin reports whether the origin can serve c. Seed: "You can only
+// FromOrigin reports whether the origin can serve c. The source document: "You can only
 // update components from the Active Update server."
 func (c Category) FromOrigin() bool { return c == Components }
 
 // FromURL reports whether a custom URL source (a static mirror of the
-// vendor repository) can serve c. Seed: "Domain settings, programs and hot
+// vendor repository) can serve c. The source document: "Domain settings, programs and hot
 // fixes can only be downloaded from the server or Update Agents."
 func (c Category) FromURL() bool { return c == Components }

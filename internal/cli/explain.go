@@ -33,7 +33,7 @@ func init() {
 			Use:   "explain --policy FILE --role agent|client --address IP [--address IP ...]",
 			Short: "Print the update plan of an endpoint and why each source is in it",
 			Long: `Explain computes, from an update-source policy, which sources an endpoint
-tries for each category, in order, and why (DESIGN.md section 4).
+tries for each category, in order, and why (docs/update-process.md).
 An invalid policy exits with status 2 and one line naming the problem.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -98,7 +98,7 @@ func runExplain(o explainOptions, out io.Writer) error {
 	return writeExplainText(out, pl)
 }
 
-// explainJSON is the fixed JSON interface of DESIGN.md section 4.
+// explainJSON is the fixed JSON interface of docs/update-process.md.
 type explainJSON struct {
 	Role       plan.Role                           `json:"role"`
 	Trigger    plan.Trigger                        `json:"trigger"`

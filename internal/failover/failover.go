@@ -1,5 +1,5 @@
 // Package failover walks an ordered list of update sources fast while
-// choosing exactly as a sequential walk would (DESIGN.md section 4, "Fast
+// choosing exactly as a sequential walk would (docs/update-process.md, "Fast
 // ordered failover").
 //
 // A sequential walk tries source 1, and only when it is unable to update

@@ -80,7 +80,7 @@ func (s *sim) use(_ context.Context, i int, p string) error {
 	return nil
 }
 
-// sequential is the reference: the walk of the seed, one source at a time.
+// sequential is the reference: the walk of docs/update-process.md, one source at a time.
 func sequential(kinds []kind) (chosen int, errs []string, used []int) {
 	chosen = -1
 	for i, k := range kinds {
@@ -100,7 +100,7 @@ func sequential(kinds []kind) (chosen int, errs []string, used []int) {
 	return chosen, errs, used
 }
 
-// TestWalkEqualsSequential is the property of DESIGN.md section 4: over
+// TestWalkEqualsSequential is the property of docs/update-process.md (Fast ordered failover): over
 // random lists of live, dead, hanging, stale, not-found and tampered
 // sources, the concurrent walk chooses the source a sequential walk
 // chooses, reports the same failures before it, uses sources in the same

@@ -6,8 +6,8 @@ import (
 )
 
 // Health remembers sources that failed at connection level, so that they
-// are not contacted again: for the rest of an update run (DESIGN.md section
-// 4: "A source that failed at connection level is not contacted again in
+// are not contacted again: for the rest of an update run (docs/update-process.md,
+// Running a plan: "A source that failed at connection level is not contacted again in
 // the same run") and, across runs, for a short time ("cache a failed
 // source's state for a short time"). It is safe for concurrent use.
 type Health struct {

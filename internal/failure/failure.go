@@ -1,6 +1,6 @@
 // Package failure classifies why a source was unable to update an endpoint.
 //
-// DESIGN.md section 4 defines a source as unable to update when it cannot
+// docs/update-process.md (Unable to update) defines a source as unable to update when it cannot
 // be reached, answers an HTTP error, does not hold the category, serves
 // something that fails verification, is stale, or is too slow. Every error
 // that crosses a package boundary on the update path carries one of these
@@ -17,7 +17,7 @@ import (
 // values appear in reports and JSON; they are a fixed interface.
 type Class string
 
-// The failure classes of DESIGN.md section 4.
+// The failure classes of docs/update-process.md.
 const (
 	// Unreachable: connection refused, DNS, TLS, connect or header timeout.
 	Unreachable Class = "unreachable"
@@ -84,7 +84,7 @@ func ClassOf(err error) Class {
 func Is(err error, c Class) bool { return err != nil && ClassOf(err) == c }
 
 // ConnectionLevel reports whether err means the source itself could not be
-// talked to. DESIGN.md section 4: a source that failed at connection level
+// talked to. docs/update-process.md, Running a plan: a source that failed at connection level
 // is not contacted again in the same run.
 func ConnectionLevel(err error) bool {
 	c := ClassOf(err)

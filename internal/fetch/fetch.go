@@ -1,5 +1,5 @@
 // Package fetch is the bounded HTTP fetcher that endpoints, update agents
-// and the server use to download from a source (DESIGN.md sections 4, 5).
+// and the server use to download from a source (docs/update-process.md, Unable to update).
 //
 // Every request has a context, a connect timeout, a response-header
 // timeout, a total time budget, a size cap and a minimum transfer rate

@@ -10,7 +10,7 @@
 // frozen), mixes two states of the repository, truncates or pads bodies,
 // or answers an HTTP error. docs/hostile-sources.md lists every behaviour
 // with the failure class (package failure) an endpoint must report for it
-// and the rule of DESIGN.md section 4 that says why.
+// and the rule of docs/update-process.md that says why.
 //
 // New returns the http.Handler of the behaviours that happen inside HTTP;
 // Start serves any behaviour on a given address, including those that

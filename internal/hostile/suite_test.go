@@ -11,20 +11,20 @@ import (
 	"github.com/cascade-update/cascade/internal/report"
 )
 
-// The rules of DESIGN.md section 4 that the cases exercise: "A source is
+// The rules of docs/update-process.md (Unable to update) that the cases exercise: "A source is
 // unable to update an endpoint when it ...".
 const (
-	ruleRefused  = "§4 unable to update: cannot be reached (refused)"
-	ruleTimeout  = "§4 unable to update: cannot be reached (timeout)"
-	ruleTLS      = "§4 unable to update: cannot be reached (TLS)"
-	ruleTooSlow  = "§4 unable to update: cannot be reached (too slow)"
-	ruleHTTP     = "§4 unable to update: answers an HTTP error"
-	ruleNotFound = "§4 unable to update: does not hold the category (not available or not found)"
-	ruleSig      = "§4 unable to update: serves anything that fails verification (bad signature)"
-	ruleHash     = "§4 unable to update: serves anything that fails verification (hash)"
-	ruleLength   = "§4 unable to update: serves anything that fails verification (length)"
-	ruleExpired  = "§4 unable to update: serves anything that fails verification (expired metadata)"
-	ruleStale    = "§4 unable to update: is stale (older than what the endpoint already trusts)"
+	ruleRefused  = "unable to update: cannot be reached (refused)"
+	ruleTimeout  = "unable to update: cannot be reached (timeout)"
+	ruleTLS      = "unable to update: cannot be reached (TLS)"
+	ruleTooSlow  = "unable to update: cannot be reached (too slow)"
+	ruleHTTP     = "unable to update: answers an HTTP error"
+	ruleNotFound = "unable to update: does not hold the category (not available or not found)"
+	ruleSig      = "unable to update: serves anything that fails verification (bad signature)"
+	ruleHash     = "unable to update: serves anything that fails verification (hash)"
+	ruleLength   = "unable to update: serves anything that fails verification (length)"
+	ruleExpired  = "unable to update: serves anything that fails verification (expired metadata)"
+	ruleStale    = "unable to update: is stale (older than what the endpoint already trusts)"
 )
 
 // hostileCase is one hostile behaviour as the first source of an
@@ -58,54 +58,54 @@ func cases() []hostileCase {
 		{name: "refuse", rule: ruleRefused, o: b(hostile.Refuse), want: failure.Unreachable},
 		{name: "reset", rule: ruleRefused, o: b(hostile.Reset), want: failure.Unreachable},
 		{name: "hang", rule: ruleTimeout, o: b(hostile.Hang), quick: true, want: failure.Unreachable},
-		{name: "hang over tls", rule: ruleTimeout, o: b(hostile.Hang), tls: true, quick: true, want: failure.Unreachable},
-		{name: "untrusted certificate", rule: ruleTLS, o: b(hostile.Honest), tls: true, untrusted: true, want: failure.Unreachable},
+		{name: "hang-over-tls", rule: ruleTimeout, o: b(hostile.Hang), tls: true, quick: true, want: failure.Unreachable},
+		{name: "untrusted-certificate", rule: ruleTLS, o: b(hostile.Honest), tls: true, untrusted: true, want: failure.Unreachable},
 		{name: "silent", rule: ruleTimeout, o: b(hostile.Silent), quick: true, want: failure.Unreachable},
 		{name: "garbage", rule: ruleHTTP, o: b(hostile.Garbage), want: failure.HTTPError},
-		{name: "header flood", rule: ruleHTTP, o: b(hostile.HeaderFlood), want: failure.HTTPError},
-		{name: "stall metadata", rule: ruleTooSlow, o: with(hostile.Stall, hostile.Metadata), want: failure.TooSlow},
-		{name: "stall payload", rule: ruleTooSlow, o: with(hostile.Stall, hostile.Payload), want: failure.TooSlow},
-		{name: "trickle metadata", rule: ruleTooSlow, o: b(hostile.Trickle), want: failure.TooSlow},
-		{name: "trickle payload", rule: ruleTooSlow, o: with(hostile.Trickle, hostile.Payload), want: failure.TooSlow},
-		{name: "endless metadata", rule: ruleLength, o: b(hostile.Endless), want: failure.Verification},
-		{name: "endless snapshot", rule: ruleLength, o: with(hostile.Endless, hostile.Role("snapshot")), want: failure.Verification},
-		{name: "endless payload", rule: ruleLength, o: with(hostile.Endless, hostile.Payload), want: failure.Verification},
-		{name: "redirect loop", rule: ruleHTTP, o: b(hostile.RedirectLoop), want: failure.HTTPError},
-		{name: "redirect chain", rule: ruleHTTP, o: b(hostile.RedirectChain), want: failure.HTTPError},
-		{name: "redirect https to http", rule: ruleHTTP, o: b(hostile.RedirectScheme), tls: true, toHonest: true, want: failure.HTTPError},
-		{name: "redirect payload https to http", rule: ruleHTTP, o: with(hostile.RedirectScheme, hostile.Payload), tls: true, toHonest: true, want: failure.HTTPError},
-		{name: "redirect to ftp", rule: ruleHTTP, o: hostile.Options{Behaviour: hostile.RedirectScheme, RedirectTo: "ftp://127.0.0.1/"}, want: failure.HTTPError},
-		{name: "redirect to file", rule: ruleHTTP, o: hostile.Options{Behaviour: hostile.RedirectScheme, RedirectTo: "file:///"}, want: failure.HTTPError},
-		{name: "tamper metadata", rule: ruleSig, o: with(hostile.Tamper, hostile.Metadata), want: failure.Verification},
-		{name: "tamper snapshot", rule: ruleHash, o: with(hostile.Tamper, hostile.Role("snapshot")), want: failure.Verification},
-		{name: "tamper hash bins", rule: ruleSig, o: with(hostile.Tamper, hostile.Role("bins")), want: failure.Verification},
-		{name: "tamper index", rule: ruleHash, o: with(hostile.Tamper, hostile.Targets), want: failure.Verification},
-		{name: "tamper payload", rule: ruleHash, o: with(hostile.Tamper, hostile.Payload), want: failure.Verification},
-		{name: "tamper payload chunked", rule: ruleHash, o: hostile.Options{Behaviour: hostile.Tamper, Match: hostile.Payload, HideLength: true}, want: failure.Verification},
+		{name: "header-flood", rule: ruleHTTP, o: b(hostile.HeaderFlood), want: failure.HTTPError},
+		{name: "stall-metadata", rule: ruleTooSlow, o: with(hostile.Stall, hostile.Metadata), want: failure.TooSlow},
+		{name: "stall-payload", rule: ruleTooSlow, o: with(hostile.Stall, hostile.Payload), want: failure.TooSlow},
+		{name: "trickle-metadata", rule: ruleTooSlow, o: b(hostile.Trickle), want: failure.TooSlow},
+		{name: "trickle-payload", rule: ruleTooSlow, o: with(hostile.Trickle, hostile.Payload), want: failure.TooSlow},
+		{name: "endless-metadata", rule: ruleLength, o: b(hostile.Endless), want: failure.Verification},
+		{name: "endless-snapshot", rule: ruleLength, o: with(hostile.Endless, hostile.Role("snapshot")), want: failure.Verification},
+		{name: "endless-payload", rule: ruleLength, o: with(hostile.Endless, hostile.Payload), want: failure.Verification},
+		{name: "redirect-loop", rule: ruleHTTP, o: b(hostile.RedirectLoop), want: failure.HTTPError},
+		{name: "redirect-chain", rule: ruleHTTP, o: b(hostile.RedirectChain), want: failure.HTTPError},
+		{name: "redirect-https-to-http", rule: ruleHTTP, o: b(hostile.RedirectScheme), tls: true, toHonest: true, want: failure.HTTPError},
+		{name: "redirect-payload-https-to-http", rule: ruleHTTP, o: with(hostile.RedirectScheme, hostile.Payload), tls: true, toHonest: true, want: failure.HTTPError},
+		{name: "redirect-to-ftp", rule: ruleHTTP, o: hostile.Options{Behaviour: hostile.RedirectScheme, RedirectTo: "ftp://127.0.0.1/"}, want: failure.HTTPError},
+		{name: "redirect-to-file", rule: ruleHTTP, o: hostile.Options{Behaviour: hostile.RedirectScheme, RedirectTo: "file:///"}, want: failure.HTTPError},
+		{name: "tamper-metadata", rule: ruleSig, o: with(hostile.Tamper, hostile.Metadata), want: failure.Verification},
+		{name: "tamper-snapshot", rule: ruleHash, o: with(hostile.Tamper, hostile.Role("snapshot")), want: failure.Verification},
+		{name: "tamper-hash-bins", rule: ruleSig, o: with(hostile.Tamper, hostile.Role("bins")), want: failure.Verification},
+		{name: "tamper-index", rule: ruleHash, o: with(hostile.Tamper, hostile.Targets), want: failure.Verification},
+		{name: "tamper-payload", rule: ruleHash, o: with(hostile.Tamper, hostile.Payload), want: failure.Verification},
+		{name: "tamper-payload-chunked", rule: ruleHash, o: hostile.Options{Behaviour: hostile.Tamper, Match: hostile.Payload, HideLength: true}, want: failure.Verification},
 		{name: "rollback", rule: ruleStale, o: b(hostile.Rollback), alt: "s0", want: failure.Stale},
 		{name: "expired", rule: ruleExpired, o: b(hostile.Expired), alt: "expired", want: failure.Verification},
-		{name: "foreign keys", rule: ruleSig, o: b(hostile.Foreign), alt: "foreign", want: failure.Verification},
+		{name: "foreign-keys", rule: ruleSig, o: b(hostile.Foreign), alt: "foreign", want: failure.Verification},
 		{name: "freeze", rule: ruleExpired, o: b(hostile.Freeze), alt: "s1", skew: true, want: failure.Verification},
-		{name: "mix new timestamp old snapshot", rule: ruleHash, o: hostile.Options{Behaviour: hostile.Mix, MixRoles: []string{"snapshot"}}, alt: "s1", want: failure.Verification},
-		{name: "mix new snapshot old hash bins", rule: ruleLength, o: hostile.Options{Behaviour: hostile.Mix, MixRoles: []string{"bins"}}, alt: "s1", want: failure.Verification},
-		{name: "truncate metadata", rule: ruleRefused, o: b(hostile.Truncate), want: failure.Unreachable},
-		{name: "truncate payload", rule: ruleRefused, o: with(hostile.Truncate, hostile.Payload), want: failure.Unreachable},
-		{name: "short length metadata", rule: ruleLength, o: b(hostile.ShortLength), want: failure.Verification},
-		{name: "short length payload", rule: ruleLength, o: with(hostile.ShortLength, hostile.Payload), want: failure.Verification},
-		{name: "short length payload chunked", rule: ruleLength, o: hostile.Options{Behaviour: hostile.ShortLength, Match: hostile.Payload, HideLength: true}, want: failure.Verification},
-		{name: "oversize timestamp", rule: ruleLength, o: b(hostile.Oversize), want: failure.Verification},
-		{name: "oversize timestamp chunked", rule: ruleLength, o: hostile.Options{Behaviour: hostile.Oversize, HideLength: true}, want: failure.Verification},
-		{name: "oversize snapshot", rule: ruleLength, o: hostile.Options{Behaviour: hostile.Oversize, Match: hostile.Role("snapshot"), Pad: 100}, want: failure.Verification},
-		{name: "oversize payload", rule: ruleLength, o: with(hostile.Oversize, hostile.Payload), want: failure.Verification},
+		{name: "mix-new-timestamp-old-snapshot", rule: ruleHash, o: hostile.Options{Behaviour: hostile.Mix, MixRoles: []string{"snapshot"}}, alt: "s1", want: failure.Verification},
+		{name: "mix-new-snapshot-old-hash-bins", rule: ruleLength, o: hostile.Options{Behaviour: hostile.Mix, MixRoles: []string{"bins"}}, alt: "s1", want: failure.Verification},
+		{name: "truncate-metadata", rule: ruleRefused, o: b(hostile.Truncate), want: failure.Unreachable},
+		{name: "truncate-payload", rule: ruleRefused, o: with(hostile.Truncate, hostile.Payload), want: failure.Unreachable},
+		{name: "short-length-metadata", rule: ruleLength, o: b(hostile.ShortLength), want: failure.Verification},
+		{name: "short-length-payload", rule: ruleLength, o: with(hostile.ShortLength, hostile.Payload), want: failure.Verification},
+		{name: "short-length-payload-chunked", rule: ruleLength, o: hostile.Options{Behaviour: hostile.ShortLength, Match: hostile.Payload, HideLength: true}, want: failure.Verification},
+		{name: "oversize-timestamp", rule: ruleLength, o: b(hostile.Oversize), want: failure.Verification},
+		{name: "oversize-timestamp-chunked", rule: ruleLength, o: hostile.Options{Behaviour: hostile.Oversize, HideLength: true}, want: failure.Verification},
+		{name: "oversize-snapshot", rule: ruleLength, o: hostile.Options{Behaviour: hostile.Oversize, Match: hostile.Role("snapshot"), Pad: 100}, want: failure.Verification},
+		{name: "oversize-payload", rule: ruleLength, o: with(hostile.Oversize, hostile.Payload), want: failure.Verification},
 		{name: "500", rule: ruleHTTP, o: status(http.StatusInternalServerError), want: failure.HTTPError},
 		{name: "502", rule: ruleHTTP, o: status(http.StatusBadGateway), want: failure.HTTPError},
 		{name: "503", rule: ruleHTTP, o: status(http.StatusServiceUnavailable), want: failure.HTTPError},
-		{name: "503 busy forever", rule: ruleHTTP, o: hostile.Options{Behaviour: hostile.Status, Status: http.StatusServiceUnavailable, RetryAfter: "1"}, want: failure.HTTPError},
+		{name: "503-busy-forever", rule: ruleHTTP, o: hostile.Options{Behaviour: hostile.Status, Status: http.StatusServiceUnavailable, RetryAfter: "1"}, want: failure.HTTPError},
 		{name: "403", rule: ruleHTTP, o: status(http.StatusForbidden), want: failure.HTTPError},
-		{name: "304 unasked", rule: ruleHTTP, o: status(http.StatusNotModified), want: failure.HTTPError},
+		{name: "304-unasked", rule: ruleHTTP, o: status(http.StatusNotModified), want: failure.HTTPError},
 		{name: "404", rule: ruleNotFound, o: status(http.StatusNotFound), want: failure.NotFound},
 		{name: "410", rule: ruleNotFound, o: status(http.StatusGone), want: failure.NotFound},
-		{name: "404 payload", rule: ruleNotFound, o: hostile.Options{Behaviour: hostile.Status, Status: http.StatusNotFound, Match: hostile.Payload}, want: failure.NotFound},
+		{name: "404-payload", rule: ruleNotFound, o: hostile.Options{Behaviour: hostile.Status, Status: http.StatusNotFound, Match: hostile.Payload}, want: failure.NotFound},
 	}
 }
 

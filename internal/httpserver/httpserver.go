@@ -1,5 +1,5 @@
-// Package httpserver runs an *http.Server as a service (DESIGN.md section
-// 8): Run serves until its context is cancelled, then shuts down
+// Package httpserver runs an *http.Server as a service
+// (ARCHITECTURE.md, Conventions): Run serves until its context is cancelled, then shuts down
 // gracefully, letting requests in flight finish within a time limit. The
 // origin, update agents and the management server all serve through it.
 package httpserver

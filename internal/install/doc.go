@@ -1,5 +1,5 @@
 // Package install installs a category of update content on an endpoint as
-// a whole or not at all (DESIGN.md section 6), keeps the previous version
+// a whole or not at all (docs/update-process.md, Installing), keeps the previous version
 // for rollback, and runs the configured hook afterwards.
 //
 // # Flow

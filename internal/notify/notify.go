@@ -1,5 +1,5 @@
-// Package notify is the server's update notifications (DESIGN.md section
-// 4, trigger notify-components; seed: the server "notifies the agent to
+// Package notify is the server's update notifications (docs/update-process.md,
+// trigger notify-components; the source document: the server "notifies the agent to
 // update components") and the endpoint side that listens for them.
 //
 // Server side: endpoints hold an authenticated Server-Sent Events stream

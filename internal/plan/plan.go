@@ -1,5 +1,5 @@
 // Package plan is cascade's decision engine: the update process of
-// DESIGN.md section 4 (normative) as a pure function.
+// docs/update-process.md (normative) as a pure function.
 //
 // For decides, from a policy, an endpoint (role, agent id, addresses) and
 // the run's trigger, which categories the run updates and, for each, the
@@ -36,7 +36,7 @@ func ParseRole(s string) (Role, error) {
 // Trigger is what started an update run.
 type Trigger string
 
-// The triggers of DESIGN.md section 4.
+// The triggers of docs/update-process.md.
 const (
 	Scheduled        Trigger = "scheduled"
 	Manual           Trigger = "manual"            // "update now"
@@ -88,7 +88,7 @@ type Step struct {
 type Plan struct {
 	Role    Role    `json:"role"`
 	Trigger Trigger `json:"trigger"`
-	// Rule names the rule of section 4 that decided the plan.
+	// Rule names the rule of docs/update-process.md that decided the plan.
 	Rule       string                       `json:"rule"`
 	Categories map[category.Category][]Step `json:"categories"`
 	// Effective is the endpoint's effective list.
@@ -97,7 +97,7 @@ type Plan struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// The rules of section 4, as recorded in Plan.Rule.
+// The rules of docs/update-process.md, as recorded in Plan.Rule.
 const (
 	RuleOnlyFromServer   = "agents.only_from_server"
 	RuleAlwaysFromServer = "agents.always_from_standard_source"

@@ -89,132 +89,185 @@ func TestRules(t *testing.T) {
 		want    want
 	}{
 		{
-			name: `seed: "The Update Agent updates from the first entry on the list. If unable to update from the first entry, the agent updates from the second entry, and so on." then "Update components from the OfficeScan server if all customized sources are not available or not found: If enabled, the agent updates from the OfficeScan server."`,
+			// the source document: "The Update Agent updates from the first entry on
+			// the list. If unable to update from the first entry, the agent updates
+			// from the second entry, and so on." then "Update components from the
+			// OfficeScan server if all customized sources are not available or not
+			// found: If enabled, the agent updates from the OfficeScan server."
+			name: "list-order-then-server",
 			role: RoleClient, addrs: addrs("10.1.2.3"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", mirror, "agent:ua-2", "server"}, dom: {"agent:ua-1", "agent:ua-2", "server"}, prog: {"agent:ua-1", "agent:ua-2", "server"}},
 		},
 		{
-			name: "effective list: entries of any of the endpoint's addresses, in list order (IPv6 and IPv4-mapped addresses)",
+			// effective list: entries of any of the endpoint's addresses, in list
+			// order (IPv6 and IPv4-mapped addresses)
+			name: "effective-list-any-address",
 			role: RoleClient, addrs: addrs("2001:db8:1::9", "::ffff:10.200.0.1"), trigger: Manual, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", "agent:ua-6", "server"}, dom: {"agent:ua-1", "agent:ua-6", "server"}, prog: {"agent:ua-1", "agent:ua-6", "server"}},
 		},
 		{
-			name: `seed: "If the option is disabled, the agent then tries connecting directly to the Trend Micro ActiveUpdate server if ... The ActiveUpdate server is not included in the Customized Update Source List."`,
+			// the source document: "If the option is disabled, the agent then tries
+			// connecting directly to the Trend Micro ActiveUpdate server if ... The
+			// ActiveUpdate server is not included in the Customized Update Source
+			// List."
+			name: "no-fallback-origin-not-listed",
 			edit: noCompFallback, role: RoleAgent, agentID: "ua-9", addrs: addrs("10.1.2.3"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", mirror, "agent:ua-2", "origin"}, dom: {"agent:ua-1", "agent:ua-2", "server"}, prog: {"agent:ua-1", "agent:ua-2", "server"}},
 		},
 		{
-			name: "fallback off and the origin in the effective list: the origin is tried once, at its position, not again at the end",
+			// fallback off and the origin in the effective list: the origin is tried
+			// once, at its position, not again at the end
+			name: "no-fallback-origin-listed-once",
 			edit: noCompFallback, role: RoleClient, addrs: addrs("192.168.1.1"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"origin", "agent:ua-7"}, dom: {"agent:ua-7", "server"}, prog: {"agent:ua-7", "server"}},
 		},
 		{
-			name: `seed: "Clients download updates from the Trend Micro ActiveUpdate Server is enabled": origin after the list, but only once when already listed`,
+			// the source document: "Clients download updates from the Trend Micro
+			// ActiveUpdate Server is enabled": origin after the list, but only once
+			// when already listed
+			name: "download-from-origin-once",
 			edit: all(noCompFallback, fromOrigin), role: RoleClient, addrs: addrs("192.168.1.1", "10.1.2.3"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", mirror, "agent:ua-2", "origin", "agent:ua-7"}, dom: {"agent:ua-1", "agent:ua-2", "agent:ua-7", "server"}, prog: {"agent:ua-1", "agent:ua-2", "agent:ua-7", "server"}},
 		},
 		{
-			name: "fallback off and download_from_origin on: origin appended after the list",
+			// fallback off and download_from_origin on: origin appended after the list
+			name: "no-fallback-download-from-origin",
 			edit: all(noCompFallback, fromOrigin), role: RoleClient, addrs: addrs("10.9.9.9"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", "origin"}, dom: {"agent:ua-1", "server"}, prog: {"agent:ua-1", "server"}},
 		},
 		{
-			name: `seed: "Domain settings, programs and hot fixes can only be downloaded from the server or Update Agents": no URL, no origin, and without fallback no server`,
+			// the source document: "Domain settings, programs and hot fixes can only
+			// be downloaded from the server or Update Agents": no URL, no origin, and
+			// without fallback no server
+			name: "settings-programs-no-url-no-origin",
 			edit: noFallback, role: RoleClient, addrs: addrs("192.168.1.1", "10.1.9.9"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", mirror, "origin", "agent:ua-7"}, dom: {"agent:ua-1", "agent:ua-7"}, prog: {"agent:ua-1", "agent:ua-7"}},
 		},
 		{
-			name: `seed: "If unable to update from all possible sources, the Update Agent quits": with no source a category's plan is empty`,
+			// the source document: "If unable to update from all possible sources, the
+			// Update Agent quits": with no source a category's plan is empty
+			name: "quits-with-empty-plan",
 			edit: noFallback, role: RoleClient, addrs: addrs("172.16.0.1"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"origin"}, dom: {}, prog: {}},
 		},
 		{
-			name: "empty effective list with fallback: the server",
+			// empty effective list with fallback: the server
+			name: "empty-list-server",
 			role: RoleClient, addrs: addrs("172.16.0.1"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"server"}, dom: {"server"}, prog: {"server"}},
 		},
 		{
-			name: "an agent never lists itself",
+			// an agent never lists itself
+			name: "agent-never-lists-itself",
 			role: RoleAgent, agentID: "ua-1", addrs: addrs("10.1.2.3"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {mirror, "agent:ua-2", "server"}, dom: {"agent:ua-2", "server"}, prog: {"agent:ua-2", "server"}},
 		},
 		{
-			name: "a client is not an agent: an agent id does not remove entries",
+			// a client is not an agent: an agent id does not remove entries
+			name: "client-agent-id-ignored",
 			role: RoleClient, agentID: "ua-1", addrs: addrs("10.5.0.1"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", "server"}, dom: {"agent:ua-1", "server"}, prog: {"agent:ua-1", "server"}},
 		},
 		{
-			name: `seed note: "Ensure that the Update Agents update components, domain settings, and client programs and hot fixes, only from the OfficeScan server option is disabled ... in order for Update Agents to connect to the customized update sources" (rule 1)`,
+			// the source document's Note: "Ensure that the Update Agents update
+			// components, domain settings, and client programs and hot fixes, only
+			// from the OfficeScan server option is disabled ... in order for Update
+			// Agents to connect to the customized update sources" (rule 1)
+			name: "rule1-only-from-server",
 			edit: onlyFromServer, role: RoleAgent, agentID: "ua-9", addrs: addrs("10.1.2.3"), trigger: Scheduled, rule: RuleOnlyFromServer,
 			want: want{comp: {"server"}, dom: {"server"}, prog: {"server"}},
 		},
 		{
-			name: "rule 1 takes precedence over rule 2",
+			// rule 1 takes precedence over rule 2
+			name: "rule1-before-rule2",
 			edit: all(onlyFromServer, always, fromOrigin), role: RoleAgent, addrs: addrs("192.168.1.1"), trigger: NotifyComponents, rule: RuleOnlyFromServer,
 			want: want{comp: {"server"}},
 		},
 		{
-			name: "rule 1 applies to update agents only",
+			// rule 1 applies to update agents only
+			name: "rule1-agents-only",
 			edit: onlyFromServer, role: RoleClient, addrs: addrs("10.5.0.1"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", "server"}, dom: {"agent:ua-1", "server"}, prog: {"agent:ua-1", "server"}},
 		},
 		{
-			name: `seed: "The agent updates directly from the OfficeScan server and disregards the update source list." (rule 2)`,
+			// the source document: "The agent updates directly from the OfficeScan
+			// server and disregards the update source list." (rule 2)
+			name: "rule2-server-only",
 			edit: always, role: RoleAgent, agentID: "ua-9", addrs: addrs("10.1.2.3"), trigger: NotifyComponents, rule: RuleAlwaysFromServer,
 			want: want{comp: {"server"}},
 		},
 		{
-			name: `seed: "If unable to update from the server, the agent tries connecting directly to the Trend Micro ActiveUpdate server if ... Clients download updates from the Trend Micro ActiveUpdate Server is enabled."`,
+			// the source document: "If unable to update from the server, the agent
+			// tries connecting directly to the Trend Micro ActiveUpdate server if ...
+			// Clients download updates from the Trend Micro ActiveUpdate Server is
+			// enabled."
+			name: "rule2-origin-privilege",
 			edit: all(always, fromOrigin), role: RoleAgent, addrs: addrs("10.1.2.3"), trigger: NotifyComponents, rule: RuleAlwaysFromServer,
 			want: want{comp: {"server", "origin"}},
 		},
 		{
-			name: `seed: "The ActiveUpdate server is the first entry in the Customized Update Source List."`,
+			// the source document: "The ActiveUpdate server is the first entry in the
+			// Customized Update Source List."
+			name: "rule2-origin-first-entry",
 			edit: always, role: RoleAgent, addrs: addrs("192.168.1.1"), trigger: NotifyComponents, rule: RuleAlwaysFromServer,
 			want: want{comp: {"server", "origin"}},
 		},
 		{
-			name: "rule 2: the origin listed but not first in the effective list is not tried",
+			// rule 2: the origin listed but not first in the effective list is not
+			// tried
+			name: "rule2-origin-not-first",
 			edit: always, role: RoleAgent, addrs: addrs("10.1.2.3", "192.168.1.1"), trigger: NotifyComponents, rule: RuleAlwaysFromServer,
 			want: want{comp: {"server"}},
 		},
 		{
-			name: `seed: "The update process is different if the option ... is enabled and the OfficeScan server notifies the agent": a scheduled run keeps the customized plan`,
+			// the source document: "The update process is different if the option ...
+			// is enabled and the OfficeScan server notifies the agent": a scheduled
+			// run keeps the customized plan
+			name: "rule2-scheduled-customized",
 			edit: always, role: RoleAgent, addrs: addrs("10.5.0.1"), trigger: Scheduled, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", "server"}, dom: {"agent:ua-1", "server"}, prog: {"agent:ua-1", "server"}},
 		},
 		{
-			name: "rule 2 takes precedence over rule 3 (the origin first in the list counts)",
+			// rule 2 takes precedence over rule 3 (the origin first in the list
+			// counts)
+			name: "rule2-before-rule3",
 			edit: all(always, agentsStandard), role: RoleAgent, addrs: addrs("192.168.1.1"), trigger: NotifyComponents, rule: RuleAlwaysFromServer,
 			want: want{comp: {"server", "origin"}},
 		},
 		{
-			name: "rule 3: agents.source standard",
+			// rule 3: agents.source standard
+			name: "rule3-standard",
 			edit: agentsStandard, role: RoleAgent, addrs: addrs("192.168.1.1"), trigger: Scheduled, rule: RuleStandard,
 			want: want{comp: {"server"}, dom: {"server"}, prog: {"server"}},
 		},
 		{
-			name: "rule 3 with download_from_origin: components from the server, then the origin",
+			// rule 3 with download_from_origin: components from the server, then the
+			// origin
+			name: "rule3-download-from-origin",
 			edit: all(agentsStandard, fromOrigin), role: RoleAgent, addrs: addrs("10.1.2.3"), trigger: Manual, rule: RuleStandard,
 			want: want{comp: {"server", "origin"}, dom: {"server"}, prog: {"server"}},
 		},
 		{
-			name: "rule 3 with a notification: components only",
+			// rule 3 with a notification: components only
+			name: "rule3-notification",
 			edit: agentsStandard, role: RoleAgent, addrs: addrs("10.1.2.3"), trigger: NotifyComponents, rule: RuleStandard,
 			want: want{comp: {"server"}},
 		},
 		{
-			name: "client standard: as rule 3",
+			// client standard: as rule 3
+			name: "client-standard",
 			edit: all(clientsStandard, fromOrigin), role: RoleClient, addrs: addrs("10.1.2.3"), trigger: Scheduled, rule: RuleStandard,
 			want: want{comp: {"server", "origin"}, dom: {"server"}, prog: {"server"}},
 		},
 		{
-			name: "client standard ignores the agent settings",
+			// client standard ignores the agent settings
+			name: "client-standard-ignores-agent-options",
 			edit: all(clientsStandard, onlyFromServer, always), role: RoleClient, addrs: addrs("192.168.1.1"), trigger: NotifyComponents, rule: RuleStandard,
 			want: want{comp: {"server"}},
 		},
 		{
-			name: "a notify-components run updates components only (customized)",
+			// a notify-components run updates components only (customized)
+			name: "notify-components-only",
 			role: RoleClient, addrs: addrs("10.1.2.3"), trigger: NotifyComponents, rule: RuleCustomized,
 			want: want{comp: {"agent:ua-1", mirror, "agent:ua-2", "server"}},
 		},

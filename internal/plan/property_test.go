@@ -46,7 +46,7 @@ func randomPolicy(r *rand.Rand) *policy.Policy {
 }
 
 // TestPlanProperties checks, over random policies and endpoints, the
-// invariants of section 4: each source at most once per category; never
+// invariants of docs/update-process.md: each source at most once per category; never
 // the origin or a URL for domain settings or programs; an agent never
 // lists itself; list entries in list order; the categories of the trigger.
 func TestPlanProperties(t *testing.T) {

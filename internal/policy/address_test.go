@@ -12,7 +12,7 @@ func TestParseRange(t *testing.T) {
 		from, to string
 		err      string
 	}{
-		// DESIGN.md section 3: "IPv4 range, a single address, a CIDR, or an IPv6 prefix".
+		// docs/update-process.md: each entry is an address range (IPv4 range, single address, CIDR, IPv6 prefix).
 		{in: "10.1.0.0-10.1.255.255", from: "10.1.0.0", to: "10.1.255.255"},
 		{in: " 10.1.0.0 - 10.1.0.9 ", from: "10.1.0.0", to: "10.1.0.9"},
 		{in: "10.1.2.3", from: "10.1.2.3", to: "10.1.2.3"},

@@ -1,4 +1,4 @@
-// Package policy is the update-source policy of DESIGN.md section 3: the
+// Package policy is the update-source policy (docs/policy.md): the
 // Customized Update Source List and its options, as edited on the server,
 // delivered to endpoints as a signed document, and loaded from YAML files.
 //
@@ -21,7 +21,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 )
 
-// MaxSources is the capacity of the Customized Update Source List (seed:
+// MaxSources is the capacity of the Customized Update Source List (the source document:
 // "which can accommodate up to 1024 update sources").
 const MaxSources = 1024
 

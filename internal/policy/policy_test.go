@@ -52,8 +52,9 @@ func TestParseDefaults(t *testing.T) {
 }
 
 func TestOriginEntry(t *testing.T) {
-	// DESIGN.md section 4: "A URL entry equal to the origin URL (scheme and
-	// host case-insensitive, trailing slash ignored) is the origin."
+	// docs/update-process.md, The effective list: "A URL entry equal to the origin URL (scheme and
+	// and host compared case-insensitively, a trailing slash ignored) is the
+	// origin."
 	tests := []struct {
 		url    string
 		origin bool
@@ -96,7 +97,7 @@ func TestParseErrors(t *testing.T) {
 		yaml string
 		want string
 	}{
-		// Seed: "the Customized Update Source List, which can accommodate up to 1024 update sources".
+		// The source document: "the Customized Update Source List, which can accommodate up to 1024 update sources".
 		{"1025 entries", entries(1025), "custom_sources entry 1025: the list holds at most 1024 entries (it has 1025)"},
 		{"start after end", base + "custom_sources:\n  - {addresses: 10.1.255.255-10.1.0.0, source: agent:a}\n",
 			"custom_sources entry 1: addresses: range start 10.1.255.255 is after its end 10.1.0.0"},

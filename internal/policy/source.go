@@ -89,8 +89,8 @@ func normalURL(s string) (string, error) {
 	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/"), nil
 }
 
-// SameURL reports whether a and b name the same source (DESIGN.md section
-// 4: scheme and host case-insensitive, trailing slash ignored).
+// SameURL reports whether a and b name the same source (docs/update-process.md,
+// The effective list: scheme and host case-insensitive, trailing slash ignored).
 func SameURL(a, b string) bool {
 	na, err1 := normalURL(a)
 	nb, err2 := normalURL(b)

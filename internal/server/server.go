@@ -1,4 +1,4 @@
-// Package server is the management server (the seed's "OfficeScan
+// Package server is the management server (the source document's "OfficeScan
 // server"): one process that mirrors the vendor repository from the
 // origin and serves it under /vendor/, signs and serves the site
 // repository (update-source policy, deployment caps, domain settings and

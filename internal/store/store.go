@@ -244,7 +244,7 @@ type Reports interface {
 	PruneReports(ctx context.Context, before time.Time) (int64, error)
 }
 
-// Policies holds the update-source policy history (DESIGN.md section 3).
+// Policies holds the update-source policy history (docs/policy.md).
 type Policies interface {
 	// PutPolicy stores doc (non-empty YAML text, not checked further: the
 	// caller validates it) as the next policy version (1 for the first)

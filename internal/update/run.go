@@ -1,4 +1,4 @@
-// Package update runs the update process of DESIGN.md section 4 for one
+// Package update runs the update process of docs/update-process.md for one
 // endpoint: for each category of a plan it walks the sources in order
 // (with fast ordered failover), takes the first source that can bring the
 // category up to date, verifies everything against the trusted metadata,

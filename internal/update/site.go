@@ -101,7 +101,7 @@ func (ru *run) choices(cat category.Category) (pick map[string]string, caps map[
 // (a hold released, another version deployed, a rollback), received from
 // the server itself over its pinned, mutually authenticated connection,
 // while the endpoint's copy of the signed document may predate it: a
-// notify-components run updates components only (DESIGN.md section 4).
+// notify-components run updates components only (docs/update-process.md, Triggers).
 // It can only choose among versions the vendor signed, and the next run
 // that updates the domain settings applies the signed document again.
 func deployedCaps(installed, announced map[string]string) map[string]string {
