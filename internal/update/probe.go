@@ -14,6 +14,7 @@ import (
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/version"
 )
@@ -123,7 +124,7 @@ func (ru *run) wanted(cat category.Category, idx *repo.Index, pick map[string]st
 	var names []string
 	for name := range idx.Items {
 		switch {
-		case cat == category.DomainSettings && name != PolicyItem && name != DeploymentItem && name != DomainItem(ru.r.o.Domain):
+		case cat == category.DomainSettings && name != sitedoc.PolicyItem && name != sitedoc.DeploymentItem && name != sitedoc.DomainItem(ru.r.o.Domain):
 			continue
 		case cat == category.Programs && pick[name] == "":
 			continue
