@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
 )
@@ -29,7 +29,7 @@ type content struct {
 	st     store.Store
 	site   *site
 	notify Notifier // nil: no notifications (endpoints pick changes up on schedule)
-	index  func(ctx context.Context, cat string) (*repo.Index, error)
+	index  func(ctx context.Context, cat string) (*index.Index, error)
 	log    *slog.Logger
 }
 

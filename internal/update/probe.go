@@ -11,9 +11,9 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
-	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/version"
@@ -120,7 +120,7 @@ func (ru *run) probeSource(ctx context.Context, cat category.Category, step plan
 // wanted lists the index items this endpoint installs: every component;
 // of the domain settings, the policy, the deployment caps and its own
 // domain's document; of the programs, those approved for its domain.
-func (ru *run) wanted(cat category.Category, idx *repo.Index, pick map[string]string) []string {
+func (ru *run) wanted(cat category.Category, idx *index.Index, pick map[string]string) []string {
 	var names []string
 	for name := range idx.Items {
 		switch {
@@ -137,7 +137,7 @@ func (ru *run) wanted(cat category.Category, idx *repo.Index, pick map[string]st
 
 // fresh checks a notify-components run's announced versions: a source
 // behind any of them is stale.
-func (ru *run) fresh(cat category.Category, key string, idx *repo.Index) error {
+func (ru *run) fresh(cat category.Category, key string, idx *index.Index) error {
 	if cat != category.Components {
 		return nil
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
-	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/version"
 )
@@ -89,7 +89,7 @@ func deployedCaps(installed, announced map[string]string) map[string]string {
 
 // versionFor returns the version of an index item to install: the
 // approved one, the newest kept one at or below a cap, or the newest.
-func versionFor(key, name string, it repo.IndexItem, pick, caps map[string]string) (string, []string, error) {
+func versionFor(key, name string, it index.Item, pick, caps map[string]string) (string, []string, error) {
 	want := it.Version
 	if v, ok := pick[name]; ok {
 		want = v
