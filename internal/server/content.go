@@ -14,7 +14,7 @@ import (
 )
 
 // Notifier announces deployed component versions to endpoints, update
-// agents first (internal/notify).
+// agents first (internal/notify/hub).
 type Notifier interface {
 	// NotifyAll notifies every endpoint of domain ("": every domain) that
 	// versions (component name to version) are deployed, and returns the
