@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/notify/listen"
 )
 
 // round is one measured notification.
@@ -154,7 +155,7 @@ func transport(local net.Addr) *http.Transport {
 }
 
 func (d *driver) run() (*figures, error) {
-	what := "hub (internal/notify), database " + dbName(d.o.Database)
+	what := "hub (internal/notify/hub), database " + dbName(d.o.Database)
 	if d.baseline {
 		what = "baseline: bare SSE broadcaster, no store"
 	}
@@ -195,7 +196,7 @@ func (d *driver) run() (*figures, error) {
 	return f, err
 }
 
-// listenAll starts a notify.Listen per endpoint, in batches, each
+// listenAll starts a listen.Run per endpoint, in batches, each
 // source address with its own transport.
 func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -210,7 +211,7 @@ func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			notify.Listen(ctx, notify.ListenOptions{URL: d.base + "/events", Token: id, Client: client,
+			listen.Run(ctx, listen.Options{URL: d.base + "/events", Token: id, Client: client,
 				OnEvent: func(ev notify.Event) { d.event(id, agent, ev) }, Logger: logger})
 		}()
 		if i++; i%500 == 0 {

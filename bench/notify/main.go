@@ -1,4 +1,4 @@
-// Command notify benchmarks the notification hub (internal/notify) with
+// Command notify benchmarks the notification hub (internal/notify/hub) with
 // real Server-Sent Events streams on loopback: the time from Notify until
 // every one of 10,000 connected endpoints has received the notification,
 // update agents first (50 agents that report done as soon as they get
@@ -9,7 +9,7 @@
 //
 // The server (store, hub, HTTP server) runs in its own process (this
 // program re-executed with -serve) so that its memory is measured alone;
-// the endpoints are notify.Listen instances in this process, dialling
+// the endpoints are listen.Run instances in this process, dialling
 // from several 127.0.0.x source addresses so that no address runs out of
 // ephemeral ports. Both processes raise RLIMIT_NOFILE. Usage:
 //

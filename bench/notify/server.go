@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/httpserver"
-	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/notify/hub"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
@@ -61,7 +61,7 @@ func serve(o options) error {
 	var (
 		handler http.Handler
 		rd      ready
-		hub     *notify.Hub
+		h       *hub.Hub
 	)
 	if o.Baseline {
 		handler, rd = serveBaseline(ctx, o)
@@ -76,7 +76,7 @@ func serve(o options) error {
 			return err
 		}
 		defer st.Close()
-		hub, err = notify.NewHub(notify.Options{Store: st, AgentTimeout: o.AgentTimeout,
+		h, err = hub.New(hub.Options{Store: st, AgentTimeout: o.AgentTimeout,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return err
@@ -85,11 +85,11 @@ func serve(o options) error {
 		mux.Handle("GET /events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if e, ok := eps[id]; ok {
-				r = r.WithContext(notify.WithEndpoint(r.Context(), e))
+				r = r.WithContext(hub.WithEndpoint(r.Context(), e))
 			}
-			hub.ServeHTTP(w, r)
+			h.ServeHTTP(w, r)
 		}))
-		control(mux, hub, st, eps[agents[0]].Domain)
+		control(mux, h, st, eps[agents[0]].Domain)
 		handler, rd = mux, ready{Agents: agents, Others: others}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -103,8 +103,8 @@ func serve(o options) error {
 		c.Close()
 	}
 	hubDone := make(chan error, 1)
-	if hub != nil {
-		go func() { hubDone <- hub.Run(ctx) }()
+	if h != nil {
+		go func() { hubDone <- h.Run(ctx) }()
 	} else {
 		hubDone <- nil
 	}
@@ -157,7 +157,7 @@ func database(ctx context.Context, pg string) (dsn string, cleanup func(), err e
 
 // control adds the driver's routes: notify, report done, delivery
 // counts, stats.
-func control(mux *http.ServeMux, hub *notify.Hub, st store.Store, domain string) {
+func control(mux *http.ServeMux, h *hub.Hub, st store.Store, domain string) {
 	mux.HandleFunc("GET /bench/counts", func(w http.ResponseWriter, r *http.Request) {
 		c, err := st.DeliveryCounts(r.Context(), r.URL.Query().Get("notification"))
 		if err != nil {
@@ -167,7 +167,7 @@ func control(mux *http.ServeMux, hub *notify.Hub, st store.Store, domain string)
 		json.NewEncoder(w).Encode(c)
 	})
 	mux.HandleFunc("POST /bench/notify", func(w http.ResponseWriter, r *http.Request) {
-		id, err := hub.Notify(r.Context(), notify.Announcement{Domain: domain, Versions: map[string]string{
+		id, err := h.Notify(r.Context(), hub.Announcement{Domain: domain, Versions: map[string]string{
 			"pattern": r.URL.Query().Get("version"), "engine": "7.1"}})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -177,11 +177,11 @@ func control(mux *http.ServeMux, hub *notify.Hub, st store.Store, domain string)
 	})
 	mux.HandleFunc("POST /bench/done", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if err := hub.Done(r.Context(), q.Get("endpoint"), q.Get("notification"), true, ""); err != nil {
+		if err := h.Done(r.Context(), q.Get("endpoint"), q.Get("notification"), true, ""); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
-	statsRoute(mux, hub.ConnectedCount)
+	statsRoute(mux, h.ConnectedCount)
 }
 
 // statsRoute adds the route reporting the process's memory and streams.
@@ -197,7 +197,7 @@ func statsRoute(mux *http.ServeMux, connected func() int) {
 
 // setupStore opens the store and enrolls the endpoints in a new domain:
 // o.Agents agents, the others clients.
-func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[string]notify.Endpoint, []string, []string, error) {
+func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[string]hub.Endpoint, []string, []string, error) {
 	st, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -207,7 +207,7 @@ func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[st
 		st.Close()
 		return nil, nil, nil, nil, err
 	}
-	eps := map[string]notify.Endpoint{}
+	eps := map[string]hub.Endpoint{}
 	var agents, others []string
 	for i := range o.Endpoints {
 		_, h, err := store.NewSecret("b")
@@ -223,7 +223,7 @@ func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[st
 			st.Close()
 			return nil, nil, nil, nil, err
 		}
-		eps[e.ID] = notify.Endpoint{ID: e.ID, Role: e.Role, Domain: e.Domain}
+		eps[e.ID] = hub.Endpoint{ID: e.ID, Role: e.Role, Domain: e.Domain}
 		if e.Role == store.RoleAgent {
 			agents = append(agents, e.ID)
 		} else {

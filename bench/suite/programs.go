@@ -199,8 +199,8 @@ func measureNotify(ctx context.Context, s *suite) (string, error) {
 		rows = append(rows, []string{f.Database, fmt.Sprintf("%.0f ms", f.NotifyAllMS), fmt.Sprintf("%.0f ms", f.AgentsLastMS),
 			fmt.Sprintf("%.0f ms", f.ClientsFirstMS), fmt.Sprintf("%.0f ms", f.BaselineNotifyAllMS), ratio(f.NotifyAllMS, f.BaselineNotifyAllMS)})
 	}
-	return fmt.Sprintf("%d endpoints hold real Server-Sent Events streams (`notify.Listen`, dialling from 8 loopback "+
-		"addresses) to a hub in its own process (store, `notify.Hub`, `httpserver`); %d of them are update agents, which "+
+	return fmt.Sprintf("%d endpoints hold real Server-Sent Events streams (`listen.Run`, dialling from 8 loopback "+
+		"addresses) to a hub in its own process (store, `hub.Hub`, `httpserver`); %d of them are update agents, which "+
 		"report done as soon as they are notified, releasing the clients. Time from Notify until every endpoint received the "+
 		"notification, median of %d rounds. Baseline: the same endpoints notified by a bare SSE broadcaster in its own "+
 		"process (no store, no deliveries recorded, no agents first: each event written to every stream at once), same run.\n\n",

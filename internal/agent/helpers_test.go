@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/static"
 	"github.com/cascade-update/cascade/internal/trust"
@@ -107,7 +108,7 @@ func (w *world) publish(name, ver string, size int, files ...string) map[string]
 	it := repo.Item{Category: "components", Name: name, Version: ver}
 	for _, f := range files {
 		data := bytes.Repeat([]byte(name+ver+f+"|"), size/len(name+ver+f+"|")+1)[:size]
-		out[repo.ItemPath("components", name, ver, f)] = data
+		out[index.ItemPath("components", name, ver, f)] = data
 		it.Files = append(it.Files, repo.File{Name: f, Data: data})
 	}
 	if _, err := w.origin.Publish(context.Background(), it); err != nil {

@@ -13,8 +13,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/mirror"
-	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -79,7 +79,7 @@ func (a *Agent) publish(ctx context.Context, kind string, v *trust.View, upstrea
 	}
 	items := map[string]map[string]string{}
 	for p := range all {
-		if cat, rest, _ := strings.Cut(p, "/"); rest == repo.IndexName {
+		if cat, rest, _ := strings.Cut(p, "/"); rest == index.Name {
 			if idx, err := v.Index(ctx, cat); err == nil {
 				items[cat] = map[string]string{}
 				for name, it := range idx.Items {

@@ -23,6 +23,7 @@ import (
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/update"
 )
@@ -133,7 +134,7 @@ func (e *Endpoint) Close() error {
 func (e *Endpoint) Policy() (*policy.Policy, error) {
 	if v, err := e.inst.Current(category.DomainSettings); err == nil {
 		for _, f := range v.Files {
-			if strings.HasPrefix(f.Path, update.PolicyItem+"/") {
+			if strings.HasPrefix(f.Path, sitedoc.PolicyItem+"/") {
 				return policy.Load(filepath.Join(v.Dir, filepath.FromSlash(f.Path)))
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/notify/listen"
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/server/api"
 )
@@ -236,10 +237,10 @@ func (s *serverLink) refresh(ctx context.Context, e *Endpoint) {
 
 // listen holds the endpoint's event stream to the server until ctx is
 // cancelled, calling onConnect each time a stream opens and onEvent for
-// each notification (internal/notify: reconnection with backoff and
+// each notification (internal/notify/listen: reconnection with backoff and
 // jitter, resumption, size caps).
 func (s *serverLink) listen(ctx context.Context, onConnect func(), onEvent func(notify.Event)) error {
-	return notify.Listen(ctx, notify.ListenOptions{
+	return listen.Run(ctx, listen.Options{
 		URL:   strings.TrimRight(s.enr.URL, "/") + api.PathEvents,
 		Token: s.token,
 		// No Timeout: the stream is long-lived; Listen bounds the

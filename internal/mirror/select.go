@@ -11,7 +11,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
-	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -23,7 +23,7 @@ func Current(ctx context.Context, v *trust.View, all map[string]*metadata.Target
 	var out []string
 	for p := range all {
 		cat, rest, ok := strings.Cut(p, "/")
-		if !ok || rest != repo.IndexName {
+		if !ok || rest != index.Name {
 			continue
 		}
 		idx, err := v.Index(ctx, cat)

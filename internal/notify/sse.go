@@ -47,21 +47,34 @@ func (lr *lineReader) line() (line []byte, long bool, err error) {
 	}
 }
 
-// parser reads SSE events (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+// Parser reads SSE events (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 // "field: value" lines, comments starting with ':', an event dispatched
 // at each blank line. It keeps the events of type EventName; "retry" is
-// ignored (Listen's backoff decides).
-type parser struct {
+// ignored (the listener's backoff decides).
+type Parser struct {
 	r     *lineReader
 	max   int // bound of an event's data
 	beats int // comment lines read
 }
 
-// parsed is one notification event: decoded, or skipped with the reason.
-type parsed struct {
-	id      string
-	event   Event
-	skipped string
+// NewParser returns a Parser reading r whose lines and event data are
+// bounded by max bytes (longer events are skipped, never buffered whole).
+func NewParser(r io.Reader, max int) *Parser {
+	return &Parser{r: newLineReader(r, max), max: max}
+}
+
+// Beats returns the number of comment lines (heartbeats) read so far.
+func (p *Parser) Beats() int { return p.beats }
+
+// Parsed is one notification event: decoded, or skipped with the reason.
+type Parsed struct {
+	// ID is the SSE id of the event (the notification id when the event
+	// has none).
+	ID string
+	// Event is the decoded notification; valid when Skipped is "".
+	Event Event
+	// Skipped says why the event was not decoded ("" when it was).
+	Skipped string
 }
 
 // pending is an event being read.
@@ -72,14 +85,14 @@ type pending struct {
 	tooLong bool
 }
 
-// next returns the next notification event; alive is called after each
-// line.
-func (p *parser) next(alive func()) (parsed, error) {
+// Next returns the next notification event; alive is called after each
+// line read.
+func (p *Parser) Next(alive func()) (Parsed, error) {
 	var ev pending
 	for {
 		line, long, err := p.r.line()
 		if err != nil {
-			return parsed{}, err
+			return Parsed{}, err
 		}
 		alive()
 		switch {
@@ -99,7 +112,7 @@ func (p *parser) next(alive func()) (parsed, error) {
 }
 
 // field applies one "field: value" line to ev.
-func (p *parser) field(ev *pending, line []byte) {
+func (p *Parser) field(ev *pending, line []byte) {
 	name, value, _ := bytes.Cut(line, []byte(":"))
 	value = bytes.TrimPrefix(value, []byte(" "))
 	switch string(name) {
@@ -122,28 +135,28 @@ func (p *parser) field(ev *pending, line []byte) {
 }
 
 // decode turns a complete event into a notification.
-func (p *parser) decode(ev pending) parsed {
-	out := parsed{id: ev.id}
+func (p *Parser) decode(ev pending) Parsed {
+	out := Parsed{ID: ev.id}
 	if ev.tooLong {
-		out.skipped = fmt.Sprintf("data larger than %d bytes", p.max)
+		out.Skipped = fmt.Sprintf("data larger than %d bytes", p.max)
 		return out
 	}
-	if err := json.Unmarshal(ev.data, &out.event); err != nil {
-		out.skipped = "malformed data: " + err.Error()
+	if err := json.Unmarshal(ev.data, &out.Event); err != nil {
+		out.Skipped = "malformed data: " + err.Error()
 		return out
 	}
-	if out.event.ID == "" {
-		out.event.ID = ev.id
+	if out.Event.ID == "" {
+		out.Event.ID = ev.id
 	}
-	if strings.TrimSpace(out.event.ID) == "" {
-		out.skipped = "no notification id"
+	if strings.TrimSpace(out.Event.ID) == "" {
+		out.Skipped = "no notification id"
 		return out
 	}
-	if out.event.Versions == nil {
-		out.event.Versions = map[string]string{}
+	if out.Event.Versions == nil {
+		out.Event.Versions = map[string]string{}
 	}
-	if out.id == "" {
-		out.id = out.event.ID
+	if out.ID == "" {
+		out.ID = out.Event.ID
 	}
 	return out
 }

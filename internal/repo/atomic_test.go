@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"github.com/cascade-update/cascade/internal/index"
+
 	"context"
 	"errors"
 	"fmt"
@@ -116,7 +118,7 @@ func readNewest(t *testing.T, r *Repo, base string) error {
 	if err := up.Refresh(); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	tf, err := up.GetTargetInfo(IndexPath("components"))
+	tf, err := up.GetTargetInfo(index.Path("components"))
 	if err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
@@ -124,7 +126,7 @@ func readNewest(t *testing.T, r *Repo, base string) error {
 	if err != nil {
 		return fmt.Errorf("download index: %w", err)
 	}
-	idx, err := ParseIndex(b)
+	idx, err := index.Parse(b)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"github.com/cascade-update/cascade/internal/index"
+
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -166,7 +168,7 @@ func benchLookup(b *testing.B, br *benchRepo, total int64, warm bool) {
 			b.Fatal(err)
 		}
 		item, f := rng.IntN(benchItems), rng.IntN(benchFiles)
-		p := ItemPath("components", fmt.Sprintf("component-%04d", item), "17.710.00", fmt.Sprintf("file%02d.bin", f))
+		p := index.ItemPath("components", fmt.Sprintf("component-%04d", item), "17.710.00", fmt.Sprintf("file%02d.bin", f))
 		if _, err := up.GetTargetInfo(p); err != nil {
 			b.Fatal(err)
 		}

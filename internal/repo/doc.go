@@ -42,29 +42,10 @@
 // be newer than every version of it published before.
 //
 // Each category has a signed index target <category>/index.json (custom
-// metadata {"category": ...}), rewritten on every publish to the category:
-//
-//	{
-//	  "category": "components",
-//	  "items": {
-//	    "pattern": {
-//	      "version": "17.735.00",
-//	      "files": ["components/pattern/17.735.00/lpt.zip"],
-//	      "kept": ["17.735.00", "17.734.00"],
-//	      "kept_files": {
-//	        "17.735.00": ["components/pattern/17.735.00/lpt.zip"],
-//	        "17.734.00": ["components/pattern/17.734.00/lpt.zip"]
-//	      }
-//	    }
-//	  }
-//	}
-//
-// version is the newest version of the item, files the target paths of its
-// files, kept every version still served, newest first, and kept_files the
-// files of each kept version (for endpoints held back to an older version
-// by a deployment cap or a program approval). Items are keyed
-// by name; encoding/json writes the keys sorted. ParseIndex decodes it and
-// Repo.Index reads the published one.
+// metadata {"category": ...}), rewritten on every publish to the category;
+// its format is package internal/index's, which clients import without
+// this package's keys and signing code. Repo.Index reads the published
+// one.
 //
 // # Retention
 //

@@ -9,46 +9,13 @@ import (
 	"slices"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/index"
 )
-
-// IndexName is the basename of each category's index target.
-const IndexName = "index.json"
-
-// IndexPath returns the target path of a category's index.
-func IndexPath(category string) string { return category + "/" + IndexName }
-
-// ItemPath returns the target path of one file of an item version.
-func ItemPath(category, name, version, file string) string {
-	return category + "/" + name + "/" + version + "/" + file
-}
-
-// Index is the content of a category's index target (see the package doc).
-type Index struct {
-	Category string               `json:"category"`
-	Items    map[string]IndexItem `json:"items"`
-}
-
-// ParseIndex decodes the content of an index target strictly: unknown
-// fields and trailing data are errors.
-func ParseIndex(data []byte) (*Index, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var idx Index
-	if err := dec.Decode(&idx); err != nil {
-		return nil, fmt.Errorf("parse index: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("parse index: trailing data")
-	}
-	if idx.Category == "" || idx.Items == nil {
-		return nil, fmt.Errorf("parse index: no category or items")
-	}
-	return &idx, nil
-}
 
 // Index returns the published index of a category: what is current, as
 // clients see it. It takes no lock.
-func (r *Repo) Index(category string) (*Index, error) {
+func (r *Repo) Index(category string) (*index.Index, error) {
 	if !r.settings.allowsCategory(category) {
 		return nil, fmt.Errorf("read index: category %q is not one of %v", category, r.settings.Kind.Categories())
 	}
@@ -56,45 +23,21 @@ func (r *Repo) Index(category string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read index: %w", err)
 	}
-	tf, err := t.lookup(IndexPath(category))
+	tf, err := t.lookup(index.Path(category))
 	if err != nil {
 		return nil, fmt.Errorf("read index: %w", err)
 	}
 	if tf == nil {
-		return nil, fmt.Errorf("read index: no %s target", IndexPath(category))
+		return nil, fmt.Errorf("read index: no %s target", index.Path(category))
 	}
-	data, err := os.ReadFile(r.l.fromRel(targetRel(IndexPath(category), tf.Hashes["sha256"])))
+	data, err := os.ReadFile(r.l.fromRel(targetRel(index.Path(category), tf.Hashes["sha256"])))
 	if err != nil {
 		return nil, fmt.Errorf("read index: %w", err)
 	}
 	if err := tf.VerifyLengthHashes(data); err != nil {
 		return nil, fmt.Errorf("read index %s: %w", category, err)
 	}
-	return ParseIndex(data)
-}
-
-// IndexItem describes one item of an Index.
-type IndexItem struct {
-	// Version is the newest version.
-	Version string `json:"version"`
-	// Files are the target paths of the newest version's files, sorted.
-	Files []string `json:"files"`
-	// Kept lists every version still published, newest first.
-	Kept []string `json:"kept"`
-	// KeptFiles maps every kept version to the target paths of its files,
-	// sorted, so that an endpoint held back to an older version (a
-	// deployment cap, a program approval) can resolve it.
-	KeptFiles map[string][]string `json:"kept_files,omitempty"`
-}
-
-// FilesOf returns the target paths of version v of the item, or false if
-// v is not kept.
-func (it IndexItem) FilesOf(v string) ([]string, bool) {
-	if v == it.Version {
-		return it.Files, true
-	}
-	f, ok := it.KeptFiles[v]
-	return f, ok
+	return index.Parse(data)
 }
 
 // Custom is the custom metadata of every target: category, name and
@@ -124,16 +67,16 @@ func decodeCustom(tf *metadata.TargetFiles) (Custom, error) {
 }
 
 // buildIndex renders the index of a category from the catalog.
-func buildIndex(category string, items map[string][]keptVersion) Index {
-	idx := Index{Category: category, Items: map[string]IndexItem{}}
+func buildIndex(category string, items map[string][]keptVersion) index.Index {
+	idx := index.Index{Category: category, Items: map[string]index.Item{}}
 	for name, kept := range items {
 		if len(kept) == 0 {
 			continue
 		}
 		newest := kept[0]
-		it := IndexItem{Version: newest.Version}
+		it := index.Item{Version: newest.Version}
 		for _, f := range newest.Files {
-			it.Files = append(it.Files, ItemPath(category, name, newest.Version, f))
+			it.Files = append(it.Files, index.ItemPath(category, name, newest.Version, f))
 		}
 		slices.Sort(it.Files)
 		it.KeptFiles = map[string][]string{}
@@ -141,7 +84,7 @@ func buildIndex(category string, items map[string][]keptVersion) Index {
 			it.Kept = append(it.Kept, k.Version)
 			var files []string
 			for _, f := range k.Files {
-				files = append(files, ItemPath(category, name, k.Version, f))
+				files = append(files, index.ItemPath(category, name, k.Version, f))
 			}
 			slices.Sort(files)
 			it.KeptFiles[k.Version] = files
@@ -162,11 +105,11 @@ func (t *tree) writeIndex(category string, items map[string][]keptVersion) error
 	if err := ensureDir(dir); err != nil {
 		return fmt.Errorf("write index of %s: %w", category, err)
 	}
-	hf, err := t.copyTarget(bytes.NewReader(data), dir, IndexName)
+	hf, err := t.copyTarget(bytes.NewReader(data), dir, index.Name)
 	if err != nil {
 		return fmt.Errorf("write index of %s: %w", category, err)
 	}
-	return t.setTarget(IndexPath(category), hf.targetFile(Custom{Category: category}))
+	return t.setTarget(index.Path(category), hf.targetFile(Custom{Category: category}))
 }
 
 func (hf hashedFile) targetFile(c Custom) *metadata.TargetFiles {

@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"github.com/cascade-update/cascade/internal/index"
+
 	"context"
 	"fmt"
 	"os"
@@ -66,7 +68,7 @@ func TestPruneKeepsLastN(t *testing.T) {
 				}
 			}
 			for _, v := range tt.wantKept {
-				if tf := published(t, r, ItemPath("components", "pattern", v, "a.bin")); tf == nil {
+				if tf := published(t, r, index.ItemPath("components", "pattern", v, "a.bin")); tf == nil {
 					t.Errorf("kept version %s missing from its bin", v)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/version"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -116,7 +117,7 @@ func (r *Repo) publish(ctx context.Context, op *writeOp, items []Item, res *Publ
 		if err := t.writeIndex(c, st.Items[c]); err != nil {
 			return t.abort(fmt.Errorf("publish: %w", err))
 		}
-		res.Added = append(res.Added, IndexPath(c))
+		res.Added = append(res.Added, index.Path(c))
 	}
 	// The top-level targets is loaded anyway: keep it from expiring even
 	// without refreshes. Bins and root are left to Refresh.
@@ -146,7 +147,7 @@ func (r *Repo) addItem(t *tree, st *privateState, it Item, res *PublishResult) e
 		if err != nil {
 			return err
 		}
-		p := ItemPath(it.Category, it.Name, it.Version, f.Name)
+		p := index.ItemPath(it.Category, it.Name, it.Version, f.Name)
 		if err := t.setTarget(p, hf.targetFile(custom)); err != nil {
 			return err
 		}
@@ -165,7 +166,7 @@ func (r *Repo) addItem(t *tree, st *privateState, it Item, res *PublishResult) e
 	if len(kept) > keep {
 		for _, old := range kept[keep:] {
 			for _, f := range old.Files {
-				p := ItemPath(it.Category, it.Name, old.Version, f)
+				p := index.ItemPath(it.Category, it.Name, old.Version, f)
 				if err := t.removeTarget(p); err != nil {
 					return err
 				}

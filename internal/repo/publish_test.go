@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"github.com/cascade-update/cascade/internal/index"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,7 +33,7 @@ func published(t testing.TB, r *Repo, path string) *metadata.TargetFiles {
 }
 
 // readIndex reads the current index of a category from the published tree.
-func readIndex(t testing.TB, r *Repo, category string) Index {
+func readIndex(t testing.TB, r *Repo, category string) index.Index {
 	t.Helper()
 	idx, err := r.Index(category)
 	if err != nil {
@@ -71,7 +73,7 @@ func TestPublish(t *testing.T) {
 		t.Errorf("content-addressed file %s: %q, %v", onDisk, b, err)
 	}
 	idx := readIndex(t, r, "components")
-	want := IndexItem{
+	want := index.Item{
 		Version: "17.735.00",
 		Files:   []string{"components/pattern/17.735.00/engine.bin", "components/pattern/17.735.00/lpt.zip"},
 		Kept:    []string{"17.735.00"},

@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"github.com/cascade-update/cascade/internal/index"
+
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -127,9 +129,9 @@ func TestGoTUFUpdaterRoundTrip(t *testing.T) {
 	verifyTree(t, r)
 }
 
-func fetchIndex(t testing.TB, up *updater.Updater, category string) Index {
+func fetchIndex(t testing.TB, up *updater.Updater, category string) index.Index {
 	t.Helper()
-	tf, err := up.GetTargetInfo(IndexPath(category))
+	tf, err := up.GetTargetInfo(index.Path(category))
 	if err != nil {
 		t.Fatalf("index of %s: %v", category, err)
 	}
@@ -141,7 +143,7 @@ func fetchIndex(t testing.TB, up *updater.Updater, category string) Index {
 	if err != nil {
 		t.Fatalf("download index of %s: %v", category, err)
 	}
-	idx, err := ParseIndex(b)
+	idx, err := index.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
 // Notifier announces deployed component versions to endpoints, update
-// agents first (internal/notify).
+// agents first (internal/notify/hub).
 type Notifier interface {
 	// NotifyAll notifies every endpoint of domain ("": every domain) that
 	// versions (component name to version) are deployed, and returns the
@@ -29,7 +29,7 @@ type content struct {
 	st     store.Store
 	site   *site
 	notify Notifier // nil: no notifications (endpoints pick changes up on schedule)
-	index  func(ctx context.Context, cat string) (*repo.Index, error)
+	index  func(ctx context.Context, cat string) (*index.Index, error)
 	log    *slog.Logger
 }
 

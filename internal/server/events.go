@@ -7,19 +7,19 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
-	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/notify/hub"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
-// The notification hub (internal/notify) is one of the server's
+// The notification hub (internal/notify/hub) is one of the server's
 // services: it serves the endpoints' event streams at api.PathEvents,
 // records notifications (content.notify), and learns from the endpoints'
 // reports when a notified agent is done, which releases the clients.
 
 // newHub makes the server's notification hub.
-func (s *Server) newHub() (*notify.Hub, error) {
-	return notify.NewHub(notify.Options{Store: s.st, Logger: s.log, Now: s.now,
+func (s *Server) newHub() (*hub.Hub, error) {
+	return hub.New(hub.Options{Store: s.st, Logger: s.log, Now: s.now,
 		AgentTimeout: time.Duration(s.cfg.AgentTimeout), PollInterval: time.Duration(s.cfg.NotifyPoll),
 		ReconnectGrace: time.Duration(s.cfg.ReconnectGrace)})
 }
@@ -27,7 +27,7 @@ func (s *Server) newHub() (*notify.Hub, error) {
 // events serves an authenticated endpoint's event stream.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	e := endpointOf(r)
-	ctx := notify.WithEndpoint(r.Context(), notify.Endpoint{ID: e.ID, Role: e.Role, Domain: e.Domain})
+	ctx := hub.WithEndpoint(r.Context(), hub.Endpoint{ID: e.ID, Role: e.Role, Domain: e.Domain})
 	s.hub.ServeHTTP(w, r.WithContext(ctx))
 }
 

@@ -30,7 +30,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/httpserver"
-	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/notify/hub"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/static"
@@ -76,7 +76,7 @@ type Server struct {
 	content *content
 	ingest  *ingester
 	creds   *credCache
-	hub     *notify.Hub
+	hub     *hub.Hub
 
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate

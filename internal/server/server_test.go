@@ -13,8 +13,8 @@ import (
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/trust"
-	"github.com/cascade-update/cascade/internal/update"
 )
 
 func TestServer(t *testing.T) {
@@ -92,10 +92,10 @@ func testPolicy(t *testing.T, e *env) {
 	one := int64(1)
 	var res api.PolicyResult
 	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: ok, IfVersion: &one}, &res)
-	if res.Policy.Version != 2 || res.Published.Items[update.PolicyItem] == "" || res.Published.Timestamp == 0 {
+	if res.Policy.Version != 2 || res.Published.Items[sitedoc.PolicyItem] == "" || res.Published.Timestamp == 0 {
 		t.Fatalf("put policy: %+v", res)
 	}
-	if got := siteDocs(t, e)[update.PolicyItem]; got != ok {
+	if got := siteDocs(t, e)[sitedoc.PolicyItem]; got != ok {
 		t.Fatalf("published policy differs from the stored one")
 	}
 	var hist []api.Policy
@@ -223,8 +223,8 @@ func testContent(t *testing.T, e *env) {
 	if res := e.sync(); res.Deployed["pattern"] != "" {
 		t.Fatalf("sync of a held component deployed it: %+v", res)
 	}
-	var dep update.Deployment
-	if err := json.Unmarshal([]byte(siteDocs(t, e)[update.DeploymentItem]), &dep); err != nil || dep.Components["pattern"] != "1.0" {
+	var dep sitedoc.Deployment
+	if err := json.Unmarshal([]byte(siteDocs(t, e)[sitedoc.DeploymentItem]), &dep); err != nil || dep.Components["pattern"] != "1.0" {
 		t.Fatalf("deployment caps: %+v %v", dep, err)
 	}
 	// The new version is downloaded (served under /vendor/) but not deployed.
@@ -241,12 +241,12 @@ func testContent(t *testing.T, e *env) {
 	if c.Held || c.Deployed != "1.1" {
 		t.Fatalf("release: %+v", c)
 	}
-	dep = update.Deployment{}
-	if err := json.Unmarshal([]byte(siteDocs(t, e)[update.DeploymentItem]), &dep); err != nil || len(dep.Components) != 0 {
+	dep = sitedoc.Deployment{}
+	if err := json.Unmarshal([]byte(siteDocs(t, e)[sitedoc.DeploymentItem]), &dep); err != nil || len(dep.Components) != 0 {
 		t.Fatalf("deployment caps after release: %+v %v", dep, err)
 	}
 	e.call(http.MethodPost, "/api/v1/content/components/pattern/deploy", api.Deploy{Version: "1.0"}, &c)
-	if err := json.Unmarshal([]byte(siteDocs(t, e)[update.DeploymentItem]), &dep); err != nil || dep.Components["pattern"] != "1.0" {
+	if err := json.Unmarshal([]byte(siteDocs(t, e)[sitedoc.DeploymentItem]), &dep); err != nil || dep.Components["pattern"] != "1.0" {
 		t.Fatalf("deployment caps after a rollback: %+v %v", dep, err)
 	}
 }
@@ -273,7 +273,7 @@ func testDomains(t *testing.T, e *env) {
 	e.origin.publish(t, "programs", "agent-core", "2.0")
 	e.sync()
 	e.call(http.MethodPut, "/api/v1/domains/berlin/programs/agent-core", api.Deploy{Version: "2.0"}, nil)
-	var ds update.DomainSettings
+	var ds sitedoc.DomainSettings
 	if err := json.Unmarshal([]byte(siteDocs(t, e)["domain.berlin"]), &ds); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func testDomains(t *testing.T, e *env) {
 	}
 	e.call(http.MethodDelete, "/api/v1/domains/berlin/programs/agent-core", nil, nil)
 	e.call(http.MethodDelete, "/api/v1/domains/berlin", nil, nil)
-	ds = update.DomainSettings{}
+	ds = sitedoc.DomainSettings{}
 	if err := json.Unmarshal([]byte(siteDocs(t, e)["domain.berlin"]), &ds); err != nil || len(ds.Programs) != 0 || string(ds.Settings) != "{}" {
 		t.Fatalf("domain.berlin after deletion: %+v %v", ds, err)
 	}

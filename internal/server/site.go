@@ -19,8 +19,8 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/store"
-	"github.com/cascade-update/cascade/internal/update"
 )
 
 // site keeps the site repository's domain_settings items
@@ -55,7 +55,7 @@ func (s *site) documents(ctx context.Context) (map[string]siteDoc, error) {
 	p, err := s.st.CurrentPolicy(ctx)
 	switch {
 	case err == nil:
-		docs[update.PolicyItem] = siteDoc{"policy.yaml", []byte(p.Document)}
+		docs[sitedoc.PolicyItem] = siteDoc{sitedoc.PolicyFile, []byte(p.Document)}
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
@@ -63,11 +63,11 @@ func (s *site) documents(ctx context.Context) (map[string]siteDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	dep, err := json.Marshal(update.Deployment{Components: deploymentCaps(comps)})
+	dep, err := json.Marshal(sitedoc.Deployment{Components: deploymentCaps(comps)})
 	if err != nil {
 		return nil, err
 	}
-	docs[update.DeploymentItem] = siteDoc{update.DeploymentFile, dep}
+	docs[sitedoc.DeploymentItem] = siteDoc{sitedoc.DeploymentFile, dep}
 	domains, err := s.st.ListDomains(ctx)
 	if err != nil {
 		return nil, err
@@ -91,11 +91,11 @@ func (s *site) documents(ctx context.Context) (map[string]siteDoc, error) {
 				progs[a.Program] = a.Version
 			}
 		}
-		b, err := json.Marshal(update.DomainSettings{Settings: set.Document, Programs: progs})
+		b, err := json.Marshal(sitedoc.DomainSettings{Settings: set.Document, Programs: progs})
 		if err != nil {
 			return nil, err
 		}
-		docs[update.DomainItem(d.Name)] = siteDoc{update.SettingsFile, b}
+		docs[sitedoc.DomainItem(d.Name)] = siteDoc{sitedoc.SettingsFile, b}
 	}
 	return docs, nil
 }
@@ -128,10 +128,10 @@ func (s *site) Publish(ctx context.Context) (api.Published, error) {
 	if err != nil {
 		return out, fmt.Errorf("publish site documents: %w", err)
 	}
-	empty, _ := json.Marshal(update.DomainSettings{Settings: json.RawMessage("{}"), Programs: map[string]string{}})
+	empty, _ := json.Marshal(sitedoc.DomainSettings{Settings: json.RawMessage("{}"), Programs: map[string]string{}})
 	for name := range idx.Items {
 		if _, ok := docs[name]; !ok && len(name) > len("domain.") && name[:len("domain.")] == "domain." {
-			docs[name] = siteDoc{update.SettingsFile, empty} // the domain was deleted
+			docs[name] = siteDoc{sitedoc.SettingsFile, empty} // the domain was deleted
 		}
 	}
 	var items []repo.Item

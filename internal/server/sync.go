@@ -11,8 +11,8 @@ import (
 
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/mirror"
-	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
 	"github.com/cascade-update/cascade/internal/trust"
@@ -84,7 +84,7 @@ func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
 
 // record stores the newest version of every component in idx and returns
 // the components whose deployed version changed.
-func (s *syncer) record(ctx context.Context, idx *repo.Index) (map[string]string, error) {
+func (s *syncer) record(ctx context.Context, idx *index.Index) (map[string]string, error) {
 	before, err := s.st.ListComponents(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("record components: %w", err)
@@ -113,7 +113,7 @@ func (s *syncer) record(ctx context.Context, idx *repo.Index) (map[string]string
 // localIndex returns the verified index of a category of the mirrored
 // copy, read from disk through the trusted metadata (no network). A
 // category the vendor repository lacks has an empty index.
-func (s *syncer) localIndex(ctx context.Context, cat string) (*repo.Index, error) {
+func (s *syncer) localIndex(ctx context.Context, cat string) (*index.Index, error) {
 	f := fetch.New(fetch.Options{Transport: http.NewFileTransport(http.Dir(s.dir)), MinRate: -1})
 	v, err := s.trust.Probe(ctx, trust.Source{Name: "mirrored copy", Base: "http://mirror.local/"}, f)
 	if err != nil {
@@ -124,7 +124,7 @@ func (s *syncer) localIndex(ctx context.Context, cat string) (*repo.Index, error
 	}
 	idx, err := v.Index(ctx, cat)
 	if failure.ClassOf(err) == failure.NotFound {
-		return &repo.Index{Category: cat, Items: map[string]repo.IndexItem{}}, nil
+		return &index.Index{Category: cat, Items: map[string]index.Item{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read mirrored %s: %w", cat, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/repo"
 )
 
@@ -84,7 +85,7 @@ func (fx *fixture) serve(edit func(w http.ResponseWriter, r *http.Request, next 
 }
 
 // update probes src, reads the index and every file, and commits.
-func (fx *fixture) update(src Source) (*repo.Index, error) {
+func (fx *fixture) update(src Source) (*index.Index, error) {
 	ctx := context.Background()
 	v, err := fx.store.Probe(ctx, src, fx.f)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
-	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/index"
 )
 
 // MaxIndexSize caps an index target read into memory, whatever its signed
@@ -168,8 +168,8 @@ func (v *View) Download(ctx context.Context, targetPath string, tf *metadata.Tar
 
 // Index returns the verified index of a category. A source that does not
 // hold the category is failure.NotFound.
-func (v *View) Index(ctx context.Context, category string) (*repo.Index, error) {
-	p := repo.IndexPath(category)
+func (v *View) Index(ctx context.Context, category string) (*index.Index, error) {
+	p := index.Path(category)
 	tf, err := v.Target(ctx, p)
 	if err != nil {
 		return nil, err
@@ -178,7 +178,7 @@ func (v *View) Index(ctx context.Context, category string) (*repo.Index, error) 
 	if err != nil {
 		return nil, err
 	}
-	idx, err := repo.ParseIndex(b)
+	idx, err := index.Parse(b)
 	if err != nil {
 		return nil, failure.New(failure.Verification, v.src.Name+": "+p, err)
 	}

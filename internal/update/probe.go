@@ -11,9 +11,10 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
-	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/version"
 )
@@ -119,11 +120,11 @@ func (ru *run) probeSource(ctx context.Context, cat category.Category, step plan
 // wanted lists the index items this endpoint installs: every component;
 // of the domain settings, the policy, the deployment caps and its own
 // domain's document; of the programs, those approved for its domain.
-func (ru *run) wanted(cat category.Category, idx *repo.Index, pick map[string]string) []string {
+func (ru *run) wanted(cat category.Category, idx *index.Index, pick map[string]string) []string {
 	var names []string
 	for name := range idx.Items {
 		switch {
-		case cat == category.DomainSettings && name != PolicyItem && name != DeploymentItem && name != DomainItem(ru.r.o.Domain):
+		case cat == category.DomainSettings && name != sitedoc.PolicyItem && name != sitedoc.DeploymentItem && name != sitedoc.DomainItem(ru.r.o.Domain):
 			continue
 		case cat == category.Programs && pick[name] == "":
 			continue
@@ -136,7 +137,7 @@ func (ru *run) wanted(cat category.Category, idx *repo.Index, pick map[string]st
 
 // fresh checks a notify-components run's announced versions: a source
 // behind any of them is stale.
-func (ru *run) fresh(cat category.Category, key string, idx *repo.Index) error {
+func (ru *run) fresh(cat category.Category, key string, idx *index.Index) error {
 	if cat != category.Components {
 		return nil
 	}

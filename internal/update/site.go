@@ -9,39 +9,10 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
-	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/index"
+	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/version"
 )
-
-// The domain_settings items an endpoint installs (docs/site-repository.md).
-const (
-	// PolicyItem holds the update-source policy (policy.yaml).
-	PolicyItem = "policy"
-	// DeploymentItem holds the component deployment caps (deployment.json).
-	DeploymentItem = "deployment"
-	// DeploymentFile is the file of DeploymentItem.
-	DeploymentFile = "deployment.json"
-	// SettingsFile is the file of a DomainItem.
-	SettingsFile = "settings.json"
-)
-
-// DomainItem is the domain_settings item holding a domain's settings.
-func DomainItem(domain string) string { return "domain." + domain }
-
-// Deployment is the content of deployment.json.
-type Deployment struct {
-	// Components maps a held-back component to the newest version
-	// endpoints may install.
-	Components map[string]string `json:"components"`
-}
-
-// DomainSettings is the content of a domain's settings.json.
-type DomainSettings struct {
-	// Settings is the domain's configuration document.
-	Settings json.RawMessage `json:"settings,omitempty"`
-	// Programs maps each program approved for the domain to its version.
-	Programs map[string]string `json:"programs"`
-}
 
 // maxSiteDoc caps a site document read from the install store.
 const maxSiteDoc = 4 << 20
@@ -76,14 +47,14 @@ func (ru *run) siteDoc(item, file string, into any) (ok bool, err error) {
 func (ru *run) choices(cat category.Category) (pick map[string]string, caps map[string]string, err error) {
 	switch cat {
 	case category.Components:
-		var d Deployment
-		if _, err := ru.siteDoc(DeploymentItem, DeploymentFile, &d); err != nil {
+		var d sitedoc.Deployment
+		if _, err := ru.siteDoc(sitedoc.DeploymentItem, sitedoc.DeploymentFile, &d); err != nil {
 			return nil, nil, err
 		}
 		return nil, deployedCaps(d.Components, ru.req.Announced), nil
 	case category.Programs:
-		var s DomainSettings
-		if _, err := ru.siteDoc(DomainItem(ru.r.o.Domain), SettingsFile, &s); err != nil {
+		var s sitedoc.DomainSettings
+		if _, err := ru.siteDoc(sitedoc.DomainItem(ru.r.o.Domain), sitedoc.SettingsFile, &s); err != nil {
 			return nil, nil, err
 		}
 		if s.Programs == nil {
@@ -118,7 +89,7 @@ func deployedCaps(installed, announced map[string]string) map[string]string {
 
 // versionFor returns the version of an index item to install: the
 // approved one, the newest kept one at or below a cap, or the newest.
-func versionFor(key, name string, it repo.IndexItem, pick, caps map[string]string) (string, []string, error) {
+func versionFor(key, name string, it index.Item, pick, caps map[string]string) (string, []string, error) {
 	want := it.Version
 	if v, ok := pick[name]; ok {
 		want = v

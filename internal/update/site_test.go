@@ -17,6 +17,7 @@ import (
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -45,14 +46,14 @@ func TestSiteDocuments(t *testing.T) {
 	server := w.serve(mux)
 	publishSite := func(ver string, caps, programs map[string]string) {
 		t.Helper()
-		dep, _ := json.Marshal(Deployment{Components: caps})
-		dom, _ := json.Marshal(DomainSettings{Settings: json.RawMessage(`{"scan":"daily"}`), Programs: programs})
+		dep, _ := json.Marshal(sitedoc.Deployment{Components: caps})
+		dom, _ := json.Marshal(sitedoc.DomainSettings{Settings: json.RawMessage(`{"scan":"daily"}`), Programs: programs})
 		pol := "origin: https://au.vendor.invalid/\nserver: " + server + "\n"
 		if _, err := site.Publish(context.Background(),
-			repo.Item{Category: "domain_settings", Name: PolicyItem, Version: ver, Files: []repo.File{{Name: "policy.yaml", Data: []byte(pol)}}},
-			repo.Item{Category: "domain_settings", Name: DeploymentItem, Version: ver, Files: []repo.File{{Name: DeploymentFile, Data: dep}}},
-			repo.Item{Category: "domain_settings", Name: DomainItem("berlin"), Version: ver, Files: []repo.File{{Name: SettingsFile, Data: dom}}},
-			repo.Item{Category: "domain_settings", Name: DomainItem("paris"), Version: ver, Files: []repo.File{{Name: SettingsFile, Data: []byte(`{}`)}}},
+			repo.Item{Category: "domain_settings", Name: sitedoc.PolicyItem, Version: ver, Files: []repo.File{{Name: "policy.yaml", Data: []byte(pol)}}},
+			repo.Item{Category: "domain_settings", Name: sitedoc.DeploymentItem, Version: ver, Files: []repo.File{{Name: sitedoc.DeploymentFile, Data: dep}}},
+			repo.Item{Category: "domain_settings", Name: sitedoc.DomainItem("berlin"), Version: ver, Files: []repo.File{{Name: sitedoc.SettingsFile, Data: dom}}},
+			repo.Item{Category: "domain_settings", Name: sitedoc.DomainItem("paris"), Version: ver, Files: []repo.File{{Name: sitedoc.SettingsFile, Data: []byte(`{}`)}}},
 		); err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +88,7 @@ func TestSiteDocuments(t *testing.T) {
 	if got := []category.Category{rep.Categories[0].Category, rep.Categories[1].Category}; got[0] != category.DomainSettings {
 		t.Fatalf("order %v, want domain_settings first", got)
 	}
-	checkItems(t, e.install, category.DomainSettings, map[string]string{PolicyItem: "1", DeploymentItem: "1", DomainItem("berlin"): "1"})
+	checkItems(t, e.install, category.DomainSettings, map[string]string{sitedoc.PolicyItem: "1", sitedoc.DeploymentItem: "1", sitedoc.DomainItem("berlin"): "1"})
 	checkItems(t, e.install, category.Components, map[string]string{"pattern": "1.0"})
 	checkItems(t, e.install, category.Programs, map[string]string{"agent": "5.0"})
 
@@ -102,7 +103,7 @@ func TestSiteDocuments(t *testing.T) {
 		}
 		checkItems(t, e.install, category.Components, map[string]string{"pattern": ver})
 	}
-	checkItems(t, e.install, category.DomainSettings, map[string]string{PolicyItem: "1", DeploymentItem: "1", DomainItem("berlin"): "1"})
+	checkItems(t, e.install, category.DomainSettings, map[string]string{sitedoc.PolicyItem: "1", sitedoc.DeploymentItem: "1", sitedoc.DomainItem("berlin"): "1"})
 
 	publishSite("2", nil, map[string]string{"agent": "5.1"})
 	run()

@@ -1,4 +1,4 @@
-package notify
+package hub
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestListenReconnectsAfterServerRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hub, err := NewHub(fx.options())
+			hub, err := New(fx.options())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 	fx.clock.advance(time.Second)
 	b := fx.notify(s, Announcement{Versions: map[string]string{"p": "2"}})
 	for _, want := range []string{a, b} {
-		if ev, err := st.next(t); err != nil || ev.id != want {
+		if ev, err := st.next(t); err != nil || ev.ID != want {
 			t.Fatalf("got %+v, %v; want %s", ev, err, want)
 		}
 	}
@@ -80,21 +80,21 @@ func TestResumeWithLastEventID(t *testing.T) {
 	// The endpoint had processed a but b was lost with the connection:
 	// resuming after a sends b again.
 	st = fx.open(s, "c-1", a)
-	if ev, err := st.next(t); err != nil || ev.id != b {
+	if ev, err := st.next(t); err != nil || ev.ID != b {
 		t.Fatalf("resumed after %s: %+v, %v; want %s", a, ev, err, b)
 	}
 	// Replacing that stream resuming after b sends nothing again: the
 	// next event is a new notification.
 	st2 := fx.open(s, "c-1", b)
 	c := fx.notify(s, Announcement{Versions: map[string]string{"p": "3"}})
-	if ev, err := st2.next(t); err != nil || ev.id != c {
+	if ev, err := st2.next(t); err != nil || ev.ID != c {
 		t.Fatalf("resumed after %s: %+v, %v; want %s", b, ev, err, c)
 	}
 
 	// An id that is not among what the replaced stream wrote (c): c may
-	// have been lost too and is sent again (Listen drops duplicates).
+	// have been lost too and is sent again (the listener drops duplicates).
 	st3 := fx.open(s, "c-1", "ntf_older")
-	if ev, err := st3.next(t); err != nil || ev.id != c {
+	if ev, err := st3.next(t); err != nil || ev.ID != c {
 		t.Fatalf("resumed after an unknown id: %+v, %v; want %s", ev, err, c)
 	}
 
@@ -109,7 +109,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 	st4 := fx.open(s, "c-2", n.ID)
 	fx.waitState(n.ID, "c-2", store.DeliveryDelivered)
 	d := fx.notify(s, Announcement{Versions: map[string]string{"p": "5"}})
-	if ev, err := st4.next(t); err != nil || ev.id != d {
+	if ev, err := st4.next(t); err != nil || ev.ID != d {
 		t.Fatalf("after naming %s: %+v, %v; want %s", n.ID, ev, err, d)
 	}
 }

@@ -1,8 +1,7 @@
-package notify
+package listen
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,10 +10,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/notify"
 )
 
+// patience bounds every wait of these tests: reaching it means a hang,
+// not a slow machine. No test asserts on a duration.
+const patience = 20 * time.Second
+
 func TestBackoffFullJitterCapped(t *testing.T) {
-	o := ListenOptions{MinBackoff: time.Second, MaxBackoff: 10 * time.Second}
+	o := Options{MinBackoff: time.Second, MaxBackoff: 10 * time.Second}
 	var ceilings []time.Duration
 	o.Jitter = func(d time.Duration) time.Duration { ceilings = append(ceilings, d); return d / 2 }
 	for n := range 8 {
@@ -28,51 +33,6 @@ func TestBackoffFullJitterCapped(t *testing.T) {
 		if ceilings[i] != want[i]*time.Second {
 			t.Fatalf("ceilings %v, want %v seconds", ceilings, want)
 		}
-	}
-}
-
-func TestParser(t *testing.T) {
-	big := strings.Repeat("x", 300)
-	stream := ": connected\r\n\r\n" +
-		"id: n1\r\nevent: notify-components\r\ndata: {\"id\":\"n1\",\"versions\":{\"p\":\"1\"}}\r\n\r\n" +
-		": ping\n\n" +
-		"event: other\ndata: {\"id\":\"x\"}\n\n" + // another type: ignored
-		"id: n2\nevent: notify-components\ndata: {\"id\":\"n2\",\"versions\":{\"p\":\"" + big + "\"}}\n\n" + // too large
-		"id: n3\nevent: notify-components\ndata: " + big + "\n\n" + // one line too long
-		"id: n4\nevent: notify-components\ndata: {not json\n\n" +
-		"id: n5\nevent: notify-components\ndata: {\"versions\":\ndata: {\"p\":\"5\"}}\n\n" + // id from the SSE id, data lines joined
-		"event: notify-components\ndata: {\"versions\":{}}\n\n" + // no id at all
-		"id: n6\nevent: notify-components\ndata: {\"id\":\"n6\"}\n"
-	p := &parser{r: newLineReader(strings.NewReader(stream), 200), max: 200}
-	type want struct {
-		id, skipped string
-		versions    map[string]string
-	}
-	for i, w := range []want{
-		{id: "n1", versions: map[string]string{"p": "1"}},
-		{id: "n2", skipped: "data larger than 200 bytes"},
-		{id: "n3", skipped: "data larger than 200 bytes"},
-		{id: "n4", skipped: "malformed data"},
-		{id: "n5", versions: map[string]string{"p": "5"}},
-		{skipped: "no notification id"},
-	} {
-		got, err := p.next(func() {})
-		if err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-		if got.id != w.id || !strings.HasPrefix(got.skipped, w.skipped) || (w.skipped == "" && got.skipped != "") {
-			t.Fatalf("event %d: %+v, want %+v", i, got, w)
-		}
-		if w.skipped == "" && (got.event.ID != w.id || !maps(got.event.Versions, w.versions)) {
-			t.Fatalf("event %d: %+v", i, got.event)
-		}
-	}
-	// The last event is not terminated by a blank line: never dispatched.
-	if _, err := p.next(func() {}); !errors.Is(err, io.EOF) {
-		t.Fatalf("end: %v", err)
-	}
-	if p.beats != 2 {
-		t.Fatalf("%d comments counted", p.beats)
 	}
 }
 
@@ -115,7 +75,7 @@ func status(code int) http.HandlerFunc {
 }
 
 func event(id, version string) string {
-	return fmt.Sprintf("id: %s\nevent: %s\ndata: {\"id\":%q,\"versions\":{\"p\":%q}}\n\n", id, EventName, id, version)
+	return fmt.Sprintf("id: %s\nevent: %s\ndata: {\"id\":%q,\"versions\":{\"p\":%q}}\n\n", id, notify.EventName, id, version)
 }
 
 // TestListenRetriesAndDeduplicates: refused, unauthorised and failing
@@ -133,12 +93,12 @@ func TestListenRetriesAndDeduplicates(t *testing.T) {
 	}}
 	srv := httptest.NewServer(sc)
 	defer srv.Close()
-	events := make(chan Event, 10)
+	events := make(chan notify.Event, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Listen(ctx, ListenOptions{URL: srv.URL, Token: "tok", Client: srv.Client(), LastEventID: "n0",
-			OnEvent: func(e Event) { events <- e }, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+		done <- Run(ctx, Options{URL: srv.URL, Token: "tok", Client: srv.Client(), LastEventID: "n0",
+			OnEvent: func(e notify.Event) { events <- e }, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	}()
 	var got []string
 	for range 3 {
@@ -151,7 +111,7 @@ func TestListenRetriesAndDeduplicates(t *testing.T) {
 	}
 	cancel()
 	if err := <-done; err != nil {
-		t.Fatalf("Listen returned %v after cancellation", err)
+		t.Fatalf("Run returned %v after cancellation", err)
 	}
 	if strings.Join(got, ",") != "n1=1,n2=2,n3=3" {
 		t.Fatalf("events %v", got)
@@ -183,8 +143,8 @@ func TestListenOnConnect(t *testing.T) {
 	done := make(chan error, 1)
 	defer func() { cancel(); <-done }()
 	go func() {
-		done <- Listen(ctx, ListenOptions{URL: srv.URL, Client: srv.Client(), OnConnect: func() { calls <- "connect" },
-			OnEvent: func(e Event) { calls <- e.ID }, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+		done <- Run(ctx, Options{URL: srv.URL, Client: srv.Client(), OnConnect: func() { calls <- "connect" },
+			OnEvent: func(e notify.Event) { calls <- e.ID }, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	}()
 	var got []string
 	for len(got) < 4 {
@@ -213,13 +173,13 @@ func TestListenReopensASilentStream(t *testing.T) {
 	}}
 	srv := httptest.NewServer(sc)
 	defer srv.Close()
-	events := make(chan Event, 1)
+	events := make(chan notify.Event, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	defer func() { cancel(); <-done }()
 	go func() {
-		done <- Listen(ctx, ListenOptions{URL: srv.URL, Client: srv.Client(), Idle: 20 * time.Millisecond,
-			OnEvent: func(e Event) { events <- e }, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+		done <- Run(ctx, Options{URL: srv.URL, Client: srv.Client(), Idle: 20 * time.Millisecond,
+			OnEvent: func(e notify.Event) { events <- e }, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	}()
 	select {
 	case e := <-events:
@@ -233,13 +193,13 @@ func TestListenReopensASilentStream(t *testing.T) {
 
 func TestListenOptions(t *testing.T) {
 	ctx := context.Background()
-	for _, o := range []ListenOptions{
-		{Client: http.DefaultClient, OnEvent: func(Event) {}},
-		{URL: "http://x/", OnEvent: func(Event) {}},
+	for _, o := range []Options{
+		{Client: http.DefaultClient, OnEvent: func(notify.Event) {}},
+		{URL: "http://x/", OnEvent: func(notify.Event) {}},
 		{URL: "http://x/", Client: http.DefaultClient},
-		{URL: "http://x/", Client: &http.Client{Timeout: time.Second}, OnEvent: func(Event) {}},
+		{URL: "http://x/", Client: &http.Client{Timeout: time.Second}, OnEvent: func(notify.Event) {}},
 	} {
-		if err := Listen(ctx, o); err == nil {
+		if err := Run(ctx, o); err == nil {
 			t.Fatalf("%+v accepted", o)
 		}
 	}

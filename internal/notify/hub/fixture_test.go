@@ -1,4 +1,4 @@
-package notify
+package hub
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/notify/listen"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
@@ -144,7 +146,7 @@ func (fx *fixture) options() Options {
 // serve starts a hub (running) and its server; h2 serves HTTP/2 over TLS.
 func (fx *fixture) serve(o Options, h2 bool) *served {
 	fx.t.Helper()
-	hub, err := NewHub(o)
+	hub, err := New(o)
 	if err != nil {
 		fx.t.Fatal(err)
 	}
@@ -236,20 +238,20 @@ func (fx *fixture) eventually(what string, cond func() bool) {
 	}
 }
 
-// testListener is a running Listen of one endpoint, collecting its events.
+// testListener is a running listen.Run of one endpoint, collecting its events.
 type testListener struct {
-	events chan Event
+	events chan notify.Event
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// listen runs Listen for the endpoint named name against s.
+// listen runs listen.Run for the endpoint named name against s.
 func (fx *fixture) listen(s *served, name string) *testListener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &testListener{events: make(chan Event, 64), cancel: cancel, done: make(chan error, 1)}
-	o := ListenOptions{URL: s.srv.URL, Token: fx.eps[name].ID, Client: s.srv.Client(),
-		OnEvent: func(e Event) { l.events <- e }, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
-	go func() { l.done <- Listen(ctx, o) }()
+	l := &testListener{events: make(chan notify.Event, 64), cancel: cancel, done: make(chan error, 1)}
+	o := listen.Options{URL: s.srv.URL, Token: fx.eps[name].ID, Client: s.srv.Client(),
+		OnEvent: func(e notify.Event) { l.events <- e }, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	go func() { l.done <- listen.Run(ctx, o) }()
 	fx.t.Cleanup(l.stop)
 	return l
 }
@@ -263,19 +265,19 @@ func (l *testListener) stop() {
 }
 
 // next returns the next event (failing after patience).
-func (l *testListener) next(t *testing.T) Event {
+func (l *testListener) next(t *testing.T) notify.Event {
 	t.Helper()
 	select {
 	case e := <-l.events:
 		return e
 	case <-time.After(patience):
 		t.Fatal("no event")
-		return Event{}
+		return notify.Event{}
 	}
 }
 
 // expect checks that the next event is notification id.
-func (l *testListener) expect(t *testing.T, id string) Event {
+func (l *testListener) expect(t *testing.T, id string) notify.Event {
 	t.Helper()
 	e := l.next(t)
 	if e.ID != id {
@@ -362,10 +364,10 @@ func (fx *fixture) released(id string) bool {
 	return false
 }
 
-// rawStream is an event stream read without Listen.
+// rawStream is an event stream read without listen.Run.
 type rawStream struct {
 	resp *http.Response
-	p    *parser
+	p    *notify.Parser
 }
 
 // open opens a stream for the named endpoint with Last-Event-ID last
@@ -385,25 +387,25 @@ func (fx *fixture) open(s *served, name, last string) *rawStream {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		fx.t.Fatalf("stream: %s %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
-	return &rawStream{resp: resp, p: &parser{r: newLineReader(resp.Body, MaxEventSize), max: MaxEventSize}}
+	return &rawStream{resp: resp, p: notify.NewParser(resp.Body, notify.MaxEventSize)}
 }
 
 // next reads the next notification event (heartbeats skipped).
-func (r *rawStream) next(t *testing.T) (parsed, error) {
+func (r *rawStream) next(t *testing.T) (notify.Parsed, error) {
 	t.Helper()
 	type res struct {
-		p   parsed
+		p   notify.Parsed
 		err error
 	}
 	c := make(chan res, 1)
-	go func() { p, err := r.p.next(func() {}); c <- res{p, err} }()
+	go func() { p, err := r.p.Next(func() {}); c <- res{p, err} }()
 	select {
 	case x := <-c:
 		return x.p, x.err
 	case <-time.After(patience):
 		r.resp.Body.Close()
 		t.Fatal("stream: nothing read")
-		return parsed{}, nil
+		return notify.Parsed{}, nil
 	}
 }
 

@@ -1,13 +1,16 @@
-package notify
+package hub
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
@@ -262,7 +265,7 @@ func TestReplacedStream(t *testing.T) {
 	}
 	id := fx.notify(s, Announcement{Versions: v2})
 	ev, err := cur.next(t)
-	if err != nil || ev.event.ID != id || ev.id != id {
+	if err != nil || ev.Event.ID != id || ev.ID != id {
 		t.Fatalf("current stream: %+v, %v", ev, err)
 	}
 	fx.waitState(id, "c-1", store.DeliveryDelivered)
@@ -294,7 +297,7 @@ func TestUnauthenticatedAndNotRunning(t *testing.T) {
 		t.Fatal("an unauthenticated request holds a stream")
 	}
 
-	idle, err := NewHub(fx.options()) // never run
+	idle, err := New(fx.options()) // never run
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +343,7 @@ func TestNotifyValidates(t *testing.T) {
 	for i := range 20000 {
 		big[string(rune('a'+i%26))+string(rune(i))] = "1.0.0.0.0"
 	}
-	if _, err := s.hub.Notify(context.Background(), Announcement{Versions: big}); !errors.Is(err, ErrTooLarge) {
+	if _, err := s.hub.Notify(context.Background(), Announcement{Versions: big}); !errors.Is(err, notify.ErrTooLarge) {
 		t.Fatalf("huge announcement: %v", err)
 	}
 	// No endpoint and no versions: recorded, released at once.
@@ -372,12 +375,13 @@ func TestHeartbeatAndHeaders(t *testing.T) {
 	}
 	stop := time.AfterFunc(patience, func() { st.resp.Body.Close() }) // a hang, not a timing
 	defer stop.Stop()
+	lines := bufio.NewReader(st.resp.Body) // nothing was read through st.p
 	for {
-		line, _, err := st.p.r.line()
+		line, err := lines.ReadString('\n')
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(line) == ": ping" {
+		if strings.TrimRight(line, "\r\n") == ": ping" {
 			return
 		}
 	}

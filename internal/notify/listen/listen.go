@@ -1,4 +1,10 @@
-package notify
+// Package listen is the endpoint side of update notifications
+// (docs/notifications.md): Run keeps the endpoint's Server-Sent Events
+// stream to the server open, reconnects with capped exponential backoff
+// and full jitter, resumes with Last-Event-ID, caps the size of events,
+// and calls OnEvent once per notification. The events' format is package
+// notify's; the server's side is package notify/hub.
+package listen
 
 import (
 	"context"
@@ -9,10 +15,12 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/notify"
 )
 
-// ListenOptions configure Listen. URL, Client and OnEvent are required.
-type ListenOptions struct {
+// Options configure Run. URL, Client and OnEvent are required.
+type Options struct {
 	// URL is the server's event stream (api.PathEvents under the server's
 	// base URL).
 	URL string
@@ -22,12 +30,12 @@ type ListenOptions struct {
 	// is long-lived; ConnectTimeout and Idle bound it instead) and should
 	// pin the server's certificate.
 	Client *http.Client
-	// OnEvent is called from Listen's goroutine for each notification, in
+	// OnEvent is called from Run's goroutine for each notification, in
 	// the order received, once per notification id (among the last 256).
-	// Listen reads nothing while it runs, so it should hand the event
+	// Run reads nothing while it runs, so it should hand the event
 	// over (for example to the daemon's run queue) and return.
-	OnEvent func(Event)
-	// OnConnect, if set, is called from Listen's goroutine each time a
+	OnEvent func(notify.Event)
+	// OnConnect, if set, is called from Run's goroutine each time a
 	// stream has opened (the server answered 200), before its events are
 	// read: the server can be reached again, so an endpoint can send
 	// what waited for it (reports queued while it was down). Like
@@ -47,7 +55,7 @@ type ListenOptions struct {
 	// before it is taken for dead and reopened (default 90s: three of
 	// the server's default heartbeats).
 	Idle time.Duration
-	// MaxEventSize bounds an event's data (default MaxEventSize); larger
+	// MaxEventSize bounds an event's data (default notify.MaxEventSize); larger
 	// events are skipped (and logged), the stream goes on.
 	MaxEventSize int
 	// LastEventID is sent as Last-Event-ID on the first connection (a
@@ -60,7 +68,7 @@ type ListenOptions struct {
 	Logger *slog.Logger // default: discard
 }
 
-func (o *ListenOptions) defaults() error {
+func (o *Options) defaults() error {
 	if o.URL == "" || o.Client == nil || o.OnEvent == nil {
 		return errors.New("listen for notifications: URL, Client and OnEvent are required")
 	}
@@ -78,7 +86,7 @@ func (o *ListenOptions) defaults() error {
 	def(&o.ConnectTimeout, 30*time.Second)
 	def(&o.Idle, 90*time.Second)
 	if o.MaxEventSize <= 0 {
-		o.MaxEventSize = MaxEventSize
+		o.MaxEventSize = notify.MaxEventSize
 	}
 	if o.Jitter == nil {
 		o.Jitter = func(d time.Duration) time.Duration { return rand.N(d) }
@@ -89,11 +97,11 @@ func (o *ListenOptions) defaults() error {
 	return nil
 }
 
-// Listen keeps the endpoint's event stream open and calls OnEvent for
+// Run keeps the endpoint's event stream open and calls OnEvent for
 // each notification. It reconnects after any failure (refused,
 // unauthorised, server error, dropped or silent stream) and returns only
 // when ctx is cancelled (nil) or the options are invalid.
-func Listen(ctx context.Context, o ListenOptions) error {
+func Run(ctx context.Context, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
@@ -125,7 +133,7 @@ func Listen(ctx context.Context, o ListenOptions) error {
 
 // backoff is the wait before reconnection attempt n (0-based): full
 // jitter over min(MaxBackoff, MinBackoff*2^n).
-func backoff(o ListenOptions, n int) time.Duration {
+func backoff(o Options, n int) time.Duration {
 	ceil := o.MaxBackoff
 	if n < 62 {
 		if d := o.MinBackoff << n; d > 0 && d < ceil {
@@ -137,9 +145,9 @@ func backoff(o ListenOptions, n int) time.Duration {
 
 var errUnauthorized = errors.New("the server refused the endpoint credential")
 
-// listener is one Listen's state across connections.
+// listener is one Run's state across connections.
 type listener struct {
-	o    ListenOptions
+	o    Options
 	last string // id of the last event received
 	seen *seenSet
 }
@@ -191,28 +199,28 @@ func (l *listener) once(ctx context.Context) result {
 		l.o.OnConnect()
 	}
 	timer.Reset(l.o.Idle)
-	p := &parser{r: newLineReader(resp.Body, l.o.MaxEventSize), max: l.o.MaxEventSize}
+	p := notify.NewParser(resp.Body, l.o.MaxEventSize)
 	healthy, err := l.read(p, func() { timer.Reset(l.o.Idle) })
 	return result{err: fmt.Errorf("read notification stream: %w", causeOf(ctx, err)), healthy: healthy}
 }
 
 // read reads events until the stream fails; alive is called after every
 // line. It reports whether a heartbeat or an event arrived.
-func (l *listener) read(p *parser, alive func()) (bool, error) {
+func (l *listener) read(p *notify.Parser, alive func()) (bool, error) {
 	healthy := false
 	for {
-		ev, err := p.next(alive)
+		ev, err := p.Next(alive)
 		if err != nil {
-			return healthy || p.beats > 1, err
+			return healthy || p.Beats() > 1, err
 		}
 		healthy = true
-		if ev.skipped != "" {
-			l.o.Logger.Warn("skipped a notification event", "why", ev.skipped, "id", ev.id)
+		if ev.Skipped != "" {
+			l.o.Logger.Warn("skipped a notification event", "why", ev.Skipped, "id", ev.ID)
 			continue
 		}
-		l.last = ev.id
-		if l.seen.add(ev.event.ID) {
-			l.o.OnEvent(ev.event)
+		l.last = ev.ID
+		if l.seen.add(ev.Event.ID) {
+			l.o.OnEvent(ev.Event)
 		}
 	}
 }

@@ -1,4 +1,23 @@
-package notify
+// Package hub is the server side of update notifications
+// (docs/notifications.md, trigger notify-components: the server notifies
+// the agents, then the clients, to update components).
+//
+// Endpoints hold an authenticated Server-Sent Events stream to a Hub
+// (Hub.Handler; the server's middleware authenticates and puts the
+// endpoint in the request context with WithEndpoint). Hub.Notify records
+// a notification in the store with a delivery for every targeted
+// endpoint, agents first: update agents get it at once; clients are
+// released when every notified agent has reported it (Hub.Done), or
+// Options.AgentTimeout after it was created, whichever comes first.
+// Deliveries that could not be sent (endpoint offline, clients held back)
+// stay pending in the store and are sent when the endpoint connects.
+// Several server processes sharing a PostgreSQL database each run a Hub:
+// each polls the store for the notifications created or released by the
+// others and sends them to the endpoints connected to it.
+//
+// The events' format is package notify's; the endpoint's side is package
+// notify/listen.
+package hub
 
 import (
 	"context"
@@ -9,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
@@ -48,14 +68,14 @@ type Options struct {
 	// ReconnectGrace is how long after the hub starts a targeted agent
 	// that has no recorded delivery counts as reconnecting rather than
 	// offline, so it still holds the clients: after a server restart
-	// every endpoint reconnects with backoff (Listen's full jitter), and
+	// every endpoint reconnects with backoff (the listener's full jitter), and
 	// an event written just before a crash may have gone out without its
 	// record. Default 30s; the agent timeout still applies.
 	ReconnectGrace time.Duration
 	// Heartbeat is the interval of the comment lines written on an idle
 	// stream so that proxies and NATs keep it open and the endpoint can
-	// tell a dead stream from a quiet one. Default 25s; Listen's default
-	// IdleTimeout (90s) allows for three lost heartbeats.
+	// tell a dead stream from a quiet one. Default 25s; the listener's default
+	// Idle (90s) allows for three lost heartbeats.
 	Heartbeat time.Duration
 	// WriteTimeout bounds each write to a stream (default 10s); a stream
 	// whose endpoint does not read is closed.
@@ -143,9 +163,9 @@ type tracked struct {
 	fresh       bool // created by this hub's Notify and not yet seen by a poll
 }
 
-// NewHub returns a Hub. Run must be running for streams to be served
+// New returns a Hub. Run must be running for streams to be served
 // and clients to be released.
-func NewHub(o Options) (*Hub, error) {
+func New(o Options) (*Hub, error) {
 	if o.Store == nil {
 		return nil, errors.New("new notification hub: no store")
 	}
@@ -214,7 +234,7 @@ func (h *Hub) wake() {
 // targeted), and returns its id. Clients get it once released (see
 // Options.AgentTimeout); offline endpoints when they connect. Invalid
 // versions (an empty name or version) wrap store.ErrInvalid; versions
-// larger than an event may carry wrap ErrTooLarge.
+// larger than an event may carry wrap notify.ErrTooLarge.
 func (h *Hub) Notify(ctx context.Context, a Announcement) (string, error) {
 	n, err := h.create(ctx, a)
 	return n.ID, err
@@ -242,8 +262,8 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 	if err != nil {
 		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if len(doc) > MaxEventSize-1024 {
-		return store.Notification{}, fmt.Errorf("%s: %w: %d bytes of versions", op, ErrTooLarge, len(doc))
+	if len(doc) > notify.MaxEventSize-1024 {
+		return store.Notification{}, fmt.Errorf("%s: %w: %d bytes of versions", op, notify.ErrTooLarge, len(doc))
 	}
 	eps, err := h.st.ListEndpoints(ctx, store.EndpointFilter{Domain: a.Domain})
 	if err != nil {
