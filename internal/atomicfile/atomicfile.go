@@ -10,7 +10,9 @@
 // arrives), committed with Commit or CommitAs (when the name depends on
 // the content) or dropped with Abort. A Batch leaves the directory fsyncs
 // of many writes to one Sync per directory, for writers whose files only
-// become visible together at a later commit point. SyncDir is the
+// become visible together at a later commit point. Rename is the final
+// rename alone, for a file written and fsynced under a name of the
+// caller's (a resumable download). SyncDir is the
 // directory fsync on its own, for callers that rename directories or
 // symbolic links themselves.
 //
@@ -189,6 +191,17 @@ func (f *File) Abort() {
 		f.f.Close()
 	}
 	os.Remove(f.tmp)
+}
+
+// Rename moves the complete file oldpath over newpath (replacing it
+// atomically) and fsyncs newpath's directory: the last step of a write
+// whose temporary file needs a stable name of its own, such as a
+// resumable download. The caller has fsynced the file's content.
+func Rename(oldpath, newpath string) error {
+	if err := rename(oldpath, newpath); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(newpath))
 }
 
 // SyncDir fsyncs the directory dir, making the creation, renaming and

@@ -264,6 +264,35 @@ func TestBatchSyncsEachDirOnce(t *testing.T) {
 	}
 }
 
+func TestRenameSyncsTargetDir(t *testing.T) {
+	root := t.TempDir()
+	from, to := filepath.Join(root, "from"), filepath.Join(root, "to")
+	for _, d := range []string{from, to} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(to, "f"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(from, "f.part"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	synced := recordSyncs(t)
+	if err := Rename(filepath.Join(from, "f.part"), filepath.Join(to, "f")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(to, "f")); string(got) != "new" {
+		t.Fatalf("content %q", got)
+	}
+	if got := synced(); !slices.Equal(got, []string{to}) {
+		t.Fatalf("fsynced %q, want %q", got, to)
+	}
+	if err := Rename(filepath.Join(from, "missing"), filepath.Join(to, "g")); err == nil {
+		t.Fatal("Rename of a missing file succeeded")
+	}
+}
+
 func TestSyncDirErrorIsReported(t *testing.T) {
 	if err := SyncDir(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("SyncDir of a missing directory succeeded")
