@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -63,7 +64,7 @@ func (r *Repo) create() error {
 		}
 		keys[role] = k
 	}
-	if err := syncDir(r.l.keysDir()); err != nil {
+	if err := atomicfile.SyncDir(r.l.keysDir()); err != nil {
 		return err
 	}
 	now := r.now()
@@ -100,7 +101,7 @@ func (r *Repo) writeRoot(s signer) error {
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
-	if err := writeFileSync(r.l.metaPath(1, metadata.ROOT), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(r.l.metaPath(1, metadata.ROOT), data, 0o644); err != nil {
 		return fmt.Errorf("write root: %w", err)
 	}
 	return nil
