@@ -249,6 +249,15 @@ func (b *Batch) Create(name string, perm fs.FileMode) (*File, error) {
 	return create(name, perm, b)
 }
 
+// Rename is Rename with the directory fsync left to b.Sync.
+func (b *Batch) Rename(oldpath, newpath string) error {
+	if err := rename(oldpath, newpath); err != nil {
+		return err
+	}
+	b.add(filepath.Dir(newpath))
+	return nil
+}
+
 func (b *Batch) add(dir string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

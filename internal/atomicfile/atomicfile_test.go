@@ -247,6 +247,12 @@ func TestBatchSyncsEachDirOnce(t *testing.T) {
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(b, ".part"), []byte("z"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Rename(filepath.Join(b, ".part"), filepath.Join(b, "renamed")); err != nil {
+		t.Fatal(err)
+	}
 	if got := synced(); len(got) != 0 {
 		t.Fatalf("fsynced before Sync: %q", got)
 	}
