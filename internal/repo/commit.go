@@ -9,8 +9,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // signer is what a commit needs: keys, expiry periods and the time.

@@ -6,8 +6,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // ErrNotEmpty is returned by Init for a directory that already has files.

@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 type (
