@@ -12,9 +12,8 @@
 // of many writes to one Sync per directory, for writers whose files only
 // become visible together at a later commit point. Rename is the final
 // rename alone, for a file written and fsynced under a name of the
-// caller's (a resumable download). SyncDir is the
-// directory fsync on its own, for callers that rename directories or
-// symbolic links themselves.
+// caller's (a resumable download). SyncDir is the directory fsync on its
+// own, for callers that rename directories or symbolic links themselves.
 //
 // Temporary files are named ".<target>.tmp-<16 hex digits>" (IsTemp tells
 // them apart); a crash can leave one behind, and code that owns a
