@@ -28,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // section is one part of BENCHMARKS.md.
@@ -174,11 +176,7 @@ func write(name string, secs []section, bodies map[string]string, keep bool) err
 		}
 		fmt.Fprintf(&buf, "\n%s\n%s\n%s\n", startMarker(sec.name), strings.TrimSpace(body), endMarker(sec.name))
 	}
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, []byte(buf.String()), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
+	return atomicfile.WriteFile(name, []byte(buf.String()), 0o644)
 }
 
 func startMarker(name string) string { return "<!-- bench:" + name + " -->" }

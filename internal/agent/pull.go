@@ -15,6 +15,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/trust"
@@ -185,7 +186,7 @@ func (a *Agent) pull(p pullReq) error {
 	if err != nil {
 		return fmt.Errorf("pull %s from %s: %w", p.rel, p.upstream.Name, err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := atomicfile.Rename(tmp, dst); err != nil {
 		return failure.New(failure.Local, "pull "+p.rel, err)
 	}
 	a.log.Info("agent: pulled through", "target", p.kind+"/targets/"+p.rel, "from", p.upstream.Name, "bytes", p.tf.Length)

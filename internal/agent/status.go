@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // Status is what an agent serves and to how many, as persisted in
@@ -123,8 +125,8 @@ func (a *Agent) Status() Status {
 	return st
 }
 
-// saveStatus writes the status file atomically (best effort: it is
-// informational).
+// saveStatus writes the status file atomically and durably (best effort:
+// it is informational).
 func (a *Agent) saveStatus() {
 	st := a.Status()
 	b, err := json.MarshalIndent(st, "", "  ")
@@ -135,15 +137,7 @@ func (a *Agent) saveStatus() {
 		a.log.Warn("agent: save status", "error", err)
 		return
 	}
-	tmp, err := os.CreateTemp(a.o.StateDir, ".status-*")
-	if err != nil {
-		a.log.Warn("agent: save status", "error", err)
-		return
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), filepath.Join(a.o.StateDir, StatusFile)) != nil {
-		os.Remove(tmp.Name())
-		a.log.Warn("agent: save status failed", "dir", a.o.StateDir)
+	if err := atomicfile.WriteFile(filepath.Join(a.o.StateDir, StatusFile), append(b, '\n'), 0o600); err != nil {
+		a.log.Warn("agent: save status failed", "dir", a.o.StateDir, "error", err)
 	}
 }

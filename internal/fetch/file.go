@@ -10,11 +10,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/failure"
 )
 
@@ -287,23 +286,8 @@ func (p *partFile) commit(dst string) error {
 	if err := p.f.Close(); err != nil {
 		return fmt.Errorf("close partial file: %w", err)
 	}
-	if err := os.Rename(p.path, dst); err != nil {
+	if err := atomicfile.Rename(p.path, dst); err != nil {
 		return fmt.Errorf("rename partial file: %w", err)
-	}
-	return syncDir(filepath.Dir(dst))
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be fsynced there; rename is durable
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
 )
@@ -264,7 +265,7 @@ func (s *Store) promote(cd, id string, m Manifest) error {
 		return err
 	}
 	staged := filepath.Join(cd, stagingDir, id)
-	if err := writeFileAtomic(staged+".json", rec); err != nil {
+	if err := atomicfile.WriteFile(staged+".json", rec, 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(staged+".json", filepath.Join(cd, versionsDir, id+".json")); err != nil {
@@ -276,10 +277,10 @@ func (s *Store) promote(cd, id string, m Manifest) error {
 	if err := os.Rename(staged, filepath.Join(cd, versionsDir, id)); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Join(cd, versionsDir)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(cd, versionsDir)); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Join(cd, stagingDir)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(cd, stagingDir)); err != nil {
 		return err
 	}
 	return s.hit("promoted")
@@ -304,7 +305,7 @@ func (s *Store) switchVersion(cat category.Category, j journal) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(s.lay().catDir(cat), journalFile), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.lay().catDir(cat), journalFile), data, 0o644); err != nil {
 		return fmt.Errorf("record switch: %w", err)
 	}
 	if err := s.hit("journaled"); err != nil {
@@ -336,7 +337,7 @@ func (s *Store) finishSwitch(cat category.Category, j journal) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(cd, hookMarker), mk); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(cd, hookMarker), mk, 0o644); err != nil {
 		return fmt.Errorf("mark hook pending: %w", err)
 	}
 	if err := s.hit("hook-marked"); err != nil {

@@ -41,7 +41,11 @@
 // current) preceded by an fsynced intent record, switch.json. Open replays
 // an intent record it finds (the switch is finished, never half done),
 // removes staging directories and every version that no link names, and
-// keeps the download cache so the next run resumes. A crash at any instant
+// keeps the download cache so the next run resumes, except the copies of
+// files an installed version holds (a crash right after a switch leaves
+// those; Begin links them back from the installed version when needed).
+// Small files (manifests, the switch record, the hook marker) are written
+// with package atomicfile. A crash at any instant
 // therefore leaves current naming either the old or the new version, each
 // complete.
 package install

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // hashBufSize is the buffer size for hashing and copying files.
@@ -91,37 +93,12 @@ func linkOrCopy(src, dst string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to name through a temporary file, fsyncs it,
-// renames it into place and fsyncs the directory.
-func writeFileAtomic(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(name))
-}
-
 // removeDurably removes name (absent is fine) and fsyncs its directory.
 func removeDurably(name string) error {
 	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(name))
+	return atomicfile.SyncDir(filepath.Dir(name))
 }
 
 // setLink points the symlink dir/name at versions/<id> by renaming a new
@@ -138,7 +115,7 @@ func setLink(dir, name, id string) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // readLink returns the version id that dir/name points at, or "" if the
@@ -165,7 +142,7 @@ func syncDirTree(dir string) error {
 			return err
 		}
 		if d.IsDir() {
-			return syncDir(path)
+			return atomicfile.SyncDir(path)
 		}
 		return nil
 	})

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/category"
 )
 
@@ -37,10 +38,8 @@ func (s *Store) recoverCategory(cat category.Category) error {
 	if err := os.RemoveAll(filepath.Join(cd, stagingDir)); err != nil {
 		return fmt.Errorf("remove staging: %w", err)
 	}
-	for _, tmp := range []string{currentLink, prevLink, journalFile, hookMarker} {
-		if err := os.Remove(filepath.Join(cd, tmp+".tmp")); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	if err := removeTemps(cd); err != nil {
+		return err
 	}
 	if err := s.replayJournal(cat); err != nil {
 		return err
@@ -55,6 +54,30 @@ func (s *Store) recoverCategory(cat category.Category) error {
 		}
 	}
 	return s.removeUnreferenced(cat)
+}
+
+// removeTemps removes the temporary files an interrupted write left in
+// the category directory cd: the new links of a switch (current.tmp,
+// previous.tmp), the switch record's and the hook marker's (atomicfile's
+// temporary names, or NAME.tmp as earlier releases named them).
+func removeTemps(cd string) error {
+	entries, err := os.ReadDir(cd)
+	if err != nil {
+		return err
+	}
+	legacy := map[string]bool{}
+	for _, name := range []string{currentLink, prevLink, journalFile, hookMarker} {
+		legacy[name+".tmp"] = true
+	}
+	for _, e := range entries {
+		if !legacy[e.Name()] && !atomicfile.IsTemp(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(cd, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // journal is the intent record of a switch, written (fsynced) before the
@@ -153,19 +176,26 @@ func (s *Store) removeUnreferenced(cat category.Category) error {
 	return nil
 }
 
-// pruneCache removes cached downloads not modified within maxAge, and
-// anything in the cache that is not a download.
+// pruneCache removes cached downloads not modified within maxAge, the
+// cached copies (complete or partial) of files that an installed version
+// holds, and anything in the cache that is not a download. Commit removes
+// the copies of what it installed once the switch is done; a crash right
+// after the switch leaves them, and without this they would stay until
+// maxAge (Begin links them back from the installed version if a later
+// install needs them).
 func (s *Store) pruneCache() error {
 	cd := filepath.Join(s.dir, cacheDir)
 	entries, err := os.ReadDir(cd)
 	if err != nil {
 		return err
 	}
+	installed := s.installedContent()
 	now := s.now()
 	kept, removed := 0, 0
 	for _, e := range entries {
 		name := e.Name()
-		keep := isHexDigest(strings.TrimSuffix(name, partSuffix)) && e.Type().IsRegular()
+		sha := strings.TrimSuffix(name, partSuffix)
+		keep := isHexDigest(sha) && e.Type().IsRegular() && !installed[sha]
 		if keep && s.maxAge > 0 {
 			fi, err := e.Info()
 			if err != nil {
@@ -184,4 +214,30 @@ func (s *Store) pruneCache() error {
 	}
 	s.log.Debug("install: download cache pruned", "kept", kept, "removed", removed)
 	return nil
+}
+
+// installedContent returns the sha256 of every non-empty file of the
+// current and previous versions of every category. A category whose
+// versions cannot be read is logged and left out: its downloads then
+// stay in the cache, as they would without this.
+func (s *Store) installedContent() map[string]bool {
+	out := map[string]bool{}
+	for _, cat := range category.All {
+		cur, prev, err := s.lay().installed(cat)
+		if err != nil {
+			s.log.Warn("install: reading installed versions to prune the download cache", "category", cat, "err", err)
+			continue
+		}
+		for _, v := range []*Version{cur, prev} {
+			if v == nil {
+				continue
+			}
+			for _, f := range v.Files {
+				if f.Length > 0 {
+					out[f.SHA256] = true
+				}
+			}
+		}
+	}
+	return out
 }

@@ -83,7 +83,8 @@ type Store struct {
 // and recovers from any interrupted install: it finishes an interrupted
 // switch, removes staging directories and unreferenced versions, and
 // keeps cached downloads (partial ones included) younger than
-// CacheMaxAge so that the next run resumes them.
+// CacheMaxAge so that the next run resumes them, except those of files
+// that an installed version holds.
 func Open(dir string, opts Options) (*Store, error) {
 	const op = "open install store"
 	if opts.Now == nil {

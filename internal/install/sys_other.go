@@ -8,9 +8,6 @@ import (
 	"os"
 )
 
-// syncDir does nothing: directories cannot be opened for fsync here.
-func syncDir(string) error { return nil }
-
 // dirLock is held by creating the lock file exclusively. Unlike flock on
 // Unix, a crashed process leaves the file behind; it must then be removed
 // by hand, which the error says.

@@ -9,23 +9,6 @@ import (
 	"syscall"
 )
 
-// syncDir fsyncs a directory, making the creation, removal and renaming of
-// its entries durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
 // dirLock is an exclusive flock(2) lock. The kernel releases it when the
 // process dies, so a crashed endpoint leaves no stale lock.
 type dirLock struct{ f *os.File }

@@ -24,7 +24,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/trust"
@@ -98,8 +98,9 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.Targets = len(paths)
+	var batch atomicfile.Batch
 	for _, p := range paths {
-		fetched, err := copyTarget(ctx, v, base, p, targets[p], o.Local)
+		fetched, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local)
 		if err != nil {
 			return nil, err
 		}
@@ -107,6 +108,9 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 			res.Fetched++
 			res.Bytes += targets[p].Length
 		}
+	}
+	if err := batch.Sync(); err != nil {
+		return nil, failure.New(failure.Local, "mirror targets", err)
 	}
 	var keep map[string]bool
 	if o.Prune {
@@ -150,8 +154,9 @@ func selected(ctx context.Context, o Options, v *trust.View, targets map[string]
 
 // copyTarget makes sure the mirror holds one target: kept if a file of
 // its content-addressed name and signed length is there, otherwise copied
-// from a local file or downloaded, verified, and renamed into place.
-func copyTarget(ctx context.Context, v *trust.View, base, p string, tf *metadata.TargetFiles, local func(string, int64) string) (bool, error) {
+// from a local file or downloaded, verified, and renamed into place
+// through b (whose Sync makes the renames durable).
+func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles, local func(string, int64) string) (bool, error) {
 	rel, err := trust.ConsistentPath(p, tf)
 	if err != nil {
 		return false, failure.New(failure.Verification, "mirror "+p, err)
@@ -177,7 +182,7 @@ func copyTarget(ctx context.Context, v *trust.View, base, p string, tf *metadata
 	if err := v.Download(ctx, p, tf, tmp, nil); err != nil {
 		return false, err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := b.Rename(tmp, dst); err != nil {
 		return false, failure.New(failure.Local, "mirror "+p, err)
 	}
 	return true, nil
@@ -202,12 +207,14 @@ func copyFile(src, dst string) error {
 }
 
 // writeMetadata writes every metadata file but timestamp.json if it is
-// missing (versioned files never change), then replaces timestamp.json.
+// missing (versioned files never change), fsyncs their directory, then
+// replaces timestamp.json.
 func writeMetadata(base string, files map[string][]byte) error {
 	dir := filepath.Join(base, "metadata")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return failure.New(failure.Local, "mirror metadata", err)
 	}
+	var batch atomicfile.Batch
 	for name, data := range files {
 		if name == "timestamp.json" {
 			continue
@@ -218,35 +225,15 @@ func writeMetadata(base string, files map[string][]byte) error {
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return failure.New(failure.Local, "mirror metadata", err)
 		}
-		if err := writeAtomic(p, data); err != nil {
-			return err
+		if err := batch.WriteFile(p, data, 0o644); err != nil {
+			return failure.New(failure.Local, "write "+name, err)
 		}
 	}
-	return writeAtomic(filepath.Join(dir, "timestamp.json"), files["timestamp.json"])
-}
-
-func writeAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return failure.New(failure.Local, "write "+filepath.Base(name), err)
+	if err := batch.Sync(); err != nil {
+		return failure.New(failure.Local, "mirror metadata", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return failure.New(failure.Local, "write "+filepath.Base(name), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return failure.New(failure.Local, "write "+filepath.Base(name), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return failure.New(failure.Local, "write "+filepath.Base(name), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return failure.New(failure.Local, "write "+filepath.Base(name), err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return failure.New(failure.Local, "write "+filepath.Base(name), fmt.Errorf("rename: %w", err))
+	if err := atomicfile.WriteFile(filepath.Join(dir, "timestamp.json"), files["timestamp.json"], 0o644); err != nil {
+		return failure.New(failure.Local, "write timestamp.json", err)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // signer is what a commit needs: keys, expiry periods and the time.
@@ -41,7 +43,7 @@ func signMeta[T metadata.Roles](m *metadata.Metadata[T], k *signingKey) ([]byte,
 // rollback. The version it replaces becomes garbage.
 func (t *tree) writeMeta(role string, oldVersion, newVersion int64, data []byte) error {
 	name := t.l.metaPath(newVersion, role)
-	if err := writeFileSync(name, data, 0o644); err != nil {
+	if err := t.batch.WriteFile(name, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(name), err)
 	}
 	t.written = append(t.written, name)
@@ -135,18 +137,7 @@ func (t *tree) commitWrites(s signer, resignSnapshot bool) error {
 
 // syncWritten fsyncs the directories of every file written, so that they
 // are durable before the timestamp that references them.
-func (t *tree) syncWritten() error {
-	dirs := map[string]bool{}
-	for _, name := range t.written {
-		dirs[filepath.Dir(name)] = true
-	}
-	for _, d := range slices.Sorted(maps.Keys(dirs)) {
-		if err := syncDir(d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (t *tree) syncWritten() error { return t.batch.Sync() }
 
 // writeTimestamp signs a new timestamp and renames it over timestamp.json.
 // Once the rename is done the new state is visible; a failure to fsync
@@ -160,16 +151,11 @@ func (t *tree) writeTimestamp(s signer) error {
 	if err != nil {
 		return fmt.Errorf("timestamp: %w", err)
 	}
-	dir := t.l.metadataDir()
-	tmp, err := writeTemp(dir, data, 0o644)
-	if err != nil {
+	var b atomicfile.Batch
+	if err := b.WriteFile(filepath.Join(t.l.metadataDir(), timestampFile), data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", timestampFile, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, timestampFile)); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", timestampFile, err)
-	}
-	t.syncErr = syncDir(dir)
+	t.syncErr = b.Sync()
 	return nil
 }
 

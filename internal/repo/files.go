@@ -5,12 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // layout names the files of a repository directory (see the package doc).
@@ -52,72 +53,6 @@ func (l layout) fromRel(rel string) string {
 	return filepath.Join(l.published(), filepath.FromSlash(rel))
 }
 
-// syncDir fsyncs a directory so that renames and creations in it persist.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
-// writeTemp writes data to a new temporary file in dir, fsyncs it and
-// returns its name. The caller renames or removes it.
-func writeTemp(dir string, data []byte, perm os.FileMode) (string, error) {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("create temp file: %w", err)
-	}
-	name := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(name)
-		return "", fmt.Errorf("write temp file: %w", err)
-	}
-	return name, nil
-}
-
-// writeFileAtomic replaces name with data: temporary file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	tmp, err := writeTemp(filepath.Dir(name), data, perm)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename into place: %w", err)
-	}
-	return syncDir(filepath.Dir(name))
-}
-
-// writeFileSync writes an immutable file with data and fsyncs it (not its
-// directory). An existing file of that name is replaced.
-func writeFileSync(name string, data []byte, perm os.FileMode) error {
-	tmp, err := writeTemp(filepath.Dir(name), data, perm)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename into place: %w", err)
-	}
-	return nil
-}
-
 // hashedFile is a file copied into the targets tree.
 type hashedFile struct {
 	local   string // local path of the content-addressed file
@@ -127,43 +62,28 @@ type hashedFile struct {
 }
 
 // copyHashed streams r into dir under a temporary name while hashing it,
-// fsyncs it, and renames it to <sha256>.<base>.
-func copyHashed(r io.Reader, dir, base string) (hashedFile, error) {
-	f, err := os.CreateTemp(dir, ".tmp-*")
+// and commits it through b (fsynced; the directory fsync left to b) as
+// <sha256>.<base>.
+func copyHashed(b *atomicfile.Batch, r io.Reader, dir, base string) (hashedFile, error) {
+	f, err := b.Create(filepath.Join(dir, base), 0o644)
 	if err != nil {
-		return hashedFile{}, fmt.Errorf("create temp file: %w", err)
-	}
-	tmp := f.Name()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return hashedFile{}, fmt.Errorf("copy %s: %w", base, err)
 	}
-	return renameHashed(tmp, dir, base, n, h)
-}
-
-func renameHashed(tmp, dir, base string, n int64, h hash.Hash) (hashedFile, error) {
+	defer f.Abort()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err != nil {
+		return hashedFile{}, fmt.Errorf("copy %s: %w", base, err)
+	}
 	sum := h.Sum(nil)
 	dst := filepath.Join(dir, hex.EncodeToString(sum)+"."+base)
 	if _, err := os.Lstat(dst); err == nil {
 		// Content-addressed: the file there has this content already,
 		// and may be referenced by the current state, so leave it be.
-		os.Remove(tmp)
 		return hashedFile{local: dst, length: n, sum: sum, existed: true}, nil
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return hashedFile{}, fmt.Errorf("rename %s into place: %w", base, err)
+	if err := f.CommitAs(dst); err != nil {
+		return hashedFile{}, fmt.Errorf("copy %s: %w", base, err)
 	}
 	return hashedFile{local: dst, length: n, sum: sum}, nil
 }

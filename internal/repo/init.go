@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // ErrNotEmpty is returned by Init for a directory that already has files.
@@ -63,7 +65,7 @@ func (r *Repo) create() error {
 		}
 		keys[role] = k
 	}
-	if err := syncDir(r.l.keysDir()); err != nil {
+	if err := atomicfile.SyncDir(r.l.keysDir()); err != nil {
 		return err
 	}
 	now := r.now()
@@ -100,7 +102,7 @@ func (r *Repo) writeRoot(s signer) error {
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
-	if err := writeFileSync(r.l.metaPath(1, metadata.ROOT), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(r.l.metaPath(1, metadata.ROOT), data, 0o644); err != nil {
 		return fmt.Errorf("write root: %w", err)
 	}
 	return nil

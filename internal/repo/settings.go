@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // Kind says which repository a directory holds: it names the published
@@ -237,7 +239,7 @@ func saveSettings(dir string, s Settings) error {
 	if err != nil {
 		return fmt.Errorf("encode settings: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, settingsFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, settingsFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write settings: %w", err)
 	}
 	return nil

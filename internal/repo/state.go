@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/version"
 )
 
@@ -130,7 +131,7 @@ func (st *privateState) save(l layout) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	if err := writeFileAtomic(l.stateFile(), b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(l.stateFile(), b, 0o644); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 type (
@@ -35,6 +37,9 @@ type tree struct {
 	dirty map[string]bool
 	// written lists the files created so far, removed if the commit fails.
 	written []string
+	// batch commits the written files; its Sync fsyncs their directories
+	// before the timestamp that references them.
+	batch atomicfile.Batch
 	// garbage lists the files (relative to the published tree) that the
 	// committed state no longer references.
 	garbage []string
@@ -183,7 +188,7 @@ func (t *tree) removeTarget(targetPath string) error {
 // copyTarget copies r into dir as a content-addressed target file and
 // records it for rollback unless it was already there.
 func (t *tree) copyTarget(r io.Reader, dir, base string) (hashedFile, error) {
-	hf, err := copyHashed(r, dir, base)
+	hf, err := copyHashed(&t.batch, r, dir, base)
 	if err != nil {
 		return hf, err
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // Store keeps the last reports of an endpoint as JSON files in a directory,
@@ -37,25 +39,13 @@ func (s *Store) name(r *Report) string {
 	return fmt.Sprintf("%s-%s.json", r.Started.UTC().Format("20060102T150405.000000000Z"), r.ID)
 }
 
-// Save writes r atomically and removes the oldest reports beyond keep.
+// Save writes r atomically and durably and removes the oldest reports beyond keep.
 func (s *Store) Save(r *Report) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save report: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save report: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save report: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save report: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, s.name(r))); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, s.name(r)), data, 0o600); err != nil {
 		return fmt.Errorf("save report: %w", err)
 	}
 	names, err := s.names()

@@ -49,6 +49,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/failure"
 )
 
@@ -314,15 +315,16 @@ func (s *Store) write(st *state) error {
 	}
 	files := map[string][]byte{"root.json": st.root, "timestamp.json": st.timestamp, "snapshot.json": st.snapshot,
 		"targets.json": st.targets, rolesManifest: list}
+	var batch atomicfile.Batch
 	for name, b := range files {
 		if b == nil {
 			continue
 		}
-		if err := writeSync(filepath.Join(gen, name), b); err != nil {
+		if err := batch.WriteFile(filepath.Join(gen, name), b, 0o600); err != nil {
 			return failure.New(failure.Local, op, err)
 		}
 	}
-	if err := syncDir(gen); err != nil {
+	if err := batch.Sync(); err != nil {
 		return failure.New(failure.Local, op, err)
 	}
 	tmp := filepath.Join(s.dir, ".current.tmp")
@@ -333,7 +335,7 @@ func (s *Store) write(st *state) error {
 	if err := os.Rename(tmp, filepath.Join(s.dir, "current")); err != nil {
 		return failure.New(failure.Local, op, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return failure.New(failure.Local, op, err)
 	}
 	cached := *st
@@ -352,7 +354,7 @@ func (s *Store) writeRoles(roles map[string][]byte) (map[string]string, error) {
 		return nil, err
 	}
 	manifest := make(map[string]string, len(roles))
-	wrote := false
+	var batch atomicfile.Batch
 	for role, b := range roles {
 		sum := sha256.Sum256(b)
 		name := hex.EncodeToString(sum[:])
@@ -361,19 +363,12 @@ func (s *Store) writeRoles(roles map[string][]byte) (map[string]string, error) {
 		if fi, err := os.Stat(p); err == nil && fi.Size() == int64(len(b)) {
 			continue
 		}
-		tmp := filepath.Join(pool, "."+name+".tmp")
-		if err := writeSync(tmp, b); err != nil {
+		if err := batch.WriteFile(p, b, 0o600); err != nil {
 			return nil, err
 		}
-		if err := os.Rename(tmp, p); err != nil {
-			return nil, err
-		}
-		wrote = true
 	}
-	if wrote {
-		if err := syncDir(pool); err != nil {
-			return nil, err
-		}
+	if err := batch.Sync(); err != nil {
+		return nil, err
 	}
 	return manifest, nil
 }
@@ -400,29 +395,4 @@ func (s *Store) removeOldGenerations(keep string) {
 			os.RemoveAll(filepath.Join(s.dir, e.Name()))
 		}
 	}
-}
-
-func writeSync(name string, b []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -125,8 +125,12 @@ func TestKillDuringUpdate(t *testing.T) {
 			t.Fatalf("run %d: installed %q after a full run, want %q", i, got, ver)
 		}
 		verifyInstalled(t, dir, ver, versions)
+		if left := cachedCopies(t, dir, versions[ver]); len(left) > 0 {
+			t.Fatalf("run %d: the download cache still holds %d file(s) of the installed version %s: %v", i, len(left), ver, left)
+		}
 	}
-	t.Logf("%d of 50 runs killed, %d of them after the new version was in place", kills, killedAfterSwitch)
+	t.Logf("%d of 50 runs killed, %d of them after the new version was in place; download cache at the end: %d bytes",
+		kills, killedAfterSwitch, dirBytes(t, filepath.Join(dir, "installed", "cache")))
 	if kills < 25 {
 		t.Errorf("only %d runs were killed: the kill delay no longer covers the run", kills)
 	}
@@ -172,6 +176,43 @@ func installedVersion(t *testing.T, dir string) string {
 		}
 	}
 	return ""
+}
+
+// cachedCopies returns the names in the download cache (complete or
+// partial) of the files whose sha256 are the values of sums.
+func cachedCopies(t *testing.T, dir string, sums map[string]string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, "installed", "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, s := range sums {
+		want[s] = true
+	}
+	var out []string
+	for _, e := range entries {
+		if want[strings.TrimSuffix(e.Name(), ".part")] {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// dirBytes returns the total size of the files in dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // verifyInstalled hashes every installed file against the version's.
