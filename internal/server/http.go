@@ -21,6 +21,13 @@ const (
 	maxSmallBody  = 1 << 20  // most requests
 	maxPolicyBody = 5 << 20  // a policy of 1024 long entries, JSON-wrapped
 	maxReportBody = 16 << 20 // one update report (report.MaxReportSize)
+
+	// maxDiscard is how much of a body over its limit is read and
+	// discarded after the 413, so that a client that sends its whole
+	// request before reading the answer reads the 413 instead of a
+	// connection reset (closing a connection with unread data resets
+	// it). Reading stops earlier at the body timeout.
+	maxDiscard = 16 << 20
 )
 
 // httpError is an error with the status and message to answer with.
@@ -88,7 +95,31 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cascade"`)
 	}
+	if code == http.StatusRequestEntityTooLarge {
+		answerTooLarge(w, r, body)
+		return
+	}
 	writeJSON(w, code, body)
+}
+
+// answerTooLarge answers 413 and closes the connection without a reset:
+// the answer is sent first, then up to maxDiscard bytes of the rest of
+// the body are read and dropped (HTTP/1; HTTP/2 ends only the stream),
+// so that a client still sending reads the answer; the connection is
+// closed after it. The read deadline set by bodyDeadline still applies.
+func answerTooLarge(w http.ResponseWriter, r *http.Request, body api.Error) {
+	rc := http.NewResponseController(w)
+	duplex := r.ProtoMajor == 1 && rc.EnableFullDuplex() == nil
+	if duplex {
+		w.Header().Set("Connection", "close")
+	}
+	writeJSON(w, http.StatusRequestEntityTooLarge, body)
+	if !duplex {
+		return
+	}
+	if rc.Flush() == nil {
+		io.CopyN(io.Discard, r.Body, maxDiscard)
+	}
 }
 
 // decodeJSON decodes r's body, at most limit bytes, strictly (unknown
