@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
 )
 
@@ -46,5 +49,47 @@ func TestOversizedBodyGets413(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+// clientFrom returns an API client pinned to the server with token that
+// connects from the local address ip (127.0.0.0/8 are all local).
+func (e *env) clientFrom(t *testing.T, ip, token string) *api.Client {
+	t.Helper()
+	tr := api.NewTransport(e.fp, nil)
+	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := api.NewClient(api.ClientOptions{URL: e.url, Token: token, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestEnrollmentRateLimit: past its burst, one address's enrollment
+// requests are answered 429 with Retry-After, before the token is looked
+// at; another address still enrolls.
+func TestEnrollmentRateLimit(t *testing.T) {
+	e := newEnv(t, sqliteDB, func(c *server.Config) {
+		c.Limits.EnrollPerMinute, c.Limits.EnrollBurst = 1, 3
+	})
+	ctx := context.Background()
+	flood := e.clientFrom(t, "127.0.0.3", "")
+	for i := range 3 {
+		err := flood.Call(ctx, http.MethodPost, api.PathEnroll, nil, api.EnrollRequest{Token: "cascade_enroll_wrong", Hostname: "x"}, nil)
+		if statusCode(err) != http.StatusForbidden {
+			t.Fatalf("wrong token %d within the burst: %v, want 403", i+1, err)
+		}
+	}
+	// Past the burst even a good token waits.
+	good := api.EnrollRequest{Token: e.token("default", 1), Hostname: "pc-1"}
+	err := flood.Call(ctx, http.MethodPost, api.PathEnroll, nil, good, nil)
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests || se.RetryAfter <= 0 {
+		t.Fatalf("past the burst: %#v, want 429 with Retry-After", err)
+	}
+	var res api.EnrollResponse
+	if err := e.clientFrom(t, "127.0.0.4", "").Call(ctx, http.MethodPost, api.PathEnroll, nil, good, &res); err != nil || res.Credential == "" {
+		t.Fatalf("enrollment from another address: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/ratelimit"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
@@ -18,6 +19,10 @@ import (
 // it its credential, the trust roots, the current policy and the agent
 // directory.
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	if ok, retry := s.enrollLimit.Allow(ratelimit.AddrKey(r.RemoteAddr)); !ok {
+		writeError(w, s.log, r, tooMany(retry, "too many enrollment requests from this address; try again in %s", retry), false)
+		return
+	}
 	var req api.EnrollRequest
 	if err := decodeJSON(r, maxSmallBody, &req); err != nil {
 		writeError(w, s.log, r, err, false)

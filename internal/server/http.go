@@ -32,9 +32,10 @@ const (
 
 // httpError is an error with the status and message to answer with.
 type httpError struct {
-	code     int
-	msg      string
-	problems []string
+	code       int
+	msg        string
+	problems   []string
+	retryAfter time.Duration // sent as Retry-After when set
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -85,6 +86,9 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	var he *httpError
 	if errors.As(err, &he) {
 		body.Problems = he.problems
+		if he.retryAfter > 0 {
+			setRetryAfter(w, he.retryAfter)
+		}
 	}
 	if code == http.StatusInternalServerError {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

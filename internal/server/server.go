@@ -31,6 +31,7 @@ import (
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/httpserver"
 	"github.com/cascade-update/cascade/internal/notify"
+	"github.com/cascade-update/cascade/internal/ratelimit"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/static"
@@ -77,6 +78,9 @@ type Server struct {
 	ingest  *ingester
 	creds   *credCache
 	hub     *notify.Hub
+
+	limits      Limits             // s.cfg.Limits with defaults
+	enrollLimit *ratelimit.Limiter // enrollment requests per client address
 
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate
@@ -166,6 +170,9 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 		ttl = 5 * time.Second
 	}
 	s.creds = &credCache{st: s.st, ttl: ttl, now: s.now, entries: map[store.Hash]credEntry{}}
+	s.limits = s.cfg.Limits
+	s.limits.defaults()
+	s.enrollLimit = newEnrollLimiter(s.limits, s.now)
 	s.site = &site{repo: rp, st: s.st, log: s.log, now: s.now, interval: time.Duration(s.cfg.RefreshInterval)}
 	proxy := http.ProxyFromEnvironment
 	if s.cfg.Proxy != "" {
