@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -91,5 +92,80 @@ func TestEnrollmentRateLimit(t *testing.T) {
 	var res api.EnrollResponse
 	if err := e.clientFrom(t, "127.0.0.4", "").Call(ctx, http.MethodPost, api.PathEnroll, nil, good, &res); err != nil || res.Credential == "" {
 		t.Fatalf("enrollment from another address: %v", err)
+	}
+}
+
+// TestSlowBodyCutOff: a client that stops sending its body is answered
+// 408 once the body timeout passes, and its connection is closed; the
+// deadline does not outlive a body that was sent (the same connection
+// then serves another request after the timeout).
+func TestSlowBodyCutOff(t *testing.T) {
+	e := newEnv(t, sqliteDB, func(c *server.Config) { c.Limits.BodyTimeout = server.Duration(100 * time.Millisecond) })
+	c := e.rawConn(t)
+	br := bufio.NewReader(c)
+	// A whole body first, then a pause longer than the timeout.
+	send := func(body string, declared int) {
+		t.Helper()
+		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+			api.PathEnroll, e.addr, declared)
+		if _, err := c.Write([]byte(head + body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() *http.Response {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read the answer: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	whole := `{"token":"cascade_enroll_wrong","hostname":"pc-1"}`
+	send(whole, len(whole))
+	if resp := read(); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("whole body: %d, want 403", resp.StatusCode)
+	}
+	time.Sleep(300 * time.Millisecond) // past the body timeout: the connection must still be usable
+	send(whole, len(whole))
+	if resp := read(); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("second request after a pause: %d, want 403", resp.StatusCode)
+	}
+	// Now a body that stops halfway.
+	send(whole[:10], len(whole))
+	if resp := read(); resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled body: %d, want 408", resp.StatusCode)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the 408 the connection is still open: %v", err)
+	}
+}
+
+// TestConnectionsPerAddress: connections from one address over the limit
+// are closed before the TLS handshake, while other addresses still get
+// through.
+func TestConnectionsPerAddress(t *testing.T) {
+	e := newEnv(t, sqliteDB, func(c *server.Config) { c.Limits.ConnsPerAddress = 2 })
+	dial := func(ip string) (*tls.Conn, error) {
+		cfg := api.PinnedTLSConfig(e.fp)
+		d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := tls.DialWithDialer(d, "tcp", e.addr, cfg)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+		return c, err
+	}
+	for i := range 2 {
+		if _, err := dial("127.0.0.5"); err != nil {
+			t.Fatalf("connection %d within the limit: %v", i+1, err)
+		}
+	}
+	if _, err := dial("127.0.0.5"); err == nil {
+		t.Fatal("a third connection from one address completed its handshake")
+	}
+	var st api.Status
+	if err := e.clientFrom(t, "127.0.0.6", "").Call(context.Background(), http.MethodGet, "/api/v1/status", nil, nil, &st); statusCode(err) != http.StatusUnauthorized {
+		t.Fatalf("another address: %v, want an answer (401)", err)
 	}
 }

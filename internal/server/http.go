@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -147,6 +148,9 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 // readBody reads r's body, refusing more than limit bytes with 413.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, errorf(http.StatusRequestTimeout, "request body not received in time")
+	}
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "read body: %v", err)
 	}

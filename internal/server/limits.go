@@ -2,8 +2,10 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/ratelimit"
@@ -77,4 +79,44 @@ func tooMany(retry time.Duration, format string, args ...any) error {
 // setRetryAfter sets the Retry-After header in whole seconds (at least 1).
 func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10))
+}
+
+// bodyDeadline gives every API request with a body (the event stream
+// has none) Limits.BodyTimeout to send it: a slower client's read fails
+// (408, see readBody) and its connection is closed. The deadline is
+// lifted once the body has been read to its end, so that it cannot cut
+// off a long answer (net/http's background read after the body would
+// otherwise cancel the request's context when it expires).
+func (s *Server) bodyDeadline(h http.Handler) http.Handler {
+	timeout := time.Duration(s.limits.BodyTimeout)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || !strings.HasPrefix(r.URL.Path, "/api/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			h.ServeHTTP(w, r) // not a connection that has deadlines (tests' recorders)
+			return
+		}
+		r2 := r.WithContext(r.Context()) // leaves net/http's own request and body alone
+		r2.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		h.ServeHTTP(w, r2)
+	})
+}
+
+// deadlineBody lifts the read deadline at the end of the body.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

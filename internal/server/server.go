@@ -239,7 +239,7 @@ func (s *Server) URL() string { return s.cfg.URL }
 func (s *Server) Store() store.Store { return s.st }
 
 // Handler returns the server's HTTP handler: /vendor/, /site/ and the API.
-func (s *Server) Handler() http.Handler { return s.routes() }
+func (s *Server) Handler() http.Handler { return s.bodyDeadline(s.routes()) }
 
 // Run serves until ctx is cancelled, with every service under one
 // supervisor, then shuts down gracefully.
@@ -257,7 +257,8 @@ func (s *Server) Run(ctx context.Context) error {
 		"database", redactDSN(s.cfg.DSN(s.dir)))
 	services := []service{
 		{name: "https", critical: true, run: func(ctx context.Context) error {
-			return httpserver.Run(ctx, srv, ln, httpserver.Options{Logger: s.log})
+			return httpserver.Run(ctx, srv, httpserver.LimitPerAddress(ln, s.limits.ConnsPerAddress, s.log),
+				httpserver.Options{Logger: s.log})
 		}},
 		{name: "ingest", critical: true, run: s.ingest.Run},
 		{name: "sync", run: s.sync.Run},
