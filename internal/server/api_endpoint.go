@@ -164,12 +164,18 @@ func (s *Server) handleAgentDirectory(w http.ResponseWriter, r *http.Request) {
 // handleReport stores an update report (batched with concurrent uploads)
 // and, when it answers a notification, marks its delivery done or failed.
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
+	e := endpointOf(r)
+	release, err := s.reports.admit(e.ID, uploadSize(r))
+	if err != nil {
+		writeError(w, s.log, r, err, false)
+		return
+	}
+	defer release()
 	var up api.ReportUpload
 	if err := decodeJSON(r, maxReportBody, &up); err != nil {
 		writeError(w, s.log, r, err, false)
 		return
 	}
-	e := endpointOf(r)
 	rec, rep, err := storedReport(e.ID, up.Report)
 	if err != nil {
 		writeError(w, s.log, r, err, false)
@@ -194,18 +200,12 @@ func storedReport(endpointID string, raw json.RawMessage) (store.Report, *report
 	if err := dec.Decode(&rep); err != nil {
 		return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: %v", err)
 	}
-	if rep.Trigger == "" || rep.Result == "" {
-		return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: trigger and result are required")
+	if err := rep.Validate(); err != nil {
+		return store.Report{}, nil, errorf(http.StatusBadRequest, "%v", err)
 	}
 	rec := store.Report{EndpointID: endpointID, Trigger: string(rep.Trigger), Started: rep.Started,
 		Finished: rep.Finished, Result: string(rep.Result)}
 	for _, c := range rep.Categories {
-		if c == nil {
-			return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: null category")
-		}
-		if _, err := category.Parse(string(c.Category)); err != nil {
-			return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: %v", err)
-		}
 		rec.Categories = append(rec.Categories, store.CategoryReport{Category: c.Category, Result: string(c.Result),
 			Source: c.Source, VersionsBefore: c.Before, VersionsAfter: c.After, Bytes: c.Bytes})
 	}

@@ -81,6 +81,7 @@ type Server struct {
 
 	limits      Limits             // s.cfg.Limits with defaults
 	enrollLimit *ratelimit.Limiter // enrollment requests per client address
+	reports     *reportGate        // report uploads per endpoint and in total
 
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate
@@ -173,6 +174,7 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 	s.limits = s.cfg.Limits
 	s.limits.defaults()
 	s.enrollLimit = newEnrollLimiter(s.limits, s.now)
+	s.reports = newReportGate(s.limits, s.now)
 	s.site = &site{repo: rp, st: s.st, log: s.log, now: s.now, interval: time.Duration(s.cfg.RefreshInterval)}
 	proxy := http.ProxyFromEnvironment
 	if s.cfg.Proxy != "" {
