@@ -44,6 +44,9 @@ func (s *Server) enroll(ctx context.Context, req api.EnrollRequest) (*api.Enroll
 	if role == "" {
 		role = store.RoleClient
 	}
+	if req.AgentURL != "" && role != store.RoleAgent {
+		return nil, errorf(http.StatusBadRequest, "agent_url: only update agents (role agent) serve content")
+	}
 	if req.AgentURL != "" && !policy.SameURL(req.AgentURL, req.AgentURL) {
 		return nil, errorf(http.StatusBadRequest, "agent_url %q is not an absolute http(s) URL", req.AgentURL)
 	}
@@ -104,7 +107,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err, false)
 		return
 	}
-	u, err := statusUpdate(req)
+	u, err := statusUpdate(req, endpointOf(r).Role)
 	if err != nil {
 		writeError(w, s.log, r, err, false)
 		return
@@ -124,7 +127,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeError(w, s.log, r, err, false)
 }
 
-func statusUpdate(req api.StatusRequest) (store.StatusUpdate, error) {
+// statusUpdate is what a heartbeat changes. Only an update agent may
+// report the URL it serves at: a client's would enter the agent
+// directory if it were designated later.
+func statusUpdate(req api.StatusRequest, role store.Role) (store.StatusUpdate, error) {
 	var u store.StatusUpdate
 	if req.Hostname != "" {
 		u.Hostname = &req.Hostname
@@ -133,6 +139,9 @@ func statusUpdate(req api.StatusRequest) (store.StatusUpdate, error) {
 		u.Addresses = req.Addresses
 	}
 	if req.AgentURL != "" {
+		if role != store.RoleAgent {
+			return u, errorf(http.StatusBadRequest, "agent_url: only update agents report the URL they serve at; this endpoint is a %s", role)
+		}
 		if !policy.SameURL(req.AgentURL, req.AgentURL) {
 			return u, errorf(http.StatusBadRequest, "agent_url %q is not an absolute http(s) URL", req.AgentURL)
 		}
