@@ -110,6 +110,9 @@ func (s *Server) handleSetRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.creds.forget(id)
+	// Its event stream was opened as what it was: close it, so that it
+	// reconnects (authenticated again) as what it now is.
+	s.disconnect(id)
 	s.log.Info("endpoint role changed", "endpoint", id, "role", e.Role, "agent_id", e.AgentID, "by", adminOf(r).Name)
 	writeJSON(w, http.StatusOK, endpointJSON(e))
 }
