@@ -37,7 +37,7 @@ func (e *env) rawConn(t *testing.T) *tls.Conn {
 func TestOversizedBodyGets413(t *testing.T) {
 	e := newEnv(t, sqliteDB)
 	c := e.rawConn(t)
-	body := strings.Repeat("x", 9<<20) // 9 MiB: over enrollment's 1 MiB, and over what the loopback's socket buffers hold
+	body := strings.Repeat("x", 9<<20) // 9 MiB: over enrollment's 64 KiB, and over what the loopback's socket buffers hold
 	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
 		api.PathEnroll, e.addr, len(body))
 	if _, err := c.Write([]byte(head + body)); err != nil {

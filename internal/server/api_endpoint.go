@@ -24,7 +24,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.EnrollRequest
-	if err := decodeJSON(r, maxSmallBody, &req); err != nil {
+	if err := decodeJSON(r, maxEnrollBody, &req); err != nil {
 		writeError(w, s.log, r, err, false)
 		return
 	}

@@ -20,6 +20,7 @@ import (
 // Body size limits of API requests.
 const (
 	maxSmallBody  = 1 << 20  // most requests
+	maxEnrollBody = 64 << 10 // enrollment, read before authentication: a token, a host name, its addresses
 	maxPolicyBody = 5 << 20  // a policy of 1024 long entries, JSON-wrapped
 	maxReportBody = 16 << 20 // one update report (report.MaxReportSize)
 
