@@ -169,3 +169,27 @@ func TestConnectionsPerAddress(t *testing.T) {
 		t.Fatalf("another address: %v, want an answer (401)", err)
 	}
 }
+
+// TestSlowBodyCutOffHTTP2: the body deadline holds for HTTP/2 streams
+// too (what the endpoints' transport speaks): a body that stops is
+// answered 408.
+func TestSlowBodyCutOffHTTP2(t *testing.T) {
+	e := newEnv(t, sqliteDB, func(c *server.Config) { c.Limits.BodyTimeout = server.Duration(100 * time.Millisecond) })
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte(`{"token":`)) // and nothing more
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a guard against hanging
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.admin.Endpoint(api.PathEnroll, nil), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.admin.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled body over %s: %d, want HTTP/2 and 408", resp.Proto, resp.StatusCode)
+	}
+}
