@@ -177,7 +177,7 @@ func TestSlowBodyCutOffHTTP2(t *testing.T) {
 	e := newEnv(t, sqliteDB, func(c *server.Config) { c.Limits.BodyTimeout = server.Duration(100 * time.Millisecond) })
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	go pw.Write([]byte(`{"token":`)) // and nothing more
+	go pw.Write([]byte(`{"token":`))                                         // and nothing more
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a guard against hanging
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.admin.Endpoint(api.PathEnroll, nil), pr)
