@@ -33,7 +33,7 @@ type pendingReport struct {
 }
 
 // errIngestStopped answers uploads that arrive while the server stops.
-var errIngestStopped = errorf(http.StatusServiceUnavailable, "server is stopping")
+var errIngestStopped = &httpError{code: http.StatusServiceUnavailable, msg: "server is stopping", retryAfter: retryFull}
 
 func newIngester(st reportStore, log *slog.Logger, workers int) *ingester {
 	return &ingester{st: st, log: log, queue: make(chan *pendingReport, 4096), maxBatch: 1000, workers: max(workers, 1)}
