@@ -178,8 +178,11 @@ func (s *site) startServer(ctx context.Context) error {
 		return err
 	}
 	dir := filepath.Join(s.dir, "server")
-	res, err := server.Init(dir, server.InitOptions{Config: server.Config{Origin: s.originURL, Listen: ln.Addr().String(), URL: s.serverURL},
-		VendorRoot: root, Now: time.Now, Logger: s.log})
+	// Every demo endpoint enrolls and holds its event stream from this
+	// machine's address: no per-address limits.
+	limits := server.Limits{EnrollPerMinute: -1, ConnsPerAddress: -1}
+	res, err := server.Init(dir, server.InitOptions{Config: server.Config{Origin: s.originURL, Listen: ln.Addr().String(), URL: s.serverURL,
+		Limits: limits}, VendorRoot: root, Now: time.Now, Logger: s.log})
 	if err != nil {
 		ln.Close()
 		return err

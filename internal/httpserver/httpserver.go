@@ -82,7 +82,9 @@ func hasCertificate(c *tls.Config) bool {
 // NewServer returns an *http.Server for h with limits suited to serving
 // repository files to many clients over slow links: bounded header
 // reading (no ReadTimeout: its deadline would also cancel the context of
-// a long response; the handlers serve GET and HEAD only), idle connections closed after two minutes, small
+// a long response; a handler that reads a request body bounds it with
+// its own read deadline, as the management server's API does), idle
+// connections closed after two minutes, small
 // headers, and no write timeout (a large target may legitimately take a
 // long time; the clients' minimum rate and the shutdown timeout bound it).
 // The server's own error messages go to logger at debug level (TLS

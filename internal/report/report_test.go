@@ -90,3 +90,35 @@ func TestLog(t *testing.T) {
 		t.Fatalf("log lines: %v", lines)
 	}
 }
+
+func TestValidate(t *testing.T) {
+	good := func() *Report {
+		return &Report{Trigger: "scheduled", Role: "client", Result: Updated, Categories: []*Category{
+			{Category: category.Components, Result: Updated, Bytes: 10},
+			{Category: category.DomainSettings, Result: Skipped}}}
+	}
+	if err := good().Validate(); err != nil {
+		t.Fatalf("a good report: %v", err)
+	}
+	// The endpoint's report of a run that could not start has no role.
+	if err := (&Report{Trigger: "manual", Result: Failed}).Validate(); err != nil {
+		t.Fatalf("a report without role: %v", err)
+	}
+	for name, spoil := range map[string]func(r *Report){
+		"trigger":        func(r *Report) { r.Trigger = "whenever" },
+		"role":           func(r *Report) { r.Role = "boss" },
+		"result":         func(r *Report) { r.Result = "" },
+		"nullCategory":   func(r *Report) { r.Categories = append(r.Categories, nil) },
+		"category":       func(r *Report) { r.Categories[0].Category = "kernels" },
+		"repeated":       func(r *Report) { r.Categories[1].Category = category.Components },
+		"categoryResult": func(r *Report) { r.Categories[0].Result = "fine" },
+		"bytes":          func(r *Report) { r.Categories[0].Bytes = -1 },
+	} {
+		r := good()
+		spoil(r)
+		err := r.Validate()
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want a one-line error", name, err)
+		}
+	}
+}

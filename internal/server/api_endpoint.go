@@ -9,6 +9,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/ratelimit"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
@@ -18,8 +19,12 @@ import (
 // it its credential, the trust roots, the current policy and the agent
 // directory.
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	if ok, retry := s.enrollLimit.Allow(ratelimit.AddrKey(r.RemoteAddr)); !ok {
+		writeError(w, s.log, r, tooMany(retry, "too many enrollment requests from this address; try again in %s", retry), false)
+		return
+	}
 	var req api.EnrollRequest
-	if err := decodeJSON(r, maxSmallBody, &req); err != nil {
+	if err := decodeJSON(r, maxEnrollBody, &req); err != nil {
 		writeError(w, s.log, r, err, false)
 		return
 	}
@@ -38,6 +43,9 @@ func (s *Server) enroll(ctx context.Context, req api.EnrollRequest) (*api.Enroll
 	role := store.Role(req.Role)
 	if role == "" {
 		role = store.RoleClient
+	}
+	if req.AgentURL != "" && role != store.RoleAgent {
+		return nil, errorf(http.StatusBadRequest, "agent_url: only update agents (role agent) serve content")
 	}
 	if req.AgentURL != "" && !policy.SameURL(req.AgentURL, req.AgentURL) {
 		return nil, errorf(http.StatusBadRequest, "agent_url %q is not an absolute http(s) URL", req.AgentURL)
@@ -99,7 +107,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err, false)
 		return
 	}
-	u, err := statusUpdate(req)
+	u, err := statusUpdate(req, endpointOf(r).Role)
 	if err != nil {
 		writeError(w, s.log, r, err, false)
 		return
@@ -119,7 +127,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeError(w, s.log, r, err, false)
 }
 
-func statusUpdate(req api.StatusRequest) (store.StatusUpdate, error) {
+// statusUpdate is what a heartbeat changes. Only an update agent may
+// report the URL it serves at: a client's would enter the agent
+// directory if it were designated later.
+func statusUpdate(req api.StatusRequest, role store.Role) (store.StatusUpdate, error) {
 	var u store.StatusUpdate
 	if req.Hostname != "" {
 		u.Hostname = &req.Hostname
@@ -128,6 +139,9 @@ func statusUpdate(req api.StatusRequest) (store.StatusUpdate, error) {
 		u.Addresses = req.Addresses
 	}
 	if req.AgentURL != "" {
+		if role != store.RoleAgent {
+			return u, errorf(http.StatusBadRequest, "agent_url: only update agents report the URL they serve at; this endpoint is a %s", role)
+		}
 		if !policy.SameURL(req.AgentURL, req.AgentURL) {
 			return u, errorf(http.StatusBadRequest, "agent_url %q is not an absolute http(s) URL", req.AgentURL)
 		}
@@ -159,12 +173,18 @@ func (s *Server) handleAgentDirectory(w http.ResponseWriter, r *http.Request) {
 // handleReport stores an update report (batched with concurrent uploads)
 // and, when it answers a notification, marks its delivery done or failed.
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
+	e := endpointOf(r)
+	release, err := s.reports.admit(e.ID, uploadSize(r))
+	if err != nil {
+		writeError(w, s.log, r, err, false)
+		return
+	}
+	defer release()
 	var up api.ReportUpload
 	if err := decodeJSON(r, maxReportBody, &up); err != nil {
 		writeError(w, s.log, r, err, false)
 		return
 	}
-	e := endpointOf(r)
 	rec, rep, err := storedReport(e.ID, up.Report)
 	if err != nil {
 		writeError(w, s.log, r, err, false)
@@ -189,18 +209,12 @@ func storedReport(endpointID string, raw json.RawMessage) (store.Report, *report
 	if err := dec.Decode(&rep); err != nil {
 		return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: %v", err)
 	}
-	if rep.Trigger == "" || rep.Result == "" {
-		return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: trigger and result are required")
+	if err := rep.Validate(); err != nil {
+		return store.Report{}, nil, errorf(http.StatusBadRequest, "%v", err)
 	}
 	rec := store.Report{EndpointID: endpointID, Trigger: string(rep.Trigger), Started: rep.Started,
 		Finished: rep.Finished, Result: string(rep.Result)}
 	for _, c := range rep.Categories {
-		if c == nil {
-			return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: null category")
-		}
-		if _, err := category.Parse(string(c.Category)); err != nil {
-			return store.Report{}, nil, errorf(http.StatusBadRequest, "invalid report: %v", err)
-		}
 		rec.Categories = append(rec.Categories, store.CategoryReport{Category: c.Category, Result: string(c.Result),
 			Source: c.Source, VersionsBefore: c.Before, VersionsAfter: c.After, Bytes: c.Bytes})
 	}

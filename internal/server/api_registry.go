@@ -79,7 +79,9 @@ func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSetRole designates an endpoint as an update agent (with its agent
-// id and, optionally, the URL it serves at) or as a client.
+// id and, optionally, the URL it serves at) or as a client. The agent URL
+// becomes the one given, or none: a URL reported earlier is never kept,
+// so a designation cannot bring back a stale or client-chosen one.
 func (s *Server) handleSetRole(w http.ResponseWriter, r *http.Request) {
 	var req api.SetRole
 	if err := decodeJSON(r, maxSmallBody, &req); err != nil {
@@ -87,19 +89,30 @@ func (s *Server) handleSetRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if req.AgentURL != nil && *req.AgentURL != "" && !policy.SameURL(*req.AgentURL, *req.AgentURL) {
-		writeError(w, s.log, r, errorf(http.StatusBadRequest, "agent_url %q is not an absolute http(s) URL", *req.AgentURL), true)
+	agentURL := ""
+	if req.AgentURL != nil {
+		agentURL = *req.AgentURL
+	}
+	if agentURL != "" && store.Role(req.Role) != store.RoleAgent {
+		writeError(w, s.log, r, errorf(http.StatusBadRequest, "agent_url: only update agents (role agent) serve content"), true)
+		return
+	}
+	if agentURL != "" && !policy.SameURL(agentURL, agentURL) {
+		writeError(w, s.log, r, errorf(http.StatusBadRequest, "agent_url %q is not an absolute http(s) URL", agentURL), true)
 		return
 	}
 	e, err := s.st.SetEndpointRole(r.Context(), id, store.Role(req.Role), req.AgentID)
-	if err == nil && req.AgentURL != nil {
-		e, err = s.st.UpdateEndpointStatus(r.Context(), id, store.StatusUpdate{Seen: e.LastSeen, AgentURL: req.AgentURL})
+	if err == nil && e.AgentURL != agentURL {
+		e, err = s.st.UpdateEndpointStatus(r.Context(), id, store.StatusUpdate{Seen: e.LastSeen, AgentURL: &agentURL})
 	}
 	if err != nil {
 		writeError(w, s.log, r, err, true)
 		return
 	}
 	s.creds.forget(id)
+	// Its event stream was opened as what it was: close it, so that it
+	// reconnects (authenticated again) as what it now is.
+	s.disconnect(id)
 	s.log.Info("endpoint role changed", "endpoint", id, "role", e.Role, "agent_id", e.AgentID, "by", adminOf(r).Name)
 	writeJSON(w, http.StatusOK, endpointJSON(e))
 }

@@ -86,6 +86,9 @@ type Config struct {
 	// that has not received a notification yet still holds the clients
 	// back, as reconnecting rather than offline (default 30s).
 	ReconnectGrace Duration `json:"reconnect_grace,omitempty"`
+	// Limits bound what one client can make the server do
+	// (docs/security.md, "Limits of the API").
+	Limits Limits `json:"limits"`
 }
 
 // The files and directories of a server's data directory.
@@ -117,6 +120,7 @@ func (c *Config) defaults() {
 	def(&c.NotifyPoll, 2*time.Second)
 	def(&c.ReconnectGrace, 30*time.Second)
 	def(&c.PruneInterval, time.Hour)
+	c.Limits.defaults()
 	if c.TLSCert == "" && c.TLSKey == "" {
 		c.TLSCert, c.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,15 +20,24 @@ import (
 // Body size limits of API requests.
 const (
 	maxSmallBody  = 1 << 20  // most requests
+	maxEnrollBody = 64 << 10 // enrollment, read before authentication: a token, a host name, its addresses
 	maxPolicyBody = 5 << 20  // a policy of 1024 long entries, JSON-wrapped
 	maxReportBody = 16 << 20 // one update report (report.MaxReportSize)
+
+	// maxDiscard is how much of a body over its limit is read and
+	// discarded after the 413, so that a client that sends its whole
+	// request before reading the answer reads the 413 instead of a
+	// connection reset (closing a connection with unread data resets
+	// it). Reading stops earlier at the body timeout.
+	maxDiscard = 16 << 20
 )
 
 // httpError is an error with the status and message to answer with.
 type httpError struct {
-	code     int
-	msg      string
-	problems []string
+	code       int
+	msg        string
+	problems   []string
+	retryAfter time.Duration // sent as Retry-After when set
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -78,6 +88,9 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	var he *httpError
 	if errors.As(err, &he) {
 		body.Problems = he.problems
+		if he.retryAfter > 0 {
+			setRetryAfter(w, he.retryAfter)
+		}
 	}
 	if code == http.StatusInternalServerError {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -88,7 +101,31 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cascade"`)
 	}
+	if code == http.StatusRequestEntityTooLarge {
+		answerTooLarge(w, r, body)
+		return
+	}
 	writeJSON(w, code, body)
+}
+
+// answerTooLarge answers 413 and closes the connection without a reset:
+// the answer is sent first, then up to maxDiscard bytes of the rest of
+// the body are read and dropped (HTTP/1; HTTP/2 ends only the stream),
+// so that a client still sending reads the answer; the connection is
+// closed after it. The read deadline set by bodyDeadline still applies.
+func answerTooLarge(w http.ResponseWriter, r *http.Request, body api.Error) {
+	rc := http.NewResponseController(w)
+	duplex := r.ProtoMajor == 1 && rc.EnableFullDuplex() == nil
+	if duplex {
+		w.Header().Set("Connection", "close")
+	}
+	writeJSON(w, http.StatusRequestEntityTooLarge, body)
+	if !duplex {
+		return
+	}
+	if rc.Flush() == nil {
+		io.CopyN(io.Discard, r.Body, maxDiscard)
+	}
 }
 
 // decodeJSON decodes r's body, at most limit bytes, strictly (unknown
@@ -112,6 +149,9 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 // readBody reads r's body, refusing more than limit bytes with 413.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, errorf(http.StatusRequestTimeout, "request body not received in time")
+	}
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "read body: %v", err)
 	}

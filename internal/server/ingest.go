@@ -15,11 +15,16 @@ import (
 // written, in one transaction. Under load batches grow on their own;
 // an idle server writes each report at once.
 type ingester struct {
-	st       store.Store
+	st       reportStore
 	log      *slog.Logger
 	queue    chan *pendingReport
 	maxBatch int
 	workers  int
+}
+
+// reportStore is what the ingester needs of the database.
+type reportStore interface {
+	AddReports(ctx context.Context, reports []store.Report) error
 }
 
 type pendingReport struct {
@@ -28,9 +33,9 @@ type pendingReport struct {
 }
 
 // errIngestStopped answers uploads that arrive while the server stops.
-var errIngestStopped = errorf(http.StatusServiceUnavailable, "server is stopping")
+var errIngestStopped = &httpError{code: http.StatusServiceUnavailable, msg: "server is stopping", retryAfter: retryFull}
 
-func newIngester(st store.Store, log *slog.Logger, workers int) *ingester {
+func newIngester(st reportStore, log *slog.Logger, workers int) *ingester {
 	return &ingester{st: st, log: log, queue: make(chan *pendingReport, 4096), maxBatch: 1000, workers: max(workers, 1)}
 }
 
@@ -95,34 +100,35 @@ func (in *ingester) work(ctx context.Context) {
 	}
 }
 
-// write stores a batch; if the batch fails, each report is retried alone
-// so that one bad report does not fail the others.
-func (in *ingester) write(ctx context.Context, batch []*pendingReport) {
+// write stores a batch in one transaction. If it fails, each half is
+// written on its own, and so on down to single reports, so that one bad
+// report fails alone and costs about 2·log2(n) more transactions, not
+// one per report of the batch.
+func (in *ingester) write(ctx context.Context, batch []*pendingReport) { in.store(ctx, batch, true) }
+
+// store is write; whole is false for the halves of a failed batch.
+func (in *ingester) store(ctx context.Context, batch []*pendingReport, whole bool) {
 	reps := make([]store.Report, len(batch))
 	for i, p := range batch {
 		reps[i] = p.r
 	}
 	err := in.st.AddReports(ctx, reps)
-	if err == nil {
+	switch {
+	case err == nil:
 		for i, p := range batch {
 			p.r = reps[i]
 			p.done <- nil
 		}
-		return
-	}
-	if len(batch) == 1 {
-		batch[0].done <- err
-		return
-	}
-	in.log.Warn("report batch failed; storing one by one", "reports", len(batch), "err", err)
-	for _, p := range batch {
-		one := []store.Report{p.r}
-		err := in.st.AddReports(ctx, one)
-		if err == nil {
-			p.r = one[0]
-		} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) {
-			in.log.Error("store report", "endpoint", p.r.EndpointID, "err", err)
+	case len(batch) == 1:
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) {
+			in.log.Error("store report", "endpoint", batch[0].r.EndpointID, "err", err)
 		}
-		p.done <- err
+		batch[0].done <- err
+	default:
+		if whole {
+			in.log.Warn("report batch failed; storing it in halves", "reports", len(batch), "err", err)
+		}
+		in.store(ctx, batch[:len(batch)/2], false)
+		in.store(ctx, batch[len(batch)/2:], false)
 	}
 }

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
 )
 
@@ -40,5 +42,29 @@ func TestQueuedReportSentWhenTheServerIsBack(t *testing.T) {
 			t.Fatalf("reports at the server: %+v; want the one run made while it was down", hist)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRefusedReportStaysQueued: a report the server refuses for now
+// (429: the endpoint's rate is spent) stays in the endpoint's outbox
+// instead of being dropped.
+func TestRefusedReportStaysQueued(t *testing.T) {
+	e := newEnv(t, sqliteDB, func(c *server.Config) { c.Limits.ReportsPerHour, c.Limits.ReportBurst = 1e-6, 1 })
+	e.origin.publish(t, "components", "pattern", "1.0")
+	e.sync()
+	var dataDir string
+	ep := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "client-1", Addresses: []string{"10.1.2.3"}},
+		func(c *endpoint.Config) { dataDir = c.DataDir })
+	id := endpointID(e, "client-1")
+	runUpdate(t, ep)
+	runUpdate(t, ep)
+	var hist []api.Report
+	e.call(http.MethodGet, "/api/v1/endpoints/"+id+"/reports", nil, &hist)
+	if len(hist) != 1 {
+		t.Fatalf("%d reports at the server, want the first one", len(hist))
+	}
+	queued, err := filepath.Glob(filepath.Join(dataDir, "server", "outbox", "*.json"))
+	if err != nil || len(queued) != 1 {
+		t.Fatalf("outbox: %v %v, want the refused report", queued, err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/httpserver"
 	"github.com/cascade-update/cascade/internal/notify/hub"
+	"github.com/cascade-update/cascade/internal/ratelimit"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/static"
@@ -77,6 +78,10 @@ type Server struct {
 	ingest  *ingester
 	creds   *credCache
 	hub     *hub.Hub
+
+	limits      Limits             // s.cfg.Limits with defaults
+	enrollLimit *ratelimit.Limiter // enrollment requests per client address
+	reports     *reportGate        // report uploads per endpoint and in total
 
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate
@@ -166,6 +171,10 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 		ttl = 5 * time.Second
 	}
 	s.creds = &credCache{st: s.st, ttl: ttl, now: s.now, entries: map[store.Hash]credEntry{}}
+	s.limits = s.cfg.Limits
+	s.limits.defaults()
+	s.enrollLimit = newEnrollLimiter(s.limits, s.now)
+	s.reports = newReportGate(s.limits, s.now)
 	s.site = &site{repo: rp, st: s.st, log: s.log, now: s.now, interval: time.Duration(s.cfg.RefreshInterval)}
 	proxy := http.ProxyFromEnvironment
 	if s.cfg.Proxy != "" {
@@ -232,7 +241,7 @@ func (s *Server) URL() string { return s.cfg.URL }
 func (s *Server) Store() store.Store { return s.st }
 
 // Handler returns the server's HTTP handler: /vendor/, /site/ and the API.
-func (s *Server) Handler() http.Handler { return s.routes() }
+func (s *Server) Handler() http.Handler { return s.bodyDeadline(s.routes()) }
 
 // Run serves until ctx is cancelled, with every service under one
 // supervisor, then shuts down gracefully.
@@ -250,7 +259,8 @@ func (s *Server) Run(ctx context.Context) error {
 		"database", redactDSN(s.cfg.DSN(s.dir)))
 	services := []service{
 		{name: "https", critical: true, run: func(ctx context.Context) error {
-			return httpserver.Run(ctx, srv, ln, httpserver.Options{Logger: s.log})
+			return httpserver.Run(ctx, srv, httpserver.LimitPerAddress(ln, s.limits.ConnsPerAddress, s.log),
+				httpserver.Options{Logger: s.log})
 		}},
 		{name: "ingest", critical: true, run: s.ingest.Run},
 		{name: "sync", run: s.sync.Run},

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,9 @@ type StatusError struct {
 	Code     int
 	Message  string
 	Problems []string
+	// RetryAfter is the answer's Retry-After (in seconds), zero without
+	// one: with 429 and 503 the server says when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -161,6 +165,9 @@ func (c *Client) Call(ctx context.Context, method, path string, q url.Values, in
 	}
 	if resp.StatusCode >= 300 {
 		se := &StatusError{Code: resp.StatusCode}
+		if n, err := strconv.ParseInt(resp.Header.Get("Retry-After"), 10, 32); err == nil && n > 0 {
+			se.RetryAfter = time.Duration(n) * time.Second
+		}
 		var e Error
 		if json.Unmarshal(data, &e) == nil {
 			se.Message, se.Problems = e.Error, e.Problems
