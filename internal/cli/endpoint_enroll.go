@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -13,11 +14,13 @@ import (
 func init() {
 	endpointCommands = append(endpointCommands, func() *cobra.Command {
 		var o endpoint.EnrollOptions
+		var tokenFlag, tokenFile string
 		cmd := &cobra.Command{
-			Use:   "enroll --server URL --token T --fingerprint F --config FILE",
+			Use:   "enroll --server URL --token-file FILE --fingerprint F --config FILE",
 			Short: "Enroll this endpoint with a management server and write its configuration",
 			Long: `Enroll registers the endpoint with the server (an enrollment token from
-` + "`cascade server token create`" + `), pinning the server's certificate by the
+` + "`cascade server token create`" + `, read from --token-file or
+$CASCADE_ENROLL_TOKEN, never from the command line), pinning the server's certificate by the
 fingerprint the server printed. It writes the endpoint credential (0600), the
 trusted vendor and site roots, the current policy and the agent directory into
 the data directory, and FILE, the configuration ` + "`cascade endpoint run`" + ` uses.
@@ -26,12 +29,24 @@ the server's agent directory, installs the policy signed by the server, and
 uploads a report after each run.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := refuseSecretFlag("token", tokenFlag, "--token-file FILE or $CASCADE_ENROLL_TOKEN"); err != nil {
+					return err
+				}
+				tok, err := readSecret("enrollment token", "CASCADE_ENROLL_TOKEN", tokenFile, "")
+				if err != nil {
+					return err
+				}
+				if tok == "" {
+					return usageError(errors.New("no enrollment token: give --token-file FILE or $CASCADE_ENROLL_TOKEN (`cascade server token create` makes one)"))
+				}
+				o.Token = tok
 				return runEndpointEnroll(cmd.Context(), o, cmd.OutOrStdout())
 			},
 		}
 		f := cmd.Flags()
 		f.StringVar(&o.Server, "server", "", "server base URL (required)")
-		f.StringVar(&o.Token, "token", "", "enrollment token (required)")
+		refusedSecretFlag(f, "token", &tokenFlag)
+		f.StringVar(&tokenFile, "token-file", "", "file holding the enrollment token (default: $CASCADE_ENROLL_TOKEN holds the token itself)")
 		f.StringVar(&o.Fingerprint, "fingerprint", "", "SHA-256 fingerprint of the server certificate (printed by the server); empty: verify it with the system roots")
 		f.StringVar(&o.Config, "config", "", "configuration file to write (required)")
 		f.StringVar(&o.DataDir, "data-dir", "", "data directory (default: data next to --config)")
@@ -41,7 +56,7 @@ uploads a report after each run.`,
 		f.StringVar(&o.AgentURL, "agent-url", "", "the base URL the agent serves at, with --role agent")
 		f.StringSliceVar(&o.Addresses, "address", nil, "an address of this endpoint (repeatable; default: its interfaces')")
 		f.BoolVar(&o.Force, "force", false, "replace an existing configuration and enrollment")
-		for _, name := range []string{"server", "token", "config"} {
+		for _, name := range []string{"server", "config"} {
 			cmd.MarkFlagRequired(name)
 		}
 		return cmd

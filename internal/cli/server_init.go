@@ -61,6 +61,9 @@ func runServerInit(o serverInitOptions, out io.Writer) error {
 	if o.Origin == "" || o.VendorRoot == "" {
 		return usageError(errors.New("server init: --origin and --vendor-root are required"))
 	}
+	if err := checkServerURLFlags(o.Database, o.Proxy); err != nil {
+		return err
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageError(errors.New("server init: --tls-cert and --tls-key go together"))
 	}

@@ -54,6 +54,9 @@ Flags override server.json for this run.`,
 }
 
 func runServerRun(ctx context.Context, o serverRunOptions, out io.Writer) error {
+	if err := checkServerURLFlags(o.Database, o.Proxy); err != nil {
+		return err
+	}
 	cfg, err := server.LoadConfig(o.Data)
 	if err != nil {
 		return usageError(err)

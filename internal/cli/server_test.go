@@ -57,7 +57,7 @@ func TestServerCommands(t *testing.T) {
 	out = mustRun(t, append([]string{"server", "token", "create", "--domain", "default"}, admin...)...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	cfg := filepath.Join(dir, "ep", "endpoint.yaml")
-	mustRun(t, "endpoint", "enroll", "--server", "https://"+addr+"/", "--token", lines[len(lines)-1], "--fingerprint", fp,
+	mustRun(t, "endpoint", "enroll", "--server", "https://"+addr+"/", "--token-file", secretFile(t, lines[len(lines)-1]), "--fingerprint", fp,
 		"--config", cfg, "--hostname", "cli-client", "--address", "10.1.2.3")
 	rep := updateOnce(t, cfg)
 	if c := rep.Category(category.Components); c.Result != report.Updated || c.Source != "server" {
@@ -91,7 +91,7 @@ func TestServerCommands(t *testing.T) {
 // tells them apart.
 func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
 	enrollAgent := func(token string) (int, string) {
-		code, _, stderr := run("endpoint", "enroll", "--server", serverURL, "--token", token, "--fingerprint", fp,
+		code, _, stderr := run("endpoint", "enroll", "--server", serverURL, "--token-file", secretFile(t, token), "--fingerprint", fp,
 			"--config", filepath.Join(dir, "ua", "endpoint.yaml"), "--hostname", "cli-agent", "--address", "10.1.0.5",
 			"--role", "agent", "--agent-id", "ua-cli", "--agent-url", "http://10.1.0.5:8080/")
 		return code, stderr
@@ -130,6 +130,20 @@ func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
 	if !strings.Contains(out, "ENROLLS") || strings.Count(out, "clients+agents") != 1 || strings.Count(out, "clients ") != 2 {
 		t.Fatalf("token list:\n%s", out)
 	}
+}
+
+// secretFile writes secret to a new file (0600) and returns its name.
+func secretFile(t *testing.T, secret string) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "secret-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
 }
 
 // serveOrigin creates an origin with one component and serves it until
