@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -204,6 +205,11 @@ func copyFile(src, dst string) error {
 // writeMetadata writes every metadata file but timestamp.json if it is
 // missing (versioned files never change), then replaces timestamp.json.
 func writeMetadata(base string, files map[string][]byte) error {
+	for name := range files {
+		if err := checkMetaName(name); err != nil {
+			return failure.New(failure.Verification, "mirror metadata", err)
+		}
+	}
 	dir := filepath.Join(base, "metadata")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return failure.New(failure.Local, "mirror metadata", err)
@@ -223,6 +229,27 @@ func writeMetadata(base string, files map[string][]byte) error {
 		}
 	}
 	return writeAtomic(filepath.Join(dir, "timestamp.json"), files["timestamp.json"])
+}
+
+// checkMetaName refuses a metadata file name other than timestamp.json
+// and N.<role>.json, with N a version and <role> a top-level role or a
+// name trust.CheckRoleName accepts: the names of delegated roles come
+// from signed metadata, and must not reach outside the metadata
+// directory or replace another role's file.
+func checkMetaName(name string) error {
+	if name == "timestamp.json" {
+		return nil
+	}
+	v, rest, ok := strings.Cut(name, ".")
+	role, isJSON := strings.CutSuffix(rest, ".json")
+	if !ok || !isJSON || v == "" || strings.Trim(v, "0123456789") != "" {
+		return fmt.Errorf("invalid metadata file name %q", name)
+	}
+	switch role {
+	case metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT:
+		return nil
+	}
+	return trust.CheckRoleName(role)
 }
 
 func writeAtomic(name string, data []byte) error {

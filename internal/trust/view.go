@@ -58,6 +58,9 @@ func (v *View) loadRole(ctx context.Context, name string) (*metadata.Metadata[me
 	if role, ok := v.tm.Targets[name]; ok {
 		return role, nil
 	}
+	if err := CheckRoleName(name); err != nil {
+		return nil, failure.New(failure.Verification, v.src.Name+": delegation", err)
+	}
 	meta := v.tm.Snapshot.Signed.Meta[name+".json"]
 	if meta == nil {
 		return nil, failure.Newf(failure.Verification, v.src.Name+": snapshot", "no meta for role %s", name)
