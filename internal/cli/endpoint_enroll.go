@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cascade-update/cascade/internal/endpoint"
+	"github.com/cascade-update/cascade/internal/server/api"
 )
 
 func init() {
@@ -20,7 +21,7 @@ func init() {
 			Short: "Enroll this endpoint with a management server and write its configuration",
 			Long: `Enroll registers the endpoint with the server (an enrollment token from
 ` + "`cascade server token create`" + `, read from --token-file or
-$CASCADE_ENROLL_TOKEN, never from the command line), pinning the server's certificate by the
+$CASCADE_ENROLL_TOKEN, never from the command line), pinning the server's key by the
 fingerprint the server printed. It writes the endpoint credential (0600), the
 trusted vendor and site roots, the current policy and the agent directory into
 the data directory, and FILE, the configuration ` + "`cascade endpoint run`" + ` uses.
@@ -40,14 +41,17 @@ uploads a report after each run.`,
 					return usageError(errors.New("no enrollment token: give --token-file FILE or $CASCADE_ENROLL_TOKEN (`cascade server token create` makes one)"))
 				}
 				o.Token = tok
+				if err := api.CheckServerURL(o.Server); err != nil {
+					return usageError(fmt.Errorf("enroll: %w", err))
+				}
 				return runEndpointEnroll(cmd.Context(), o, cmd.OutOrStdout())
 			},
 		}
 		f := cmd.Flags()
-		f.StringVar(&o.Server, "server", "", "server base URL (required)")
+		f.StringVar(&o.Server, "server", "", "server base URL, https:// (required)")
 		refusedSecretFlag(f, "token", &tokenFlag)
 		f.StringVar(&tokenFile, "token-file", "", "file holding the enrollment token (default: $CASCADE_ENROLL_TOKEN holds the token itself)")
-		f.StringVar(&o.Fingerprint, "fingerprint", "", "SHA-256 fingerprint of the server certificate (printed by the server); empty: verify it with the system roots")
+		f.StringVar(&o.Fingerprint, "fingerprint", "", "SHA-256 fingerprint of the server's key (printed by server init and server status); empty: verify its certificate with the system roots")
 		f.StringVar(&o.Config, "config", "", "configuration file to write (required)")
 		f.StringVar(&o.DataDir, "data-dir", "", "data directory (default: data next to --config)")
 		f.StringVar(&o.Hostname, "hostname", "", "name of this endpoint (default: the host name)")

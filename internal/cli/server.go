@@ -36,7 +36,7 @@ admin token directly in the database; every other subcommand calls the admin
 API (docs/api.md) with an admin token from $CASCADE_ADMIN_TOKEN, --token-file
 or $CASCADE_ADMIN_TOKEN_FILE (never from the command line, which every user
 can read). The server is --server (or
-$CASCADE_SERVER) with its certificate pinned by --fingerprint (or
+$CASCADE_SERVER, an https:// URL) with its key pinned by --fingerprint (or
 $CASCADE_SERVER_FINGERPRINT); on the server machine, --data DIR supplies both.`,
 		}
 		for _, f := range serverCommands {
@@ -58,8 +58,8 @@ type adminConn struct {
 
 // flags registers the connection flags on f.
 func (c *adminConn) flags(f *pflag.FlagSet) {
-	f.StringVar(&c.Server, "server", "", "server base URL (default $CASCADE_SERVER, or the url of --data)")
-	f.StringVar(&c.Fingerprint, "fingerprint", "", "pinned SHA-256 fingerprint of the server certificate (default $CASCADE_SERVER_FINGERPRINT, or the certificate of --data)")
+	f.StringVar(&c.Server, "server", "", "server base URL, https:// (default $CASCADE_SERVER, or the url of --data)")
+	f.StringVar(&c.Fingerprint, "fingerprint", "", "pinned SHA-256 fingerprint of the server's key (default $CASCADE_SERVER_FINGERPRINT, or the certificate of --data)")
 	refusedSecretFlag(f, "token", &c.Token)
 	f.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token (0600; default $CASCADE_ADMIN_TOKEN_FILE; $CASCADE_ADMIN_TOKEN holds the token itself)")
 	f.StringVar(&c.Data, "data", "", "server data directory: take the URL and certificate from it")
@@ -83,7 +83,7 @@ func (c *adminConn) client() (*api.Client, error) {
 			if !filepath.IsAbs(cert) {
 				cert = filepath.Join(c.Data, cert)
 			}
-			fp, err := server.CertFingerprint(cert)
+			fp, err := server.KeyFingerprint(cert)
 			if err != nil {
 				return nil, err
 			}

@@ -35,8 +35,8 @@ func init() {
 signing keys (DIR/site/keys, 0600), the mirror's trust store anchored at the
 vendor root (obtained from the vendor out of band), and a self-signed ECDSA
 certificate for the listen address and server URL unless --tls-cert and
---tls-key are given. It prints the certificate's fingerprint: endpoints pin
-it at enrollment. The database (SQLite in DIR, or --database) is created and
+--tls-key are given. It prints the fingerprint of the certificate's key:
+endpoints pin it at enrollment (it survives ` + "`cascade server cert renew`" + `). The database (SQLite in DIR, or --database) is created and
 migrated when the server first runs.`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {

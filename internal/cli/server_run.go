@@ -73,6 +73,6 @@ func runServerRun(ctx context.Context, o serverRunOptions, out io.Writer) error 
 		return err
 	}
 	defer srv.Close()
-	fmt.Fprintf(out, "cascade server at %s\ncertificate fingerprint (for enrollment): %s\n", srv.URL(), srv.Fingerprint())
+	fmt.Fprintf(out, "cascade server at %s\nkey fingerprint (for enrollment): %s\n", srv.URL(), srv.Fingerprint())
 	return srv.Run(ctx)
 }

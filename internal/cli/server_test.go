@@ -69,6 +69,7 @@ func TestServerCommands(t *testing.T) {
 		t.Fatalf("endpoint list: %+v %v", eps, err)
 	}
 	testTokenAgents(t, admin, "https://"+addr+"/", fp, dir)
+	testPinAndScheme(t, addr, fp, tokFile, admin, dir)
 
 	big := filepath.Join(dir, "big.yaml")
 	var b strings.Builder
@@ -84,6 +85,48 @@ func TestServerCommands(t *testing.T) {
 	if code1 != 2 || code2 != 2 || explainErr != setErr || !strings.Contains(setErr, "custom_sources entry 1025") {
 		t.Fatalf("explain: %d %q\npolicy set: %d %q", code1, explainErr, code2, setErr)
 	}
+}
+
+// testPinAndScheme: every client of the server (enrollment, the admin
+// CLI) names both fingerprints when the pin is wrong, and refuses an
+// http:// server URL before sending anything.
+func testPinAndScheme(t *testing.T, addr, fp, tokFile string, admin []string, dir string) {
+	t.Helper()
+	key, err := api.ParseFingerprint(fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := key
+	wrong[5] ^= 0x40
+	want := "the server's key fingerprint is " + fp + ", the pinned one is " + wrong.String()
+	tok := secretFile(t, strings.TrimSpace(lastLineOf(mustRun(t, append([]string{"server", "token", "create"}, admin...)...))))
+	for _, args := range [][]string{
+		{"endpoint", "enroll", "--server", "https://" + addr + "/", "--token-file", tok, "--fingerprint", wrong.String(),
+			"--config", filepath.Join(dir, "wrong-pin", "endpoint.yaml")},
+		{"server", "status", "--server", "https://" + addr + "/", "--fingerprint", wrong.String(), "--token-file", tokFile},
+	} {
+		code, _, stderr := run(args...)
+		if code == 0 || !strings.Contains(stderr, want) || strings.Contains(stderr, "unknown authority") {
+			t.Errorf("%s %s with a wrong pin: exit %d, %q; want it to say %q", args[0], args[1], code, stderr, want)
+		}
+	}
+	for _, args := range [][]string{
+		{"endpoint", "enroll", "--server", "http://" + addr + "/", "--token-file", tok, "--config", filepath.Join(dir, "http", "endpoint.yaml")},
+		{"server", "status", "--server", "http://" + addr + "/", "--token-file", tokFile},
+	} {
+		code, _, stderr := run(args...)
+		if code != 2 || !strings.Contains(stderr, "in clear") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%s %s over http://: exit %d, %q", args[0], args[1], code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "http")); err == nil {
+		t.Error("enrollment over http:// wrote files")
+	}
+}
+
+func lastLineOf(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }
 
 // testTokenAgents: a token from `server token create` enrolls clients

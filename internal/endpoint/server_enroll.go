@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/server/api"
 )
 
@@ -70,7 +70,11 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 			return nil, fmt.Errorf("enroll: %w", err)
 		}
 	}
-	c, err := api.NewClient(api.ClientOptions{URL: o.Server, Fingerprint: fp, HTTPClient: o.HTTPClient, UserAgent: "cascade-enroll"})
+	// The pin written is the key fingerprint of the server that the
+	// given pin accepted (which may be of the certificate's form).
+	var seen atomic.Pointer[api.Fingerprint]
+	c, err := api.NewClient(api.ClientOptions{URL: o.Server, Fingerprint: fp, HTTPClient: o.HTTPClient, UserAgent: "cascade-enroll",
+		OnPinned: func(key api.Fingerprint) { seen.Store(&key) }})
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
@@ -81,8 +85,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 		return nil, fmt.Errorf("enroll with %s: %w", o.Server, err)
 	}
 	enr := enrollment{URL: strings.TrimRight(o.Server, "/") + "/", EndpointID: res.EndpointID, Domain: res.Domain}
-	if !fp.IsZero() {
-		enr.Fingerprint = fp.String()
+	if key := seen.Load(); key != nil {
+		enr.KeyFingerprint = key.String()
+	} else if !fp.IsZero() {
+		enr.KeyFingerprint = fp.String()
 	}
 	if err := writeEnrollment(o, enr, &res); err != nil {
 		return nil, fmt.Errorf("enroll: endpoint %s is registered, but saving its enrollment failed: %w", res.EndpointID, err)
@@ -92,9 +98,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 
 // checkEnroll validates the options and fills the defaults.
 func checkEnroll(o *EnrollOptions) error {
+	if err := api.CheckServerURL(o.Server); err != nil {
+		return err
+	}
 	switch {
-	case !policy.SameURL(o.Server, o.Server):
-		return fmt.Errorf("server %q is not an absolute http(s) URL", o.Server)
 	case o.Token == "":
 		return errors.New("an enrollment token is required")
 	case o.Config == "":
