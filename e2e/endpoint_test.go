@@ -61,7 +61,7 @@ func (s *site) enroll(name string, o memberOptions) *member {
 	if o.AgentID != "" {
 		token = s.agentToken
 	}
-	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--fingerprint", s.fingerprint,
+	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--fingerprint", s.fingerprint, "--vendor-root", s.originRoot,
 		"--config", m.config, "--hostname", name, "--address", o.Address}
 	if o.AgentID != "" {
 		m.listen = freeAddr(t, s.nextIP())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -15,9 +16,9 @@ import (
 func init() {
 	endpointCommands = append(endpointCommands, func() *cobra.Command {
 		var o endpoint.EnrollOptions
-		var tokenFlag, tokenFile string
+		var tokenFlag, tokenFile, vendorRootFile string
 		cmd := &cobra.Command{
-			Use:   "enroll --server URL --token-file FILE --fingerprint F --config FILE",
+			Use:   "enroll --server URL --token-file FILE --fingerprint F --vendor-root-sha256 HASH --config FILE",
 			Short: "Enroll this endpoint with a management server and write its configuration",
 			Long: `Enroll registers the endpoint with the server (an enrollment token from
 ` + "`cascade server token create`" + `, read from --token-file or
@@ -27,7 +28,14 @@ trusted vendor and site roots, the current policy and the agent directory into
 the data directory, and FILE, the configuration ` + "`cascade endpoint run`" + ` uses.
 From then on the endpoint resolves "server" to the server, "agent:ID" through
 the server's agent directory, installs the policy signed by the server, and
-uploads a report after each run.`,
+uploads a report after each run.
+
+The server sends the vendor root, which decides whose signatures the
+endpoint accepts on components: enrollment checks it against the vendor's
+root.json (--vendor-root FILE) or its hash (--vendor-root-sha256, printed by
+` + "`cascade origin init`, `origin status` and `server status`" + `), brought out of
+band, and refuses a different one. --trust-server-vendor-root skips the
+check (docs/security.md).`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if err := refuseSecretFlag("token", tokenFlag, "--token-file FILE or $CASCADE_ENROLL_TOKEN"); err != nil {
@@ -41,6 +49,14 @@ uploads a report after each run.`,
 					return usageError(errors.New("no enrollment token: give --token-file FILE or $CASCADE_ENROLL_TOKEN (`cascade server token create` makes one)"))
 				}
 				o.Token = tok
+				if vendorRootFile != "" {
+					if o.VendorRoot, err = os.ReadFile(vendorRootFile); err != nil {
+						return usageError(fmt.Errorf("enroll: vendor root: %w", err))
+					}
+				}
+				if o.VendorRootChecks() != 1 {
+					return usageError(fmt.Errorf("enroll: %w", endpoint.ErrVendorRootCheck))
+				}
 				if err := api.CheckServerURL(o.Server); err != nil {
 					return usageError(fmt.Errorf("enroll: %w", err))
 				}
@@ -60,6 +76,10 @@ uploads a report after each run.`,
 		f.StringVar(&o.AgentURL, "agent-url", "", "the base URL the agent serves at, with --role agent")
 		f.StringSliceVar(&o.Addresses, "address", nil, "an address of this endpoint (repeatable; default: its interfaces')")
 		f.BoolVar(&o.Force, "force", false, "replace an existing configuration and enrollment")
+		f.StringVar(&vendorRootFile, "vendor-root", "", "the vendor's trusted root.json, obtained out of band: the server's must be the same")
+		f.StringVar(&o.VendorRootSHA256, "vendor-root-sha256", "", "the SHA-256 of the vendor's trusted root.json (cascade origin status prints it): the server's must match")
+		f.BoolVar(&o.TrustServerVendorRoot, "trust-server-vendor-root", false,
+			"accept the server's vendor root unchecked: gives up the guarantee that a compromised server (or whoever holds its TLS key) cannot make this endpoint install components of its own making")
 		for _, name := range []string{"server", "config"} {
 			cmd.MarkFlagRequired(name)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cascade-update/cascade/internal/server"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // serverInitOptions are the arguments of `cascade server init`.
@@ -76,7 +77,8 @@ func runServerInit(o serverInitOptions, out io.Writer) error {
 	if err != nil {
 		return usageError(err)
 	}
-	fmt.Fprintf(out, "created server in %s\n  url:         %s\n  origin:      %s\n  fingerprint: %s\n", o.Dir, res.Config.URL, res.Config.Origin, res.Fingerprint)
+	fmt.Fprintf(out, "created server in %s\n  url:         %s\n  origin:      %s\n  fingerprint: %s\n  vendor root: %s\n",
+		o.Dir, res.Config.URL, res.Config.Origin, res.Fingerprint, trust.RootSHA256(root))
 	fmt.Fprintf(out, "next: cascade server admin create --data %s, then cascade server run --data %s\n", o.Dir, o.Dir)
 	return nil
 }

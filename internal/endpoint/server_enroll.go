@@ -15,7 +15,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // EnrollOptions are the arguments of Enroll.
@@ -42,6 +45,19 @@ type EnrollOptions struct {
 	Addresses []string
 	// Force replaces an existing configuration file and enrollment.
 	Force bool
+	// VendorRoot is the vendor's trusted root.json as the administrator
+	// obtained it out of band (from the vendor, or the origin), and
+	// VendorRootSHA256 its hash (trust.RootSHA256, printed by `cascade
+	// origin init` and `origin status`): enrollment refuses a server that
+	// sends another vendor root, since whoever holds that root's keys
+	// signs the components the endpoint installs. One of the two is
+	// required, unless TrustServerVendorRoot accepts the server's root
+	// unchecked (then a compromised server, or whoever holds its TLS key,
+	// can give the endpoint a vendor root of its own and so any
+	// component).
+	VendorRoot            []byte
+	VendorRootSHA256      string
+	TrustServerVendorRoot bool
 	// HTTPClient, if set, sends the enrollment request (tests).
 	HTTPClient *http.Client
 }
@@ -84,6 +100,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("enroll with %s: %w", o.Server, err)
 	}
+	if got := trust.RootSHA256(res.VendorRoot); o.VendorRootSHA256 != "" && got != o.VendorRootSHA256 {
+		return nil, fmt.Errorf("enroll: refused the server's vendor root: its SHA-256 is %s, the expected one is %s "+
+			"(nothing written; the server registered %s, revoke it)", got, o.VendorRootSHA256, res.EndpointID)
+	}
 	enr := enrollment{URL: strings.TrimRight(o.Server, "/") + "/", EndpointID: res.EndpointID, Domain: res.Domain}
 	if key := seen.Load(); key != nil {
 		enr.KeyFingerprint = key.String()
@@ -99,6 +119,9 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 // checkEnroll validates the options and fills the defaults.
 func checkEnroll(o *EnrollOptions) error {
 	if err := api.CheckServerURL(o.Server); err != nil {
+		return err
+	}
+	if err := checkVendorRootOptions(o); err != nil {
 		return err
 	}
 	switch {
@@ -135,6 +158,44 @@ func checkEnroll(o *EnrollOptions) error {
 	}
 	if _, err := os.Stat(filepath.Join(o.DataDir, serverDir, enrollmentFile)); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s is already enrolled (use --force to enroll again)", o.DataDir)
+	}
+	return nil
+}
+
+// ErrVendorRootCheck: enrollment was given no way, or more than one, to
+// check the server's vendor root.
+var ErrVendorRootCheck = errors.New("check the server's vendor root against one of: the vendor's root.json (--vendor-root FILE), " +
+	"its hash (--vendor-root-sha256, printed by cascade origin init and origin status), or nothing (--trust-server-vendor-root)")
+
+// VendorRootChecks counts the ways o gives to check the server's vendor
+// root: enrollment needs exactly one (ErrVendorRootCheck).
+func (o *EnrollOptions) VendorRootChecks() int {
+	n := 0
+	for _, set := range []bool{o.VendorRoot != nil, o.VendorRootSHA256 != "", o.TrustServerVendorRoot} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// checkVendorRootOptions requires exactly one way to trust the vendor
+// root, and turns VendorRoot into the hash to check.
+func checkVendorRootOptions(o *EnrollOptions) error {
+	switch {
+	case o.VendorRootChecks() != 1:
+		return ErrVendorRootCheck
+	case o.VendorRoot != nil:
+		if _, err := metadata.Root().FromBytes(o.VendorRoot); err != nil {
+			return fmt.Errorf("vendor root: not a TUF root.json: %w", err)
+		}
+		o.VendorRootSHA256 = trust.RootSHA256(o.VendorRoot)
+	case o.VendorRootSHA256 != "":
+		h, err := trust.ParseRootSHA256(o.VendorRootSHA256)
+		if err != nil {
+			return err
+		}
+		o.VendorRootSHA256 = h
 	}
 	return nil
 }

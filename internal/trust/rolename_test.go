@@ -99,3 +99,18 @@ func TestHostileRoleNames(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRootSHA256(t *testing.T) {
+	want := RootSHA256([]byte("root"))
+	digits := strings.TrimPrefix(want, "sha256:")
+	for _, s := range []string{want, digits, strings.ToUpper(want), " " + want + "\n", digits + "  1.root.json\n"} {
+		if got, err := ParseRootSHA256(s); err != nil || got != want {
+			t.Errorf("ParseRootSHA256(%q) = %q, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"", "sha256:", digits[:62], digits + "00", "md5:" + digits, "sha256:" + strings.Replace(digits, digits[:1], "g", 1)} {
+		if _, err := ParseRootSHA256(s); err == nil {
+			t.Errorf("ParseRootSHA256(%q) accepted", s)
+		}
+	}
+}
