@@ -56,8 +56,9 @@ func readSecret(what, env, file, fileEnv string) (string, error) {
 }
 
 // checkURLFlag refuses a URL given as --name that holds a password (in
-// its user information or as a password parameter), which would show in
-// the process list; instead says where to put the password.
+// its user information or as a password parameter, or a connection
+// string's password=), which would show in the process list; instead
+// says where to put the password.
 func checkURLFlag(name, value, instead string) error {
 	if value == "" {
 		return nil
@@ -67,7 +68,9 @@ func checkURLFlag(name, value, instead string) error {
 		return usageError(fmt.Errorf("--%s: not a URL", name))
 	}
 	_, hasPassword := u.User.Password()
-	if hasPassword || u.Query().Has("password") {
+	// A keyword/value connection string ("host=db password=...") parses
+	// as a relative URL.
+	if hasPassword || u.Query().Has("password") || strings.Contains(strings.ToLower(value), "password=") {
 		return usageError(fmt.Errorf("--%s holds a password, which every user of this machine can read in the process list: give it %s", name, instead))
 	}
 	return nil

@@ -25,6 +25,7 @@ func TestSecretsNotOnCommandLine(t *testing.T) {
 		{[]string{"server", "run", "--data", dir, "--database", "postgres://u:secret@db/cascade"}, "--database holds a password"},
 		{[]string{"server", "run", "--data", dir, "--database", "postgres://db/cascade?password=secret"}, "$PGPASSWORD"},
 		{[]string{"server", "admin", "create", "--data", dir, "--database", "postgres://u:secret@db/cascade"}, "--database holds a password"},
+		{[]string{"server", "admin", "create", "--data", dir, "--database", "host=db user=u password=secret"}, "--database holds a password"},
 		{[]string{"server", "init", filepath.Join(dir, "s"), "--origin", "http://o/", "--vendor-root", "r.json",
 			"--proxy", "http://u:secret@proxy:3128/"}, "--proxy holds a password"},
 	} {
