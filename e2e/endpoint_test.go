@@ -61,13 +61,13 @@ func (s *site) enroll(name string, o memberOptions) *member {
 	if o.AgentID != "" {
 		token = s.agentToken
 	}
-	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--token", token, "--fingerprint", s.fingerprint,
+	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--fingerprint", s.fingerprint, "--vendor-root", s.originRoot,
 		"--config", m.config, "--hostname", name, "--address", o.Address}
 	if o.AgentID != "" {
 		m.listen = freeAddr(t, s.nextIP())
 		args = append(args, "--role", "agent", "--agent-id", o.AgentID, "--agent-url", "http://"+m.listen+"/")
 	}
-	out := mustCascade(t, nil, args...)
+	out := mustCascade(t, []string{"CASCADE_ENROLL_TOKEN=" + token}, args...)
 	match := enrolledLine.FindStringSubmatch(out)
 	if match == nil {
 		t.Fatalf("enroll %s: no endpoint id in %q", name, out)

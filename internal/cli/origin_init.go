@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // originInitOptions are the arguments of `cascade origin init`.
@@ -85,6 +86,11 @@ func runOriginInit(o originInitOptions, out, errOut io.Writer) error {
 	fmt.Fprintf(out, "  serve:        %s\n", filepath.Dir(r.PublishedDir()))
 	fmt.Fprintf(out, "  trusted root: %s (enroll endpoints with it)\n",
 		filepath.Join(r.PublishedDir(), "metadata", "1.root.json"))
+	root, err := r.TrustedRoot()
+	if err != nil {
+		return fmt.Errorf("origin init: %w", err)
+	}
+	fmt.Fprintf(out, "  root sha256:  %s (cascade endpoint enroll --vendor-root-sha256)\n", trust.RootSHA256(root))
 	return nil
 }
 

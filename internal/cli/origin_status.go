@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // originStatusOptions are the arguments of `cascade origin status`.
@@ -57,6 +59,11 @@ func runOriginStatus(o originStatusOptions, out, errOut io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("origin status: %w", err)
 	}
+	root, err := r.TrustedRoot()
+	if err != nil {
+		return fmt.Errorf("origin status: %w", err)
+	}
+	fmt.Fprintf(out, "trusted root 1.root.json: %s (cascade endpoint enroll --vendor-root-sha256)\n", trust.RootSHA256(root))
 	for _, w := range st.Warnings() {
 		fmt.Fprintf(errOut, "cascade: warning: %s\n", w)
 	}

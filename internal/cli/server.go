@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,9 +33,10 @@ keeps their reports, and notifies them of new components.
 
 "init" and "run" work on the data directory; "admin create" makes the first
 admin token directly in the database; every other subcommand calls the admin
-API (docs/api.md) with an admin token from --token, --token-file,
-$CASCADE_ADMIN_TOKEN or $CASCADE_ADMIN_TOKEN_FILE. The server is --server (or
-$CASCADE_SERVER) with its certificate pinned by --fingerprint (or
+API (docs/api.md) with an admin token from $CASCADE_ADMIN_TOKEN, --token-file
+or $CASCADE_ADMIN_TOKEN_FILE (never from the command line, which every user
+can read). The server is --server (or
+$CASCADE_SERVER, an https:// URL) with its key pinned by --fingerprint (or
 $CASCADE_SERVER_FINGERPRINT); on the server machine, --data DIR supplies both.`,
 		}
 		for _, f := range serverCommands {
@@ -58,10 +58,10 @@ type adminConn struct {
 
 // flags registers the connection flags on f.
 func (c *adminConn) flags(f *pflag.FlagSet) {
-	f.StringVar(&c.Server, "server", "", "server base URL (default $CASCADE_SERVER, or the url of --data)")
-	f.StringVar(&c.Fingerprint, "fingerprint", "", "pinned SHA-256 fingerprint of the server certificate (default $CASCADE_SERVER_FINGERPRINT, or the certificate of --data)")
-	f.StringVar(&c.Token, "token", "", "admin token (default $CASCADE_ADMIN_TOKEN)")
-	f.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token (default $CASCADE_ADMIN_TOKEN_FILE)")
+	f.StringVar(&c.Server, "server", "", "server base URL, https:// (default $CASCADE_SERVER, or the url of --data)")
+	f.StringVar(&c.Fingerprint, "fingerprint", "", "pinned SHA-256 fingerprint of the server's key (default $CASCADE_SERVER_FINGERPRINT, or the certificate of --data)")
+	refusedSecretFlag(f, "token", &c.Token)
+	f.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token (0600; default $CASCADE_ADMIN_TOKEN_FILE; $CASCADE_ADMIN_TOKEN holds the token itself)")
 	f.StringVar(&c.Data, "data", "", "server data directory: take the URL and certificate from it")
 	f.BoolVar(&c.JSON, "json", false, "print the answer as JSON")
 }
@@ -83,7 +83,7 @@ func (c *adminConn) client() (*api.Client, error) {
 			if !filepath.IsAbs(cert) {
 				cert = filepath.Join(c.Data, cert)
 			}
-			fp, err := server.CertFingerprint(cert)
+			fp, err := server.KeyFingerprint(cert)
 			if err != nil {
 				return nil, err
 			}
@@ -112,18 +112,14 @@ func (c *adminConn) client() (*api.Client, error) {
 }
 
 func (c *adminConn) token() (string, error) {
-	if t := firstOf(c.Token, os.Getenv("CASCADE_ADMIN_TOKEN")); t != "" {
-		return t, nil
+	if err := refuseSecretFlag("token", c.Token, "--token-file FILE, $CASCADE_ADMIN_TOKEN_FILE or $CASCADE_ADMIN_TOKEN"); err != nil {
+		return "", err
 	}
-	file := firstOf(c.TokenFile, os.Getenv("CASCADE_ADMIN_TOKEN_FILE"))
-	if file == "" {
-		return "", usageError(errors.New("no admin token: give --token, --token-file or $CASCADE_ADMIN_TOKEN (`cascade server admin create` makes one)"))
+	t, err := readSecret("admin token", "CASCADE_ADMIN_TOKEN", c.TokenFile, "CASCADE_ADMIN_TOKEN_FILE")
+	if err != nil || t != "" {
+		return t, err
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", usageError(fmt.Errorf("admin token: %w", err))
-	}
-	return strings.TrimSpace(string(b)), nil
+	return "", usageError(errors.New("no admin token: give --token-file FILE, $CASCADE_ADMIN_TOKEN_FILE or $CASCADE_ADMIN_TOKEN (`cascade server admin create --out FILE` makes one)"))
 }
 
 func firstOf(s ...string) string {

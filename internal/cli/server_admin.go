@@ -42,7 +42,7 @@ make the first token; later ones can also be made through the API.`,
 		create.Flags().StringVar(&c.Data, "data", "", "server data directory (required)")
 		create.Flags().StringVar(&c.Database, "database", "", "PostgreSQL URL instead of the configured database")
 		create.Flags().StringVar(&c.Name, "name", "admin", "what or who the token is for")
-		create.Flags().StringVar(&c.Out, "out", "", "also write the token to this file (0600)")
+		create.Flags().StringVar(&c.Out, "out", "", "also write the token to this new file (created 0600; an existing file is refused)")
 		create.MarkFlagRequired("data")
 		cmd.AddCommand(create, serverAdminList(), serverAdminRevoke())
 		return cmd
@@ -50,6 +50,15 @@ make the first token; later ones can also be made through the API.`,
 }
 
 func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, out io.Writer) error {
+	if err := checkServerURLFlags(o.Database, ""); err != nil {
+		return err
+	}
+	if o.Out != "" {
+		// Checked before the token exists; createSecretFile checks again.
+		if _, err := os.Lstat(o.Out); err == nil {
+			return usageError(fmt.Errorf("admin create: %s exists; remove it or choose another --out (the token file is created anew, 0600)", o.Out))
+		}
+	}
 	cfg, err := server.LoadConfig(o.Data)
 	if err != nil {
 		return usageError(err)
@@ -66,12 +75,12 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, out i
 	if err != nil {
 		return usageError(err)
 	}
+	fmt.Fprintf(out, "admin token %s (%s), shown once:\n%s\n", t.ID, t.Name, secret)
 	if o.Out != "" {
-		if err := os.WriteFile(o.Out, []byte(secret+"\n"), 0o600); err != nil {
-			return fmt.Errorf("admin create: %w", err)
+		if err := createSecretFile(o.Out, []byte(secret+"\n")); err != nil {
+			return fmt.Errorf("admin create: token %s was made (printed above), but writing it failed: %w", t.ID, err)
 		}
 	}
-	fmt.Fprintf(out, "admin token %s (%s), shown once:\n%s\n", t.ID, t.Name, secret)
 	return nil
 }
 
@@ -121,4 +130,26 @@ func timeOrDash(t *time.Time) string {
 		return "-"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// createSecretFile creates name, which must not exist (not even as a
+// symbolic link), readable by its owner only, and writes data to it. A
+// file that exists might be readable by others: writing a secret into it
+// would keep its permissions.
+func createSecretFile(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cascade-update/cascade/internal/server"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // serverInitOptions are the arguments of `cascade server init`.
@@ -35,8 +36,8 @@ func init() {
 signing keys (DIR/site/keys, 0600), the mirror's trust store anchored at the
 vendor root (obtained from the vendor out of band), and a self-signed ECDSA
 certificate for the listen address and server URL unless --tls-cert and
---tls-key are given. It prints the certificate's fingerprint: endpoints pin
-it at enrollment. The database (SQLite in DIR, or --database) is created and
+--tls-key are given. It prints the fingerprint of the certificate's key:
+endpoints pin it at enrollment (it survives ` + "`cascade server cert renew`" + `). The database (SQLite in DIR, or --database) is created and
 migrated when the server first runs.`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,6 +62,9 @@ func runServerInit(o serverInitOptions, out io.Writer) error {
 	if o.Origin == "" || o.VendorRoot == "" {
 		return usageError(errors.New("server init: --origin and --vendor-root are required"))
 	}
+	if err := checkServerURLFlags(o.Database, o.Proxy); err != nil {
+		return err
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageError(errors.New("server init: --tls-cert and --tls-key go together"))
 	}
@@ -73,7 +77,8 @@ func runServerInit(o serverInitOptions, out io.Writer) error {
 	if err != nil {
 		return usageError(err)
 	}
-	fmt.Fprintf(out, "created server in %s\n  url:         %s\n  origin:      %s\n  fingerprint: %s\n", o.Dir, res.Config.URL, res.Config.Origin, res.Fingerprint)
+	fmt.Fprintf(out, "created server in %s\n  url:         %s\n  origin:      %s\n  fingerprint: %s\n  vendor root: %s\n",
+		o.Dir, res.Config.URL, res.Config.Origin, res.Fingerprint, trust.RootSHA256(root))
 	fmt.Fprintf(out, "next: cascade server admin create --data %s, then cascade server run --data %s\n", o.Dir, o.Dir)
 	return nil
 }

@@ -54,6 +54,9 @@ Flags override server.json for this run.`,
 }
 
 func runServerRun(ctx context.Context, o serverRunOptions, out io.Writer) error {
+	if err := checkServerURLFlags(o.Database, o.Proxy); err != nil {
+		return err
+	}
 	cfg, err := server.LoadConfig(o.Data)
 	if err != nil {
 		return usageError(err)
@@ -70,6 +73,6 @@ func runServerRun(ctx context.Context, o serverRunOptions, out io.Writer) error 
 		return err
 	}
 	defer srv.Close()
-	fmt.Fprintf(out, "cascade server at %s\ncertificate fingerprint (for enrollment): %s\n", srv.URL(), srv.Fingerprint())
+	fmt.Fprintf(out, "cascade server at %s\nkey fingerprint (for enrollment): %s\n", srv.URL(), srv.Fingerprint())
 	return srv.Run(ctx)
 }

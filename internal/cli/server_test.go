@@ -15,6 +15,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // TestServerCommands drives a server through the CLI: init, admin
@@ -38,6 +39,10 @@ func TestServerCommands(t *testing.T) {
 	if _, err := api.ParseFingerprint(fp); err != nil {
 		t.Fatalf("init output %q: %v", out, err)
 	}
+	rootHash := strings.Fields(field(t, mustRun(t, "origin", "status", filepath.Join(dir, "origin")), "trusted root 1.root.json:"))[0]
+	if got := field(t, out, "vendor root:"); got != rootHash {
+		t.Fatalf("server init prints vendor root %s, origin status %s", got, rootHash)
+	}
 	tokFile := filepath.Join(dir, "admin-token")
 	mustRun(t, "server", "admin", "create", "--data", data, "--name", "ci", "--out", tokFile)
 	done := make(chan error, 1)
@@ -57,8 +62,8 @@ func TestServerCommands(t *testing.T) {
 	out = mustRun(t, append([]string{"server", "token", "create", "--domain", "default"}, admin...)...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	cfg := filepath.Join(dir, "ep", "endpoint.yaml")
-	mustRun(t, "endpoint", "enroll", "--server", "https://"+addr+"/", "--token", lines[len(lines)-1], "--fingerprint", fp,
-		"--config", cfg, "--hostname", "cli-client", "--address", "10.1.2.3")
+	mustRun(t, "endpoint", "enroll", "--server", "https://"+addr+"/", "--token-file", secretFile(t, lines[len(lines)-1]), "--fingerprint", fp,
+		"--vendor-root-sha256", rootHash, "--config", cfg, "--hostname", "cli-client", "--address", "10.1.2.3")
 	rep := updateOnce(t, cfg)
 	if c := rep.Category(category.Components); c.Result != report.Updated || c.Source != "server" {
 		t.Fatalf("update: %+v", c)
@@ -69,6 +74,8 @@ func TestServerCommands(t *testing.T) {
 		t.Fatalf("endpoint list: %+v %v", eps, err)
 	}
 	testTokenAgents(t, admin, "https://"+addr+"/", fp, dir)
+	testPinAndScheme(t, addr, fp, tokFile, admin, dir)
+	testVendorRootCheck(t, addr, fp, rootHash, admin, dir)
 
 	big := filepath.Join(dir, "big.yaml")
 	var b strings.Builder
@@ -86,12 +93,103 @@ func TestServerCommands(t *testing.T) {
 	}
 }
 
+// testPinAndScheme: every client of the server (enrollment, the admin
+// CLI) names both fingerprints when the pin is wrong, and refuses an
+// http:// server URL before sending anything.
+func testPinAndScheme(t *testing.T, addr, fp, tokFile string, admin []string, dir string) {
+	t.Helper()
+	key, err := api.ParseFingerprint(fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := key
+	wrong[5] ^= 0x40
+	want := "the server's key fingerprint is " + fp + ", the pinned one is " + wrong.String()
+	tok := secretFile(t, strings.TrimSpace(lastLineOf(mustRun(t, append([]string{"server", "token", "create"}, admin...)...))))
+	for _, args := range [][]string{
+		{"endpoint", "enroll", "--server", "https://" + addr + "/", "--token-file", tok, "--fingerprint", wrong.String(),
+			"--trust-server-vendor-root", "--config", filepath.Join(dir, "wrong-pin", "endpoint.yaml")},
+		{"server", "status", "--server", "https://" + addr + "/", "--fingerprint", wrong.String(), "--token-file", tokFile},
+	} {
+		code, _, stderr := run(args...)
+		if code == 0 || !strings.Contains(stderr, want) || strings.Contains(stderr, "unknown authority") {
+			t.Errorf("%s %s with a wrong pin: exit %d, %q; want it to say %q", args[0], args[1], code, stderr, want)
+		}
+	}
+	for _, args := range [][]string{
+		{"endpoint", "enroll", "--server", "http://" + addr + "/", "--token-file", tok, "--trust-server-vendor-root",
+			"--config", filepath.Join(dir, "http", "endpoint.yaml")},
+		{"server", "status", "--server", "http://" + addr + "/", "--token-file", tokFile},
+	} {
+		code, _, stderr := run(args...)
+		if code != 2 || !strings.Contains(stderr, "in clear") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%s %s over http://: exit %d, %q", args[0], args[1], code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "http")); err == nil {
+		t.Error("enrollment over http:// wrote files")
+	}
+}
+
+// testVendorRootCheck: enrollment checks the vendor root the server
+// sends against the one the administrator brings (file or hash) and
+// refuses a different one with both hashes, writing nothing; without a
+// check it is refused, unless --trust-server-vendor-root says so.
+func testVendorRootCheck(t *testing.T, addr, fp, rootHash string, admin []string, dir string) {
+	t.Helper()
+	other := filepath.Join(dir, "other-origin")
+	mustRun(t, "origin", "init", other)
+	otherRoot := filepath.Join(other, "published", "vendor", "metadata", "1.root.json")
+	otherHash := strings.Fields(field(t, mustRun(t, "origin", "status", other), "trusted root 1.root.json:"))[0]
+	var st api.Status
+	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"server", "status"}, admin...)...)), &st); err != nil || st.VendorRootSHA256 != rootHash {
+		t.Fatalf("server status: vendor root %q, %v; want %s", st.VendorRootSHA256, err, rootHash)
+	}
+	enroll := func(name string, check ...string) (int, string) {
+		tok := secretFile(t, lastLineOf(mustRun(t, append([]string{"server", "token", "create"}, admin...)...)))
+		args := append([]string{"endpoint", "enroll", "--server", "https://" + addr + "/", "--fingerprint", fp, "--token-file", tok,
+			"--config", filepath.Join(dir, name, "endpoint.yaml"), "--hostname", name}, check...)
+		code, _, stderr := run(args...)
+		return code, stderr
+	}
+	want := "its SHA-256 is " + rootHash + ", the expected one is " + otherHash
+	for _, check := range [][]string{{"--vendor-root-sha256", otherHash}, {"--vendor-root", otherRoot}} {
+		code, stderr := enroll("mismatch", check...)
+		if code == 0 || !strings.Contains(stderr, want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("enroll %v: exit %d, %q; want one line with %q", check, code, stderr, want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "mismatch")); err == nil {
+			t.Errorf("enroll %v: a refused vendor root wrote files", check)
+		}
+	}
+	code, stderr := enroll("unchecked")
+	if code != 2 || !strings.Contains(stderr, "--trust-server-vendor-root") {
+		t.Errorf("enroll without a vendor root check: exit %d, %q", code, stderr)
+	}
+	code, stderr = enroll("both", "--vendor-root-sha256", rootHash, "--trust-server-vendor-root")
+	if code != 2 {
+		t.Errorf("enroll with two vendor root checks: exit %d, %q", code, stderr)
+	}
+	if code, stderr := enroll("trusting", "--trust-server-vendor-root"); code != 0 {
+		t.Errorf("enroll --trust-server-vendor-root: exit %d, %q", code, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "trusting", "data", "roots", "vendor.json")); err != nil || trust.RootSHA256(b) != rootHash {
+		t.Errorf("the trusted vendor root written: %v", err)
+	}
+}
+
+func lastLineOf(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
+}
+
 // testTokenAgents: a token from `server token create` enrolls clients
 // only; one created with --agents enrolls an update agent; `token list`
 // tells them apart.
 func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
 	enrollAgent := func(token string) (int, string) {
-		code, _, stderr := run("endpoint", "enroll", "--server", serverURL, "--token", token, "--fingerprint", fp,
+		code, _, stderr := run("endpoint", "enroll", "--server", serverURL, "--token-file", secretFile(t, token), "--fingerprint", fp,
+			"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"),
 			"--config", filepath.Join(dir, "ua", "endpoint.yaml"), "--hostname", "cli-agent", "--address", "10.1.0.5",
 			"--role", "agent", "--agent-id", "ua-cli", "--agent-url", "http://10.1.0.5:8080/")
 		return code, stderr
@@ -130,6 +228,20 @@ func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
 	if !strings.Contains(out, "ENROLLS") || strings.Count(out, "clients+agents") != 1 || strings.Count(out, "clients ") != 2 {
 		t.Fatalf("token list:\n%s", out)
 	}
+}
+
+// secretFile writes secret to a new file (0600) and returns its name.
+func secretFile(t *testing.T, secret string) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "secret-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
 }
 
 // serveOrigin creates an origin with one component and serves it until

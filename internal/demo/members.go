@@ -17,6 +17,7 @@ import (
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // member is one endpoint of the demo site.
@@ -114,8 +115,15 @@ func freePort(addr string) (int, error) {
 // start enrolls an endpoint, writes its configuration and runs its daemon.
 func (s *site) start(ctx context.Context, m *member, token, listen string) error {
 	m.config = filepath.Join(s.dir, "endpoints", m.name, "endpoint.yaml")
-	_, err := endpoint.Enroll(ctx, endpoint.EnrollOptions{Server: s.serverURL, Token: token, Fingerprint: s.fp.String(),
-		Config: m.config, Hostname: m.name, Role: m.role, AgentID: m.agentID, AgentURL: m.agentURL, Addresses: []string{m.addr}})
+	// The vendor root comes from the origin, as an administrator brings
+	// it out of band: enrollment checks the server's against its hash.
+	root, err := s.origin.TrustedRoot()
+	if err != nil {
+		return fmt.Errorf("enroll %s: %w", m.name, err)
+	}
+	_, err = endpoint.Enroll(ctx, endpoint.EnrollOptions{Server: s.serverURL, Token: token, Fingerprint: s.fp.String(),
+		Config: m.config, Hostname: m.name, Role: m.role, AgentID: m.agentID, AgentURL: m.agentURL, Addresses: []string{m.addr},
+		VendorRootSHA256: trust.RootSHA256(root)})
 	if err != nil {
 		return fmt.Errorf("enroll %s: %w", m.name, err)
 	}

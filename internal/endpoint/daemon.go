@@ -31,19 +31,50 @@ type request struct {
 // is dataDir. It is created 0600: only the daemon's user may trigger runs.
 func SocketPath(dataDir string) string { return filepath.Join(dataDir, socketName) }
 
+// controlListening, if set, is called with the socket's path as soon as
+// the control socket listens, before its mode is set (tests).
+var controlListening func(path string)
+
+// listenControl listens on the unix socket sock so that at no moment may
+// another user connect to it: the socket is created in a new directory
+// only its owner can enter (0700), made 0600 there, and only then renamed
+// to sock (replacing a stale socket of an earlier run). A socket created
+// at sock directly would exist with the umask's mode until its chmod.
+func listenControl(sock string) (net.Listener, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(sock), ".control-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s") // short: a socket path has ~100 bytes at most
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	// The path it was created at goes with dir; the daemon removes sock.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if controlListening != nil {
+		controlListening(tmp)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, sock); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
 // Run is the endpoint daemon: a scheduled run every Interval plus a random
 // jitter, and a run whenever `cascade endpoint update --now` asks through
 // the control socket. It returns when ctx is cancelled.
 func (e *Endpoint) Run(ctx context.Context) error {
 	reqs := make(chan request)
 	sock := SocketPath(e.cfg.DataDir)
-	os.Remove(sock)
-	ln, err := net.Listen("unix", sock)
+	ln, err := listenControl(sock)
 	if err != nil {
-		return fmt.Errorf("endpoint control socket: %w", err)
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		ln.Close()
 		return fmt.Errorf("endpoint control socket: %w", err)
 	}
 	srv := &http.Server{Handler: e.control(ctx, reqs), ReadHeaderTimeout: 5 * time.Second}

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/atomicfile"
@@ -42,7 +44,14 @@ const serverCallTimeout = 15 * time.Second
 
 // enrollment is DATA_DIR/server/enrollment.json.
 type enrollment struct {
-	URL         string `json:"url"`
+	URL string `json:"url"`
+	// KeyFingerprint pins the server's key (api.Fingerprint).
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
+	// Fingerprint is the pin of an enrollment made by an earlier version:
+	// the SHA-256 of the server's certificate, which a renewed
+	// certificate would not match. It is still accepted, and replaced by
+	// the key's fingerprint after the first call to the server that it
+	// verified (serverLink.migratePin).
 	Fingerprint string `json:"fingerprint,omitempty"`
 	EndpointID  string `json:"endpoint_id"`
 	Domain      string `json:"domain"`
@@ -60,8 +69,11 @@ type serverLink struct {
 	fp     api.Fingerprint
 	client *api.Client
 	token  string
-	pinned *http.Transport // requests to the server, its certificate pinned
+	pinned *http.Transport // requests to the server, its key pinned
 	log    *slog.Logger
+	// seenKey is the key fingerprint of the server a legacy certificate
+	// pin last verified (nil: none yet, or not a legacy pin).
+	seenKey atomic.Pointer[api.Fingerprint]
 
 	mu     sync.Mutex
 	agents map[string]string // agent id -> URL
@@ -83,16 +95,27 @@ func openServerLink(cfg *Config, fo *fetch.Options, log *slog.Logger) (*serverLi
 	if err := json.Unmarshal(b, &s.enr); err != nil {
 		return nil, fmt.Errorf("open server link: %s: %w", enrollmentFile, err)
 	}
-	if s.enr.Fingerprint != "" {
+	if err := api.CheckServerURL(s.enr.URL); err != nil {
+		return nil, fmt.Errorf("open server link: %s: %w (enroll again over https)", enrollmentFile, err)
+	}
+	var tc *tls.Config
+	switch {
+	case s.enr.KeyFingerprint != "":
+		if s.fp, err = api.ParseFingerprint(s.enr.KeyFingerprint); err != nil {
+			return nil, fmt.Errorf("open server link: %w", err)
+		}
+		tc = api.PinnedTLSConfig(s.fp)
+	case s.enr.Fingerprint != "":
 		if s.fp, err = api.ParseFingerprint(s.enr.Fingerprint); err != nil {
 			return nil, fmt.Errorf("open server link: %w", err)
 		}
+		tc = api.PinnedTLSConfigFunc(s.fp, func(key api.Fingerprint) { s.seenKey.Store(&key) })
 	}
 	cred, err := os.ReadFile(filepath.Join(dir, credentialFile))
 	if err != nil {
 		return nil, fmt.Errorf("open server link: %w", err)
 	}
-	rt, err := newServerTransport(s.enr.URL, s.fp, *fo)
+	rt, err := newServerTransport(s.enr.URL, tc, *fo)
 	if err != nil {
 		return nil, fmt.Errorf("open server link: %w", err)
 	}
@@ -112,23 +135,52 @@ func openServerLink(cfg *Config, fo *fetch.Options, log *slog.Logger) (*serverLi
 	return s, nil
 }
 
+// migratePin replaces an enrollment's legacy certificate pin by the
+// fingerprint of the key of the server it verified, so that the endpoint
+// keeps reaching the server after its certificate is renewed for the
+// same key (`cascade server cert renew`). It does nothing before such a
+// verification, or for an enrollment that pins the key already.
+func (s *serverLink) migratePin() {
+	key := s.seenKey.Swap(nil)
+	if key == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.enr.KeyFingerprint != "" {
+		return
+	}
+	enr := s.enr
+	enr.KeyFingerprint, enr.Fingerprint = key.String(), ""
+	b, err := json.MarshalIndent(enr, "", "  ")
+	if err == nil {
+		err = saveServerFile(filepath.Join(s.dir, enrollmentFile), append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		s.log.Warn("replace the server's certificate pin by its key's (kept the certificate pin)", "err", err)
+		return
+	}
+	s.enr = enr
+	s.log.Info("the enrollment now pins the server's key instead of its certificate", "key_fingerprint", enr.KeyFingerprint)
+}
+
 // serverTransport sends requests for the server's origin (scheme and
-// host) through a transport that pins its certificate, and every other
-// request through the fetcher's default transport.
+// host) through a transport that pins its key, and every other request
+// through the fetcher's default transport.
 type serverTransport struct {
 	scheme, host string
 	pinned       *http.Transport
 	other        *http.Transport
 }
 
-func newServerTransport(serverURL string, fp api.Fingerprint, fo fetch.Options) (*serverTransport, error) {
+func newServerTransport(serverURL string, pin *tls.Config, fo fetch.Options) (*serverTransport, error) {
 	u, err := url.Parse(serverURL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("server URL %q is not an absolute URL", serverURL)
 	}
 	pinnedOpts := fo
-	if !fp.IsZero() {
-		pinnedOpts.TLSConfig = api.PinnedTLSConfig(fp)
+	if pin != nil {
+		pinnedOpts.TLSConfig = pin
 	}
 	pinnedOpts.Proxy = nil // the server is on the site's network
 	return &serverTransport{scheme: strings.ToLower(u.Scheme), host: canonicalHost(u),
@@ -229,6 +281,7 @@ func (s *serverLink) refresh(ctx context.Context, e *Endpoint) {
 		s.log.Warn("report status to the server (using the cached agent directory)", "server", s.enr.URL, "err", err)
 		return
 	}
+	s.migratePin()
 	s.setAgents(resp.Agents, true)
 	if resp.Role != string(e.cfg.Role) || resp.AgentID != e.cfg.AgentID {
 		s.log.Warn("the server designates this endpoint differently from its configuration; update role and agent_id in the configuration",

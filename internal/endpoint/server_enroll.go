@@ -11,11 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // EnrollOptions are the arguments of Enroll.
@@ -42,6 +45,19 @@ type EnrollOptions struct {
 	Addresses []string
 	// Force replaces an existing configuration file and enrollment.
 	Force bool
+	// VendorRoot is the vendor's trusted root.json as the administrator
+	// obtained it out of band (from the vendor, or the origin), and
+	// VendorRootSHA256 its hash (trust.RootSHA256, printed by `cascade
+	// origin init` and `origin status`): enrollment refuses a server that
+	// sends another vendor root, since whoever holds that root's keys
+	// signs the components the endpoint installs. One of the two is
+	// required, unless TrustServerVendorRoot accepts the server's root
+	// unchecked (then a compromised server, or whoever holds its TLS key,
+	// can give the endpoint a vendor root of its own and so any
+	// component).
+	VendorRoot            []byte
+	VendorRootSHA256      string
+	TrustServerVendorRoot bool
 	// HTTPClient, if set, sends the enrollment request (tests).
 	HTTPClient *http.Client
 }
@@ -70,7 +86,11 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 			return nil, fmt.Errorf("enroll: %w", err)
 		}
 	}
-	c, err := api.NewClient(api.ClientOptions{URL: o.Server, Fingerprint: fp, HTTPClient: o.HTTPClient, UserAgent: "cascade-enroll"})
+	// The pin written is the key fingerprint of the server that the
+	// given pin accepted (which may be of the certificate's form).
+	var seen atomic.Pointer[api.Fingerprint]
+	c, err := api.NewClient(api.ClientOptions{URL: o.Server, Fingerprint: fp, HTTPClient: o.HTTPClient, UserAgent: "cascade-enroll",
+		OnPinned: func(key api.Fingerprint) { seen.Store(&key) }})
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
@@ -80,9 +100,15 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("enroll with %s: %w", o.Server, err)
 	}
+	if got := trust.RootSHA256(res.VendorRoot); o.VendorRootSHA256 != "" && got != o.VendorRootSHA256 {
+		return nil, fmt.Errorf("enroll: refused the server's vendor root: its SHA-256 is %s, the expected one is %s "+
+			"(nothing written; the server registered %s, revoke it)", got, o.VendorRootSHA256, res.EndpointID)
+	}
 	enr := enrollment{URL: strings.TrimRight(o.Server, "/") + "/", EndpointID: res.EndpointID, Domain: res.Domain}
-	if !fp.IsZero() {
-		enr.Fingerprint = fp.String()
+	if key := seen.Load(); key != nil {
+		enr.KeyFingerprint = key.String()
+	} else if !fp.IsZero() {
+		enr.KeyFingerprint = fp.String()
 	}
 	if err := writeEnrollment(o, enr, &res); err != nil {
 		return nil, fmt.Errorf("enroll: endpoint %s is registered, but saving its enrollment failed: %w", res.EndpointID, err)
@@ -92,9 +118,13 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 
 // checkEnroll validates the options and fills the defaults.
 func checkEnroll(o *EnrollOptions) error {
+	if err := api.CheckServerURL(o.Server); err != nil {
+		return err
+	}
+	if err := checkVendorRootOptions(o); err != nil {
+		return err
+	}
 	switch {
-	case !policy.SameURL(o.Server, o.Server):
-		return fmt.Errorf("server %q is not an absolute http(s) URL", o.Server)
 	case o.Token == "":
 		return errors.New("an enrollment token is required")
 	case o.Config == "":
@@ -128,6 +158,44 @@ func checkEnroll(o *EnrollOptions) error {
 	}
 	if _, err := os.Stat(filepath.Join(o.DataDir, serverDir, enrollmentFile)); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s is already enrolled (use --force to enroll again)", o.DataDir)
+	}
+	return nil
+}
+
+// ErrVendorRootCheck: enrollment was given no way, or more than one, to
+// check the server's vendor root.
+var ErrVendorRootCheck = errors.New("check the server's vendor root against one of: the vendor's root.json (--vendor-root FILE), " +
+	"its hash (--vendor-root-sha256, printed by cascade origin init and origin status), or nothing (--trust-server-vendor-root)")
+
+// VendorRootChecks counts the ways o gives to check the server's vendor
+// root: enrollment needs exactly one (ErrVendorRootCheck).
+func (o *EnrollOptions) VendorRootChecks() int {
+	n := 0
+	for _, set := range []bool{o.VendorRoot != nil, o.VendorRootSHA256 != "", o.TrustServerVendorRoot} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// checkVendorRootOptions requires exactly one way to trust the vendor
+// root, and turns VendorRoot into the hash to check.
+func checkVendorRootOptions(o *EnrollOptions) error {
+	switch {
+	case o.VendorRootChecks() != 1:
+		return ErrVendorRootCheck
+	case o.VendorRoot != nil:
+		if _, err := metadata.Root().FromBytes(o.VendorRoot); err != nil {
+			return fmt.Errorf("vendor root: not a TUF root.json: %w", err)
+		}
+		o.VendorRootSHA256 = trust.RootSHA256(o.VendorRoot)
+	case o.VendorRootSHA256 != "":
+		h, err := trust.ParseRootSHA256(o.VendorRootSHA256)
+		if err != nil {
+			return err
+		}
+		o.VendorRootSHA256 = h
 	}
 	return nil
 }

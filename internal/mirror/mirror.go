@@ -24,11 +24,13 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -210,6 +212,11 @@ func copyFile(src, dst string) error {
 // missing (versioned files never change), fsyncs their directory, then
 // replaces timestamp.json.
 func writeMetadata(base string, files map[string][]byte) error {
+	for name := range files {
+		if err := checkMetaName(name); err != nil {
+			return failure.New(failure.Verification, "mirror metadata", err)
+		}
+	}
 	dir := filepath.Join(base, "metadata")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return failure.New(failure.Local, "mirror metadata", err)
@@ -236,4 +243,25 @@ func writeMetadata(base string, files map[string][]byte) error {
 		return failure.New(failure.Local, "write timestamp.json", err)
 	}
 	return nil
+}
+
+// checkMetaName refuses a metadata file name other than timestamp.json
+// and N.<role>.json, with N a version and <role> a top-level role or a
+// name trust.CheckRoleName accepts: the names of delegated roles come
+// from signed metadata, and must not reach outside the metadata
+// directory or replace another role's file.
+func checkMetaName(name string) error {
+	if name == "timestamp.json" {
+		return nil
+	}
+	v, rest, ok := strings.Cut(name, ".")
+	role, isJSON := strings.CutSuffix(rest, ".json")
+	if !ok || !isJSON || v == "" || strings.Trim(v, "0123456789") != "" {
+		return fmt.Errorf("invalid metadata file name %q", name)
+	}
+	switch role {
+	case metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT:
+		return nil
+	}
+	return trust.CheckRoleName(role)
 }

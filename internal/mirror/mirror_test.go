@@ -16,6 +16,7 @@ import (
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/static"
 	"github.com/cascade-update/cascade/internal/trust"
+	"github.com/cascade-update/cascade/internal/testkit/trusttest"
 )
 
 type fixture struct {
@@ -181,4 +182,46 @@ func copyDir(t *testing.T, from, to string) {
 		b, _ := os.ReadFile(p)
 		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
 	})
+}
+
+// TestHostileRoleNameWritesNothing: a validly signed delegation to
+// "../../x" (whoever holds a delegating key can sign one) is refused
+// before anything is written: no x.json outside the metadata directory,
+// no metadata, nothing trusted.
+func TestHostileRoleNameWritesNothing(t *testing.T) {
+	for _, d := range []trusttest.Delegation{{Roles: []string{"../../x"}}, {Roles: []string{"../../../x"}}, {BinsPrefix: "../../x"}} {
+		r := trusttest.New(t, time.Now(), d)
+		top := t.TempDir()
+		st, err := trust.Init(filepath.Join(top, "state"), r.Root, trust.Options{Kind: "vendor", Now: time.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(top, "a", "b", "mirror")
+		_, err = Copy(context.Background(), Options{Store: st, Source: trust.Source{Name: "hostile", Base: r.Serve(t, "vendor")},
+			Fetcher: fetch.New(fetch.Options{}), Dir: dir})
+		if !failure.Is(err, failure.Verification) || !strings.Contains(err.Error(), "invalid role name") {
+			t.Errorf("%+v: copy: %v, want a verification failure naming the role", d, err)
+		}
+		for name := range files(t, top) {
+			if strings.HasSuffix(name, ".json") && !strings.HasPrefix(name, "state"+string(filepath.Separator)) {
+				t.Errorf("%+v: wrote %s", d, name)
+			}
+		}
+		if ts, _, _ := st.Versions(); ts != 0 {
+			t.Errorf("%+v: trusted timestamp %d after a refused copy", d, ts)
+		}
+	}
+}
+
+func TestCheckMetaName(t *testing.T) {
+	for _, n := range []string{"timestamp.json", "1.root.json", "12.snapshot.json", "3.targets.json", "4.bins-0f.json"} {
+		if err := checkMetaName(n); err != nil {
+			t.Errorf("%q refused: %v", n, err)
+		}
+	}
+	for _, n := range []string{"", "root.json", "1.../../x.json", "1.a/b.json", "x.bins-0f.json", "1.bins-0f", "1.timestamp.json", ".json", "1..json"} {
+		if checkMetaName(n) == nil {
+			t.Errorf("%q accepted", n)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // handleSync copies the origin now and answers with the outcome (502 when
@@ -214,6 +215,6 @@ func (s *Server) handleServerStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err, true)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Status{URL: s.cfg.URL, Fingerprint: s.fp.String(), Origin: s.cfg.Origin,
+	writeJSON(w, http.StatusOK, api.Status{URL: s.cfg.URL, Fingerprint: s.fp.String(), VendorRootSHA256: trust.RootSHA256(s.vendorRoot), Origin: s.cfg.Origin,
 		Database: redactDSN(s.cfg.DSN(s.dir)), Site: st, LastSync: s.sync.Last(), Connected: s.connectedCount()})
 }

@@ -22,6 +22,13 @@ func enrollEndpoint(t *testing.T, e *env, o endpoint.EnrollOptions, tweak ...fun
 	t.Helper()
 	dir := t.TempDir()
 	o.Server, o.Fingerprint, o.Config = e.url, e.fp.String(), filepath.Join(dir, "endpoint.yaml")
+	if o.VendorRootChecks() == 0 {
+		root, err := e.origin.repo.TrustedRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.VendorRoot = root // the vendor's root, as the administrator brings it
+	}
 	switch {
 	case o.Token != "":
 	case o.Role == string(plan.RoleAgent):

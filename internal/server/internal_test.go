@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
@@ -151,12 +152,15 @@ func TestGeneratedCertificate(t *testing.T) {
 	if err != nil || got != fp {
 		t.Fatalf("load: %v %v", got, err)
 	}
-	if f, err := CertFingerprint(filepath.Join(dir, "c.pem")); err != nil || f != fp {
-		t.Fatalf("CertFingerprint: %v %v", f, err)
+	if f, err := KeyFingerprint(filepath.Join(dir, "c.pem")); err != nil || f != fp {
+		t.Fatalf("KeyFingerprint: %v %v", f, err)
 	}
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fp != api.KeyFingerprintOf(leaf) {
+		t.Fatalf("fingerprint %s is not the key's (%s)", fp, api.KeyFingerprintOf(leaf))
 	}
 	if _, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok {
 		t.Fatalf("key %T, want ECDSA", leaf.PublicKey)

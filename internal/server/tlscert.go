@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -20,8 +23,9 @@ import (
 	"github.com/cascade-update/cascade/internal/server/api"
 )
 
-// certValidity is the validity of a generated certificate. Endpoints pin
-// it by fingerprint, so a long life avoids re-enrolling the fleet.
+// certValidity is the validity of a generated or renewed certificate.
+// Endpoints pin its key, so `cascade server cert renew` extends it
+// without re-enrolling the fleet.
 const certValidity = 10 * 365 * 24 * time.Hour
 
 // certNames returns the DNS names and IP addresses a generated certificate
@@ -69,32 +73,13 @@ func certNames(serverURL, listen string) (dns []string, ips []net.IP) {
 
 // GenerateCert writes a new self-signed ECDSA P-256 certificate for the
 // given names to certFile and its key to keyFile (0600), and returns the
-// certificate's fingerprint.
+// key's fingerprint (what endpoints pin).
 func GenerateCert(certFile, keyFile string, dns []string, ips []net.IP, now time.Time) (api.Fingerprint, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return api.Fingerprint{}, fmt.Errorf("generate certificate: %w", err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return api.Fingerprint{}, fmt.Errorf("generate certificate: %w", err)
-	}
-	cn := "cascade server"
-	if len(dns) > 0 {
-		cn = dns[0]
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"cascade"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certValidity),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		DNSNames:              dns,
-		IPAddresses:           ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := selfSigned(key, dns, ips, now)
 	if err != nil {
 		return api.Fingerprint{}, fmt.Errorf("generate certificate: %w", err)
 	}
@@ -113,34 +98,157 @@ func GenerateCert(certFile, keyFile string, dns []string, ips []net.IP, now time
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return api.Fingerprint{}, fmt.Errorf("write certificate: %w", err)
 	}
-	return api.FingerprintOf(der), nil
+	return keyFingerprint(der)
+}
+
+// selfSigned returns a new self-signed server certificate (DER) for key,
+// valid from an hour before now for certValidity.
+func selfSigned(key crypto.Signer, dns []string, ips []net.IP, now time.Time) ([]byte, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	cn := "cascade server"
+	if len(dns) > 0 {
+		cn = dns[0]
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"cascade"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(certValidity),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              dns,
+		IPAddresses:           ips,
+	}
+	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+}
+
+// keyFingerprint returns the key fingerprint of a DER certificate.
+func keyFingerprint(der []byte) (api.Fingerprint, error) {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return api.Fingerprint{}, fmt.Errorf("parse certificate: %w", err)
+	}
+	return api.KeyFingerprintOf(c), nil
 }
 
 // loadCert loads the served certificate and returns it with the
-// fingerprint of its leaf.
+// fingerprint of its leaf's key.
 func loadCert(certFile, keyFile string) (tls.Certificate, api.Fingerprint, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return tls.Certificate{}, api.Fingerprint{}, fmt.Errorf("load TLS certificate: %w", err)
 	}
-	return cert, api.FingerprintOf(cert.Certificate[0]), nil
+	fp, err := keyFingerprint(cert.Certificate[0])
+	if err != nil {
+		return tls.Certificate{}, api.Fingerprint{}, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return cert, fp, nil
 }
 
-// CertFingerprint returns the fingerprint of the first certificate in a
-// PEM file.
-func CertFingerprint(certFile string) (api.Fingerprint, error) {
+// readCertFile returns the first certificate of a PEM file.
+func readCertFile(certFile string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(certFile)
 	if err != nil {
-		return api.Fingerprint{}, fmt.Errorf("read certificate: %w", err)
+		return nil, fmt.Errorf("read certificate: %w", err)
 	}
 	for {
 		var blk *pem.Block
 		blk, b = pem.Decode(b)
 		if blk == nil {
-			return api.Fingerprint{}, fmt.Errorf("read certificate %s: no CERTIFICATE block", certFile)
+			return nil, fmt.Errorf("read certificate %s: no CERTIFICATE block", certFile)
 		}
 		if blk.Type == "CERTIFICATE" {
-			return api.FingerprintOf(blk.Bytes), nil
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("read certificate %s: %w", certFile, err)
+			}
+			return c, nil
 		}
 	}
+}
+
+// KeyFingerprint returns the fingerprint of the key of the first
+// certificate in a PEM file.
+func KeyFingerprint(certFile string) (api.Fingerprint, error) {
+	c, err := readCertFile(certFile)
+	if err != nil {
+		return api.Fingerprint{}, err
+	}
+	return api.KeyFingerprintOf(c), nil
+}
+
+// RenewedCert says what RenewCert did.
+type RenewedCert struct {
+	// Fingerprint is the key's: the same before and after.
+	Fingerprint api.Fingerprint
+	// NotAfter is the new certificate's end of validity.
+	NotAfter time.Time
+}
+
+// RenewCert replaces the self-signed certificate of the server in dir by
+// a new one for the same names and the same key, valid for certValidity
+// from now. Endpoints pin the key, so they accept the new certificate
+// once the server serves it (after a restart). A certificate some
+// authority issued is refused: renew it with that authority, for the
+// same key.
+func RenewCert(dir string, now time.Time) (*RenewedCert, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	certFile, keyFile := path(dir, cfg.TLSCert), path(dir, cfg.TLSKey)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	old, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	if !bytes.Equal(old.RawIssuer, old.RawSubject) || old.CheckSignature(old.SignatureAlgorithm, old.RawTBSCertificate, old.Signature) != nil {
+		return nil, fmt.Errorf("renew certificate: %s was issued by %s, not self-signed: renew it with that authority for the same key (endpoints pin the key)",
+			certFile, old.Issuer)
+	}
+	key, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("renew certificate: %s: unsupported key type %T", keyFile, pair.PrivateKey)
+	}
+	der, err := selfSigned(key, old.DNSNames, old.IPAddresses, now)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	fp, err := keyFingerprint(der)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	if fp != api.KeyFingerprintOf(old) {
+		return nil, errors.New("renew certificate: the new certificate's key differs from the old one's")
+	}
+	// The new certificate is complete on disk before it replaces the old.
+	tmp, err := os.CreateTemp(filepath.Dir(certFile), ".cert-*.pem")
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), certFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: write %s: %w", certFile, err)
+	}
+	return &RenewedCert{Fingerprint: fp, NotAfter: now.Add(certValidity)}, nil
 }

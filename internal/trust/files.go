@@ -8,6 +8,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/failure"
 )
 
 // LoadAllRoles verifies every delegated role the snapshot names, so that
@@ -21,6 +23,11 @@ func (v *View) LoadAllRoles(ctx context.Context) error {
 		}
 	}
 	v.mu.Unlock()
+	for _, role := range roles {
+		if err := CheckRoleName(role); err != nil {
+			return failure.New(failure.Verification, v.src.Name+": snapshot", err)
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadParallelism)
 	for _, role := range roles {

@@ -242,6 +242,9 @@ func (s *Store) read(gen string) (*state, error) {
 		return nil, fmt.Errorf("%s: %w", rolesManifest, err)
 	}
 	for role, sum := range manifest {
+		if err := CheckRoleName(role); err != nil {
+			return nil, fmt.Errorf("%s: %w", rolesManifest, err)
+		}
 		if !validSum(sum) {
 			return nil, fmt.Errorf("%s: role %q: invalid file name %q", rolesManifest, role, sum)
 		}
@@ -349,6 +352,11 @@ func (s *Store) write(st *state) error {
 // writeRoles makes sure the pool holds every role of roles and returns
 // the manifest naming them (role to sha256).
 func (s *Store) writeRoles(roles map[string][]byte) (map[string]string, error) {
+	for role := range roles {
+		if err := CheckRoleName(role); err != nil {
+			return nil, err
+		}
+	}
 	pool := filepath.Join(s.dir, rolesPool)
 	if err := os.MkdirAll(pool, 0o700); err != nil {
 		return nil, err

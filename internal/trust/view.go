@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -55,6 +57,9 @@ func (v *View) Target(ctx context.Context, targetPath string) (*metadata.TargetF
 func (v *View) loadRole(ctx context.Context, name string) (*metadata.Metadata[metadata.TargetsType], error) {
 	if role, ok := v.tm.Targets[name]; ok {
 		return role, nil
+	}
+	if err := CheckRoleName(name); err != nil {
+		return nil, failure.New(failure.Verification, v.src.Name+": delegation", err)
 	}
 	meta := v.tm.Snapshot.Signed.Meta[name+".json"]
 	if meta == nil {
@@ -113,11 +118,14 @@ func (v *View) TargetURL(targetPath string, tf *metadata.TargetFiles) (string, e
 }
 
 // CheckTargetPath refuses target paths that could not name a file inside
-// a tree: empty, absolute, with empty, "." or ".." segments, backslashes
-// or NUL. Paths come from signed metadata, but are checked anyway before
-// they reach a URL or the file system.
+// a tree: empty, absolute, longer than 1024 bytes, with empty, "." or
+// ".." segments, backslashes, control characters (C0, DEL and C1, NUL
+// included) or invalid UTF-8, as internal/install checks the paths it
+// installs. Paths come from signed metadata, but are checked anyway
+// before they reach a URL or the file system.
 func CheckTargetPath(p string) error {
-	if p == "" || len(p) > 1024 || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\\x00") {
+	if p == "" || len(p) > 1024 || strings.HasPrefix(p, "/") || strings.ContainsRune(p, '\\') ||
+		!utf8.ValidString(p) || strings.ContainsFunc(p, unicode.IsControl) {
 		return fmt.Errorf("invalid target path %q", p)
 	}
 	for _, s := range strings.Split(p, "/") {

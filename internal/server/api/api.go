@@ -356,6 +356,10 @@ type Status struct {
 	Site        RepoStatus  `json:"site"`
 	LastSync    *SyncResult `json:"last_sync,omitempty"`
 	Connected   int         `json:"connected"`
+
+	// VendorRootSHA256 is the hash of the vendor root the server gives
+	// endpoints at enrollment (what --vendor-root-sha256 checks).
+	VendorRootSHA256 string `json:"vendor_root_sha256,omitempty"`
 }
 
 // RepoStatus is the site repository's state.

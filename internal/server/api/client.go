@@ -49,9 +49,13 @@ type ClientOptions struct {
 	// Token is sent as "Authorization: Bearer" (an admin token or an
 	// endpoint credential); empty for enrollment.
 	Token string
-	// Fingerprint pins the server's certificate; zero verifies it against
-	// the system roots instead.
+	// Fingerprint pins the server's key (or, the pin of earlier versions,
+	// its certificate); zero verifies its certificate against the system
+	// roots instead.
 	Fingerprint Fingerprint
+	// OnPinned, if set with Fingerprint, is called with the key
+	// fingerprint of each server the pin accepts (not with HTTPClient).
+	OnPinned func(key Fingerprint)
 	// HTTPClient, if set, sends the requests (its transport must do the
 	// pinning); otherwise the client builds one.
 	HTTPClient *http.Client
@@ -70,12 +74,29 @@ type Client struct {
 	userAgent string
 }
 
+// ErrPlainHTTP refuses a server URL that is not https.
+var ErrPlainHTTP = errors.New("refused: over http:// the tokens, credentials, trust roots and policy it carries would travel in clear and the pinned fingerprint would never be checked; use https://")
+
+// CheckServerURL checks the URL of a management server that credentials
+// or trust roots are exchanged with (enrollment, an endpoint's server
+// link, the admin CLI): an absolute https URL. http:// is ErrPlainHTTP.
+func CheckServerURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err == nil && strings.EqualFold(u.Scheme, "http") && u.Host != "":
+		return fmt.Errorf("server URL %s: %w", s, ErrPlainHTTP)
+	case err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "":
+		return fmt.Errorf("server URL %q: want an absolute https:// URL", s)
+	}
+	return nil
+}
+
 // NewClient returns a client for the server at o.URL.
 func NewClient(o ClientOptions) (*Client, error) {
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("server URL %q: want an absolute http(s) URL", o.URL)
+	if err := CheckServerURL(o.URL); err != nil {
+		return nil, err
 	}
+	u, _ := url.Parse(o.URL)
 	u.Path = strings.TrimRight(u.Path, "/")
 	c := &Client{base: u, token: o.Token, http: o.HTTPClient, timeout: o.Timeout, userAgent: o.UserAgent}
 	if c.timeout <= 0 {
@@ -85,14 +106,18 @@ func NewClient(o ClientOptions) (*Client, error) {
 		c.userAgent = "cascade"
 	}
 	if c.http == nil {
-		c.http = &http.Client{Transport: NewTransport(o.Fingerprint, nil)}
+		tr := NewTransport(o.Fingerprint, nil)
+		if !o.Fingerprint.IsZero() {
+			tr.TLSClientConfig = PinnedTLSConfigFunc(o.Fingerprint, o.OnPinned)
+		}
+		c.http = &http.Client{Transport: tr}
 	}
 	return c, nil
 }
 
 // NewTransport returns a transport with connect, TLS and header timeouts
-// that pins fp (or, when fp is zero, verifies certificates against the
-// system roots). proxy may be nil (no proxy).
+// that pins fp (PinnedTLSConfig; when fp is zero, it verifies
+// certificates against the system roots). proxy may be nil (no proxy).
 func NewTransport(fp Fingerprint, proxy func(*http.Request) (*url.URL, error)) *http.Transport {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if !fp.IsZero() {
@@ -153,7 +178,7 @@ func (c *Client) Call(ctx context.Context, method, path string, q url.Values, in
 	c.Authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, describeTLSError(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))

@@ -4,17 +4,28 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 )
 
-// Fingerprint identifies a TLS certificate: the SHA-256 of its DER form.
+// Fingerprint identifies the server's TLS key: the SHA-256 of its
+// certificate's public key (the DER SubjectPublicKeyInfo), which a
+// renewed certificate keeps (`cascade server cert renew`). Earlier
+// versions pinned the SHA-256 of the whole certificate; a pin of that
+// form is still accepted (PinnedTLSConfig).
 type Fingerprint [sha256.Size]byte
 
-// FingerprintOf returns the fingerprint of a DER-encoded certificate.
-func FingerprintOf(der []byte) Fingerprint { return sha256.Sum256(der) }
+// KeyFingerprintOf returns the fingerprint of a certificate's public key.
+func KeyFingerprintOf(cert *x509.Certificate) Fingerprint {
+	return sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+}
+
+// CertFingerprintOf returns the SHA-256 of a DER-encoded certificate: the
+// pin of earlier versions, which a renewed certificate does not keep.
+func CertFingerprintOf(der []byte) Fingerprint { return sha256.Sum256(der) }
 
 // String returns the form the server prints and enrollment takes:
 // "sha256:" and 64 lower-case hex digits.
@@ -25,7 +36,7 @@ func (f Fingerprint) IsZero() bool { return f == Fingerprint{} }
 
 // ParseFingerprint accepts the form String returns, with or without the
 // "sha256:" prefix, in either case, with or without ':' or ' ' between
-// the bytes (the form openssl x509 -fingerprint prints).
+// the bytes (the form openssl prints).
 func ParseFingerprint(s string) (Fingerprint, error) {
 	var f Fingerprint
 	t := strings.TrimSpace(s)
@@ -37,35 +48,94 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 	t = strings.NewReplacer(":", "", " ", "").Replace(t)
 	b, err := hex.DecodeString(t)
 	if err != nil || len(b) != len(f) {
-		return f, fmt.Errorf("parse fingerprint %q: want the SHA-256 of the certificate as 64 hex digits", s)
+		return f, fmt.Errorf("parse fingerprint %q: want the SHA-256 of the server's key as 64 hex digits (cascade server status prints it)", s)
 	}
 	copy(f[:], b)
 	return f, nil
 }
 
-// ErrFingerprint is the error of a TLS handshake whose certificate does
-// not match the pinned fingerprint.
-var ErrFingerprint = errors.New("server certificate does not match the pinned fingerprint")
+// ErrFingerprint is the error of a TLS handshake whose server does not
+// match the pinned fingerprint (a *PinError).
+var ErrFingerprint = errors.New("the server does not match the pinned fingerprint")
+
+// PinError says which key the server presented and which one was
+// pinned. It is ErrFingerprint.
+type PinError struct {
+	// Got is the fingerprint of the server's key (zero: it presented no
+	// certificate).
+	Got    Fingerprint
+	Pinned Fingerprint
+}
+
+func (e *PinError) Error() string {
+	if e.Got.IsZero() {
+		return fmt.Sprintf("the server presented no certificate; the pinned key fingerprint is %s", e.Pinned)
+	}
+	return fmt.Sprintf("the server's key fingerprint is %s, the pinned one is %s (not the server enrolled with, or a changed key)", e.Got, e.Pinned)
+}
+
+// Is makes a PinError match ErrFingerprint.
+func (e *PinError) Is(target error) bool { return target == ErrFingerprint }
+
+// CheckPin checks a server's certificate chain against fp: the leaf's
+// public key must have fingerprint fp, or (the pin of earlier versions)
+// the leaf itself. Either hash commits to the key the server proved it
+// holds in the handshake.
+func CheckPin(fp Fingerprint, chain []*x509.Certificate) error {
+	if len(chain) == 0 {
+		return &PinError{Pinned: fp}
+	}
+	key, cert := KeyFingerprintOf(chain[0]), CertFingerprintOf(chain[0].Raw)
+	if subtle.ConstantTimeCompare(key[:], fp[:]) == 1 || subtle.ConstantTimeCompare(cert[:], fp[:]) == 1 {
+		return nil
+	}
+	return &PinError{Got: key, Pinned: fp}
+}
 
 // PinnedTLSConfig returns a client TLS configuration that accepts exactly
-// the certificate with fingerprint fp, whatever its issuer, names or
-// validity dates: the trust comes from the fingerprint, obtained out of
-// band (the server prints it at start). Security caveat: anyone holding
-// the server's private key can impersonate it; keep the key file 0600.
-func PinnedTLSConfig(fp Fingerprint) *tls.Config {
+// the server whose key has fingerprint fp (CheckPin), whatever its
+// certificate's issuer, names or validity dates: the trust comes from the
+// fingerprint, obtained out of band (the server prints it). Security
+// caveat: anyone holding the server's private key can impersonate it;
+// keep the key file 0600.
+func PinnedTLSConfig(fp Fingerprint) *tls.Config { return PinnedTLSConfigFunc(fp, nil) }
+
+// PinnedTLSConfigFunc is PinnedTLSConfig that also calls seen, if not
+// nil, with the key fingerprint of every server it accepts: a pin of the
+// certificate's form can so be replaced by the key's.
+func PinnedTLSConfigFunc(fp Fingerprint, seen func(key Fingerprint)) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// The chain and host name checks are replaced by the pin below.
+		// The chain and host name checks are replaced by the pin below;
+		// the handshake still proves the server holds the leaf's key.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return ErrFingerprint
+			if err := CheckPin(fp, cs.PeerCertificates); err != nil {
+				return err
 			}
-			got := FingerprintOf(cs.PeerCertificates[0].Raw)
-			if subtle.ConstantTimeCompare(got[:], fp[:]) != 1 {
-				return fmt.Errorf("%w: got %s", ErrFingerprint, got)
+			if seen != nil {
+				seen(KeyFingerprintOf(cs.PeerCertificates[0]))
 			}
 			return nil
 		},
 	}
+}
+
+// describeTLSError rewrites an error of a request to the server whose
+// cause is a certificate problem into one line that says what to do: a
+// wrong pin names both fingerprints (the transport's wrapping dropped);
+// a certificate no trusted authority signed, while nothing is pinned,
+// names the key fingerprint to pin if it is the right server's.
+func describeTLSError(err error) error {
+	var pe *PinError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) && ua.Cert != nil {
+		return fmt.Errorf("the server's certificate is not signed by an authority this machine trusts, and no key fingerprint is pinned: "+
+			"its key fingerprint is %s; if `cascade server status` on your server prints the same, pin it with --fingerprint (%w)",
+			KeyFingerprintOf(ua.Cert), ua)
+	}
+	return err
 }

@@ -33,8 +33,10 @@ func TestParseFingerprint(t *testing.T) {
 	}
 }
 
-// TestPinnedClient: a client pinned to the server's certificate reaches
-// it whatever its issuer; pinned to another, the handshake fails.
+// TestPinnedClient: a client pinned to the server's key reaches it
+// whatever its issuer, and so does one pinned to its certificate (the pin
+// of earlier versions); pinned to another, the handshake fails with an
+// error naming both fingerprints.
 func TestPinnedClient(t *testing.T) {
 	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer tok" {
@@ -45,27 +47,52 @@ func TestPinnedClient(t *testing.T) {
 		w.Write([]byte(`{"url":"x"}`))
 	}))
 	defer ts.Close()
-	fp := FingerprintOf(ts.Certificate().Raw)
-	c, err := NewClient(ClientOptions{URL: ts.URL, Token: "tok", Fingerprint: fp})
-	if err != nil {
-		t.Fatal(err)
+	key := KeyFingerprintOf(ts.Certificate())
+	for _, fp := range []Fingerprint{key, CertFingerprintOf(ts.Certificate().Raw)} {
+		c, err := NewClient(ClientOptions{URL: ts.URL, Token: "tok", Fingerprint: fp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st Status
+		if err := c.Call(context.Background(), http.MethodGet, "/api/v1/status", nil, nil, &st); err != nil || st.URL != "x" {
+			t.Fatalf("pinned call (%s): %+v %v", fp, st, err)
+		}
 	}
-	var st Status
-	if err := c.Call(context.Background(), http.MethodGet, "/api/v1/status", nil, nil, &st); err != nil || st.URL != "x" {
-		t.Fatalf("pinned call: %+v %v", st, err)
-	}
-	anon, _ := NewClient(ClientOptions{URL: ts.URL, Fingerprint: fp})
-	err = anon.Call(context.Background(), http.MethodGet, "/", nil, nil, nil)
+	anon, _ := NewClient(ClientOptions{URL: ts.URL, Fingerprint: key})
+	err := anon.Call(context.Background(), http.MethodGet, "/", nil, nil, nil)
 	if !IsStatus(err, http.StatusUnauthorized) || err.Error() != "who are you" {
 		t.Fatalf("error answer: %v", err)
 	}
-	fp[0] ^= 1
-	wrong, _ := NewClient(ClientOptions{URL: ts.URL, Token: "tok", Fingerprint: fp})
-	if err := wrong.Call(context.Background(), http.MethodGet, "/", nil, nil, nil); !errors.Is(err, ErrFingerprint) {
-		t.Fatalf("wrong pin: %v", err)
+	wrongPin := key
+	wrongPin[0] ^= 1
+	wrong, _ := NewClient(ClientOptions{URL: ts.URL, Token: "tok", Fingerprint: wrongPin})
+	err = wrong.Call(context.Background(), http.MethodGet, "/", nil, nil, nil)
+	want := "the server's key fingerprint is " + key.String() + ", the pinned one is " + wrongPin.String()
+	if !errors.Is(err, ErrFingerprint) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "unknown authority") {
+		t.Fatalf("wrong pin: %v\nwant it to say %q", err, want)
 	}
 	unpinned, _ := NewClient(ClientOptions{URL: ts.URL, Token: "tok"})
-	if err := unpinned.Call(context.Background(), http.MethodGet, "/", nil, nil, nil); err == nil {
-		t.Fatal("a self-signed certificate passed the system roots")
+	err = unpinned.Call(context.Background(), http.MethodGet, "/", nil, nil, nil)
+	if err == nil || errors.Is(err, ErrFingerprint) || !strings.Contains(err.Error(), "no key fingerprint is pinned: its key fingerprint is "+key.String()) {
+		t.Fatalf("a self-signed certificate without a pin: %v", err)
+	}
+}
+
+// TestPlainHTTPRefused: no client of the server sends a token, a
+// credential or asks for trust roots over http://.
+func TestPlainHTTPRefused(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8443/", "HTTP://cascade.example/"} {
+		_, err := NewClient(ClientOptions{URL: u, Token: "tok"})
+		if !errors.Is(err, ErrPlainHTTP) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("NewClient(%s): %v, want ErrPlainHTTP", u, err)
+		}
+	}
+	for _, u := range []string{"", "ftp://x/", "https://", "127.0.0.1:8443"} {
+		if _, err := NewClient(ClientOptions{URL: u}); err == nil {
+			t.Errorf("NewClient(%q) accepted", u)
+		}
+	}
+	if _, err := NewClient(ClientOptions{URL: "https://cascade.example:8443/"}); err != nil {
+		t.Errorf("https refused: %v", err)
 	}
 }
