@@ -15,8 +15,8 @@ import (
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/static"
-	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/testkit/trusttest"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 type fixture struct {
