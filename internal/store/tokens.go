@@ -170,7 +170,7 @@ func (s *sqlStore) Enroll(ctx context.Context, tokenHash Hash, e Endpoint) (Endp
 		return s.insertEndpoint(ctx, tx, e)
 	})
 	if err != nil {
-		return Endpoint{}, fail(op+" "+e.Hostname, err)
+		return Endpoint{}, s.failAgent(ctx, op+" "+e.Hostname, err, e.AgentID)
 	}
 	return e, nil
 }

@@ -1,0 +1,118 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+// checkReadOnlyRefusal fails the test unless err refuses a database that
+// cannot be written, in one line naming it as name.
+func checkReadOnlyRefusal(t *testing.T, err error, name string) {
+	t.Helper()
+	if !errors.Is(err, store.ErrReadOnly) {
+		t.Fatalf("open: %v, want ErrReadOnly", err)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "database "+name+" cannot be written: ") || strings.Contains(msg, "\n") {
+		t.Fatalf("error %q: want one line starting %q", msg, "database "+name+" cannot be written: ")
+	}
+}
+
+// TestOpenReadOnlySQLite: an SQLite database that can be read but not
+// written is refused at Open, naming the file.
+func TestOpenReadOnlySQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cascade.db")
+	st, err := store.Open(t.Context(), "sqlite:"+path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("uri_mode_ro", func(t *testing.T) {
+		// Read-only by the URI: works for every user, root included.
+		uri := "file:" + path + "?mode=ro"
+		_, err := store.Open(t.Context(), "sqlite:"+uri, store.Options{})
+		checkReadOnlyRefusal(t, err, uri)
+		t.Log(err)
+	})
+	t.Run("file_mode_0444", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes read-only files; the uri_mode_ro case covers the check")
+		}
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if err := os.Chmod(p, 0o444); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() {
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				os.Chmod(p, 0o644)
+			}
+		})
+		_, err := store.Open(t.Context(), path, store.Options{})
+		checkReadOnlyRefusal(t, err, path)
+	})
+}
+
+// TestOpenReadOnlyPostgres: a PostgreSQL database that accepts only
+// reads (default_transaction_read_only, as on a standby) is refused at
+// Open, naming the database without its password.
+func TestOpenReadOnlyPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	st, err := store.Open(t.Context(), dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("default_transaction_read_only", "on")
+	u.RawQuery = q.Encode()
+	ro := u.String()
+	_, err = store.Open(t.Context(), ro, store.Options{})
+	checkReadOnlyRefusal(t, err, store.RedactDSN(ro))
+	if pw, ok := u.User.Password(); ok && strings.Contains(err.Error(), ":"+pw+"@") {
+		t.Fatalf("error %q shows the password", err)
+	}
+}
+
+// TestOpenWritable: the write check leaves nothing behind.
+func TestOpenWritable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{{"sqlite", sqliteDSN}, {"postgres", postgresDSN}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := tc.dsn(t)
+			for range 2 {
+				st, err := store.Open(context.Background(), dsn, store.Options{Clock: time.Now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.Close()
+			}
+			kind := tc.name
+			var n int
+			if err := rawDB(t, kind, dsn).QueryRow("SELECT COUNT(*) FROM schema_migrations WHERE version = 0").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Fatalf("%d write-check rows left in schema_migrations", n)
+			}
+		})
+	}
+}
