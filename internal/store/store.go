@@ -137,7 +137,10 @@ type EnrollmentTokens interface {
 	// e.Domain is ignored and set from the token. An endpoint with role
 	// agent needs a token with Agents: otherwise ErrForbiddenRole, checked
 	// after the token's validity (ErrNotFound, ErrRevoked, ErrExpired,
-	// ErrExhausted come first), and the token is not used up.
+	// ErrExhausted come first), and the token is not used up. A token
+	// refused for any of these reasons is refused without taking the write
+	// lock (anyone may present a token); only a usable one opens the write
+	// transaction, which checks it again.
 	Enroll(ctx context.Context, tokenHash Hash, e Endpoint) (Endpoint, error)
 	// ListEnrollmentTokens returns the tokens of domain (every domain when
 	// domain is ""), revoked and expired ones included, oldest first.
