@@ -177,7 +177,7 @@ func sqliteError(se *sqlite.Error, err error) error {
 	case sqlite3.SQLITE_INTERRUPT:
 		return &dbError{msg: "the database operation was interrupted", cause: err}
 	}
-	return &dbError{msg: "the database failed (the server log has its message)", cause: err}
+	return &dbError{msg: fmt.Sprintf("the database failed (SQLite result code %d)", code), cause: err}
 }
 
 // postgresError describes a PostgreSQL error by its SQLSTATE.
@@ -214,7 +214,7 @@ func postgresError(pe *pgconn.PgError, err error) error {
 	case "57014": // query_canceled
 		return &dbError{msg: "the database cancelled the operation (a statement timeout)", cause: err}
 	}
-	return &dbError{msg: "the database failed (the server log has its message)", cause: err}
+	return &dbError{msg: "the database failed (PostgreSQL SQLSTATE " + pe.Code + ")", cause: err}
 }
 
 // uniqueKeys names, in the store's words, what the unique constraints of

@@ -130,8 +130,8 @@ func (e *env) is(err, target error) {
 }
 
 // driverWords are phrases of SQLite's and PostgreSQL's error messages.
-var driverWords = regexp.MustCompile(`(?i)constraint failed|constraint "|violates|duplicate key|SQLSTATE|` +
-	`sqlite|\(\d{1,5}\)$|pq:|pgx|failed to connect|readonly database`)
+var driverWords = regexp.MustCompile(`(?i)constraint failed|constraint "|violates|duplicate key|\(SQLSTATE|` +
+	`ERROR: |\(\d{1,5}\)$|failed to connect|readonly database|no such (table|column)`)
 
 // ownWords fails the test when err's text carries a database driver's
 // message: what a client may see is in the store's words.
