@@ -116,3 +116,44 @@ func TestOpenWritable(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenReadOnlyRolePostgres: a PostgreSQL role that may only read the
+// store's tables is refused at Open, naming the database. (It may create
+// tables in the schema, so the migrations find nothing to refuse: the
+// write check does.)
+func TestOpenReadOnlyRolePostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	st, err := store.Open(t.Context(), dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	role := "reader_" + strings.TrimPrefix(schema, "cascade_test_")
+	admin := rawDB(t, "postgres", dsn)
+	for _, q := range []string{
+		"CREATE ROLE " + role + " LOGIN PASSWORD 'reader'",
+		"GRANT USAGE, CREATE ON SCHEMA " + schema + " TO " + role,
+		"GRANT SELECT ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{"DROP OWNED BY " + role, "DROP ROLE " + role} {
+			if _, err := admin.Exec(q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	})
+	u.User = url.UserPassword(role, "reader")
+	_, err = store.Open(t.Context(), u.String(), store.Options{})
+	checkReadOnlyRefusal(t, err, store.RedactDSN(u.String()))
+}
