@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,5 +87,91 @@ func TestServerRefusesReadOnlyDatabase(t *testing.T) {
 	}
 	if pw, ok := u.User.Password(); ok && strings.Contains(err.Error(), ":"+pw+"@") {
 		t.Fatalf("error %q shows the password", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestDatabasePasswordNotShown: a PostgreSQL password given in the URL's
+// query string (password=) appears neither in the server's log nor in
+// its status answer.
+func TestDatabasePasswordNotShown(t *testing.T) {
+	dsn := postgresDB.dsn(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, ok := u.User.Password()
+	if !ok {
+		t.Skip("CASCADE_TEST_POSTGRES has no password to move into the query string")
+	}
+	q := u.Query()
+	q.Set("password", pw)
+	u.User = url.User(u.User.Username())
+	u.RawQuery = q.Encode()
+	secret := "password=" + url.QueryEscape(pw)
+
+	var logs lockedBuffer
+	e := newEnv(t, sqliteDB)
+	e.stop()
+	cfg, err := server.LoadConfig(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database = u.String()
+	ln := listen(t, "127.0.0.1")
+	e.addr, e.url = ln.Addr().String(), "https://"+ln.Addr().String()+"/"
+	srv, err := server.New(context.Background(), server.Options{Dir: e.dir, Config: cfg, Listener: ln,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), SyncRetry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		srv.Close()
+	}()
+	_, adminSecret, err := server.CreateAdminToken(ctx, srv.Store(), "test admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin = e.client(adminSecret)
+	var st api.Status
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	for {
+		err := e.admin.Call(wctx, http.MethodGet, "/api/v1/status", nil, nil, &st)
+		if err == nil {
+			break
+		}
+		if wctx.Err() != nil {
+			t.Fatalf("status: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(st.Database, "password=xxxxx") || strings.Contains(st.Database, secret) {
+		t.Errorf("status shows database %q", st.Database)
+	}
+	if l := logs.String(); !strings.Contains(l, "password=xxxxx") || strings.Contains(l, secret) {
+		t.Errorf("log:\n%s", l)
 	}
 }
