@@ -157,3 +157,19 @@ func TestOpenReadOnlyRolePostgres(t *testing.T) {
 	_, err = store.Open(t.Context(), u.String(), store.Options{})
 	checkReadOnlyRefusal(t, err, store.RedactDSN(u.String()))
 }
+
+// TestOpenMigrationFailureNamed: a migration the database refuses names
+// the migration and the database, in the store's words.
+func TestOpenMigrationFailureNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cascade.db")
+	raw := rawDB(t, "sqlite", "sqlite:"+path)
+	// A table the first migration creates, already there: it fails.
+	if _, err := raw.Exec("CREATE TABLE admin_tokens (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := store.Open(t.Context(), "sqlite:"+path, store.Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "open database "+path+": migrate 0001_init.sql: ") ||
+		strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("open: %v", err)
+	}
+}
