@@ -107,11 +107,11 @@ func TestOpenWritable(t *testing.T) {
 			}
 			kind := tc.name
 			var n int
-			if err := rawDB(t, kind, dsn).QueryRow("SELECT COUNT(*) FROM schema_migrations WHERE version = 0").Scan(&n); err != nil {
+			if err := rawDB(t, kind, dsn).QueryRow("SELECT COUNT(*) FROM domains").Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			if n != 0 {
-				t.Fatalf("%d write-check rows left in schema_migrations", n)
+				t.Fatalf("%d write-check rows left in domains", n)
 			}
 		})
 	}
