@@ -90,7 +90,10 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	case errors.As(err, &ce):
 		body.Error = ce.Error()
 	}
-	if code >= http.StatusInternalServerError {
+	// An internal error, or a store failure (a 503 of a read-only or
+	// unavailable database); the handlers' own 5xx (*httpError) are meant
+	// for the client as they are.
+	if code == http.StatusInternalServerError || (code > http.StatusInternalServerError && he == nil) {
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "err", err}
 		if cause := store.DriverError(err); cause != nil {
 			attrs = append(attrs, "database", cause.Error())
