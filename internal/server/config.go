@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/store"
 )
 
 // Duration is a time.Duration written in JSON as a Go duration ("15m").
@@ -159,13 +160,9 @@ func isPostgres(dsn string) bool {
 	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
 }
 
-// redactDSN hides the password of a database URL.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return dsn
-}
+// redactDSN hides the password of a database URL, in its user
+// information or its query string (store.RedactDSN).
+func redactDSN(dsn string) string { return store.RedactDSN(dsn) }
 
 // LoadConfig reads DIR/server.json.
 func LoadConfig(dir string) (*Config, error) {

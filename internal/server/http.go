@@ -47,7 +47,7 @@ func errorf(code int, format string, args ...any) error {
 }
 
 // statusOf maps an error to an HTTP status: an *httpError's own, the
-// store's sentinels to 404/409/400/403, anything else 500.
+// store's sentinels to 404/409/400/403/503, anything else 500.
 func statusOf(err error) int {
 	var he *httpError
 	switch {
@@ -62,6 +62,8 @@ func statusOf(err error) int {
 	case errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrExhausted),
 		errors.Is(err, store.ErrForbiddenRole):
 		return http.StatusForbidden
+	case errors.Is(err, store.ErrReadOnly), errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -82,20 +84,39 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // writeError answers with err. Internal errors are logged; their text is
 // sent only to administrators (detail true), endpoints get a generic one.
+// Store errors are in the store's words (the database driver's message
+// goes to the log only); a uniqueness conflict answers with what is taken
+// and by whom ("agent id ua-1 is already used by endpoint pc-4711 (ep_...)").
 func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error, detail bool) {
 	code := statusOf(err)
 	body := api.Error{Error: err.Error()}
-	var he *httpError
-	if errors.As(err, &he) {
+	var (
+		he *httpError
+		ce *store.ConflictError
+	)
+	switch {
+	case errors.As(err, &he):
 		body.Problems = he.problems
 		if he.retryAfter > 0 {
 			setRetryAfter(w, he.retryAfter)
 		}
+	case errors.As(err, &ce):
+		body.Error = ce.Error()
 	}
-	if code == http.StatusInternalServerError {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	// An internal error, or a store failure (a 503 of a read-only or
+	// unavailable database); the handlers' own 5xx (*httpError) are meant
+	// for the client as they are.
+	if code == http.StatusInternalServerError || (code > http.StatusInternalServerError && he == nil) {
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "err", err}
+		if cause := store.DriverError(err); cause != nil {
+			attrs = append(attrs, "database", cause.Error())
+		}
+		log.Error("request failed", attrs...)
 		if !detail {
-			body.Error = "internal server error"
+			body.Error = http.StatusText(code)
+			if code == http.StatusInternalServerError {
+				body.Error = "internal server error"
+			}
 		}
 	}
 	if code == http.StatusUnauthorized {

@@ -68,12 +68,9 @@ func hasPrefixFold(s, prefix string) bool {
 
 // openSQLite opens the SQLite database at dsn ("sqlite:PATH" or PATH).
 func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error) {
-	path := dsn
-	if hasPrefixFold(path, "sqlite:") {
-		path = path[len("sqlite:"):]
-	}
+	path := sqlitePath(dsn)
 	if path == "" {
-		return nil, fmt.Errorf("open sqlite: %w: empty path", ErrInvalid)
+		return nil, fmt.Errorf("%w: empty path", ErrInvalid)
 	}
 	params := sqliteParams(opts.BusyTimeout)
 	sep := "?"
@@ -82,7 +79,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error
 	}
 	w, err := sql.Open("sqlite", path+sep+params.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		return nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -90,7 +87,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error
 	w.SetConnMaxIdleTime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		return nil, err
 	}
 	s := &sqlStore{kind: dialectSQLite, w: w, r: w, clock: opts.Clock}
 	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
@@ -100,7 +97,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error
 	r, err := sql.Open("sqlite", path+sep+params.Encode())
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		return nil, err
 	}
 	n := opts.MaxOpenConns
 	if n <= 0 {
@@ -112,6 +109,14 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error
 	return s, nil
 }
 
+// sqlitePath returns the file path (or URI) of an SQLite DSN.
+func sqlitePath(dsn string) string {
+	if hasPrefixFold(dsn, "sqlite:") {
+		return dsn[len("sqlite:"):]
+	}
+	return dsn
+}
+
 // sqliteParams returns the DSN parameters of every SQLite connection.
 func sqliteParams(busy time.Duration) url.Values {
 	if busy <= 0 {
@@ -121,7 +126,12 @@ func sqliteParams(busy time.Duration) url.Values {
 	params.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
 	params.Add("_pragma", "journal_mode(WAL)")
 	params.Add("_pragma", "foreign_keys(1)")
-	params.Add("_pragma", "synchronous(NORMAL)")
+	// FULL: a commit returns once the WAL is on disk, so what the server
+	// acknowledged (an enrollment, a credential, a policy version) survives
+	// a power cut; NORMAL syncs the WAL only at checkpoints. Reports cost
+	// one sync per ingestion batch, the ingester's batches grow with load
+	// (BENCHMARKS.md, report ingestion).
+	params.Add("_pragma", "synchronous(FULL)")
 	// A page cache of 64 MiB per connection (the default is 2 MiB) keeps
 	// a large ingestion batch from spilling to the file mid-transaction.
 	params.Add("_pragma", "cache_size(-65536)")
@@ -136,7 +146,7 @@ func sqliteParams(busy time.Duration) url.Values {
 func openPostgres(ctx context.Context, dsn string, opts Options) (*sqlStore, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, err
 	}
 	n := opts.MaxOpenConns
 	if n <= 0 {
@@ -147,7 +157,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*sqlStore, err
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, err
 	}
 	return &sqlStore{kind: dialectPostgres, w: db, r: db, clock: opts.Clock}, nil
 }
@@ -318,35 +328,6 @@ func classify(err error) dbErrorKind {
 		}
 	}
 	return dbOther
-}
-
-// fail wraps err with the operation's name, adding the sentinel for
-// database errors: no rows and a foreign key violation (a missing referred
-// record) are ErrNotFound, a unique violation ErrConflict. Errors already
-// carrying a sentinel are only named.
-func fail(op string, err error) error {
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
-	case isSentinel(err):
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	switch classify(err) {
-	case dbUnique:
-		return fmt.Errorf("%s: %w: %w", op, ErrConflict, err)
-	case dbForeignKey:
-		return fmt.Errorf("%s: %w: %w", op, ErrNotFound, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-func isSentinel(err error) bool {
-	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrRevoked, ErrExpired, ErrExhausted, ErrForbiddenRole} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // tx runs fn in a write transaction, committing when fn returns nil.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -36,6 +37,10 @@ func (s *sqlStore) CreateDomain(ctx context.Context, name string) (Domain, error
 			VALUES (?, 0, '{}', ?)`), d.Name, s.t(d.Created))
 		return err
 	})
+	var ce *ConflictError
+	if err = translate(err); errors.As(err, &ce) {
+		ce.Value = name
+	}
 	if err != nil {
 		return Domain{}, fail(op, err)
 	}
@@ -87,7 +92,7 @@ func (s *sqlStore) DeleteDomain(ctx context.Context, name string) error {
 		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM domains WHERE name = ?`), name)
 		if err != nil {
 			if classify(err) == dbForeignKey { // an endpoint enrolled meanwhile
-				return fmt.Errorf("%w: %w", ErrConflict, err)
+				return &dbError{kind: ErrConflict, msg: "an endpoint or enrollment token refers to it", cause: err}
 			}
 			return err
 		}

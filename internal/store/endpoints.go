@@ -141,9 +141,27 @@ func (s *sqlStore) CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, er
 		err = s.insertEndpoint(ctx, s.w, e)
 	}
 	if err != nil {
-		return Endpoint{}, fail(op, err)
+		return Endpoint{}, s.failAgent(ctx, op, err, e.AgentID)
 	}
 	return e, nil
+}
+
+// failAgent is fail for an operation that sets agentID: the
+// ConflictError of an agent id already in use names the agent id and the
+// endpoint holding it.
+func (s *sqlStore) failAgent(ctx context.Context, op string, err error, agentID string) error {
+	err = translate(err)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Key != "agent id" {
+		return fail(op, err)
+	}
+	ce.Value = agentID
+	var id, host string
+	if s.r.QueryRowContext(ctx, s.q(`SELECT id, hostname FROM endpoints WHERE agent_id = ? AND revoked_at IS NULL`),
+		agentID).Scan(&id, &host) == nil {
+		ce.Holder = "endpoint " + host + " (" + id + ")"
+	}
+	return fail(op, err)
 }
 
 // Endpoint implements Endpoints.
@@ -232,7 +250,7 @@ func (s *sqlStore) SetEndpointRole(ctx context.Context, id string, role Role, ag
 	}
 	e, err := s.updateLive(ctx, id, "role = ?, agent_id = ?", string(role), nullStr(agentID))
 	if err != nil {
-		return Endpoint{}, fail(op, err)
+		return Endpoint{}, s.failAgent(ctx, op, err, agentID)
 	}
 	return e, nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -87,5 +88,25 @@ func TestRebind(t *testing.T) {
 	s.kind = dialectSQLite
 	if got := s.q("a = ?"); got != "a = ?" {
 		t.Fatalf("sqlite query changed: %q", got)
+	}
+}
+
+// TestSQLiteSynchronousFull: every SQLite connection commits with
+// synchronous=FULL (2), so an acknowledged write survives a power cut.
+func TestSQLiteSynchronousFull(t *testing.T) {
+	st, err := Open(t.Context(), "sqlite:"+t.TempDir()+"/cascade.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := st.(*sqlStore)
+	for name, db := range map[string]*sql.DB{"writer": s.w, "reader": s.r} {
+		var mode int
+		if err := db.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if mode != 2 {
+			t.Errorf("%s: PRAGMA synchronous = %d, want 2 (FULL)", name, mode)
+		}
 	}
 }

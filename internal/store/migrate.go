@@ -67,14 +67,14 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	}
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate: %w", translate(err))
 	}
 	defer conn.Close()
 	if s.kind == dialectPostgres {
 		const lock = "SELECT pg_advisory_lock(hashtext('cascade.store.migrate:' || coalesce(current_schema(), '')))"
 		const unlock = "SELECT pg_advisory_unlock(hashtext('cascade.store.migrate:' || coalesce(current_schema(), '')))"
 		if _, err := conn.ExecContext(ctx, lock); err != nil {
-			return fmt.Errorf("migrate: take advisory lock: %w", err)
+			return fmt.Errorf("migrate: take advisory lock: %w", translate(err))
 		}
 		// Unlock even if ctx is done; closing the session would too.
 		defer conn.ExecContext(context.WithoutCancel(ctx), unlock) //nolint:errcheck
@@ -86,7 +86,7 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 			version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`
 	}
 	if _, err := conn.ExecContext(ctx, create); err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+		return fmt.Errorf("migrate: create schema_migrations: %w", translate(err))
 	}
 	if err := s.checkNotNewer(ctx, conn, ms); err != nil {
 		return err
@@ -104,7 +104,7 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 func (s *sqlStore) checkNotNewer(ctx context.Context, conn *sql.Conn, ms []migration) error {
 	var top sql.NullInt64
 	if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&top); err != nil {
-		return fmt.Errorf("migrate: read schema version: %w", err)
+		return fmt.Errorf("migrate: read schema version: %w", translate(err))
 	}
 	known := int64(0)
 	if len(ms) > 0 {
@@ -120,25 +120,25 @@ func (s *sqlStore) checkNotNewer(ctx context.Context, conn *sql.Conn, ms []migra
 func (s *sqlStore) apply(ctx context.Context, conn *sql.Conn, m migration) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("migrate %s: begin: %w", m.name, err)
+		return fmt.Errorf("migrate %s: begin: %w", m.name, translate(err))
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	var n int
 	if err := tx.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM schema_migrations WHERE version = ?"), m.version).Scan(&n); err != nil {
-		return fmt.Errorf("migrate %s: %w", m.name, err)
+		return fmt.Errorf("migrate %s: %w", m.name, translate(err))
 	}
 	if n > 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("migrate %s: %w", m.name, err)
+		return fmt.Errorf("migrate %s: %w", m.name, translate(err))
 	}
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 		m.version, m.name, s.t(s.now())); err != nil {
-		return fmt.Errorf("migrate %s: record: %w", m.name, err)
+		return fmt.Errorf("migrate %s: record: %w", m.name, translate(err))
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migrate %s: commit: %w", m.name, err)
+		return fmt.Errorf("migrate %s: commit: %w", m.name, translate(err))
 	}
 	return nil
 }

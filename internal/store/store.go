@@ -13,7 +13,12 @@
 // Conventions shared by every method:
 //   - Every call takes a context; cancelling it aborts the call.
 //   - Errors name the failed operation and wrap the package's sentinel
-//     errors (ErrNotFound, ErrConflict, ...); check them with errors.Is.
+//     errors (ErrNotFound, ErrConflict, ErrReadOnly, ...); check them with
+//     errors.Is. A uniqueness conflict is a *ConflictError (errors.As)
+//     naming what is taken and, where the store knows, by whom.
+//   - Error texts are in the store's words, alike on both databases: a
+//     driver's message never appears in them (a client may see them);
+//     DriverError returns it for the server's log.
 //   - Times are stored and returned in UTC, truncated to microseconds (the
 //     precision both databases keep). Times the store sets itself (created,
 //     enrolled, received, expiry checks) come from Options.Clock.
@@ -26,6 +31,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -131,7 +137,10 @@ type EnrollmentTokens interface {
 	// e.Domain is ignored and set from the token. An endpoint with role
 	// agent needs a token with Agents: otherwise ErrForbiddenRole, checked
 	// after the token's validity (ErrNotFound, ErrRevoked, ErrExpired,
-	// ErrExhausted come first), and the token is not used up.
+	// ErrExhausted come first), and the token is not used up. A token
+	// refused for any of these reasons is refused without taking the write
+	// lock (anyone may present a token); only a usable one opens the write
+	// transaction, which checks it again.
 	Enroll(ctx context.Context, tokenHash Hash, e Endpoint) (Endpoint, error)
 	// ListEnrollmentTokens returns the tokens of domain (every domain when
 	// domain is ""), revoked and expired ones included, oldest first.
@@ -353,7 +362,11 @@ type Notifications interface {
 // or a plain file path for SQLite, "postgres://..." or "postgresql://..."
 // for PostgreSQL (any parameter pgx accepts, search_path included).
 // Several processes may Open the same PostgreSQL database at once: the
-// migrations run under an advisory lock.
+// migrations run under an advisory lock. A database that cannot be written
+// (a read-only file, a read-only role, transaction or standby) is refused
+// with ErrReadOnly, found by a write in a transaction that is rolled back;
+// the error is one line naming the database (the file, or the URL without
+// its password).
 func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -361,25 +374,64 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	var (
 		s   *sqlStore
 		err error
+		// name is what errors call the database: the file, or the URL
+		// without its password.
+		name = RedactDSN(dsn)
 	)
 	switch {
 	case hasPrefixFold(dsn, "postgres://"), hasPrefixFold(dsn, "postgresql://"):
 		s, err = openPostgres(ctx, dsn, opts)
 	default:
+		name = sqlitePath(dsn)
 		s, err = openSQLite(ctx, dsn, opts)
 	}
 	if err != nil {
-		return nil, err
+		return nil, openError(name, err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	err = s.migrate(ctx)
+	if err == nil {
+		err = s.checkWritable(ctx)
+	}
+	if err == nil && s.kind == dialectSQLite {
+		err = s.prepareBulk(ctx)
+	}
+	if err != nil {
 		s.Close()
-		return nil, err
-	}
-	if s.kind == dialectSQLite {
-		if err := s.prepareBulk(ctx); err != nil {
-			s.Close()
-			return nil, err
-		}
+		return nil, openError(name, err)
 	}
 	return s, nil
+}
+
+// openError names the database in an error of Open, in the store's words.
+func openError(name string, err error) error {
+	err = translate(err)
+	if errors.Is(err, ErrReadOnly) {
+		return fmt.Errorf("database %s cannot be written: %w", name, err)
+	}
+	return fmt.Errorf("open database %s: %w", name, err)
+}
+
+// checkWritable makes a write in a transaction that it rolls back: a
+// database the server cannot write is refused at start instead of failing
+// every write later (a read-only file, a read-only role or standby).
+func (s *sqlStore) checkWritable(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err == nil {
+		// A row of a table the server writes in normal operation (a role
+		// may lack privileges on schema_migrations, written only by
+		// migrations), under a name no domain has.
+		now := s.now()
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO domains (name, created_at) VALUES (?, ?)`),
+			newID("write-check", now), s.t(now))
+		if rerr := tx.Rollback(); err == nil {
+			err = rerr
+		}
+	}
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if err = translate(err); errors.Is(err, ErrReadOnly) {
+		return err
+	}
+	return &dbError{kind: ErrReadOnly, msg: err.Error(), cause: DriverError(err)}
 }

@@ -153,7 +153,7 @@ func TestErrorsNameOperation(t *testing.T) {
 	if err == nil {
 		_, err = st.CreateDomain(context.Background(), "d")
 	}
-	if !errors.Is(err, store.ErrConflict) || !strings.HasPrefix(err.Error(), "create domain d: conflict: ") {
+	if !errors.Is(err, store.ErrConflict) || err.Error() != "create domain d: domain name d is already used" {
 		t.Fatalf("error %q", err)
 	}
 }

@@ -110,6 +110,10 @@ func (s *sqlStore) CreateEnrollmentToken(ctx context.Context, t EnrollmentToken)
 
 // RedeemEnrollmentToken implements EnrollmentTokens.
 func (s *sqlStore) RedeemEnrollmentToken(ctx context.Context, h Hash) (EnrollmentToken, error) {
+	const op = "redeem enrollment token"
+	if _, err := s.usableToken(ctx, h); err != nil {
+		return EnrollmentToken{}, fail(op, err)
+	}
 	var t EnrollmentToken
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -117,9 +121,37 @@ func (s *sqlStore) RedeemEnrollmentToken(ctx context.Context, h Hash) (Enrollmen
 		return err
 	})
 	if err != nil {
-		return EnrollmentToken{}, fail("redeem enrollment token", err)
+		return EnrollmentToken{}, fail(op, err)
 	}
 	return t, nil
+}
+
+// usableToken looks the token up on a reader, without the write lock, and
+// returns it when it can be redeemed now. Whoever reaches the server may
+// present a token, so an unknown or unusable one must never take the
+// writer (SQLite has one): only a usable token goes on to redeem, which
+// checks again inside its write transaction.
+func (s *sqlStore) usableToken(ctx context.Context, h Hash) (EnrollmentToken, error) {
+	t, err := scanEnrollment(s.r.QueryRowContext(ctx,
+		s.q(`SELECT `+enrollmentCols+` FROM enrollment_tokens WHERE secret_hash = ?`), h.String()))
+	if err != nil {
+		return EnrollmentToken{}, err
+	}
+	return t, s.tokenUsable(t)
+}
+
+// tokenUsable says why t cannot be redeemed now, in the order of the
+// contract: revoked, expired, used up; nil when it can.
+func (s *sqlStore) tokenUsable(t EnrollmentToken) error {
+	switch {
+	case !t.Revoked.IsZero():
+		return fmt.Errorf("token %s: %w", t.ID, ErrRevoked)
+	case !t.Expires.IsZero() && !t.Expires.After(s.now()):
+		return fmt.Errorf("token %s: %w", t.ID, ErrExpired)
+	case t.MaxUses > 0 && t.Uses >= t.MaxUses:
+		return fmt.Errorf("token %s: %w after %d uses", t.ID, ErrExhausted, t.Uses)
+	}
+	return nil
 }
 
 // redeem counts one use of the token in a single conditional UPDATE, so
@@ -138,16 +170,13 @@ func (s *sqlStore) redeem(ctx context.Context, q querier, h Hash) (EnrollmentTok
 	}
 	t, err = scanEnrollment(q.QueryRowContext(ctx,
 		s.q(`SELECT `+enrollmentCols+` FROM enrollment_tokens WHERE secret_hash = ?`), h.String()))
-	switch {
-	case err != nil:
+	if err != nil {
 		return EnrollmentToken{}, err
-	case !t.Revoked.IsZero():
-		return EnrollmentToken{}, fmt.Errorf("token %s: %w", t.ID, ErrRevoked)
-	case !t.Expires.IsZero() && !t.Expires.After(s.now()):
-		return EnrollmentToken{}, fmt.Errorf("token %s: %w", t.ID, ErrExpired)
-	default:
-		return EnrollmentToken{}, fmt.Errorf("token %s: %w after %d uses", t.ID, ErrExhausted, t.Uses)
 	}
+	if err := s.tokenUsable(t); err != nil {
+		return EnrollmentToken{}, err
+	}
+	return EnrollmentToken{}, fmt.Errorf("token %s: %w after %d uses", t.ID, ErrExhausted, t.Uses)
 }
 
 // Enroll implements EnrollmentTokens.
@@ -157,20 +186,32 @@ func (s *sqlStore) Enroll(ctx context.Context, tokenHash Hash, e Endpoint) (Endp
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("%s: %w", op, err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		t, err := s.redeem(ctx, tx, tokenHash)
-		if err != nil {
-			return err
-		}
+	forbidden := func(t EnrollmentToken) error {
 		if e.Role == RoleAgent && !t.Agents {
-			// Rolling back undoes the use redeem counted.
 			return fmt.Errorf("token %s: %w: it does not allow update agents", t.ID, ErrForbiddenRole)
 		}
-		e.Domain = t.Domain
-		return s.insertEndpoint(ctx, tx, e)
-	})
+		return nil
+	}
+	// Refused on a reader first: see usableToken.
+	t, err := s.usableToken(ctx, tokenHash)
+	if err == nil {
+		err = forbidden(t)
+	}
+	if err == nil {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			t, err := s.redeem(ctx, tx, tokenHash)
+			if err != nil {
+				return err
+			}
+			if err := forbidden(t); err != nil {
+				return err // rolling back undoes the use redeem counted
+			}
+			e.Domain = t.Domain
+			return s.insertEndpoint(ctx, tx, e)
+		})
+	}
 	if err != nil {
-		return Endpoint{}, fail(op+" "+e.Hostname, err)
+		return Endpoint{}, s.failAgent(ctx, op+" "+e.Hostname, err, e.AgentID)
 	}
 	return e, nil
 }

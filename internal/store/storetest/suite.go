@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +72,7 @@ func Run(t *testing.T, open Opener) {
 		{"RedeemConcurrent", testRedeemConcurrent},
 		{"Enroll", testEnroll},
 		{"EnrollAgents", testEnrollAgents},
+		{"EnrollAgentConflict", testEnrollAgentConflict},
 		{"Domains", testDomains},
 		{"DomainSettings", testDomainSettings},
 		{"Endpoints", testEndpoints},
@@ -116,11 +119,48 @@ func (e *env) must(err error) {
 	}
 }
 
-// is fails the test unless err wraps target.
+// is fails the test unless err wraps target and says so in the store's
+// words (ownWords).
 func (e *env) is(err, target error) {
 	e.t.Helper()
 	if !errors.Is(err, target) {
 		e.t.Fatalf("got error %v, want %v", err, target)
+	}
+	ownWords(e.t, err)
+}
+
+// driverWords are phrases of SQLite's and PostgreSQL's error messages.
+var driverWords = regexp.MustCompile(`(?i)constraint failed|constraint "|violates|duplicate key|\(SQLSTATE|` +
+	`ERROR: |\(\d{1,5}\)$|failed to connect|readonly database|no such (table|column)`)
+
+// ownWords fails the test when err's text carries a database driver's
+// message: what a client may see is in the store's words.
+func ownWords(t testing.TB, err error) {
+	t.Helper()
+	if err != nil && driverWords.MatchString(err.Error()) {
+		t.Fatalf("error %q carries the database driver's message", err)
+	}
+}
+
+// conflict fails the test unless err is a *store.ConflictError (wrapping
+// ErrConflict) for key with value, held by the endpoint holder (when not
+// nil).
+func (e *env) conflict(err error, key, value string, holder *store.Endpoint) {
+	e.t.Helper()
+	e.is(err, store.ErrConflict)
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) {
+		e.t.Fatalf("error %v is not a *store.ConflictError", err)
+	}
+	want := store.ConflictError{Key: key, Value: value}
+	if holder != nil {
+		want.Holder = fmt.Sprintf("endpoint %s (%s)", holder.Hostname, holder.ID)
+	}
+	if got := (store.ConflictError{Key: ce.Key, Value: ce.Value, Holder: ce.Holder}); got != want {
+		e.t.Fatalf("conflict %+v, want %+v", got, want)
+	}
+	if !strings.HasSuffix(err.Error(), want.Error()) {
+		e.t.Fatalf("error %q does not end in %q", err, want.Error())
 	}
 }
 

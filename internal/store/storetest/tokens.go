@@ -239,3 +239,21 @@ func testEnrollAgents(e *env) {
 	_, err = e.st.Enroll(e.ctx, revoked.Hash, agent("late", "ua-2"))
 	e.is(err, store.ErrRevoked)
 }
+
+// testEnrollAgentConflict: enrolling an update agent with an agent id
+// another endpoint holds is a *store.ConflictError naming the agent id and
+// its holder, and does not use the token.
+func testEnrollAgentConflict(e *env) {
+	e.domain("d")
+	tok, err := e.st.CreateEnrollmentToken(e.ctx, store.EnrollmentToken{Hash: e.secretHash(), Domain: "d", Agents: true})
+	e.must(err)
+	first, err := e.st.Enroll(e.ctx, tok.Hash, store.Endpoint{Hostname: "pc-4711", Role: store.RoleAgent, AgentID: "ua-1",
+		CredentialHash: e.secretHash()})
+	e.must(err)
+	_, err = e.st.Enroll(e.ctx, tok.Hash, store.Endpoint{Hostname: "pc-4712", Role: store.RoleAgent, AgentID: "ua-1",
+		CredentialHash: e.secretHash()})
+	e.conflict(err, "agent id", "ua-1", &first)
+	toks, err := e.st.ListEnrollmentTokens(e.ctx, "d")
+	e.must(err)
+	e.equal("uses after a refused enrollment", toks[0].Uses, 1)
+}
