@@ -102,6 +102,8 @@ func TestParseErrors(t *testing.T) {
 			"custom_sources entry 1: addresses: range start 10.1.255.255 is after its end 10.1.0.0"},
 		{"mixed families", base + "custom_sources:\n  - {addresses: 10.1.0.0/16, source: agent:a}\n  - {addresses: 10.0.0.1-::1, source: agent:a}\n",
 			"custom_sources entry 2: addresses: range 10.0.0.1-::1 mixes IPv4 and IPv6"},
+		{"CIDR with host bits", base + "custom_sources:\n  - {addresses: 10.3.0.5/16, source: agent:a}\n",
+			`custom_sources entry 1: addresses: "10.3.0.5/16" has host bits set (did you mean 10.3.0.0/16? a single address is written without /16)`},
 		{"bad address", base + "custom_sources:\n  - {addresses: 10.1.0, source: agent:a}\n", `custom_sources entry 1: addresses: "10.1.0" is not an IP address`},
 		{"ftp source", base + "custom_sources:\n  - {addresses: 10.0.0.1, source: \"ftp://m.example/\"}\n",
 			`custom_sources entry 1: source "ftp://m.example/" is neither agent:ID nor an absolute http(s) URL: scheme must be http or https`},
