@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/cascade-update/cascade/internal/suggest"
 )
 
 // The process exit statuses of every command (README.md, "Exit status").
@@ -139,54 +141,20 @@ func subcommandNames(cmd *cobra.Command) []string {
 }
 
 // nearestSubcommand is the subcommand of cmd whose name (or alias) is
-// nearest to typed, if it is near enough to be a typing mistake: at most
-// a third of the name's letters differ (at least one), or typed is a
-// prefix of exactly that name. "" if none is.
+// near enough to typed to be a typing mistake (suggest.Nearest), or "".
 func nearestSubcommand(cmd *cobra.Command, typed string) string {
-	best, bestDist := "", -1
+	var names []string
+	owner := map[string]string{}
 	for _, s := range cmd.Commands() {
 		if !s.IsAvailableCommand() {
 			continue
 		}
-		for _, name := range append([]string{s.Name()}, s.Aliases...) {
-			d := editDistance(strings.ToLower(typed), name)
-			if strings.HasPrefix(name, strings.ToLower(typed)) && typed != "" {
-				d = min(d, 1)
-			}
-			if d <= max(1, len(name)/3) && (bestDist < 0 || d < bestDist) {
-				best, bestDist = s.Name(), d
-			}
+		for _, n := range append([]string{s.Name()}, s.Aliases...) {
+			names = append(names, n)
+			owner[n] = s.Name()
 		}
 	}
-	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// insertions, deletions, substitutions and swaps of adjacent letters each
-// count one ("sttaus" is 1 from "status").
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
+	return owner[suggest.Nearest(typed, names)]
 }
 
 // requiredFlags is a usage error naming the first flag marked required
@@ -231,10 +199,34 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if !ee.Reported {
-			fmt.Fprintf(stderr, "cascade: %v\n", err)
+			printError(stderr, err)
 		}
 		return ee.Code
 	}
-	fmt.Fprintf(stderr, "cascade: %v\n", err)
+	printError(stderr, err)
 	return ExitFailed
+}
+
+// problemLister is an error listing several problems (of a configuration
+// file), one line each.
+type problemLister interface {
+	error
+	ProblemLines() []string
+}
+
+// printError prints err on one line, or, if it lists several problems,
+// each problem on its own line after the same context
+// ("cascade: endpoint config a.yaml: line 3: ...").
+func printError(stderr io.Writer, err error) {
+	var pl problemLister
+	if errors.As(err, &pl) && len(pl.ProblemLines()) > 1 {
+		context, found := strings.CutSuffix(err.Error(), pl.Error())
+		if found {
+			for _, line := range pl.ProblemLines() {
+				fmt.Fprintf(stderr, "cascade: %s%s\n", context, line)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(stderr, "cascade: %v\n", err)
 }

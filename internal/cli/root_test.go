@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,13 +94,17 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"status", "status", 0}, {"sttaus", "status", 1}, {"lst", "list", 1}, {"foo", "run", 3}, {"", "ab", 2}} {
-		if d := editDistance(tc.a, tc.b); d != tc.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, d, tc.d)
-		}
+// TestConfigProblemsEachOnALine: a command given an invalid endpoint
+// configuration prints every problem on its own line and exits 2.
+func TestConfigProblemsEachOnALine(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "endpoint.yaml")
+	if err := os.WriteFile(cfg, []byte("data_dri: d\ntrusted_roots: {vendor: r}\nbogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run("endpoint", "status", "--config", cfg)
+	want := "cascade: endpoint config " + cfg + `: line 1: unknown field "data_dri" (did you mean "data_dir"?)` + "\n" +
+		"cascade: endpoint config " + cfg + `: line 3: unknown field "bogus"` + "\n"
+	if code != ExitUsage || out != "" || stderr != want {
+		t.Fatalf("exit %d, stdout %q, stderr\n%s\nwant\n%s", code, out, stderr, want)
 	}
 }
