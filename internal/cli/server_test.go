@@ -54,6 +54,11 @@ func TestServerCommands(t *testing.T) {
 		return code == 0 && strings.Contains(out, `"pattern"`)
 	})
 
+	if out := mustRun(t, append([]string{"server", "status"}, admin...)...); field(t, out, "fingerprint") != fp || strings.Contains(out, "{") {
+		t.Fatalf("server status:\n%s", out)
+	}
+	checkSnakeCase(t, "server status --json", mustRun(t, append([]string{"server", "status", "--json"}, admin...)...))
+
 	out = mustRun(t, append([]string{"server", "token", "create", "--domain", "default"}, admin...)...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	cfg := filepath.Join(dir, "ep", "endpoint.yaml")
