@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +188,8 @@ func TestPullThroughBusy(t *testing.T) {
 	_, body := get(t, a.url+"healthz", nil)
 	if err := json.Unmarshal(body, &m); err != nil || m["vendor"] == nil {
 		t.Fatalf("healthz %s", body)
+	}
+	if b, _ := m["build"].(map[string]any); b["version"] == nil || b["go"] != runtime.Version() {
+		t.Fatalf("healthz has no build information: %s", body)
 	}
 }

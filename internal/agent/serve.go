@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/buildinfo"
 	"github.com/cascade-update/cascade/internal/fastpath"
 )
 
@@ -31,9 +32,10 @@ func (a *Agent) routes() http.Handler {
 }
 
 // healthz answers 200 with the served versions once the agent serves the
-// vendor repository, and 503 before (nothing to relay yet).
+// vendor repository, and 503 before (nothing to relay yet); "build" is
+// the running binary's version, commit and date.
 func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
-	body := map[string]any{}
+	body := map[string]any{"build": buildinfo.Read()}
 	a.mu.Lock()
 	for kind, s := range a.served {
 		body[kind] = map[string]int64{"timestamp": s.timestamp, "snapshot": s.snapshot}

@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
+	"github.com/cascade-update/cascade/internal/report"
 )
 
 // endpointStatusOptions are the flags of `cascade endpoint status`.
@@ -65,23 +66,71 @@ func runEndpointStatus(o endpointStatusOptions, out io.Writer) error {
 		return err
 	}
 	if o.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return printJSON(out, endpointStatusView(st))
 	}
-	fmt.Fprintf(out, "endpoint %s (%s)\n", st.ID, st.Role)
+	fmt.Fprintf(out, "endpoint %s (%s)\n\n", st.ID, st.Role)
+	tw := newTable(out)
+	fmt.Fprintln(tw, "CATEGORY\tINSTALLED\tSINCE\tPREVIOUS")
 	for _, c := range st.Installed {
-		fmt.Fprintf(out, "  %s\n", formatCategoryStatus(c))
+		fmt.Fprintln(tw, formatCategoryStatus(c))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("endpoint status: write: %w", err)
 	}
 	if st.Role == plan.RoleAgent {
+		fmt.Fprintln(out)
 		printAgentStatus(out, st.Agent)
 	}
+	fmt.Fprintln(out)
 	if st.LastReport == nil {
 		fmt.Fprintln(out, "no update run yet")
 		return nil
 	}
-	fmt.Fprintln(out, "last update:")
+	fmt.Fprint(out, "last update: ")
 	return printReport(out, st.LastReport, false)
+}
+
+// endpointStatusJSON is `cascade endpoint status --json`: snake_case keys
+// throughout.
+type endpointStatusJSON struct {
+	ID         string         `json:"id"`
+	Role       plan.Role      `json:"role"`
+	Installed  []categoryJSON `json:"installed"`
+	LastReport *report.Report `json:"last_report,omitempty"`
+	Agent      *agent.Status  `json:"agent,omitempty"`
+}
+
+// categoryJSON is one installed category.
+type categoryJSON struct {
+	Category      category.Category `json:"category"`
+	Current       *versionJSON      `json:"current,omitempty"`
+	Previous      *versionJSON      `json:"previous,omitempty"`
+	HookPending   bool              `json:"hook_pending"`
+	SwitchPending bool              `json:"switch_pending"`
+}
+
+// versionJSON is one installed version of a category.
+type versionJSON struct {
+	ID          string         `json:"id"`
+	InstalledAt time.Time      `json:"installed_at"`
+	Items       []install.Item `json:"items"`
+	Files       int            `json:"files"`
+	Dir         string         `json:"dir"`
+}
+
+func endpointStatusView(st *endpoint.Status) endpointStatusJSON {
+	v := endpointStatusJSON{ID: st.ID, Role: st.Role, Installed: []categoryJSON{}, LastReport: st.LastReport, Agent: st.Agent}
+	version := func(x *install.Version) *versionJSON {
+		if x == nil {
+			return nil
+		}
+		return &versionJSON{ID: x.ID, InstalledAt: x.InstalledAt, Items: x.Items, Files: len(x.Files), Dir: x.Dir}
+	}
+	for _, c := range st.Installed {
+		v.Installed = append(v.Installed, categoryJSON{Category: c.Category, Current: version(c.Current), Previous: version(c.Previous),
+			HookPending: c.HookPending, SwitchPending: c.SwitchPending})
+	}
+	return v
 }
 
 func runEndpointRollback(cmd *cobra.Command, config, name string) error {
@@ -109,29 +158,30 @@ func runEndpointRollback(cmd *cobra.Command, config, name string) error {
 	return nil
 }
 
-// formatCategoryStatus is one line: category, current and previous
-// versions with their items.
+// formatCategoryStatus is one row of the installed table: category,
+// current items, when they were installed, the rollback target's items.
 func formatCategoryStatus(c install.CategoryStatus) string {
-	s := fmt.Sprintf("%-15s ", c.Category)
 	if c.Current == nil {
-		return s + "not installed"
+		return fmt.Sprintf("%s\tnot installed\t-\t-", c.Category)
 	}
-	s += fmt.Sprintf("%s %s installed %s", c.Current.ID, items(c.Current.Items), c.Current.InstalledAt.Format("2006-01-02 15:04:05Z07:00"))
-	if c.Previous != nil {
-		s += fmt.Sprintf(" (previous %s %s)", c.Previous.ID, items(c.Previous.Items))
-	}
+	cur := items(c.Current.Items)
 	if c.HookPending {
-		s += " [hook pending]"
+		cur += " [hook pending]"
 	}
-	return s
+	prev := "-"
+	if c.Previous != nil {
+		prev = items(c.Previous.Items)
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s", c.Category, cur, timeOr(c.Current.InstalledAt, "-"), prev)
 }
 
+// items renders installed items as "engine 7.2, pattern 17.736.00".
 func items(its []install.Item) string {
-	parts := make([]string, len(its))
-	for i, it := range its {
-		parts[i] = it.Name + " " + it.Version
+	m := make(map[string]string, len(its))
+	for _, it := range its {
+		m[it.Name] = it.Version
 	}
-	return "[" + strings.Join(parts, ", ") + "]"
+	return versions(m)
 }
 
 // printAgentStatus prints what an update agent serves and to how many.

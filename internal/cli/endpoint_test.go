@@ -61,6 +61,7 @@ hooks:
 	if !strings.Contains(out, "components") || !strings.Contains(out, "pattern 1.0") {
 		t.Fatalf("status:\n%s", out)
 	}
+	checkEndpointStatusOutput(t, out)
 	os.WriteFile(payload, []byte("pattern v2"), 0o644)
 	mustRun(t, "origin", "publish", origin, "--component", "pattern", "--version", "2.0", payload)
 	if rep := updateOnce(t, cfg); rep.Category(category.Components).After["pattern"] != "2.0" {
@@ -74,6 +75,7 @@ hooks:
 	if !strings.Contains(out, `"version": "1.0"`) {
 		t.Fatalf("after rollback:\n%s", out)
 	}
+	checkSnakeCase(t, "endpoint status --json", out)
 	hooks, _ := os.ReadFile(hookOut)
 	if n := strings.Count(string(hooks), "components"); n != 3 {
 		t.Errorf("hook ran %d times, want 3 (two installs, one rollback):\n%s", n, hooks)

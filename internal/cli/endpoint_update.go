@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,30 +85,33 @@ func runEndpointUpdate(ctx context.Context, o endpointUpdateOptions, out io.Writ
 	return nil
 }
 
-// printReport writes a report as JSON or as one line per category and
-// failed source.
+// printReport writes a report as JSON, or as its first line and a table
+// with a row per category, then the failed attempts and errors.
 func printReport(out io.Writer, rep *report.Report, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(out, rep)
 	}
 	fmt.Fprintf(out, "run %s (%s): %s in %s\n", rep.ID, rep.Trigger, rep.Result, rep.Finished.Sub(rep.Started).Round(1e6))
+	tw := newTable(out)
+	fmt.Fprintln(tw, "CATEGORY\tRESULT\tSOURCE\tBYTES\tVERSIONS")
+	var notes []string
 	for _, c := range rep.Categories {
-		fmt.Fprintf(out, "  %-15s %-10s", c.Category, c.Result)
-		if c.Source != "" {
-			fmt.Fprintf(out, " from %s, %d bytes, %v -> %v", c.Source, c.Bytes, c.Before, c.After)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Category, c.Result, dash(c.Source), agentBytes(c.Bytes), versionChange(c.Before, c.After))
+		for _, a := range c.Attempts {
+			notes = append(notes, fmt.Sprintf("  %s: %s: %s: %s", c.Category, a.Source, a.Class, a.Error))
 		}
 		if c.Error != "" {
-			fmt.Fprintf(out, " %s", c.Error)
-		}
-		fmt.Fprintln(out)
-		for _, a := range c.Attempts {
-			fmt.Fprintf(out, "      %s: %s: %s\n", a.Source, a.Class, a.Error)
+			notes = append(notes, fmt.Sprintf("  %s: %s", c.Category, c.Error))
 		}
 		if c.Hook != nil && c.Hook.Error != "" {
-			fmt.Fprintf(out, "      hook: %s\n", c.Hook.Error)
+			notes = append(notes, fmt.Sprintf("  %s: hook: %s", c.Category, c.Hook.Error))
 		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(out, n)
 	}
 	return nil
 }

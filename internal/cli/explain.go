@@ -57,6 +57,9 @@ func explainInput(o explainOptions) (*policy.Policy, plan.Endpoint, plan.Trigger
 	if o.PolicyFile == "" {
 		return nil, ep, "", errors.New("explain: --policy is required")
 	}
+	if o.Role == "" {
+		return nil, ep, "", errors.New("explain: --role is required (agent or client)")
+	}
 	role, err := plan.ParseRole(o.Role)
 	if err != nil {
 		return nil, ep, "", fmt.Errorf("explain: --role: %w", err)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -39,8 +37,8 @@ func serverSync() *cobra.Command {
 				state = "up to date"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "origin %s (timestamp %d): %d targets, %d fetched (%d bytes)\n", state, res.Timestamp, res.Targets, res.Fetched, res.Bytes)
-			for name, v := range res.Deployed {
-				fmt.Fprintf(cmd.OutOrStdout(), "deployed %s %s\n", name, v)
+			if len(res.Deployed) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "deployed %s\n", versions(res.Deployed))
 			}
 			if res.Notification != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "notification %s sent\n", res.Notification)
@@ -50,13 +48,17 @@ func serverSync() *cobra.Command {
 }
 
 func serverStatus() *cobra.Command {
-	return adminCommand("status", "Show the server's state (JSON)", cobra.NoArgs, func(cmd *cobra.Command, c *adminConn, _ []string) error {
-		var st api.Status
-		if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/status", nil, nil, &st); err != nil {
-			return err
-		}
-		return printJSON(cmd.OutOrStdout(), st)
-	})
+	return adminCommand("status", "Show the server's state: URL, key fingerprint, vendor root hash, origin, database, site repository, last sync",
+		cobra.NoArgs, func(cmd *cobra.Command, c *adminConn, _ []string) error {
+			var st api.Status
+			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/status", nil, nil, &st); err != nil {
+				return err
+			}
+			if c.JSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			return writeServerStatus(cmd.OutOrStdout(), st)
+		})
 }
 
 func serverComponentsList() *cobra.Command {
@@ -69,12 +71,7 @@ func serverComponentsList() *cobra.Command {
 			if c.JSON {
 				return printJSON(cmd.OutOrStdout(), cs)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "COMPONENT\tLATEST\tDEPLOYED\tHELD\tSYNCED")
-			for _, x := range cs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", x.Name, x.Latest, dash(x.Deployed), x.Held, x.Synced.Format(time.RFC3339))
-			}
-			return tw.Flush()
+			return writeComponents(cmd.OutOrStdout(), cs)
 		})
 }
 
@@ -117,7 +114,7 @@ func serverNotify() *cobra.Command {
 			if c.JSON {
 				return printJSON(cmd.OutOrStdout(), n)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "notification %s: %v\n", n.ID, n.Versions)
+			fmt.Fprintf(cmd.OutOrStdout(), "notification %s: %s\n", n.ID, versions(n.Versions))
 			return nil
 		})
 	cmd.Flags().StringVar(&domain, "domain", "", "notify only this domain's endpoints")
@@ -133,21 +130,21 @@ func serverNotificationsList() *cobra.Command {
 		if c.JSON {
 			return printJSON(cmd.OutOrStdout(), ns)
 		}
-		for _, n := range ns {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\t%v\n", n.ID, n.Created.Format(time.RFC3339), dash(n.Domain), n.Versions)
-		}
-		return nil
+		return writeNotifications(cmd.OutOrStdout(), ns)
 	})
 }
 
 func serverNotificationShow() *cobra.Command {
-	return adminCommand("show ID", "Show a notification and its delivery counts per role and state (JSON)", cobra.ExactArgs(1),
+	return adminCommand("show ID", "Show a notification and its delivery counts per role and state", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *adminConn, args []string) error {
 			var n api.Notification
 			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/notifications/"+pathEscape(args[0]), nil, nil, &n); err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), n)
+			if c.JSON {
+				return printJSON(cmd.OutOrStdout(), n)
+			}
+			return writeNotification(cmd.OutOrStdout(), n)
 		})
 }
 
@@ -164,16 +161,7 @@ func serverReports() *cobra.Command {
 			if c.JSON {
 				return printJSON(cmd.OutOrStdout(), rs)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RECEIVED\tENDPOINT\tTRIGGER\tRESULT\tSOURCES")
-			for _, r := range rs {
-				srcs := ""
-				for _, cr := range r.Categories {
-					srcs += fmt.Sprintf("%s=%s ", cr.Category, dash(cr.Source))
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ReceivedAt.Format(time.RFC3339), r.EndpointID, r.Trigger, r.Result, srcs)
-			}
-			return tw.Flush()
+			return writeReports(cmd.OutOrStdout(), rs)
 		})
 	cmd.Flags().StringVar(&endpointID, "endpoint", "", "only this endpoint's reports")
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many reports")

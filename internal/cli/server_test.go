@@ -59,6 +59,11 @@ func TestServerCommands(t *testing.T) {
 		return code == 0 && strings.Contains(out, `"pattern"`)
 	})
 
+	if out := mustRun(t, append([]string{"server", "status"}, admin...)...); field(t, out, "fingerprint") != fp || strings.Contains(out, "{") {
+		t.Fatalf("server status:\n%s", out)
+	}
+	checkSnakeCase(t, "server status --json", mustRun(t, append([]string{"server", "status", "--json"}, admin...)...))
+
 	out = mustRun(t, append([]string{"server", "token", "create", "--domain", "default"}, admin...)...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	cfg := filepath.Join(dir, "ep", "endpoint.yaml")
@@ -142,7 +147,7 @@ func testVendorRootCheck(t *testing.T, addr, fp, rootHash string, admin []string
 	otherRoot := filepath.Join(other, "published", "vendor", "metadata", "1.root.json")
 	otherHash := strings.Fields(field(t, mustRun(t, "origin", "status", other), "trusted root 1.root.json:"))[0]
 	var st api.Status
-	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"server", "status"}, admin...)...)), &st); err != nil || st.VendorRootSHA256 != rootHash {
+	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"server", "status", "--json"}, admin...)...)), &st); err != nil || st.VendorRootSHA256 != rootHash {
 		t.Fatalf("server status: vendor root %q, %v; want %s", st.VendorRootSHA256, err, rootHash)
 	}
 	enroll := func(name string, check ...string) (int, string) {

@@ -5,20 +5,20 @@
 package endpoint
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/strictyaml"
 )
 
 // Config is an endpoint's configuration file. Decoding is strict: unknown
@@ -116,16 +116,15 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig decodes and validates a configuration; dir resolves
-// relative paths.
+// relative paths. An invalid configuration is a *strictyaml.Error listing
+// every problem, one line each.
 func ParseConfig(data []byte, dir string) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
+	if err := strictyaml.Decode(data, &c); err != nil {
+		if errors.Is(err, strictyaml.ErrEmpty) {
 			return nil, errors.New("configuration is empty")
 		}
-		return nil, fmt.Errorf("invalid YAML: %s", oneLine(err))
+		return nil, err
 	}
 	c.dir = dir
 	if err := c.validate(); err != nil {
@@ -134,19 +133,15 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 	return &c, nil
 }
 
-func oneLine(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		return te.Errors[0]
-	}
-	return err.Error()
-}
-
+// validate checks c and fills its defaults; every problem found is one
+// line of the *strictyaml.Error it returns.
 func (c *Config) validate() error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if c.ID == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return fmt.Errorf("id: not set and no host name: %w", err)
+			bad("id: not set and no host name: %v", err)
 		}
 		c.ID = h
 	}
@@ -155,47 +150,53 @@ func (c *Config) validate() error {
 		c.Role = plan.RoleClient
 	case plan.RoleClient, plan.RoleAgent:
 	default:
-		return fmt.Errorf("role: %q is neither client nor agent", c.Role)
+		bad("role: %q is neither client nor agent", c.Role)
 	}
 	if c.AgentID != "" && !policy.ValidAgentID(c.AgentID) {
-		return fmt.Errorf("agent_id: %q is not a valid agent id", c.AgentID)
+		bad("agent_id: %q is not a valid agent id", c.AgentID)
 	}
 	if c.Role == plan.RoleAgent && c.AgentID == "" {
-		return errors.New("agent_id: required for role agent")
+		bad("agent_id: required for role agent")
 	}
 	if c.DataDir == "" {
-		return errors.New("data_dir: required")
+		bad("data_dir: required")
 	}
 	c.DataDir = c.path(c.DataDir)
 	if c.TrustedRoots.Vendor == "" {
-		return errors.New("trusted_roots.vendor: required")
+		bad("trusted_roots.vendor: required")
 	}
 	for _, s := range c.Addresses {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return fmt.Errorf("addresses: %q is not an IP address", s)
+			bad("addresses: %q is not an IP address", s)
+			continue
 		}
 		c.addrs = append(c.addrs, a)
 	}
-	for id, u := range c.Agents {
+	for _, id := range slices.Sorted(maps.Keys(c.Agents)) {
 		if !policy.ValidAgentID(id) {
-			return fmt.Errorf("agents: %q is not a valid agent id", id)
+			bad("agents: %q is not a valid agent id", id)
 		}
-		if !policy.SameURL(u, u) {
-			return fmt.Errorf("agents.%s: %q is not an absolute http(s) URL", id, u)
+		if u := c.Agents[id]; !policy.SameURL(u, u) {
+			bad("agents.%s: %q is not an absolute http(s) URL", id, u)
 		}
 	}
-	for cat := range c.Hooks {
+	for _, cat := range slices.Sorted(maps.Keys(c.Hooks)) {
 		if _, err := category.Parse(string(cat)); err != nil {
-			return fmt.Errorf("hooks: %w", err)
+			bad("hooks: %v", err)
 		}
 	}
 	c.defaults()
-	if err := c.validateAgent(); err != nil {
-		return err
+	if c.DataDir != "" && (c.Role == plan.RoleClient || c.Role == plan.RoleAgent) {
+		if err := c.validateAgent(); err != nil {
+			bad("%v", err)
+		}
 	}
 	if c.Schedule.Interval < 10*time.Second {
-		return fmt.Errorf("schedule.interval: %s is shorter than 10s", c.Schedule.Interval)
+		bad("schedule.interval: %s is shorter than 10s", c.Schedule.Interval)
+	}
+	if len(problems) > 0 {
+		return &strictyaml.Error{Problems: problems}
 	}
 	return nil
 }

@@ -16,8 +16,9 @@ type Range struct {
 
 // ParseRange parses an entry's `addresses` field: "10.1.0.0-10.1.255.255",
 // "10.1.2.3", "10.1.0.0/16", "2001:db8:10::/48", "2001:db8::1-2001:db8::ff".
-// Zones are refused. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is an
-// IPv4 address: alone, as both ends of a range, or as a prefix of at
+// Zones are refused, and so is a CIDR or prefix with host bits set
+// ("10.3.0.5/16": the error suggests 10.3.0.0/16). An IPv4-mapped IPv6
+// address (::ffff:a.b.c.d) is an IPv4 address: alone, as both ends of a range, or as a prefix of at
 // least 96 bits, it is taken as IPv4. An IPv6 range or prefix that only
 // reaches into the mapped block (for example "::/80") stays IPv6 and, like
 // every IPv6 range, matches only IPv6 addresses.
@@ -92,14 +93,17 @@ func parsePrefix(s string) (Range, error) {
 	if p.Addr().Zone() != "" {
 		return Range{}, fmt.Errorf("%q has a zone, which an address range cannot use", s)
 	}
-	if p.Addr().Is4In6() {
-		bits := p.Bits() - 96
-		if bits < 0 {
-			return Range{}, fmt.Errorf("%q: an IPv4-mapped prefix needs at least 96 bits", s)
-		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), bits)
+	if p.Addr().Is4In6() && p.Bits() < 96 {
+		return Range{}, fmt.Errorf("%q: an IPv4-mapped prefix needs at least 96 bits", s)
 	}
-	p = p.Masked()
+	if m := p.Masked(); m != p {
+		// 10.3.0.5/16 is most likely a typo for one of two ranges, so
+		// neither is guessed silently.
+		return Range{}, fmt.Errorf("%q has host bits set (did you mean %s? a single address is written without /%d)", s, m, p.Bits())
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
 	return Range{From: p.Addr(), To: lastAddr(p)}, nil
 }
 

@@ -18,7 +18,6 @@ func TestParseRange(t *testing.T) {
 		{in: "10.1.2.3", from: "10.1.2.3", to: "10.1.2.3"},
 		{in: "10.1.2.3-10.1.2.3", from: "10.1.2.3", to: "10.1.2.3"},
 		{in: "10.1.0.0/16", from: "10.1.0.0", to: "10.1.255.255"},
-		{in: "10.1.2.3/16", from: "10.1.0.0", to: "10.1.255.255"},
 		{in: "0.0.0.0/0", from: "0.0.0.0", to: "255.255.255.255"},
 		{in: "10.1.2.3/32", from: "10.1.2.3", to: "10.1.2.3"},
 		{in: "2001:db8:10::/48", from: "2001:db8:10::", to: "2001:db8:10:ffff:ffff:ffff:ffff:ffff"},
@@ -42,6 +41,15 @@ func TestParseRange(t *testing.T) {
 		{in: "fe80::1%eth0", err: "zone"},
 		{in: "::ffff:10.1.0.0/80", err: "at least 96 bits"},
 		{in: "host.example", err: "not an IP address"},
+		// Host bits are refused with the network as a suggestion.
+		{in: "10.3.0.5/16", err: `"10.3.0.5/16" has host bits set (did you mean 10.3.0.0/16? a single address is written without /16)`},
+		{in: "10.1.2.3/24", err: "did you mean 10.1.2.0/24?"},
+		{in: " 10.1.2.3/8 ", err: "did you mean 10.0.0.0/8?"},
+		{in: "10.1.2.3/0", err: "did you mean 0.0.0.0/0?"},
+		{in: "2001:db8:10::1/48", err: "did you mean 2001:db8:10::/48?"},
+		{in: "::ffff:10.1.2.3/112", err: "did you mean ::ffff:10.1.0.0/112?"},
+		{in: "10.1.2.128/25", from: "10.1.2.128", to: "10.1.2.255"},
+		{in: "10.1.2.3/32", from: "10.1.2.3", to: "10.1.2.3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

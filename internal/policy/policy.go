@@ -13,12 +13,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/strictyaml"
 )
 
 // MaxSources is the capacity of the Customized Update Source List (the source document:
@@ -213,21 +212,8 @@ func Parse(data []byte) (*Policy, error) {
 
 func orTrue(b *bool) bool { return b == nil || *b }
 
-var (
-	unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
-	typeName     = regexp.MustCompile(` into policy\.\w+| into \[\]policy\.\w+`)
-)
-
-// yamlError turns a yaml.v3 decoding error into one readable line.
+// yamlError turns a yaml.v3 decoding error into a *ValidationError with
+// one line per problem, in the policy's terms (strictyaml.Problems).
 func yamlError(err error) error {
-	var te *yaml.TypeError
-	msg := err.Error()
-	if errors.As(err, &te) {
-		msg = strings.Join(te.Errors, "; ")
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	msg = unknownField.ReplaceAllString(msg, `unknown field "$1"`)
-	msg = typeName.ReplaceAllString(msg, "")
-	msg = strings.ReplaceAll(msg, "\n", " ")
-	return fmt.Errorf("invalid policy YAML: %s", msg)
+	return &ValidationError{Problems: strictyaml.Problems(err, document{})}
 }

@@ -103,6 +103,8 @@ func TestParseErrors(t *testing.T) {
 			"custom_sources entry 1: addresses: range start 10.1.255.255 is after its end 10.1.0.0"},
 		{"mixed families", base + "custom_sources:\n  - {addresses: 10.1.0.0/16, source: agent:a}\n  - {addresses: 10.0.0.1-::1, source: agent:a}\n",
 			"custom_sources entry 2: addresses: range 10.0.0.1-::1 mixes IPv4 and IPv6"},
+		{"CIDR with host bits", base + "custom_sources:\n  - {addresses: 10.3.0.5/16, source: agent:a}\n",
+			`custom_sources entry 1: addresses: "10.3.0.5/16" has host bits set (did you mean 10.3.0.0/16? a single address is written without /16)`},
 		{"bad address", base + "custom_sources:\n  - {addresses: 10.1.0, source: agent:a}\n", `custom_sources entry 1: addresses: "10.1.0" is not an IP address`},
 		{"ftp source", base + "custom_sources:\n  - {addresses: 10.0.0.1, source: \"ftp://m.example/\"}\n",
 			`custom_sources entry 1: source "ftp://m.example/" is neither agent:ID nor an absolute http(s) URL: scheme must be http or https`},
@@ -121,13 +123,15 @@ func TestParseErrors(t *testing.T) {
 		{"bad client mode", base + "clients: {source: nearest}\n", `clients.source: "nearest" is neither standard nor customized`},
 		{"bad agent mode", base + "agents: {source: CUSTOMIZED}\n", `agents.source: "CUSTOMIZED" is neither standard nor customized`},
 		{"unknown top-level field", base + "fallback: true\n", `line 3: unknown field "fallback"`},
-		{"unknown nested field", base + "agents: {only_from_srv: true}\n", `line 3: unknown field "only_from_srv"`},
+		{"unknown nested field", base + "agents: {only_from_srv: true}\n", `line 3: unknown field "only_from_srv" (did you mean "only_from_server"?)`},
+		{"unknown field, two", base + "clients: {sorce: customized}\nfallback_to_server: {component: false}\n",
+			`line 3: unknown field "sorce" (did you mean "source"?) (and 1 more problem)`},
 		{"unknown entry field", base + "custom_sources:\n  - {addresses: 10.0.0.1, source: agent:a, weight: 2}\n", `unknown field "weight"`},
-		{"wrong type", base + "download_from_origin: sometimes\n", "cannot unmarshal"},
+		{"wrong type", base + "download_from_origin: sometimes\n", "line 3: want true or false, got the string `sometimes`"},
 		{"duplicate key", base + "origin: https://other.example/\n", "already defined"},
 		{"two documents", base + "---\n" + base, "single YAML document"},
 		{"empty", "  \n", "policy is empty"},
-		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
+		{"not a mapping", "- a\n- b\n", "line 1: want a mapping, got a list"},
 		{"too large", base + "# " + strings.Repeat("x", MaxSize) + "\n", "larger than"},
 	}
 	for _, tt := range tests {
@@ -157,6 +161,21 @@ func TestValidationErrorListsEveryProblem(t *testing.T) {
 	}
 	if !strings.HasSuffix(err.Error(), "(and 2 more problems)") {
 		t.Errorf("Error() = %q", err)
+	}
+}
+
+// TestDecodeProblemsEachOnALine: every problem the decoder finds is one
+// entry of the ValidationError, with a suggestion for a near field name
+// and no Go type names.
+func TestDecodeProblemsEachOnALine(t *testing.T) {
+	_, err := Parse([]byte(base + "fallback_to_servr: {}\ncustom_sources:\n  - {addresses: 10.0.0.0/8, source: agent:a, weight: 2}\n"))
+	ve, ok := err.(*ValidationError)
+	if !ok {
+		t.Fatalf("error %T %v, want *ValidationError", err, err)
+	}
+	want := []string{`line 3: unknown field "fallback_to_servr" (did you mean "fallback_to_server"?)`, `line 5: unknown field "weight"`}
+	if fmt.Sprint(ve.Problems) != fmt.Sprint(want) {
+		t.Fatalf("problems\n got %q\nwant %q", ve.Problems, want)
 	}
 }
 

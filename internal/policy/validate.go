@@ -18,6 +18,8 @@ func (e *ValidationError) Error() string {
 		return "invalid policy"
 	case 1:
 		return e.Problems[0]
+	case 2:
+		return e.Problems[0] + " (and 1 more problem)"
 	default:
 		return fmt.Sprintf("%s (and %d more problems)", e.Problems[0], n-1)
 	}

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package rlimit raises the open-file limit of the benchmark programs,
 // which hold thousands of connections in one process.
 package rlimit
