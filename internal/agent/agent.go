@@ -146,7 +146,7 @@ type Agent struct {
 	stores  map[string]*trust.Store
 	fetcher *fetch.Fetcher
 	m       *metrics
-	bucket  *bucket // nil: no bandwidth limit
+	bucket  *bucket                 // nil: no bandwidth limit
 	service map[string]http.Handler // the services' paths (services)
 	handler http.Handler
 
