@@ -4,6 +4,8 @@
 //   - requests/s of conditional GETs of timestamp.json answered 304, at
 //     512 connections, and on a new connection for each (64 at once);
 //   - GB/s of a 256 MiB target with 8 connections;
+//   - the same three for a second agent with the fast path off
+//     (serve.fast_path: false: net/http alone), unless -fast-path-off=false;
 //   - the agent's resident memory idle and with 1,000 open connections,
 //     each left open after a revalidation (answered by internal/fastpath)
 //     or after a download (answered by net/http); nginx's, master and
@@ -15,7 +17,7 @@
 // directory, and prints the figures and the ratios. Needs wrk and nginx
 // (apt-get install -y wrk nginx). Usage:
 //
-//	go run ./bench/agent [-duration 10s] [-runs 3] [-json FILE] [-cpuprofile FILE]
+//	go run ./bench/agent [-duration 10s] [-runs 3] [-fast-path-off=true] [-json FILE] [-cpuprofile FILE]
 package main
 
 import (
@@ -46,6 +48,8 @@ type options struct {
 	JSON       string
 	Keep       bool
 	Profile    string
+	// FastPathOff also measures an agent with the fast path off.
+	FastPathOff bool
 }
 
 // result is what the benchmark measured.
@@ -70,6 +74,11 @@ type result struct {
 	// The same after revalidations (304) rather than downloads.
 	AgentRSSRevalMiB float64 `json:"agent_rss_1000_revalidated_conns_mib"`
 	NginxRSSRevalMiB float64 `json:"nginx_rss_1000_revalidated_conns_mib"`
+	// An agent with the fast path off (serve.fast_path: false), same
+	// run; zero if not measured.
+	NoFastRPS304   float64 `json:"no_fast_path_rps_304,omitempty"`
+	NoFastRPSFresh float64 `json:"no_fast_path_rps_304_fresh,omitempty"`
+	NoFastBigGBps  float64 `json:"no_fast_path_big_gbps,omitempty"`
 }
 
 func main() {
@@ -97,6 +106,7 @@ func main() {
 	flag.StringVar(&o.JSON, "json", "", "also write the figures to this file")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the working directory")
 	flag.StringVar(&o.Profile, "cpuprofile", "", "write a CPU profile of the agent process to this file")
+	flag.BoolVar(&o.FastPathOff, "fast-path-off", true, "also measure an agent with the fast path off (serve.fast_path: false)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -123,11 +133,24 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	agentURL, agentProc, err := startAgent(ctx, work, tree, o.Profile)
+	agentURL, agentProc, err := startAgent(ctx, tree, tree.state, o.Profile, false)
 	if err != nil {
 		return err
 	}
 	defer agentProc.stop()
+	var offURL string
+	if o.FastPathOff {
+		// A second agent on the same tree, with a copy of the state.
+		state := filepath.Join(work, "state-no-fast-path")
+		if out, err := exec.Command("cp", "-a", tree.state, state).CombinedOutput(); err != nil {
+			return fmt.Errorf("copy the agent's state: %w: %s", err, out)
+		}
+		var offProc *process
+		if offURL, offProc, err = startAgent(ctx, tree, state, "", true); err != nil {
+			return err
+		}
+		defer offProc.stop()
+	}
 	nginxURL, nginxProc, err := startNginx(ctx, work, tree.dir)
 	if err != nil {
 		return err
@@ -138,7 +161,7 @@ func run(o options) error {
 		return err
 	}
 	defer baseProc.stop()
-	res, err := measure(ctx, o, tree, servers{agentURL, agentProc, nginxURL, nginxProc, baseURL})
+	res, err := measure(ctx, o, tree, servers{agentURL, agentProc, nginxURL, nginxProc, baseURL, offURL})
 	if err != nil {
 		return err
 	}
@@ -157,6 +180,7 @@ type servers struct {
 	nginxURL string
 	nginx    *process
 	baseURL  string // a net/http server answering every request 304
+	offURL   string // the agent with the fast path off ("" if not measured)
 }
 
 // measure runs the memory measurement and the two wrk tests, servers
@@ -193,7 +217,13 @@ func measure(ctx context.Context, o options, tree *servedTree, s servers) (*resu
 			return nil, err
 		}
 	}
-	var a304, n304, b304, aFresh, nFresh, bFresh, aBig, nBig []float64
+	offTag := ""
+	if s.offURL != "" {
+		if offTag, err = checkNotModified(ctx, s.offURL+tree.timestamp); err != nil {
+			return nil, fmt.Errorf("agent without the fast path: %w", err)
+		}
+	}
+	var a304, n304, b304, aFresh, nFresh, bFresh, aBig, nBig, o304, oFresh, oBig []float64
 	for i := range o.Runs {
 		log.Printf("run %d/%d", i+1, o.Runs)
 		steps := []struct {
@@ -212,6 +242,19 @@ func measure(ctx context.Context, o options, tree *servedTree, s servers) (*resu
 			{agentURL + tree.big, "", false, o.ConnsBig, &aBig, true},
 			{nginxURL + tree.big, "", false, o.ConnsBig, &nBig, true},
 		}
+		if s.offURL != "" {
+			steps = append(steps, []struct {
+				url, etag string
+				fresh     bool
+				conns     int
+				into      *[]float64
+				big       bool
+			}{
+				{s.offURL + tree.timestamp, offTag, false, o.Conns304, &o304, false},
+				{s.offURL + tree.timestamp, offTag, true, o.ConnsFresh, &oFresh, false},
+				{s.offURL + tree.big, "", false, o.ConnsBig, &oBig, true},
+			}...)
+		}
 		for _, s := range steps {
 			w, err := runWrk(ctx, s.url, s.etag, s.fresh, s.conns, o.Duration)
 			if err != nil {
@@ -228,6 +271,9 @@ func measure(ctx context.Context, o options, tree *servedTree, s servers) (*resu
 	res.AgentRPSFresh, res.NginxRPSFresh, res.BaselineRPSFresh = median(aFresh), median(nFresh), median(bFresh)
 	res.AgentBigGBps, res.NginxBigGBps = median(aBig), median(nBig)
 	res.Ratio304, res.RatioBig = res.AgentRPS304/res.NginxRPS304, res.AgentBigGBps/res.NginxBigGBps
+	if s.offURL != "" {
+		res.NoFastRPS304, res.NoFastRPSFresh, res.NoFastBigGBps = median(o304), median(oFresh), median(oBig)
+	}
 	if res.AgentRSSLoadMiB, err = agent.rssMiB(); err != nil {
 		return nil, err
 	}
@@ -247,6 +293,11 @@ func report(r *result, o options) {
 	fmt.Printf("%-44s %14.0f %14.0f %7.2fx\n", fmt.Sprintf("304 on new connections, %d at once (req/s)", o.ConnsFresh),
 		r.AgentRPSFresh, r.NginxRPSFresh, r.AgentRPSFresh/r.NginxRPSFresh)
 	fmt.Printf("%-44s %14.2f %14.2f %7.2fx\n", fmt.Sprintf("%d MiB target, %d conns (GB/s)", o.BigSize>>20, o.ConnsBig), r.AgentBigGBps, r.NginxBigGBps, r.RatioBig)
+	if r.NoFastRPS304 > 0 {
+		fmt.Printf("%-44s %14.0f %14.0f %7.2fx\n", "fast path off: 304, keep-alive (req/s)", r.NoFastRPS304, r.NginxRPS304, r.NoFastRPS304/r.NginxRPS304)
+		fmt.Printf("%-44s %14.0f %14.0f %7.2fx\n", "fast path off: 304, new connections (req/s)", r.NoFastRPSFresh, r.NginxRPSFresh, r.NoFastRPSFresh/r.NginxRPSFresh)
+		fmt.Printf("%-44s %14.2f %14.2f %7.2fx\n", "fast path off: large target (GB/s)", r.NoFastBigGBps, r.NginxBigGBps, r.NoFastBigGBps/r.NginxBigGBps)
+	}
 	fmt.Printf("\nbaseline: a net/http handler that answers every request 304 at once: %.0f req/s (%.2fx nginx);\n"+
 		"the agent reaches %.2f of it; on new connections: %.0f req/s (%.2fx nginx)\n", r.BaselineRPS304, r.BaselineRPS304/r.NginxRPS304,
 		r.AgentRPS304/r.BaselineRPS304, r.BaselineRPSFresh, r.BaselineRPSFresh/r.NginxRPSFresh)

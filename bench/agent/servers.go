@@ -79,11 +79,15 @@ func children(pid int) []int {
 	return out
 }
 
-// startAgent runs this program as the agent process and returns its URL.
-func startAgent(ctx context.Context, work string, t *servedTree, profile string) (string, *process, error) {
-	args := []string{"serve", "-dir", abs(t.dir), "-state", abs(t.state), "-root", abs(t.root), "-listen", "127.0.0.1:0"}
+// startAgent runs this program as the agent process, with state as its
+// state directory, and returns its URL.
+func startAgent(ctx context.Context, t *servedTree, state, profile string, noFastPath bool) (string, *process, error) {
+	args := []string{"serve", "-dir", abs(t.dir), "-state", abs(state), "-root", abs(t.root), "-listen", "127.0.0.1:0"}
 	if profile != "" {
 		args = append(args, "-cpuprofile", abs(profile))
+	}
+	if noFastPath {
+		args = append(args, "-no-fast-path")
 	}
 	return startSelf(ctx, args...)
 }

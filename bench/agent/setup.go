@@ -93,7 +93,8 @@ func refreshFrom(ctx context.Context, t *servedTree, published string, root []by
 	return nil
 }
 
-// serve is the agent process: `serve -dir D -state S -root R -listen A`.
+// serve is the agent process: `serve -dir D -state S -root R -listen A
+// [-no-fast-path]`.
 // It serves what an earlier refresh put in D, with no download limit
 // below the benchmark's connection counts and no access log.
 func serve(args []string) error {
@@ -103,6 +104,7 @@ func serve(args []string) error {
 	rootFile := fs.String("root", "", "trusted root")
 	listen := fs.String("listen", "127.0.0.1:0", "address")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the agent process to this file")
+	noFastPath := fs.Bool("no-fast-path", false, "serve with net/http alone (serve.fast_path: false)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,7 +128,7 @@ func serve(args []string) error {
 		return err
 	}
 	a, err := agent.New(agent.Options{ID: "ua-bench", Dir: *dir, StateDir: *state, Roots: map[string][]byte{"vendor": root},
-		Now: time.Now, Listener: ln, MaxDownloads: 1 << 16, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Now: time.Now, Listener: ln, MaxDownloads: 1 << 16, NoFastPath: *noFastPath, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}

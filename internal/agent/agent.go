@@ -38,7 +38,8 @@
 //     logs, and a status file that `cascade endpoint status` reads.
 //   - Over plain HTTP, revalidations of unchanged files and requests for
 //     missing metadata files are answered by internal/fastpath (answer),
-//     without net/http; everything else by Handler.
+//     without net/http, unless Options.NoFastPath; everything else by
+//     Handler.
 package agent
 
 import (
@@ -116,6 +117,9 @@ type Options struct {
 	PullTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
+	// NoFastPath turns internal/fastpath off: plain HTTP is then served
+	// by net/http alone, as HTTPS always is.
+	NoFastPath bool
 
 	// Logger receives service records (default: discard).
 	Logger *slog.Logger
@@ -141,7 +145,8 @@ type Agent struct {
 	stores  map[string]*trust.Store
 	fetcher *fetch.Fetcher
 	m       *metrics
-	bucket  *bucket // nil: no bandwidth limit
+	bucket  *bucket                 // nil: no bandwidth limit
+	service map[string]http.Handler // the services' paths (services)
 	handler http.Handler
 
 	pulls    singleflight.Group
@@ -190,6 +195,7 @@ func New(o Options) (*Agent, error) {
 	}
 	a.loadStatus()
 	a.restore(context.Background())
+	a.service = a.services()
 	a.handler = a.routes()
 	return a, nil
 }
@@ -298,7 +304,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer wg.Done(); a.statusLoop(ctx) }()
 	go func() { defer wg.Done(); <-ctx.Done(); fresh() }()
 	var err error
-	if a.o.CertFile == "" {
+	if a.o.CertFile == "" && !a.o.NoFastPath {
 		// Plain HTTP: revalidations are answered without net/http.
 		err = fastpath.Serve(ctx, ln, fastpath.Options{Answer: a.answer, Server: srv,
 			ShutdownTimeout: a.o.ShutdownTimeout, Logger: a.log})

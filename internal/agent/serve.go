@@ -14,20 +14,27 @@ import (
 	"github.com/cascade-update/cascade/internal/fastpath"
 )
 
-// routes is the agent's handler: /healthz, /metrics, and the tree. It is
-// not a ServeMux, which would redirect unclean paths: the static handler
-// refuses them.
+// services are the agent's own paths (not the tree's) and their
+// handlers. This one table is what routes dispatches on and what answer
+// declines, so that a path added here is never answered 404 by the fast
+// path.
+func (a *Agent) services() map[string]http.Handler {
+	return map[string]http.Handler{
+		"/healthz": http.HandlerFunc(a.healthz),
+		"/metrics": a.m.handler(),
+	}
+}
+
+// routes is the agent's handler: the services (a.service), and the tree
+// for every other path. It is not a ServeMux, which would redirect
+// unclean paths: the static handler refuses them.
 func (a *Agent) routes() http.Handler {
-	metrics := a.m.handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz":
-			a.healthz(w, r)
-		case "/metrics":
-			metrics.ServeHTTP(w, r)
-		default:
-			a.serveTree(w, r)
+		if h, ok := a.service[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
 		}
+		a.serveTree(w, r)
 	})
 }
 
@@ -79,11 +86,11 @@ func (a *Agent) serveTree(w http.ResponseWriter, r *http.Request) {
 // answer is serveTree for the requests internal/fastpath answers itself:
 // revalidations of unchanged files (304) and requests for missing files
 // that cannot be pulled through (404: not under targets/), counted and
-// logged alike. It declines every other request, and one over the
-// download limit (the 503 is then net/http's), so that those are served
-// by Handler.
+// logged alike. It declines every other request (the services' paths
+// above all), and one over the download limit (the 503 is then
+// net/http's), so that those are served by Handler.
 func (a *Agent) answer(dst []byte, r *fastpath.Request) ([]byte, []byte, bool) {
-	if r.Path == "/healthz" || r.Path == "/metrics" {
+	if _, ok := a.service[r.Path]; ok {
 		return dst, nil, false
 	}
 	var start time.Time

@@ -59,7 +59,7 @@ func openAgent(e *Endpoint, fo fetch.Options) (*agentService, error) {
 	s.a, err = agent.New(agent.Options{ID: cfg.AgentID, Dir: sv.Dir, StateDir: cfg.agentState(), Roots: roots,
 		Fetch: fo, Local: e.installedFile, Listen: sv.Listen, CertFile: sv.TLSCert, KeyFile: sv.TLSKey,
 		MaxDownloads: sv.MaxDownloads, RetryAfter: sv.RetryAfter, BandwidthLimit: sv.BandwidthLimit,
-		MutableMaxAge: sv.TimestampMaxAge, Logger: s.log, AccessLog: access, Now: e.now})
+		MutableMaxAge: sv.TimestampMaxAge, NoFastPath: !sv.fastPath(), Logger: s.log, AccessLog: access, Now: e.now})
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("open update agent: %w", err)

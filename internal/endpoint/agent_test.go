@@ -27,8 +27,17 @@ func TestAgentConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Serve
-	if s.Listen != ":8080" || s.Dir != "/d/agent/served" || s.TLSCert != "/etc/cascade/c.pem" || s.AccessLog != "/etc/cascade/a.log" {
+	if s.Listen != ":8080" || s.Dir != "/d/agent/served" || s.TLSCert != "/etc/cascade/c.pem" || s.AccessLog != "/etc/cascade/a.log" || !s.fastPath() {
 		t.Errorf("defaults: %+v", s)
+	}
+	for yaml, want := range map[string]bool{"serve: {fast_path: false}\n": false, "serve: {fast_path: true}\n": true} {
+		c, err := ParseConfig([]byte(base+"role: agent\nagent_id: ua-1\n"+yaml), "/etc/cascade")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Serve.fastPath(); got != want {
+			t.Errorf("%q: fast path %v, want %v", yaml, got, want)
+		}
 	}
 	for _, tt := range []struct{ yaml, want string }{
 		{base + "serve: {listen: ':1'}\n", "only an update agent"},

@@ -45,7 +45,15 @@ type AgentConfig struct {
 	// AccessLog is where one record per request goes: "" (default: no
 	// access log), "stderr", or a file that JSON records are appended to.
 	AccessLog string `yaml:"access_log"`
+	// FastPath, true by default, answers revalidations and requests for
+	// missing metadata over plain HTTP without net/http
+	// (internal/fastpath, docs/agents.md "Performance"); false serves
+	// everything with net/http. HTTPS is always served by net/http.
+	FastPath *bool `yaml:"fast_path"`
 }
+
+// fastPath reports whether the fast path is on (FastPath, default true).
+func (s *AgentConfig) fastPath() bool { return s.FastPath == nil || *s.FastPath }
 
 // Layout of an agent's part of the data directory.
 const (

@@ -3,6 +3,7 @@ package fastpath
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime/debug"
@@ -27,6 +28,7 @@ type conn struct {
 	out    []byte // answers not yet written
 	remote string
 	state  atomic.Int32
+	wdl    time.Time // write deadline set on c, zero if none
 }
 
 // serve answers requests until the connection ends or one is declined.
@@ -45,11 +47,19 @@ func (c *conn) serve() {
 	}()
 	c.br = newReader(c.c)
 	c.remote = c.c.RemoteAddr().String()
-	for {
-		if c.br.Buffered() == 0 && !c.waitRequest() {
+	// As with net/http, the first request's head must arrive within the
+	// header timeout of the connection's start; a later one's within the
+	// header timeout of its first byte, which may take the idle timeout
+	// to come.
+	deadline := time.Now().Add(c.s.headerTimeout)
+	for first := true; ; first = false {
+		if !first {
+			deadline = time.Time{}
+		}
+		if c.br.Buffered() == 0 && !c.waitRequest(first, deadline) {
 			return
 		}
-		n, err := c.readHead()
+		n, err := c.readHead(first, deadline)
 		if err != nil {
 			return
 		}
@@ -90,9 +100,10 @@ func (c *conn) serve() {
 	}
 }
 
-// waitRequest writes the pending answers and waits for the next request
-// (at most the idle timeout); false if the connection is to be closed.
-func (c *conn) waitRequest() bool {
+// waitRequest writes the pending answers and waits for the next request:
+// the first until deadline, a later one at most the idle timeout. false
+// if the connection is to be closed.
+func (c *conn) waitRequest(first bool, deadline time.Time) bool {
 	if !c.flush() {
 		return false
 	}
@@ -101,7 +112,10 @@ func (c *conn) waitRequest() bool {
 		c.state.CompareAndSwap(stateIdle, stateClosed)
 		return false
 	}
-	err := c.wait(time.Now().Add(c.s.idleTimeout))
+	if !first {
+		deadline = time.Now().Add(c.s.idleTimeout)
+	}
+	err := c.wait(deadline)
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return false // closed by shutdown
 	}
@@ -162,28 +176,54 @@ func (c *conn) closeIfIdle() {
 }
 
 // readHead waits until a whole request head is buffered and returns its
-// length, or 0 if it is not for the fast path (larger than the buffer, or
-// a line not ending in CRLF). An error ends the connection.
-func (c *conn) readHead() (int, error) {
-	deadline := false
+// length, or 0 if the request is for net/http: larger than the buffer, a
+// line not ending in CRLF, a line that parse would refuse (declined), or
+// cut short by the end of the stream. Empty lines before the request
+// line are skipped (RFC 9112 section 2.2). The head must be complete by
+// deadline (if zero: the header timeout from now). An error ends the
+// connection.
+//
+// A request after the first is handed over only once 4 bytes of it have
+// come (or it is complete): net/http waits for as many before it reads a
+// request on a kept-alive connection, and closes silently if the
+// connection ends before.
+func (c *conn) readHead(first bool, deadline time.Time) (int, error) {
+	deadlineSet := false
 	for {
 		buf := c.peek(c.br.Buffered())
+		if k := skipEmptyLines(buf); k > 0 {
+			c.br.Discard(k)
+			buf = buf[k:]
+		}
 		n, complete := headLength(buf)
 		switch {
 		case complete:
 			return n, nil
-		case n < 0 || len(buf) >= bufferSize:
+		case (n < 0 || len(buf) >= bufferSize || declined(buf)) && (first || len(buf) >= 4):
 			return 0, nil
 		}
-		if !deadline {
-			c.c.SetReadDeadline(time.Now().Add(c.s.headerTimeout))
-			deadline = true
+		// Answers already computed go out before waiting for more.
+		if !c.flush() {
+			return 0, errWrite
+		}
+		if !deadlineSet {
+			if deadline.IsZero() {
+				deadline = time.Now().Add(c.s.headerTimeout)
+			}
+			c.c.SetReadDeadline(deadline)
+			deadlineSet = true
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			if b := c.br.Buffered(); errors.Is(err, io.EOF) && b > 0 && (first || b >= 4) {
+				return 0, nil // net/http answers a head cut short
+			}
 			return 0, err
 		}
 	}
 }
+
+// errWrite ends a connection whose answers could not be written.
+var errWrite = errors.New("fastpath: write failed")
 
 // peek returns the next n buffered bytes (n <= Buffered()).
 func (c *conn) peek(n int) []byte {
@@ -191,10 +231,17 @@ func (c *conn) peek(n int) []byte {
 	return b
 }
 
-// flush writes the pending answers.
+// flush writes the pending answers, within the write timeout: a client
+// that does not read its answers does not hold the connection longer.
+// The deadline is moved only when less than half the timeout is left,
+// so that most writes do not touch it.
 func (c *conn) flush() bool {
 	if len(c.out) == 0 {
 		return true
+	}
+	if now := time.Now(); c.wdl.Sub(now) < c.s.writeTimeout/2 {
+		c.wdl = now.Add(c.s.writeTimeout)
+		c.c.SetWriteDeadline(c.wdl)
 	}
 	_, err := c.c.Write(c.out)
 	c.out = c.out[:0]
@@ -212,6 +259,9 @@ func (c *conn) handOver() bool {
 		return false
 	}
 	c.c.SetReadDeadline(time.Time{})
+	if !c.wdl.IsZero() {
+		c.c.SetWriteDeadline(time.Time{})
+	}
 	h := &handedConn{Conn: c.c, br: c.br}
 	var hc net.Conn = h
 	if tcp, ok := c.c.(*net.TCPConn); ok {

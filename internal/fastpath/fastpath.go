@@ -24,11 +24,25 @@
 //     header line well-formed and ending in CRLF, and the whole head
 //     within one read buffer (4 KiB). Anything else, and any request
 //     Answer declines, goes to the http.Server with every byte the client
-//     sent, so the answer (400s and 404s included) is net/http's own.
-//   - Responses go out in request order, pipelined requests included: the
-//     answers written here are flushed before a connection is handed over.
-//   - The Server's ReadHeaderTimeout and IdleTimeout apply here too, and
-//     its MaxHeaderBytes is never exceeded (larger heads are handed over).
+//     sent, so the answer (400s and 404s included) is net/http's own. A
+//     head is handed over as soon as a complete line of it rules it out
+//     (an HTTP/0.9 request line, a malformed header line) or the client
+//     ends the stream within it, so that net/http answers it at once as
+//     it would have (TestSameAsNetHTTP, and FuzzConn against net/http).
+//   - Empty lines (CRLF) before a request line are ignored (RFC 9112
+//     section 2.2), also before a request handed over. This is the one
+//     difference from net/http, which answers them 400 (it ignores them
+//     only after a POST).
+//   - Responses go out in request order, pipelined requests included:
+//     the answers written here go out before the fast path waits for
+//     more of the next request, and before a connection is handed over.
+//   - The Server's ReadHeaderTimeout and IdleTimeout apply here too, as
+//     net/http applies them: a new connection must send its first head
+//     within ReadHeaderTimeout, a kept-alive one may wait IdleTimeout for
+//     its next request. Its MaxHeaderBytes is never exceeded (larger heads
+//     are handed over). Writing the answers given here is bounded by
+//     Options.WriteTimeout, so a client that pipelines requests without
+//     reading the answers holds no goroutine longer.
 //   - A connection waiting for its next request gives its read buffer
 //     back after holdBuffer and waits without one (on Unix), so idle
 //     connections cost little more than their goroutine.
@@ -76,6 +90,11 @@ type Options struct {
 	// (default 10s when zero) and IdleTimeout (default 120s) also bound
 	// the connections served here.
 	Server *http.Server
+	// WriteTimeout bounds the writing of the answers given here
+	// (default 10s): a client that sends requests but does not read the
+	// answers is disconnected after it. (The connections handed over
+	// are bound by the Server's WriteTimeout, if any.)
+	WriteTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
 	// Logger receives start and stop records and panics of Answer
@@ -102,7 +121,10 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 		o.ShutdownTimeout = 10 * time.Second
 	}
 	s := &server{o: o, conns: map[*conn]struct{}{}, handoff: newHandoff(ln.Addr()),
-		idleTimeout: o.Server.IdleTimeout, headerTimeout: o.Server.ReadHeaderTimeout}
+		idleTimeout: o.Server.IdleTimeout, headerTimeout: o.Server.ReadHeaderTimeout, writeTimeout: o.WriteTimeout}
+	if s.writeTimeout <= 0 {
+		s.writeTimeout = 10 * time.Second
+	}
 	if s.idleTimeout <= 0 {
 		s.idleTimeout = 120 * time.Second
 	}
@@ -135,9 +157,9 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 
 // server is one Serve call.
 type server struct {
-	o                          Options
-	handoff                    *handoff
-	idleTimeout, headerTimeout time.Duration
+	o                                        Options
+	handoff                                  *handoff
+	idleTimeout, headerTimeout, writeTimeout time.Duration
 
 	shutting atomic.Bool
 	wg       sync.WaitGroup // connection goroutines

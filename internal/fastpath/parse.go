@@ -71,19 +71,11 @@ func headLength(buf []byte) (int, bool) {
 // the request is not one the fast path answers (see the package doc).
 func parse(head []byte, r *Request) bool {
 	i := bytes.Index(head, crlf)
-	method, rest, ok1 := bytes.Cut(head[:i], []byte{' '})
-	target, proto, ok2 := bytes.Cut(rest, []byte{' '})
-	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || !simplePath(target) {
+	method, target, ok := requestLine(head[:i])
+	if !ok {
 		return false
 	}
-	switch string(method) {
-	case "GET":
-		r.Method = "GET"
-	case "HEAD":
-		r.Method = "HEAD"
-	default:
-		return false
-	}
+	r.Method = method
 	r.head = head[i+2 : len(head)-2]
 	hosts, inms := 0, 0
 	for rest := r.head; len(rest) > 0; {
@@ -120,6 +112,60 @@ func parse(head []byte, r *Request) bool {
 	}
 	r.Path = string(target)
 	return true
+}
+
+// requestLine splits a request line the fast path answers: GET or HEAD,
+// a simple path, HTTP/1.1; false for any other.
+func requestLine(line []byte) (method string, target []byte, ok bool) {
+	m, rest, ok1 := bytes.Cut(line, []byte{' '})
+	target, proto, ok2 := bytes.Cut(rest, []byte{' '})
+	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || !simplePath(target) {
+		return "", nil, false
+	}
+	switch string(m) {
+	case "GET":
+		return "GET", target, true
+	case "HEAD":
+		return "HEAD", target, true
+	}
+	return "", nil, false
+}
+
+// declined reports whether the complete lines at the start of an
+// incomplete head (one without its blank line yet) already make it a
+// request the fast path does not answer: a request line other than
+// requestLine's or a malformed header line. net/http answers such a
+// head at once (400 for HTTP/0.9's "GET /", for example), so the fast
+// path hands it over at once rather than waiting for the rest.
+func declined(buf []byte) bool {
+	i := bytes.Index(buf, crlf)
+	if i < 0 {
+		return false
+	}
+	if _, _, ok := requestLine(buf[:i]); !ok {
+		return true
+	}
+	for rest := buf[i+2:]; ; {
+		j := bytes.Index(rest, crlf)
+		if j < 0 {
+			return false
+		}
+		if _, _, ok := headerLine(rest[:j]); !ok {
+			return true
+		}
+		rest = rest[j+2:]
+	}
+}
+
+// skipEmptyLines returns the number of bytes of the empty lines (CRLF)
+// at the start of buf, which a server ignores before a request line
+// (RFC 9112 section 2.2).
+func skipEmptyLines(buf []byte) int {
+	n := 0
+	for len(buf) >= n+2 && buf[n] == '\r' && buf[n+1] == '\n' {
+		n += 2
+	}
+	return n
 }
 
 // headerLine splits a header line into its name and its value with

@@ -90,14 +90,14 @@ const ImmutableCacheControl = "public, max-age=31536000, immutable"
 // Handler serves the files under one directory. It is safe for concurrent
 // use. Close it when done.
 type Handler struct {
-	root         *os.Root
+	root         *dirHandle // the tree's root directory
 	mutableCache string
 	mutableValue []string // {mutableCache}
 	hashLimit    int64
 	revalidate   time.Duration
 	log          *slog.Logger
 
-	dirs  sync.Map     // directory name -> *os.Root, kept open
+	dirs  sync.Map     // directory name -> *dirHandle, kept open
 	nDirs atomic.Int64 // entries in dirs
 	metas sync.Map     // file name -> *fileMeta
 	nMeta atomic.Int64 // entries in metas
@@ -136,7 +136,7 @@ func New(dir string, opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("static: open tree: %w", err)
 	}
 	h := &Handler{
-		root:         root,
+		root:         newDirHandle(root, 1),
 		mutableCache: "no-cache",
 		hashLimit:    opts.ContentHashLimit,
 		revalidate:   opts.RevalidateAfter,
@@ -155,15 +155,15 @@ func New(dir string, opts Options) (*Handler, error) {
 	return h, nil
 }
 
-// Close releases the tree's directory handles. Requests in flight finish;
-// later ones fail with 404.
+// Close releases the tree's directory handles, each closed once the
+// requests in flight using it are done. Later requests fail with 404.
 func (h *Handler) Close() error {
-	err := h.root.Close()
 	h.dirs.Range(func(k, v any) bool {
-		v.(*os.Root).Close()
+		h.forgetDir(k.(string), v.(*dirHandle))
 		return true
 	})
-	return err
+	h.root.release()
+	return nil
 }
 
 // ServeHTTP serves one file of the tree.
@@ -187,7 +187,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notModified(w, name, m)
 		return
 	}
-	f, fi, err := open(d, base)
+	f, fi, err := open(d.Root, base)
+	d.release()
 	if err != nil {
 		h.notFound(w, name, err)
 		return
@@ -215,8 +216,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // revalidation answers the If-None-Match check of file name: the
 // remembered metadata of the file when inm matches its current ETag (the
 // request is then answered 304), or else the open directory and base
-// name of the file, to be served. err is that of looking the file up.
-func (h *Handler) revalidation(name, inm string) (m *fileMeta, d *os.Root, base string, err error) {
+// name of the file, to be served; the caller releases d. err is that of
+// looking the file up.
+func (h *Handler) revalidation(name, inm string) (m *fileMeta, d *dirHandle, base string, err error) {
 	if inm != "" && h.revalidate > 0 {
 		if m := h.recent(name); m != nil && etagMatch(inm, m.etag) {
 			return m, nil, "", nil
@@ -227,6 +229,7 @@ func (h *Handler) revalidation(name, inm string) (m *fileMeta, d *os.Root, base 
 		return nil, nil, "", err
 	}
 	if m := h.meta(name, fi); m != nil && inm != "" && etagMatch(inm, m.etag) {
+		d.release()
 		return m, nil, "", nil
 	}
 	return nil, d, base, nil
@@ -248,7 +251,10 @@ func (h *Handler) AppendNotModified(dst []byte, urlPath, inm string) ([]byte, bo
 	if status != http.StatusOK {
 		return dst, false
 	}
-	m, _, _, err := h.revalidation(name, inm)
+	m, d, _, err := h.revalidation(name, inm)
+	if d != nil {
+		d.release()
+	}
 	if err != nil || m == nil {
 		return dst, false
 	}
@@ -269,7 +275,11 @@ func (h *Handler) AppendNotFound(dst []byte, urlPath string) ([]byte, []byte, bo
 	if status != http.StatusOK {
 		return dst, nil, false
 	}
-	if _, _, _, err := h.lookup(name); !errors.Is(err, fs.ErrNotExist) {
+	d, _, _, err := h.lookup(name)
+	if err == nil {
+		d.release()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
 		return dst, nil, false
 	}
 	dst = append(dst, "HTTP/1.1 404 Not Found\r\nCache-Control: no-store\r\n"+
@@ -366,9 +376,11 @@ func (h *Handler) Forget() {
 
 // lookup returns the open handle of the directory of file name (a path
 // in the tree), the file's base name and its state (symbolic links
-// inside the tree followed). The handle is cached; a cached handle of a
-// directory removed since is dropped and the directory opened again.
-func (h *Handler) lookup(name string) (*os.Root, string, fs.FileInfo, error) {
+// inside the tree followed). The caller releases the handle when err is
+// nil or tells of the file (the handle is then not nil). The handle is
+// cached; a cached handle of a directory removed since is dropped and
+// the directory opened again.
+func (h *Handler) lookup(name string) (*dirHandle, string, fs.FileInfo, error) {
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
 	for attempt := 0; ; attempt++ {
@@ -379,44 +391,103 @@ func (h *Handler) lookup(name string) (*os.Root, string, fs.FileInfo, error) {
 		fi, err := d.Stat(base)
 		if err != nil && cached && attempt == 0 && errors.Is(err, fs.ErrNotExist) {
 			h.forgetDir(dir, d)
+			d.release()
 			continue
 		}
 		if err == nil && !fi.Mode().IsRegular() {
 			err = errNotRegular
 		}
-		return d, base, fi, err
+		if err != nil {
+			d.release()
+			return nil, base, nil, err
+		}
+		return d, base, fi, nil
 	}
 }
 
+// errClosed is the lookup error of a request after Close.
+var errClosed = fmt.Errorf("static: handler closed: %w", fs.ErrNotExist)
+
 // dir returns an open handle of directory dir of the tree ("" is the
-// tree's root), and whether it came from the cache.
-func (h *Handler) dir(dir string) (*os.Root, bool, error) {
+// tree's root), acquired for the caller, and whether it came from the
+// cache.
+func (h *Handler) dir(dir string) (*dirHandle, bool, error) {
 	if dir == "" {
+		if !h.root.acquire() {
+			return nil, false, errClosed
+		}
 		return h.root, false, nil
 	}
-	if d, ok := h.dirs.Load(dir); ok {
-		return d.(*os.Root), true, nil
+	if v, ok := h.dirs.Load(dir); ok {
+		if d := v.(*dirHandle); d.acquire() {
+			return d, true, nil
+		}
+		// Forgotten and closed meanwhile: open it again.
 	}
-	d, err := h.root.OpenRoot(dir)
+	if !h.root.acquire() {
+		return nil, false, errClosed
+	}
+	r, err := h.root.OpenRoot(dir)
+	h.root.release()
 	if err != nil {
 		return nil, false, err
 	}
+	d := newDirHandle(r, 2) // the cache's reference and the caller's
 	if h.nDirs.Load() >= maxDirs {
-		h.dirs.Range(func(k, v any) bool { h.forgetDir(k.(string), v.(*os.Root)); return true })
+		h.dirs.Range(func(k, v any) bool { h.forgetDir(k.(string), v.(*dirHandle)); return true })
 	}
-	if prev, loaded := h.dirs.LoadOrStore(dir, d); loaded {
-		d.Close()
-		return prev.(*os.Root), true, nil
+	if v, loaded := h.dirs.LoadOrStore(dir, d); loaded {
+		if prev := v.(*dirHandle); prev.acquire() {
+			r.Close()
+			return prev, true, nil
+		}
+		d.refs.Store(1) // the cached one is being forgotten: use ours, uncached
+		return d, false, nil
 	}
 	h.nDirs.Add(1)
 	return d, false, nil
 }
 
-// forgetDir drops a cached directory handle. It is not closed: requests
-// in flight may still use it; the garbage collector closes it.
-func (h *Handler) forgetDir(dir string, d *os.Root) {
+// forgetDir drops a cached directory handle. It is closed once the
+// requests in flight using it release it.
+func (h *Handler) forgetDir(dir string, d *dirHandle) {
 	if h.dirs.CompareAndDelete(dir, d) {
 		h.nDirs.Add(-1)
+		d.release()
+	}
+}
+
+// dirHandle is an open directory of the tree, shared by the handler's
+// cache and the requests using it, and closed when the last of them
+// releases it.
+type dirHandle struct {
+	*os.Root
+	refs atomic.Int64 // the cache's reference, if cached, and one per user; 0: closed
+}
+
+func newDirHandle(r *os.Root, refs int64) *dirHandle {
+	d := &dirHandle{Root: r}
+	d.refs.Store(refs)
+	return d
+}
+
+// acquire takes a reference to d; false if d is closed.
+func (d *dirHandle) acquire() bool {
+	for {
+		n := d.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if d.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release gives a reference back, closing d with the last one.
+func (d *dirHandle) release() {
+	if d.refs.Add(-1) == 0 {
+		d.Root.Close()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -340,5 +341,40 @@ func TestImmutable(t *testing.T) {
 		if got := immutable(name); got != want {
 			t.Errorf("immutable(%q) = %v", name, got)
 		}
+	}
+}
+
+// TestConcurrentMissesAndHits: while misses drop and reopen a directory
+// handle, requests for existing files in the same directory, which may
+// hold the dropped handle, are served: a handle is closed only once no
+// request uses it.
+func TestConcurrentMissesAndHits(t *testing.T) {
+	h := newHandler(t, tree(t), Options{})
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				target, want := "/vendor/metadata/timestamp.json", http.StatusOK
+				if (g+i)%2 == 0 {
+					target, want = "/vendor/metadata/9.root.json", http.StatusNotFound
+				}
+				if w := do(h, "GET", target, nil); w.Code != want {
+					errs <- fmt.Sprintf("GET %s: %d, want %d", target, w.Code, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	h.Close()
+	if w := do(h, "GET", "/vendor/metadata/timestamp.json", nil); w.Code != http.StatusNotFound {
+		t.Errorf("after Close: %d, want 404", w.Code)
 	}
 }
