@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/store"
 )
@@ -194,7 +195,7 @@ func (c *Config) save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("save server config: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, configFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, configFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save server config: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/trust"
@@ -91,7 +92,7 @@ func initFiles(dir string, c *Config, o InitOptions, generate bool) (*InitResult
 		trust.Options{Kind: string(repo.Vendor), Now: o.Now, Logger: o.Logger}); err != nil {
 		return nil, fmt.Errorf("init server: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, vendorRootFile), o.VendorRoot, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, vendorRootFile), o.VendorRoot, 0o644); err != nil {
 		return nil, fmt.Errorf("init server: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, contentDir), 0o755); err != nil {

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/server/api"
 )
 
@@ -92,10 +93,10 @@ func GenerateCert(certFile, keyFile string, dns []string, ips []net.IP, now time
 			return api.Fingerprint{}, fmt.Errorf("generate certificate: %w", err)
 		}
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return api.Fingerprint{}, fmt.Errorf("write certificate key: %w", err)
 	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := atomicfile.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return api.Fingerprint{}, fmt.Errorf("write certificate: %w", err)
 	}
 	return keyFingerprint(der)
@@ -229,25 +230,7 @@ func RenewCert(dir string, now time.Time) (*RenewedCert, error) {
 		return nil, errors.New("renew certificate: the new certificate's key differs from the old one's")
 	}
 	// The new certificate is complete on disk before it replaces the old.
-	tmp, err := os.CreateTemp(filepath.Dir(certFile), ".cert-*.pem")
-	if err != nil {
-		return nil, fmt.Errorf("renew certificate: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), certFile)
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return nil, fmt.Errorf("renew certificate: write %s: %w", certFile, err)
 	}
 	return &RenewedCert{Fingerprint: fp, NotAfter: now.Add(certValidity)}, nil
