@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cascade-update/cascade/internal/failure"
-	"github.com/cascade-update/cascade/internal/hostile"
+	"github.com/cascade-update/cascade/internal/testkit/hostile"
 	"github.com/cascade-update/cascade/internal/report"
 )
 

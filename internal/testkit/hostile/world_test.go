@@ -19,7 +19,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/fetch"
-	"github.com/cascade-update/cascade/internal/hostile"
+	"github.com/cascade-update/cascade/internal/testkit/hostile"
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/policy"

@@ -16,7 +16,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
-	"github.com/cascade-update/cascade/internal/hostile"
+	"github.com/cascade-update/cascade/internal/testkit/hostile"
 	"github.com/cascade-update/cascade/internal/repo"
 )
 
