@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
-	"github.com/cascade-update/cascade/internal/store/storetest"
+	"github.com/cascade-update/cascade/internal/testkit/storetest"
 )
 
 func TestSQLite(t *testing.T) { storetest.Run(t, openSQLite) }
