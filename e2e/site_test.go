@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // site is one cascade installation: a vendor origin and a management
@@ -227,7 +228,7 @@ func (s *site) startServer() {
 	s.t.Helper()
 	s.server = startProc(s.t, "server", nil, "server", "run", "--data", s.serverDir)
 	s.server.waitOutput(s.t, regexp.MustCompile(`cascade server at (\S+)`))
-	waitFor(s.t, 30*time.Second, "the server's admin API", func() bool {
+	testkit.Eventually(s.t, 30*time.Second, "the server's admin API", func() bool {
 		var st api.Status
 		return s.tryCall(http.MethodGet, "/api/v1/status", nil, nil, &st) == nil
 	})
@@ -299,18 +300,5 @@ func (s *site) call(method, path string, q url.Values, in, out any) {
 	s.t.Helper()
 	if err := s.tryCall(method, path, q, in, out); err != nil {
 		s.t.Fatal(err)
-	}
-}
-
-// waitFor polls cond every 50ms until it holds, failing the test after
-// timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

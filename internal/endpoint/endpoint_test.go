@@ -15,6 +15,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 func TestConfigDefaultsAndErrors(t *testing.T) {
@@ -79,16 +80,10 @@ func TestDaemonUpdateNow(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- ep.Run(ctx) }()
 	var rep *report.Report
-	for i := 0; ; i++ {
+	testkit.Eventually(t, 30*time.Second, "the daemon to run an update on request", func() bool {
 		rep, err = RequestUpdate(context.Background(), cfg.DataDir)
-		if err == nil || i > 200 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+		return err == nil
+	})
 	if rep.Trigger != "manual" || rep.Category(category.Components).Source != "origin" || rep.Category(category.Components).Result != report.Updated {
 		t.Fatalf("report %+v %+v", rep, rep.Category(category.Components))
 	}

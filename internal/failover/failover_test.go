@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -168,30 +169,38 @@ func TestWalkHedges(t *testing.T) {
 }
 
 // TestWalkCancel checks that cancelling the context ends the walk and
-// every probe.
+// every probe. It runs in a synctest bubble: the hedges that widen the
+// probe-ahead window pass on the bubble's clock, and synctest.Wait
+// returns once every probe started is blocked, so nothing is polled.
 func TestWalkCancel(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var running atomic.Int32
-	go func() {
-		for running.Load() < 4 {
-			time.Sleep(time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var running atomic.Int32
+		done := make(chan Result[int], 1)
+		go func() {
+			done <- Walk(ctx, 10, Options{Hedge: time.Millisecond},
+				func(ctx context.Context, i int) (int, error) {
+					running.Add(1)
+					defer running.Add(-1)
+					<-ctx.Done()
+					return 0, ctx.Err()
+				},
+				func(ctx context.Context, i, p int) error { return nil })
+		}()
+		time.Sleep(10 * time.Millisecond) // ten hedges: the window has grown
+		synctest.Wait()
+		if n := running.Load(); n < 4 {
+			t.Fatalf("%d probes running after ten hedges, want at least 4", n)
 		}
 		cancel()
-	}()
-	res := Walk(ctx, 10, Options{Hedge: time.Millisecond},
-		func(ctx context.Context, i int) (int, error) {
-			running.Add(1)
-			defer running.Add(-1)
-			<-ctx.Done()
-			return 0, ctx.Err()
-		},
-		func(ctx context.Context, i, p int) error { return nil })
-	if res.Chosen != -1 || !errors.Is(res.Errs[0], context.Canceled) {
-		t.Fatalf("result %+v", res)
-	}
-	if running.Load() != 0 {
-		t.Fatal("probes still running")
-	}
+		res := <-done
+		if res.Chosen != -1 || !errors.Is(res.Errs[0], context.Canceled) {
+			t.Fatalf("result %+v", res)
+		}
+		if running.Load() != 0 {
+			t.Fatal("probes still running")
+		}
+	})
 }
 
 func TestHealth(t *testing.T) {

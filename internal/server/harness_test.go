@@ -20,6 +20,7 @@ import (
 	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // forEachDB runs fn against SQLite and against PostgreSQL (the database
@@ -162,15 +163,11 @@ func newEnv(t testing.TB, db dbKind, tweak ...func(*server.Config)) *env {
 // tests' own syncs do not race with it.
 func (e *env) waitSynced() {
 	e.t.Helper()
-	for i := 0; i < 1000; i++ {
+	testkit.Eventually(e.t, 30*time.Second, "the sync the server makes at start", func() bool {
 		var st api.Status
 		e.call(http.MethodGet, "/api/v1/status", nil, &st)
-		if st.LastSync != nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatal("the server made no sync at start")
+		return st.LastSync != nil
+	})
 }
 
 // start runs the server on ln until stop.
@@ -208,16 +205,11 @@ func (e *env) start(ln net.Listener) {
 func (e *env) restart() {
 	e.t.Helper()
 	var ln net.Listener
-	var err error
-	for i := 0; i < 100; i++ {
-		if ln, err = net.Listen("tcp", e.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	testkit.Eventually(e.t, 30*time.Second, "the server's address to be free again", func() bool {
+		var err error
+		ln, err = net.Listen("tcp", e.addr)
+		return err == nil
+	})
 	e.start(ln)
 }
 
@@ -225,15 +217,10 @@ func (e *env) restart() {
 func (e *env) waitReady() {
 	e.t.Helper()
 	c := e.client("")
-	var err error
-	for i := 0; i < 500; i++ {
-		err = c.Call(context.Background(), http.MethodGet, "/api/v1/status", nil, nil, nil)
-		if api.IsStatus(err, http.StatusUnauthorized) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("server not ready: %v", err)
+	testkit.Eventually(e.t, 30*time.Second, "the server to answer (401 to a request without a token)", func() bool {
+		err := c.Call(context.Background(), http.MethodGet, "/api/v1/status", nil, nil, nil)
+		return api.IsStatus(err, http.StatusUnauthorized)
+	})
 }
 
 // client returns an API client pinned to the server with token.

@@ -14,6 +14,7 @@ import (
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // runDaemon runs an endpoint's daemon (schedule, control socket, event
@@ -54,17 +55,11 @@ func endpointID(e *env, hostname string) string {
 func waitConnected(e *env, ids ...string) {
 	e.t.Helper()
 	for _, id := range ids {
-		var ep api.Endpoint
-		for i := 0; ; i++ {
+		testkit.Eventually(e.t, 30*time.Second, "endpoint "+id+" to connect its event stream", func() bool {
+			var ep api.Endpoint
 			e.call(http.MethodGet, "/api/v1/endpoints/"+id, nil, &ep)
-			if ep.Connected {
-				break
-			}
-			if i == 500 {
-				e.t.Fatalf("endpoint %s never connected its event stream", id)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return ep.Connected
+		})
 	}
 }
 
@@ -72,8 +67,8 @@ func waitConnected(e *env, ids ...string) {
 // notification n and returns it.
 func waitNotifiedRun(e *env, id, n string) *report.Report {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var found *report.Report
+	testkit.Eventually(e.t, 30*time.Second, "endpoint "+id+"'s report of its run for notification "+n, func() bool {
 		var rs []api.Report
 		e.call(http.MethodGet, "/api/v1/endpoints/"+id+"/reports", nil, &rs)
 		for _, r := range rs {
@@ -86,13 +81,13 @@ func waitNotifiedRun(e *env, id, n string) *report.Report {
 				e.t.Fatal(err)
 			}
 			if rep.Notification == n {
-				return &rep
+				found = &rep
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatalf("endpoint %s reported no run for notification %s", id, n)
-	return nil
+		return false
+	})
+	return found
 }
 
 // TestNotificationAgentsFirst: a new component synced from the origin is

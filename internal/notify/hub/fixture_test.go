@@ -19,6 +19,7 @@ import (
 	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/notify/listen"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // patience bounds every wait of these tests: reaching it means a hang,
@@ -170,7 +171,7 @@ func (fx *fixture) run(hub *Hub) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- hub.Run(ctx) }()
-	fx.eventually("hub running", func() bool {
+	testkit.Eventually(fx.t, patience, "hub running", func() bool {
 		hub.mu.Lock()
 		defer hub.mu.Unlock()
 		return hub.running
@@ -224,18 +225,6 @@ func (fx *fixture) endpoint(name, domain string, role store.Role) store.Endpoint
 	}
 	fx.eps[name] = e
 	return e
-}
-
-// eventually waits until cond holds (failing after patience: a hang).
-func (fx *fixture) eventually(what string, cond func() bool) {
-	fx.t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			fx.t.Fatalf("still waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // testListener is a running listen.Run of one endpoint, collecting its events.
@@ -300,7 +289,7 @@ func (l *testListener) none(t *testing.T) {
 func (fx *fixture) connected(s *served, names ...string) {
 	fx.t.Helper()
 	for _, n := range names {
-		fx.eventually(n+" connected", func() bool { return s.hub.Connected(fx.eps[n].ID) })
+		testkit.Eventually(fx.t, patience, n+" connected", func() bool { return s.hub.Connected(fx.eps[n].ID) })
 	}
 }
 
@@ -330,7 +319,7 @@ func (fx *fixture) delivery(id, name string) store.Delivery {
 // after the event is written).
 func (fx *fixture) waitState(id, name string, want store.DeliveryState) {
 	fx.t.Helper()
-	fx.eventually(name+" "+string(want), func() bool { return fx.state(id, name) == want })
+	testkit.Eventually(fx.t, patience, name+" "+string(want), func() bool { return fx.state(id, name) == want })
 }
 
 func (fx *fixture) notify(s *served, a Announcement) string {
@@ -407,6 +396,16 @@ func (r *rawStream) next(t *testing.T) (notify.Parsed, error) {
 		t.Fatal("stream: nothing read")
 		return notify.Parsed{}, nil
 	}
+}
+
+// end reads the stream until it ends (failing after patience, with
+// what it was waiting for: a hang or a stream that never stops).
+func (r *rawStream) end(t *testing.T, what string) {
+	t.Helper()
+	testkit.Eventually(t, patience, what, func() bool {
+		_, err := r.next(t)
+		return err != nil
+	})
 }
 
 // freePort reserves a loopback address for a server started later.

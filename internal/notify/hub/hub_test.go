@@ -12,6 +12,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 var v2 = map[string]string{"pattern": "2.0", "engine": "7.1"}
@@ -164,7 +165,7 @@ func TestRestartedHubWaitsForReconnectingAgents(t *testing.T) {
 
 		// The agent stays away: released once the grace has passed.
 		a.stop()
-		fx.eventually("ua-1 gone", func() bool { return !s.hub.Connected(fx.eps["ua-1"].ID) })
+		testkit.Eventually(fx.t, patience, "ua-1 gone", func() bool { return !s.hub.Connected(fx.eps["ua-1"].ID) })
 		second := fx.notify(s, Announcement{Versions: map[string]string{"pattern": "3.0"}})
 		fx.clock.advance(o.PollInterval)
 		fullPoll(s.hub)
@@ -205,7 +206,7 @@ func TestOfflineEndpointNotifiedOnReconnect(t *testing.T) {
 
 		// A new listener (no Last-Event-ID) gets only what is pending.
 		c1.stop()
-		fx.eventually("c-1 gone", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
+		testkit.Eventually(fx.t, patience, "c-1 gone", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
 		c1 = fx.listen(s, "c-1")
 		fx.connected(s, "c-1")
 		third := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.3"}})
@@ -254,12 +255,7 @@ func TestReplacedStream(t *testing.T) {
 	old := fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	cur := fx.open(s, "c-1", "")
-	for {
-		_, err := old.next(t)
-		if err != nil { // the replaced stream ends
-			break
-		}
-	}
+	old.end(t, "the replaced stream to end")
 	if n := s.hub.ConnectedCount(); n != 1 {
 		t.Fatalf("%d streams for one endpoint", n)
 	}
@@ -316,21 +312,13 @@ func TestDisconnectAndStop(t *testing.T) {
 	st := fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	s.hub.Disconnect(fx.eps["c-1"].ID)
-	for {
-		if _, err := st.next(t); err != nil {
-			break
-		}
-	}
-	fx.eventually("disconnected", func() bool { return s.hub.ConnectedCount() == 0 })
+	st.end(t, "the disconnected stream to end")
+	testkit.Eventually(fx.t, patience, "disconnected", func() bool { return s.hub.ConnectedCount() == 0 })
 
 	st = fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	s.stop() // Run returns: every stream ends
-	for {
-		if _, err := st.next(t); err != nil {
-			break
-		}
-	}
+	st.end(t, "the stream to end when the hub stops")
 }
 
 func TestNotifyValidates(t *testing.T) {

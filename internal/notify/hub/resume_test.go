@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 func TestListenReconnectsAfterServerRestart(t *testing.T) {
@@ -75,7 +76,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 	}
 	fx.waitState(b, "c-1", store.DeliveryDelivered)
 	st.resp.Body.Close()
-	fx.eventually("stream closed", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
+	testkit.Eventually(fx.t, patience, "stream closed", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
 
 	// The endpoint had processed a but b was lost with the connection:
 	// resuming after a sends b again.

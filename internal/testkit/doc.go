@@ -1,0 +1,11 @@
+// Package testkit holds the small helpers that tests across the module
+// share, so that each is written once: Eventually (a poll loop with a
+// deadline).
+//
+// The packages below it are the larger kits: hostile (a misbehaving
+// update source) and storetest (the conformance suite of store.Store).
+//
+// A test kit is not a mock of a real part: tests keep using real
+// servers, stores and repositories, and these helpers only drive and
+// observe them.
+package testkit
