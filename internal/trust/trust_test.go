@@ -20,6 +20,7 @@ import (
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 type clock struct {
@@ -296,7 +297,9 @@ func TestRollbackAcrossSources(t *testing.T) {
 	fx := newFixture(t)
 	fx.publish("pattern", "1.0", map[string]string{"a.bin": "aaaa"})
 	oldCopy := filepath.Join(t.TempDir(), "old")
-	copyTree(t, filepath.Dir(fx.repo.PublishedDir()), oldCopy)
+	if err := testkit.CopyTree(filepath.Dir(fx.repo.PublishedDir()), oldCopy); err != nil {
+		t.Fatal(err)
+	}
 	fx.publish("pattern", "2.0", map[string]string{"a.bin": "bbbb"})
 	if _, err := fx.update(fx.serve(nil)); err != nil {
 		t.Fatal(err)
@@ -347,26 +350,4 @@ func equal(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		dst := filepath.Join(to, rel)
-		if info.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }

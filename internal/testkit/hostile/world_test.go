@@ -25,6 +25,7 @@ import (
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/testkit/hostile"
 	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/update"
@@ -72,7 +73,7 @@ func newWorld(t *testing.T) *world {
 		files := publish(t, r, ver)
 		name := fmt.Sprintf("s%d", i)
 		w.trees[name] = filepath.Join(dir, name)
-		if err := hostile.CopyTree(published, w.trees[name]); err != nil {
+		if err := testkit.CopyTree(published, w.trees[name]); err != nil {
 			t.Fatal(err)
 		}
 		switch ver {
