@@ -1,6 +1,7 @@
 // Package testkit holds the small helpers that tests across the module
 // share, so that each is written once: Eventually (a poll loop with a
-// deadline) and CopyTree (a snapshot of a directory tree).
+// deadline), Clock (a manual clock) and CopyTree (a snapshot of a
+// directory tree).
 //
 // The packages below it are the larger kits: hostile (a misbehaving
 // update source) and storetest (the conformance suite of store.Store).

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,17 +22,9 @@ import (
 	"github.com/cascade-update/cascade/internal/testkit"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *testkit.Clock
 	repo  *repo.Repo
 	store *Store
 	f     *fetch.Fetcher
@@ -41,7 +32,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	r, err := repo.Init(filepath.Join(t.TempDir(), "origin"), repo.InitOptions{
 		Options: repo.Options{Now: c.Now}, Settings: repo.Settings{Kind: repo.Vendor, Bins: 8}})
 	if err != nil {

@@ -93,16 +93,6 @@ func postgresSchema(t *testing.T, base string) string {
 	return u.String()
 }
 
-// clock is a manual clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // fixture is a store with endpoints in the domains "berlin" and "paris"
 // and one or more hubs, each running and served by an httptest server
 // whose "authentication" takes the endpoint id from the bearer token
@@ -110,7 +100,7 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 type fixture struct {
 	t     *testing.T
 	st    store.Store
-	clock *clock
+	clock *testkit.Clock
 	eps   map[string]store.Endpoint // by name
 	hubs  []*served
 }
@@ -126,7 +116,7 @@ type served struct {
 }
 
 func newFixture(t *testing.T, open opener) *fixture {
-	fx := &fixture{t: t, clock: &clock{now: time.Now().UTC()}, eps: map[string]store.Endpoint{}}
+	fx := &fixture{t: t, clock: testkit.NewClock(time.Now().UTC()), eps: map[string]store.Endpoint{}}
 	fx.st = open(t, fx.clock.Now)
 	for _, d := range []string{"berlin", "paris"} {
 		if _, err := fx.st.CreateDomain(context.Background(), d); err != nil {

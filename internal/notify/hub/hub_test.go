@@ -82,14 +82,14 @@ func TestClientsReleasedOnAgentTimeout(t *testing.T) {
 		id := fx.notify(s, Announcement{Versions: v2})
 		a.expect(t, id)
 		fx.waitState(id, "ua-1", store.DeliveryDelivered)
-		fx.clock.advance(o.AgentTimeout / 2)
+		fx.clock.Advance(o.AgentTimeout / 2)
 		fullPoll(s.hub)
 		if fx.released(id) {
 			t.Fatal("clients released before the agent timeout while the agent is updating")
 		}
 		c.none(t)
 
-		fx.clock.advance(o.AgentTimeout / 2) // the agent never reports
+		fx.clock.Advance(o.AgentTimeout / 2) // the agent never reports
 		c.expect(t, id)
 		if !fx.released(id) || fx.state(id, "ua-1") != store.DeliveryDelivered {
 			t.Fatalf("released %v, agent %s", fx.released(id), fx.state(id, "ua-1"))
@@ -125,7 +125,7 @@ func TestOfflineAgentDoesNotHoldClientsBeyondAPoll(t *testing.T) {
 		if fx.released(id) {
 			t.Fatal("released before a poll interval passed with an agent offline")
 		}
-		fx.clock.advance(o.PollInterval)
+		fx.clock.Advance(o.PollInterval)
 		c.expect(t, id)
 
 		off := fx.listen(s, "ua-off") // the offline agent comes back
@@ -152,7 +152,7 @@ func TestRestartedHubWaitsForReconnectingAgents(t *testing.T) {
 		// The agent reconnects within the grace and reports: released
 		// once it is done.
 		first := fx.notify(s, Announcement{Versions: v2})
-		fx.clock.advance(o.PollInterval)
+		fx.clock.Advance(o.PollInterval)
 		fullPoll(s.hub)
 		if fx.released(first) {
 			t.Fatal("released a poll interval after a start, while the agent may be reconnecting")
@@ -167,12 +167,12 @@ func TestRestartedHubWaitsForReconnectingAgents(t *testing.T) {
 		a.stop()
 		testkit.Eventually(fx.t, patience, "ua-1 gone", func() bool { return !s.hub.Connected(fx.eps["ua-1"].ID) })
 		second := fx.notify(s, Announcement{Versions: map[string]string{"pattern": "3.0"}})
-		fx.clock.advance(o.PollInterval)
+		fx.clock.Advance(o.PollInterval)
 		fullPoll(s.hub)
 		if fx.released(second) {
 			t.Fatal("released within the reconnect grace")
 		}
-		fx.clock.advance(o.ReconnectGrace)
+		fx.clock.Advance(o.ReconnectGrace)
 		c.expect(t, second)
 		if fx.state(second, "ua-1") != store.DeliveryPending {
 			t.Fatalf("offline agent: %s", fx.state(second, "ua-1"))
@@ -187,7 +187,7 @@ func TestOfflineEndpointNotifiedOnReconnect(t *testing.T) {
 		fx.endpoint("c-1", "berlin", store.RoleClient)
 		fx.endpoint("c-2", "berlin", store.RoleClient)
 		first := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.1"}})
-		fx.clock.advance(time.Second) // pending notifications are sent oldest first
+		fx.clock.Advance(time.Second) // pending notifications are sent oldest first
 		second := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.2"}})
 		if fx.state(first, "c-1") != store.DeliveryPending {
 			t.Fatalf("offline endpoint: %s", fx.state(first, "c-1"))

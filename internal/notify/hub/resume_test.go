@@ -67,7 +67,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 	st := fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	a := fx.notify(s, Announcement{Versions: map[string]string{"p": "1"}})
-	fx.clock.advance(time.Second)
+	fx.clock.Advance(time.Second)
 	b := fx.notify(s, Announcement{Versions: map[string]string{"p": "2"}})
 	for _, want := range []string{a, b} {
 		if ev, err := st.next(t); err != nil || ev.ID != want {
