@@ -2,14 +2,10 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +17,7 @@ import (
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
 	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
 )
 
 // forEachDB runs fn against SQLite and against PostgreSQL (the database
@@ -44,38 +41,7 @@ func (k dbKind) dsn(t testing.TB) string {
 	if k == sqliteDB {
 		return ""
 	}
-	base := os.Getenv("CASCADE_TEST_POSTGRES")
-	if base == "" {
-		if os.Getenv("CASCADE_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("CASCADE_REQUIRE_POSTGRES=1 but CASCADE_TEST_POSTGRES is not set (see scripts/postgres-test-setup)")
-		}
-		t.Skip("CASCADE_TEST_POSTGRES is not set (see scripts/postgres-test-setup)")
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "cascade_srv_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.DSN(t)
 }
 
 // origin is a vendor repository served over plain HTTP.

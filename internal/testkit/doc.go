@@ -4,7 +4,8 @@
 // directory tree).
 //
 // The packages below it are the larger kits: hostile (a misbehaving
-// update source) and storetest (the conformance suite of store.Store).
+// update source), storetest (the conformance suite of store.Store) and
+// pgtest (a PostgreSQL schema of its own for each test).
 //
 // A test kit is not a mock of a real part: tests keep using real
 // servers, stores and repositories, and these helpers only drive and

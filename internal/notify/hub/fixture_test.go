@@ -2,14 +2,9 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +15,7 @@ import (
 	"github.com/cascade-update/cascade/internal/notify/listen"
 	"github.com/cascade-update/cascade/internal/store"
 	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
 )
 
 // patience bounds every wait of these tests: reaching it means a hang,
@@ -38,15 +34,8 @@ func forEachStore(t *testing.T, f func(t *testing.T, open opener)) {
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		base := os.Getenv("CASCADE_TEST_POSTGRES")
-		if base == "" {
-			if os.Getenv("CASCADE_REQUIRE_POSTGRES") == "1" {
-				t.Fatal("CASCADE_REQUIRE_POSTGRES=1 but CASCADE_TEST_POSTGRES is not set")
-			}
-			t.Skip("CASCADE_TEST_POSTGRES is not set (see scripts/postgres-test-setup)")
-		}
 		f(t, func(t *testing.T, clock func() time.Time) store.Store {
-			return openStore(t, postgresSchema(t, base), clock)
+			return openStore(t, pgtest.DSN(t), clock)
 		})
 	})
 }
@@ -59,38 +48,6 @@ func openStore(t *testing.T, dsn string, clock func() time.Time) store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// postgresSchema returns a DSN of base on a new schema dropped at
-// cleanup.
-func postgresSchema(t *testing.T, base string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "cascade_notify_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // fixture is a store with endpoints in the domains "berlin" and "paris"
