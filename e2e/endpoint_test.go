@@ -65,7 +65,7 @@ func (s *site) enroll(name string, o memberOptions) *member {
 	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--token", token, "--fingerprint", s.fingerprint,
 		"--config", m.config, "--hostname", name, "--address", o.Address}
 	if o.AgentID != "" {
-		m.listen = freeAddr(t, s.nextIP())
+		m.listen = testkit.FreeAddr(t, s.nextIP())
 		args = append(args, "--role", "agent", "--agent-id", o.AgentID, "--agent-url", "http://"+m.listen+"/")
 	}
 	out := mustCascade(t, nil, args...)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -94,19 +93,6 @@ func (s *site) nextIP() string {
 	return fmt.Sprintf("127.0.%d.%d", s.net, s.ips)
 }
 
-// freeAddr returns ip:port with a port that was free a moment ago, for
-// processes whose address must be known before they start (and stay the
-// same across a restart).
-func freeAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // initOrigin creates the vendor repository and publishes the first
 // content. It has 16 hash bins rather than 1024: copies of the
 // repository (mirrors, the server, update agents) are then quick to
@@ -148,7 +134,7 @@ func (s *site) publish(kind, name, version string) {
 // after a stop).
 func (s *site) startOrigin() {
 	if s.originListen == "" {
-		s.originListen = freeAddr(s.t, s.nextIP())
+		s.originListen = testkit.FreeAddr(s.t, s.nextIP())
 		s.originURL = "http://" + s.originListen + "/"
 	}
 	s.origin = serveTree(s.t, "origin", s.originDir, s.originListen)
@@ -170,7 +156,7 @@ var fingerprintLine = regexp.MustCompile(`fingerprint: (sha256:[0-9a-f]+)`)
 func (s *site) initServer(o siteOptions) {
 	t := s.t
 	s.serverDir = filepath.Join(s.dir, "server")
-	s.serverListen = freeAddr(t, s.nextIP())
+	s.serverListen = testkit.FreeAddr(t, s.nextIP())
 	s.serverURL = "https://" + s.serverListen + "/"
 	out := mustCascade(t, nil, "server", "init", s.serverDir, "--origin", s.originURL, "--vendor-root", s.originRoot,
 		"--listen", s.serverListen, "--url", s.serverURL)

@@ -20,6 +20,7 @@ import (
 	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -82,22 +83,11 @@ func (tw *tamperWriter) Write(b []byte) (int, error) {
 // listen binds the next 127.0.0.x address, port 0.
 func (w *world) listen() net.Listener {
 	w.t.Helper()
-	n := w.nextIP.Add(1)
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.%d:0", n/250, n%250+1))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return ln
+	return testkit.Listen(w.t, testkit.LoopbackIP(int(w.nextIP.Add(1))))
 }
 
 // serve serves h on a fresh loopback address until the test ends.
-func (w *world) serve(h http.Handler) string {
-	ln := w.listen()
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	w.t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String() + "/"
-}
+func (w *world) serve(h http.Handler) string { return testkit.Serve(w.t, w.listen(), h) }
 
 // publish publishes a version of a component with the given files; each
 // file's content is derived from its name and the version, size bytes

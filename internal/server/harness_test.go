@@ -57,11 +57,8 @@ func newOrigin(t testing.TB) *origin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listen(t, "127.0.0.1")
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Dir(r.PublishedDir())))}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return &origin{repo: r, url: "http://" + ln.Addr().String() + "/"}
+	url := testkit.Serve(t, testkit.Listen(t, "127.0.0.1"), http.FileServer(http.Dir(filepath.Dir(r.PublishedDir()))))
+	return &origin{repo: r, url: url}
 }
 
 // publish publishes one version of an item with one file.
@@ -71,15 +68,6 @@ func (o *origin) publish(t testing.TB, cat, name, ver string) {
 		Files: []repo.File{{Name: name + ".bin", Data: []byte(strings.Repeat(name+" "+ver+"\n", 100))}}}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func listen(t testing.TB, ip string) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
 }
 
 // env is a running server with its origin and an admin client.
@@ -99,7 +87,7 @@ type env struct {
 func newEnv(t testing.TB, db dbKind, tweak ...func(*server.Config)) *env {
 	t.Helper()
 	e := &env{t: t, origin: newOrigin(t), dir: filepath.Join(t.TempDir(), "server")}
-	ln := listen(t, "127.0.0.1")
+	ln := testkit.Listen(t, "127.0.0.1")
 	e.addr = ln.Addr().String()
 	e.url = "https://" + e.addr + "/"
 	root, err := e.origin.repo.TrustedRoot()

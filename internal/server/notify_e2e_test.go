@@ -102,7 +102,7 @@ func TestNotificationAgentsFirst(t *testing.T) {
 		e.sync()
 		e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: agentPolicy(e, false)}, nil)
 
-		ln := listen(t, "127.0.0.1")
+		ln := testkit.Listen(t, "127.0.0.1")
 		agentAddr := ln.Addr().String()
 		ln.Close()
 		agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},
@@ -159,13 +159,13 @@ func TestNotificationAlwaysFromStandardSource(t *testing.T) {
 	e := newEnv(t, sqliteDB)
 	e.origin.publish(t, "components", "pattern", "1.0")
 	e.sync()
-	dead := listen(t, "127.0.0.1") // a mirror that accepts and never answers
+	dead := testkit.Listen(t, "127.0.0.1") // a mirror that accepts and never answers
 	t.Cleanup(func() { dead.Close() })
 	doc := fmt.Sprintf("origin: %s\nserver: %s\nagents: {source: customized, always_from_standard_source: true}\n"+
 		"custom_sources:\n  - {addresses: 10.1.0.0/16, source: \"http://%s/\"}\n", e.origin.url, e.url, dead.Addr())
 	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: doc}, nil)
 
-	ln := listen(t, "127.0.0.1")
+	ln := testkit.Listen(t, "127.0.0.1")
 	agentAddr := ln.Addr().String()
 	ln.Close()
 	agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -353,15 +352,4 @@ func (r *rawStream) end(t *testing.T, what string) {
 		_, err := r.next(t)
 		return err != nil
 	})
-}
-
-// freePort reserves a loopback address for a server started later.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

@@ -17,7 +17,7 @@ func TestListenReconnectsAfterServerRestart(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
 		fx := newFixture(t, open)
 		fx.endpoint("c-1", "berlin", store.RoleClient)
-		addr := freeAddr(t)
+		addr := testkit.FreeAddr(t, "127.0.0.1")
 		start := func() *served {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {

@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,13 +130,11 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// nextIP hands out distinct loopback addresses, one per source.
+// nextIP hands out distinct loopback addresses, one per source, from
+// 127.0.10.2 on.
 var nextIP atomic.Int32
 
-func loopback() string {
-	n := nextIP.Add(1)
-	return fmt.Sprintf("127.0.%d.%d", 10+n/250, n%250+1)
-}
+func loopback() string { return testkit.LoopbackIP(2500 + int(nextIP.Add(1))) }
 
 // start serves a hostile source on its own loopback address.
 func start(t *testing.T, o hostile.Options) *hostile.Server {
@@ -160,14 +156,8 @@ func serveHonest(t *testing.T, tree string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", loopback()+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); h.Close() })
-	return "http://" + ln.Addr().String() + "/"
+	t.Cleanup(func() { h.Close() })
+	return testkit.Serve(t, testkit.Listen(t, loopback()), h)
 }
 
 // endpoint is a client with its own trust and install stores and a clock
