@@ -37,9 +37,7 @@ func TestPolicyThroughAgentWithServerDown(t *testing.T) {
 		e.sync()
 		e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: agentPolicy(e, false)}, nil)
 
-		ln := testkit.Listen(t, "127.0.0.1")
-		agentAddr := ln.Addr().String()
-		ln.Close()
+		agentAddr := testkit.FreeAddr(t, "127.0.0.1")
 		agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},
 			Role: "agent", AgentID: "ua-1", AgentURL: "http://" + agentAddr + "/"}, func(c *endpoint.Config) {
 			c.Serve.Listen = agentAddr

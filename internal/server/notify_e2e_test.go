@@ -102,9 +102,7 @@ func TestNotificationAgentsFirst(t *testing.T) {
 		e.sync()
 		e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: agentPolicy(e, false)}, nil)
 
-		ln := testkit.Listen(t, "127.0.0.1")
-		agentAddr := ln.Addr().String()
-		ln.Close()
+		agentAddr := testkit.FreeAddr(t, "127.0.0.1")
 		agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},
 			Role: "agent", AgentID: "ua-1", AgentURL: "http://" + agentAddr + "/"}, func(c *endpoint.Config) {
 			c.Serve.Listen = agentAddr
@@ -165,9 +163,7 @@ func TestNotificationAlwaysFromStandardSource(t *testing.T) {
 		"custom_sources:\n  - {addresses: 10.1.0.0/16, source: \"http://%s/\"}\n", e.origin.url, e.url, dead.Addr())
 	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: doc}, nil)
 
-	ln := testkit.Listen(t, "127.0.0.1")
-	agentAddr := ln.Addr().String()
-	ln.Close()
+	agentAddr := testkit.FreeAddr(t, "127.0.0.1")
 	agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},
 		Role: "agent", AgentID: "ua-1", AgentURL: "http://" + agentAddr + "/"}, func(c *endpoint.Config) {
 		c.Serve.Listen = agentAddr
