@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -274,7 +275,7 @@ func TestAttacks(t *testing.T) {
 			if n := strings.Count(err.Error(), "test:"); n != 1 {
 				t.Errorf("error %q names the source %d times, want once", err, n)
 			}
-			if after := fx.trustedFiles(); !equal(before, after) {
+			if after := fx.trustedFiles(); !maps.Equal(before, after) {
 				t.Fatalf("trusted state changed by a rejected source:\n%v\n%v", before, after)
 			}
 		})
@@ -302,7 +303,7 @@ func TestRollbackAcrossSources(t *testing.T) {
 	if !failure.Is(err, failure.Stale) {
 		t.Fatalf("old mirror: %v, want stale", err)
 	}
-	if !equal(before, fx.trustedFiles()) {
+	if !maps.Equal(before, fx.trustedFiles()) {
 		t.Fatal("trusted state changed")
 	}
 }
@@ -329,16 +330,4 @@ func TestCheckTargetPath(t *testing.T) {
 			t.Errorf("%q refused: %v", p, err)
 		}
 	}
-}
-
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

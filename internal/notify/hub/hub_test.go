@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,7 +31,7 @@ func TestAgentsFirstThenClients(t *testing.T) {
 
 		id := fx.notify(s, Announcement{Versions: v2})
 		for _, l := range []*testListener{a1, a2} {
-			if e := l.expect(t, id); !maps(e.Versions, v2) || e.Created.IsZero() {
+			if e := l.expect(t, id); !maps.Equal(e.Versions, v2) || e.Created.IsZero() {
 				t.Fatalf("agent event %+v", e)
 			}
 		}
@@ -47,7 +48,7 @@ func TestAgentsFirstThenClients(t *testing.T) {
 
 		fx.done(s, "ua-2", id, false) // failed counts as reported
 		for _, l := range []*testListener{c1, c2} {
-			if e := l.expect(t, id); !maps(e.Versions, v2) {
+			if e := l.expect(t, id); !maps.Equal(e.Versions, v2) {
 				t.Fatalf("client event %+v", e)
 			}
 		}
@@ -339,18 +340,6 @@ func TestNotifyValidates(t *testing.T) {
 	if err != nil || n.AgentsFirst || n.ClientsReleased.IsZero() || string(n.Versions) != "{}" {
 		t.Fatalf("empty notification %+v, %v", n, err)
 	}
-}
-
-func maps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestHeartbeatAndHeaders(t *testing.T) {
