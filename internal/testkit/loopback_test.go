@@ -22,18 +22,14 @@ func TestServe(t *testing.T) {
 	var url string
 	t.Run("inner", func(t *testing.T) {
 		url = Serve(t, Listen(t, LoopbackIP(7)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, "hello")
+			io.WriteString(w, "hello "+r.URL.Path+" "+r.Header.Get("X-Test"))
 		}))
 		if want := "http://127.0.0.8:"; url[:len(want)] != want {
 			t.Fatalf("url %s, want one on %s", url, want)
 		}
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if b, _ := io.ReadAll(resp.Body); string(b) != "hello" {
-			t.Fatalf("body %q", b)
+		resp, b := Get(t, nil, url+"x", map[string]string{"X-Test": "1"})
+		if resp.StatusCode != http.StatusOK || string(b) != "hello /x 1" {
+			t.Fatalf("%s, body %q", resp.Status, b)
 		}
 	})
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
