@@ -121,7 +121,11 @@ func TestWalkEqualsSequential(t *testing.T) {
 			s.delays[i] = time.Duration(r.IntN(3000)) * time.Microsecond
 		}
 		o := Options{MaxInFlight: 1 + r.IntN(8), Hedge: time.Duration(1+r.IntN(5)) * time.Millisecond}
-		res := Walk(context.Background(), n, o, s.probe, s.use)
+		// In a synctest bubble the probes' delays, timeouts and the
+		// hedges pass on the bubble's clock: no trial waits on real time,
+		// and the interleaving does not depend on the machine's load.
+		var res Result[string]
+		synctest.Test(t, func(t *testing.T) { res = Walk(context.Background(), n, o, s.probe, s.use) })
 		wantChosen, wantErrs, wantUsed := sequential(s.kinds)
 		kinds := fmt.Sprint(s.kinds)
 		if res.Chosen != wantChosen {
