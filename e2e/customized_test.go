@@ -13,6 +13,7 @@ import (
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // customized is the site of TestCustomizedList: clients whose
@@ -151,7 +152,9 @@ func (c *customized) notifiedStale() {
 	s, t := c.s, c.s.t
 	t.Log("== stale source, notify-components")
 	staleDir := filepath.Join(s.dir, "mirror-stale")
-	copyTree(t, filepath.Join(c.m1.dir, "published"), filepath.Join(staleDir, "published"))
+	if err := testkit.CopyTree(filepath.Join(c.m1.dir, "published"), filepath.Join(staleDir, "published")); err != nil {
+		t.Fatal(err)
+	}
 	serveTree(t, "mirror-stale", staleDir, c.staleAddr)
 	s.waitConnected(c.x, c.y, c.f, c.b, c.o, c.sch)
 	s.publish("--component", "pattern", "2.0")

@@ -18,6 +18,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // member is an enrolled endpoint of a site whose daemon (`cascade
@@ -64,7 +65,7 @@ func (s *site) enroll(name string, o memberOptions) *member {
 	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--fingerprint", s.fingerprint, "--vendor-root", s.originRoot,
 		"--config", m.config, "--hostname", name, "--address", o.Address}
 	if o.AgentID != "" {
-		m.listen = freeAddr(t, s.nextIP())
+		m.listen = testkit.FreeAddr(t, s.nextIP())
 		args = append(args, "--role", "agent", "--agent-id", o.AgentID, "--agent-url", "http://"+m.listen+"/")
 	}
 	out := mustCascade(t, []string{"CASCADE_ENROLL_TOKEN=" + token}, args...)
@@ -126,7 +127,7 @@ func (m *member) start() {
 	t.Helper()
 	m.proc = startProc(t, m.name, nil, "endpoint", "run", "--config", m.config)
 	sock := filepath.Join(m.dataDir, "control.sock")
-	waitFor(t, 30*time.Second, m.name+"'s control socket", func() bool {
+	testkit.Eventually(t, 30*time.Second, m.name+"'s control socket", func() bool {
 		if !m.proc.running() {
 			t.Fatalf("%s exited: %v", m.name, m.proc.err)
 		}
@@ -134,7 +135,7 @@ func (m *member) start() {
 		return err == nil
 	})
 	if m.listen != "" {
-		waitFor(t, 30*time.Second, m.name+" serving", func() bool {
+		testkit.Eventually(t, 30*time.Second, m.name+" serving", func() bool {
 			c, err := net.DialTimeout("tcp", m.listen, time.Second)
 			if err == nil {
 				c.Close()
@@ -223,7 +224,7 @@ func (m *member) wantInstalled(cat category.Category, name, version string) {
 func (s *site) waitConnected(ms ...*member) {
 	s.t.Helper()
 	for _, m := range ms {
-		waitFor(s.t, 30*time.Second, m.name+"'s event stream", func() bool {
+		testkit.Eventually(s.t, 30*time.Second, m.name+"'s event stream", func() bool {
 			var ep api.Endpoint
 			s.call(http.MethodGet, "/api/v1/endpoints/"+m.id, nil, nil, &ep)
 			return ep.Connected

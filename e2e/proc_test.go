@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // logTail is how much of each process's output a failed test prints.
@@ -138,18 +140,17 @@ func (p *proc) dump(t *testing.T) {
 // first submatch (or the whole match without a group).
 func (p *proc) waitOutput(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(p.stdout.String()); m != nil {
-			return m[len(m)-1]
+	var m []string
+	testkit.Eventually(t, 30*time.Second, p.name+" to print "+re.String(), func() bool {
+		if m = re.FindStringSubmatch(p.stdout.String()); m != nil {
+			return true
 		}
 		if !p.running() {
 			t.Fatalf("%s exited (%v) before printing %s", p.name, p.err, re)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not print %s within 30s", p.name, re)
-	return ""
+		return false
+	})
+	return m[len(m)-1]
 }
 
 // cmdError is a one-shot command that failed: its exit status and

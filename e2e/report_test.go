@@ -17,6 +17,7 @@ import (
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // serverReports returns the newest limit reports of m as the server
@@ -48,7 +49,7 @@ func (s *site) serverReports(m *member, limit int) []*report.Report {
 func (s *site) findReport(m *member, timeout time.Duration, what string, match func(*report.Report) bool) *report.Report {
 	s.t.Helper()
 	var found *report.Report
-	waitFor(s.t, timeout, what, func() bool {
+	testkit.Eventually(s.t, timeout, what, func() bool {
 		for _, r := range s.serverReports(m, 20) {
 			if match(r) {
 				found = r

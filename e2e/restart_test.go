@@ -12,6 +12,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // fanOut is the site of TestServerRestartDuringFanOut: two update agents,
@@ -135,7 +136,7 @@ func (f *fanOut) outage(ntf string) {
 	s := f.s
 	s.server.stop(syscall.SIGTERM)
 	for _, a := range f.agents {
-		waitFor(s.t, time.Minute, a.name+"'s run for "+ntf, func() bool {
+		testkit.Eventually(s.t, time.Minute, a.name+"'s run for "+ntf, func() bool {
 			for _, id := range a.localReportIDs() {
 				if a.localReport(id).Notification == ntf {
 					return true

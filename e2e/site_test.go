@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // site is one cascade installation: a vendor origin and a management
@@ -93,19 +93,6 @@ func (s *site) nextIP() string {
 	return fmt.Sprintf("127.0.%d.%d", s.net, s.ips)
 }
 
-// freeAddr returns ip:port with a port that was free a moment ago, for
-// processes whose address must be known before they start (and stay the
-// same across a restart).
-func freeAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // initOrigin creates the vendor repository and publishes the first
 // content. It has 16 hash bins rather than 1024: copies of the
 // repository (mirrors, the server, update agents) are then quick to
@@ -147,7 +134,7 @@ func (s *site) publish(kind, name, version string) {
 // after a stop).
 func (s *site) startOrigin() {
 	if s.originListen == "" {
-		s.originListen = freeAddr(s.t, s.nextIP())
+		s.originListen = testkit.FreeAddr(s.t, s.nextIP())
 		s.originURL = "http://" + s.originListen + "/"
 	}
 	s.origin = serveTree(s.t, "origin", s.originDir, s.originListen)
@@ -169,7 +156,7 @@ var fingerprintLine = regexp.MustCompile(`fingerprint: (sha256:[0-9a-f]+)`)
 func (s *site) initServer(o siteOptions) {
 	t := s.t
 	s.serverDir = filepath.Join(s.dir, "server")
-	s.serverListen = freeAddr(t, s.nextIP())
+	s.serverListen = testkit.FreeAddr(t, s.nextIP())
 	s.serverURL = "https://" + s.serverListen + "/"
 	out := mustCascade(t, nil, "server", "init", s.serverDir, "--origin", s.originURL, "--vendor-root", s.originRoot,
 		"--listen", s.serverListen, "--url", s.serverURL)
@@ -227,7 +214,7 @@ func (s *site) startServer() {
 	s.t.Helper()
 	s.server = startProc(s.t, "server", nil, "server", "run", "--data", s.serverDir)
 	s.server.waitOutput(s.t, regexp.MustCompile(`cascade server at (\S+)`))
-	waitFor(s.t, 30*time.Second, "the server's admin API", func() bool {
+	testkit.Eventually(s.t, 30*time.Second, "the server's admin API", func() bool {
 		var st api.Status
 		return s.tryCall(http.MethodGet, "/api/v1/status", nil, nil, &st) == nil
 	})
@@ -299,18 +286,5 @@ func (s *site) call(method, path string, q url.Values, in, out any) {
 	s.t.Helper()
 	if err := s.tryCall(method, path, q, in, out); err != nil {
 		s.t.Fatal(err)
-	}
-}
-
-// waitFor polls cond every 50ms until it holds, failing the test after
-// timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // mirrorSource is a custom URL source: a copy of the origin made by
@@ -34,7 +34,7 @@ func (s *site) mirror(name string) *mirrorSource {
 	s.t.Helper()
 	m := &mirrorSource{s: s, name: name, dir: filepath.Join(s.dir, name)}
 	mustCascade(s.t, nil, "mirror", "--from", s.originURL, "--to", filepath.Join(m.dir, "published"), "--root", s.originRoot)
-	addr := freeAddr(s.t, s.nextIP())
+	addr := testkit.FreeAddr(s.t, s.nextIP())
 	m.url = "http://" + addr + "/"
 	m.proc = serveTree(s.t, name, m.dir, addr)
 	return m
@@ -53,7 +53,7 @@ func (s *site) emptySource() string {
 	if err := os.MkdirAll(filepath.Join(dir, "published"), 0o755); err != nil {
 		s.t.Fatal(err)
 	}
-	addr := freeAddr(s.t, s.nextIP())
+	addr := testkit.FreeAddr(s.t, s.nextIP())
 	serveTree(s.t, "empty source", dir, addr)
 	return "http://" + addr + "/"
 }
@@ -61,16 +61,9 @@ func (s *site) emptySource() string {
 // brokenSource answers every request with 500 Internal Server Error.
 func (s *site) brokenSource() string {
 	s.t.Helper()
-	ln, err := net.Listen("tcp", s.nextIP()+":0")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return testkit.Serve(s.t, testkit.Listen(s.t, s.nextIP()), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "broken", http.StatusInternalServerError)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	s.t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String() + "/"
+	}))
 }
 
 // refuser accepts connections on addr, reads the request line and
@@ -131,7 +124,7 @@ func (r *refuser) close() {
 
 // deadAddr returns an address of the site where nothing listens:
 // connections are refused.
-func (s *site) deadAddr() string { return freeAddr(s.t, s.nextIP()) }
+func (s *site) deadAddr() string { return testkit.FreeAddr(s.t, s.nextIP()) }
 
 // hang accepts connections on addr and never answers them until the
 // test ends: a source that cannot be reached within the fetch timeouts.
@@ -141,71 +134,5 @@ func hang(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-}
-
-// copyTree copies the regular files and directories under src to dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		return copyFile(p, target)
-	})
-	if err != nil {
-		t.Fatalf("copy %s: %v", src, err)
-	}
-}
-
-// copyFile copies one regular file.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	testkit.Hang(t, ln)
 }

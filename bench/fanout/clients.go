@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -20,6 +18,7 @@ import (
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -67,42 +66,11 @@ func (w *world) enroll(ctx context.Context) error {
 		}
 	}
 	for i := first; i < len(w.clients); i++ {
-		if err := copyTree(w.clients[i%len(w.groups)], w.clients[i]); err != nil {
+		if err := testkit.CopyTree(w.clients[i%len(w.groups)], w.clients[i]); err != nil {
 			return fmt.Errorf("enroll endpoint %d: %w", i, err)
 		}
 	}
 	return nil
-}
-
-// copyTree copies a directory of regular files, directories and
-// symbolic links (a trust store).
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(to, 0o700)
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(to, b, 0o600)
-		}
-	})
 }
 
 // updateClients updates every endpoint to want, config.Concurrency at a

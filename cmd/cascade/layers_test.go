@@ -52,9 +52,8 @@ var (
 		"internal/cli":      "cascade origin init, publish and refresh",
 		"cmd/cascade":       "the CLI",
 		"internal/demo":     "cascade demo builds an origin repository on one machine",
-		"internal/hostile":  "test kit: builds the signed repositories its hostile sources serve",
-		"internal/testkit/...": "the test kits (issue 14 gathers them there, the hostile source " +
-			"among them) build signed repositories",
+		"internal/testkit/...": "the test kits build the signed repositories their sources " +
+			"serve (the hostile source among them)",
 		"bench/agent":  "benchmark: publishes the origin it serves",
 		"bench/fanout": "benchmark: publishes the origin of its world",
 	}

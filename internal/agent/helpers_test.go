@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -82,22 +82,11 @@ func (tw *tamperWriter) Write(b []byte) (int, error) {
 // listen binds the next 127.0.0.x address, port 0.
 func (w *world) listen() net.Listener {
 	w.t.Helper()
-	n := w.nextIP.Add(1)
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.%d:0", n/250, n%250+1))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return ln
+	return testkit.Listen(w.t, testkit.LoopbackIP(int(w.nextIP.Add(1))))
 }
 
 // serve serves h on a fresh loopback address until the test ends.
-func (w *world) serve(h http.Handler) string {
-	ln := w.listen()
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	w.t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String() + "/"
-}
+func (w *world) serve(h http.Handler) string { return testkit.Serve(w.t, w.listen(), h) }
 
 // publish publishes a version of a component with the given files; each
 // file's content is derived from its name and the version, size bytes
@@ -221,20 +210,7 @@ func (c *client) fetchFile(ctx context.Context, base, target, dst string) error 
 // get fetches a URL with plain net/http.
 func get(t *testing.T, u string, hdr map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return testkit.Get(t, nil, u, hdr)
 }
 
 // consistentURL is the URL of a target at a source.

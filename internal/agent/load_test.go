@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // TestBucketArithmetic: the shared bucket lets a burst through at once
@@ -79,9 +80,9 @@ func TestLoadControl(t *testing.T) {
 		_, err := c.store.Probe(context.Background(), trustSource(a.url), c.f)
 		done <- err
 	}()
-	for a.m.nUnavailable.Load() == before {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, time.Minute, "the client to be turned away by the busy agent", func() bool {
+		return a.m.nUnavailable.Load() != before
+	})
 	for _, r := range held {
 		r.Body.Close()
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // TestRestartMidServing: clients are in the middle of downloads when the
@@ -58,9 +59,9 @@ func TestRestartMidServing(t *testing.T) {
 			}
 		}()
 	}
-	for midTransfer(c.dir) < len(errs) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, time.Minute, "every client to be mid-transfer", func() bool {
+		return midTransfer(c.dir) >= len(errs)
+	})
 	addr := first.o.Listener.Addr().String()
 	first.stop()
 	ln, err := net.Listen("tcp", addr)

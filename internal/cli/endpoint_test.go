@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // TestEndpointCommands drives the whole standalone flow through the CLI:
@@ -26,14 +26,7 @@ func TestEndpointCommands(t *testing.T) {
 	os.WriteFile(payload, []byte("pattern v1"), 0o644)
 	mustRun(t, "origin", "publish", origin, "--component", "pattern", "--version", "1.0", payload)
 
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Join(origin, "published")))}
-	go srv.Serve(ln)
-	defer srv.Close()
-	originURL := "http://" + ln.Addr().String() + "/"
+	originURL := testkit.Serve(t, testkit.Listen(t, "127.0.0.2"), http.FileServer(http.Dir(filepath.Join(origin, "published"))))
 
 	hookOut := filepath.Join(dir, "hook.out")
 	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(fmt.Sprintf(

@@ -8,23 +8,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
-// originClock is a settable clock for the origin command tests.
-type originClock struct{ t time.Time }
-
-func (c *originClock) now() time.Time { return c.t }
-
-func newOriginClock() *originClock {
-	return &originClock{t: time.Now().UTC().Truncate(time.Second)}
+// newOriginClock returns a settable clock for the origin command tests.
+func newOriginClock() *testkit.Clock {
+	return testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 }
 
 // initOrigin creates a small vendor repository for a test.
-func initOrigin(t *testing.T, c *originClock) string {
+func initOrigin(t *testing.T, c *testkit.Clock) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "origin")
 	var out, errOut bytes.Buffer
-	if err := runOriginInit(originInitOptions{Dir: dir, Bins: 8, Keep: 3, Now: c.now}, &out, &errOut); err != nil {
+	if err := runOriginInit(originInitOptions{Dir: dir, Bins: 8, Keep: 3, Now: c.Now}, &out, &errOut); err != nil {
 		t.Fatalf("init: %v (stderr %s)", err, errOut.String())
 	}
 	return dir
@@ -41,7 +39,7 @@ func TestOriginInit(t *testing.T) {
 	c := newOriginClock()
 	dir := filepath.Join(t.TempDir(), "origin")
 	var out bytes.Buffer
-	err := runOriginInit(originInitOptions{Dir: dir, Bins: 16, TimestampExpiry: 12 * time.Hour, Now: c.now}, &out, &out)
+	err := runOriginInit(originInitOptions{Dir: dir, Bins: 16, TimestampExpiry: 12 * time.Hour, Now: c.Now}, &out, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +80,7 @@ func TestOriginInitUsageErrors(t *testing.T) {
 			if tt.o.Dir == "" {
 				tt.o.Dir = filepath.Join(t.TempDir(), "origin")
 			}
-			tt.o.Now = c.now
+			tt.o.Now = c.Now
 			var out bytes.Buffer
 			err := runOriginInit(tt.o, &out, &out)
 			var ee *ExitError

@@ -25,7 +25,7 @@ func TestOriginPublish(t *testing.T) {
 	in := writeOriginInput(t, "lpt.zip", "pattern")
 	sig := writeOriginInput(t, "lpt.sig", "signature")
 	var out bytes.Buffer
-	o := originPublishOptions{Dir: dir, Component: "pattern", Version: "17.735.00", Files: []string{in, sig}, Now: c.now}
+	o := originPublishOptions{Dir: dir, Component: "pattern", Version: "17.735.00", Files: []string{in, sig}, Now: c.Now}
 	if err := runOriginPublish(context.Background(), o, &out, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestOriginPublish(t *testing.T) {
 	for i, v := range []string{"1.0", "1.1", "1.2"} {
 		out.Reset()
 		o := originPublishOptions{Dir: dir, Program: "agent", Version: v, Keep: 2,
-			Files: []string{writeOriginInput(t, "agent.pkg", v)}, Now: c.now}
+			Files: []string{writeOriginInput(t, "agent.pkg", v)}, Now: c.Now}
 		if err := runOriginPublish(context.Background(), o, &out, &out); err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestOriginPublishUsageErrors(t *testing.T) {
 	in := writeOriginInput(t, "f.bin", "x")
 	ctx := context.Background()
 	var out bytes.Buffer
-	if err := runOriginPublish(ctx, originPublishOptions{Dir: dir, Component: "c", Version: "2", Files: []string{in}, Now: c.now}, &out, &out); err != nil {
+	if err := runOriginPublish(ctx, originPublishOptions{Dir: dir, Component: "c", Version: "2", Files: []string{in}, Now: c.Now}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -81,7 +81,7 @@ func TestOriginPublishUsageErrors(t *testing.T) {
 			if tt.o.Dir == "" {
 				tt.o.Dir = dir
 			}
-			tt.o.Now = c.now
+			tt.o.Now = c.Now
 			err := runOriginPublish(ctx, tt.o, &out, &out)
 			var ee *ExitError
 			if !errors.As(err, &ee) || ee.Code != 2 || !strings.Contains(err.Error(), tt.want) {

@@ -12,7 +12,7 @@ import (
 func TestOriginStatus(t *testing.T) {
 	c := newOriginClock()
 	dir := initOrigin(t, c)
-	start := c.t
+	start := c.Now()
 	tests := []struct {
 		name       string
 		at         time.Duration
@@ -27,9 +27,9 @@ func TestOriginStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c.t = start.Add(tt.at)
+			c.Set(start.Add(tt.at))
 			var out, errOut bytes.Buffer
-			err := runOriginStatus(originStatusOptions{Dir: dir, Now: c.now}, &out, &errOut)
+			err := runOriginStatus(originStatusOptions{Dir: dir, Now: c.Now}, &out, &errOut)
 			var ee *ExitError
 			switch {
 			case tt.wantCode == 0 && err != nil:
@@ -57,24 +57,24 @@ func TestOriginStatus(t *testing.T) {
 func TestOriginRefreshClearsWarnings(t *testing.T) {
 	c := newOriginClock()
 	dir := initOrigin(t, c)
-	c.t = c.t.Add(6 * 24 * time.Hour) // timestamp expired, snapshot within margin
+	c.Advance(6 * 24 * time.Hour) // timestamp expired, snapshot within margin
 	var out, errOut bytes.Buffer
-	if err := runOriginRefresh(context.Background(), originRefreshOptions{Dir: dir, Now: c.now}, &out, &errOut); err != nil {
+	if err := runOriginRefresh(context.Background(), originRefreshOptions{Dir: dir, Now: c.Now}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	if want := "re-signed snapshot, timestamp (timestamp version 2)"; !strings.Contains(out.String(), want) {
 		t.Errorf("refresh output %q lacks %q", out.String(), want)
 	}
 	out.Reset()
-	if err := runOriginStatus(originStatusOptions{Dir: dir, Now: c.now}, &out, &errOut); err != nil {
+	if err := runOriginStatus(originStatusOptions{Dir: dir, Now: c.Now}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	if errOut.Len() != 0 {
 		t.Errorf("warnings after refresh: %s", errOut.String())
 	}
-	c.t = c.t.Add(80 * 24 * time.Hour)
+	c.Advance(80 * 24 * time.Hour)
 	out.Reset()
-	if err := runOriginRefresh(context.Background(), originRefreshOptions{Dir: dir, Now: c.now}, &out, &errOut); err != nil {
+	if err := runOriginRefresh(context.Background(), originRefreshOptions{Dir: dir, Now: c.Now}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	if want := "re-signed targets, snapshot, timestamp, 8 bins"; !strings.Contains(out.String(), want) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // TestServerCertRenew: `server cert renew` replaces the certificate by
@@ -62,7 +63,7 @@ func TestServerCertRenew(t *testing.T) {
 		<-done
 	}()
 	admin := []string{"--server", "https://" + addr + "/", "--fingerprint", fp, "--token-file", tokFile}
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 10*time.Second, "the server answering with the new certificate", func() bool {
 		code, _, _ := run(append([]string{"server", "status"}, admin...)...)
 		return code == 0
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -54,7 +55,7 @@ func TestServerCommands(t *testing.T) {
 		}
 	}()
 	admin := []string{"--data", data, "--token-file", tokFile}
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 30*time.Second, "the server to list the synced component pattern", func() bool {
 		code, out, _ := run(append([]string{"server", "components", "list", "--json"}, admin...)...)
 		return code == 0 && strings.Contains(out, `"pattern"`)
 	})
@@ -279,16 +280,4 @@ func field(t *testing.T, out, label string) string {
 	}
 	t.Fatalf("no %q in %q", label, out)
 	return ""
-}
-
-// waitFor polls cond until it holds (a bounded number of times).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 500; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("condition not reached")
 }

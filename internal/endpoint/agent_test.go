@@ -3,7 +3,6 @@ package endpoint
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 func TestAgentConfig(t *testing.T) {
@@ -67,16 +67,6 @@ type cycle struct {
 	dataDir map[string]string
 }
 
-// freeAddr returns a free port on a loopback address.
-func freeAddr(t *testing.T, ip string) string {
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func newCycle(t *testing.T) *cycle {
 	dir := t.TempDir()
 	r, err := repo.Init(filepath.Join(dir, "origin"), repo.InitOptions{Options: repo.Options{Now: time.Now},
@@ -89,25 +79,19 @@ func newCycle(t *testing.T) *cycle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.1.10:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	t.Cleanup(func() { h.Close() })
+	origin := testkit.Serve(t, testkit.Listen(t, "127.0.1.10"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "/targets/") {
 			c.hits.Add(1)
 		}
 		h.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); h.Close() })
-	origin := "http://" + ln.Addr().String() + "/"
-	dead := "http://" + freeAddr(t, "127.0.1.11") + "/"
+	}))
+	dead := "http://" + testkit.FreeAddr(t, "127.0.1.11") + "/"
 	ips := map[string]string{"ua-a": "127.0.1.21", "ua-b": "127.0.1.22", "ua-c": "127.0.1.23"}
 	var dirEntries strings.Builder
 	listen := map[string]string{}
 	for id, ip := range ips {
-		listen[id] = freeAddr(t, ip)
+		listen[id] = testkit.FreeAddr(t, ip)
 		c.urls[id] = "http://" + listen[id] + "/"
 		fmt.Fprintf(&dirEntries, "  %s: %s\n", id, c.urls[id])
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 func TestConfigDefaultsAndErrors(t *testing.T) {
@@ -56,14 +56,8 @@ func TestDaemonUpdateNow(t *testing.T) {
 		Files: []repo.File{{Name: "eng.bin", Data: []byte("engine")}}}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.3:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Dir(r.PublishedDir())))}
-	go srv.Serve(ln)
-	defer srv.Close()
-	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(fmt.Sprintf("origin: http://%s/\nserver: https://s.invalid/\ndownload_from_origin: true\n", ln.Addr())), 0o644)
+	originURL := testkit.Serve(t, testkit.Listen(t, "127.0.0.3"), http.FileServer(http.Dir(filepath.Dir(r.PublishedDir()))))
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(fmt.Sprintf("origin: %s\nserver: https://s.invalid/\ndownload_from_origin: true\n", originURL)), 0o644)
 	cfg, err := ParseConfig([]byte("id: d1\ndata_dir: data\npolicy: policy.yaml\naddresses: [10.0.0.1]\n"+
 		"trusted_roots: {vendor: origin/published/vendor/metadata/1.root.json}\nschedule: {interval: 1h, jitter: 1h}\n"), dir)
 	if err != nil {
@@ -79,16 +73,10 @@ func TestDaemonUpdateNow(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- ep.Run(ctx) }()
 	var rep *report.Report
-	for i := 0; ; i++ {
+	testkit.Eventually(t, 30*time.Second, "the daemon to run an update on request", func() bool {
 		rep, err = RequestUpdate(context.Background(), cfg.DataDir)
-		if err == nil || i > 200 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+		return err == nil
+	})
 	if rep.Trigger != "manual" || rep.Category(category.Components).Source != "origin" || rep.Category(category.Components).Result != report.Updated {
 		t.Fatalf("report %+v %+v", rep, rep.Category(category.Components))
 	}

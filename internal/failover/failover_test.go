@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -120,7 +121,11 @@ func TestWalkEqualsSequential(t *testing.T) {
 			s.delays[i] = time.Duration(r.IntN(3000)) * time.Microsecond
 		}
 		o := Options{MaxInFlight: 1 + r.IntN(8), Hedge: time.Duration(1+r.IntN(5)) * time.Millisecond}
-		res := Walk(context.Background(), n, o, s.probe, s.use)
+		// In a synctest bubble the probes' delays, timeouts and the
+		// hedges pass on the bubble's clock: no trial waits on real time,
+		// and the interleaving does not depend on the machine's load.
+		var res Result[string]
+		synctest.Test(t, func(t *testing.T) { res = Walk(context.Background(), n, o, s.probe, s.use) })
 		wantChosen, wantErrs, wantUsed := sequential(s.kinds)
 		kinds := fmt.Sprint(s.kinds)
 		if res.Chosen != wantChosen {
@@ -168,30 +173,38 @@ func TestWalkHedges(t *testing.T) {
 }
 
 // TestWalkCancel checks that cancelling the context ends the walk and
-// every probe.
+// every probe. It runs in a synctest bubble: the hedges that widen the
+// probe-ahead window pass on the bubble's clock, and synctest.Wait
+// returns once every probe started is blocked, so nothing is polled.
 func TestWalkCancel(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var running atomic.Int32
-	go func() {
-		for running.Load() < 4 {
-			time.Sleep(time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var running atomic.Int32
+		done := make(chan Result[int], 1)
+		go func() {
+			done <- Walk(ctx, 10, Options{Hedge: time.Millisecond},
+				func(ctx context.Context, i int) (int, error) {
+					running.Add(1)
+					defer running.Add(-1)
+					<-ctx.Done()
+					return 0, ctx.Err()
+				},
+				func(ctx context.Context, i, p int) error { return nil })
+		}()
+		time.Sleep(10 * time.Millisecond) // ten hedges: the window has grown
+		synctest.Wait()
+		if n := running.Load(); n < 4 {
+			t.Fatalf("%d probes running after ten hedges, want at least 4", n)
 		}
 		cancel()
-	}()
-	res := Walk(ctx, 10, Options{Hedge: time.Millisecond},
-		func(ctx context.Context, i int) (int, error) {
-			running.Add(1)
-			defer running.Add(-1)
-			<-ctx.Done()
-			return 0, ctx.Err()
-		},
-		func(ctx context.Context, i, p int) error { return nil })
-	if res.Chosen != -1 || !errors.Is(res.Errs[0], context.Canceled) {
-		t.Fatalf("result %+v", res)
-	}
-	if running.Load() != 0 {
-		t.Fatal("probes still running")
-	}
+		res := <-done
+		if res.Chosen != -1 || !errors.Is(res.Errs[0], context.Canceled) {
+			t.Fatalf("result %+v", res)
+		}
+		if running.Load() != 0 {
+			t.Fatal("probes still running")
+		}
+	})
 }
 
 func TestHealth(t *testing.T) {

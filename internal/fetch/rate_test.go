@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -46,46 +47,52 @@ func TestRateMeter(t *testing.T) {
 	}
 }
 
+// The watchdog tests run in a testing/synctest bubble with the real
+// clock (wallClock): its ticker and the test's sleeps pass on the
+// bubble's clock, so the windows are exact and nothing waits on real
+// time.
+
 func TestWatchdogCancelsStalledTransfer(t *testing.T) {
-	clock := newFakeClock()
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	w := startWatchdog(clock, 100, time.Second, cancel)
-	defer w.stop()
-	<-clock.created
-	for i := 0; i < 100 && ctx.Err() == nil; i++ {
-		clock.Advance(250 * time.Millisecond)
-	}
-	if !errors.Is(context.Cause(ctx), errTooSlow) {
-		t.Fatalf("cause %v, want errTooSlow", context.Cause(ctx))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		w := startWatchdog(wallClock{}, 100, time.Second, cancel)
+		defer w.stop()
+		time.Sleep(2 * time.Second) // two windows without a byte
+		synctest.Wait()
+		if !errors.Is(context.Cause(ctx), errTooSlow) {
+			t.Fatalf("cause %v, want errTooSlow", context.Cause(ctx))
+		}
+	})
 }
 
 func TestWatchdogLeavesSteadyTransfer(t *testing.T) {
-	clock := newFakeClock()
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	w := startWatchdog(clock, 100, time.Second, cancel)
-	<-clock.created
-	// Ten windows at 50 bytes per quarter second, twice the minimum. Not
-	// exactly the minimum (TestRateMeter covers that boundary): a tick is
-	// handed over before the watchdog reads the count, so a sample may
-	// already include the next quarter's bytes, and a window can then look
-	// one quarter short (150 bytes here, still above 100).
-	for range 40 {
-		w.n.Add(50)
-		clock.Advance(250 * time.Millisecond)
-	}
-	w.stop() // waits for the last tick to be processed
-	if err := context.Cause(ctx); err != nil {
-		t.Fatalf("steady transfer cancelled: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		w := startWatchdog(wallClock{}, 100, time.Second, cancel)
+		// Ten windows at 50 bytes per quarter second, twice the minimum.
+		// Not exactly the minimum (TestRateMeter covers that boundary):
+		// the test's sleep and the watchdog's tick end at the same
+		// instant, so a sample may already include the next quarter's
+		// bytes, and a window can then look one quarter short (150 bytes
+		// here, still above 100).
+		for range 40 {
+			w.n.Add(50)
+			time.Sleep(250 * time.Millisecond)
+		}
+		synctest.Wait() // the last tick is processed
+		w.stop()
+		if err := context.Cause(ctx); err != nil {
+			t.Fatalf("steady transfer cancelled: %v", err)
+		}
+	})
 }
 
 func TestWatchdogDisabled(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	w := startWatchdog(newFakeClock(), -1, time.Second, cancel)
+	w := startWatchdog(wallClock{}, -1, time.Second, cancel)
 	w.stop()
 	if ctx.Err() != nil {
 		t.Fatal("disabled watchdog cancelled")

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -34,20 +36,6 @@ func start(ctx context.Context, srv *http.Server, ln net.Listener, opts Options)
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, srv, ln, opts) }()
 	return done
-}
-
-func get(t *testing.T, c *http.Client, url string) string {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // wait fails the test if done does not deliver within a generous bound
@@ -70,7 +58,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := start(ctx, NewServer(http.HandlerFunc(hello), nil), ln, Options{})
 	url := "http://" + ln.Addr().String() + "/"
-	if got := get(t, http.DefaultClient, url); got != "hello" {
+	if _, got := testkit.Get(t, nil, url, nil); string(got) != "hello" {
 		t.Fatalf("got %q", got)
 	}
 	cancel()
@@ -157,7 +145,7 @@ func TestRunTLS(t *testing.T) {
 	defer cancel()
 	done := start(ctx, NewServer(http.HandlerFunc(hello), nil), ln, Options{CertFile: certFile, KeyFile: keyFile})
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if got := get(t, c, "https://"+ln.Addr().String()+"/"); got != "hello" {
+	if _, got := testkit.Get(t, c, "https://"+ln.Addr().String()+"/", nil); string(got) != "hello" {
 		t.Fatalf("got %q", got)
 	}
 	cancel()

@@ -15,6 +15,7 @@ import (
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/testkit/trusttest"
 	"github.com/cascade-update/cascade/internal/trust"
 )
@@ -136,7 +137,9 @@ func TestMirrorRejects(t *testing.T) {
 	fx := newFixture(t)
 	fx.publish("pattern", "1.0", "a.ptn")
 	old := t.TempDir()
-	copyDir(t, filepath.Dir(fx.origin.PublishedDir()), old)
+	if err := testkit.CopyTree(filepath.Dir(fx.origin.PublishedDir()), old); err != nil {
+		t.Fatal(err)
+	}
 	fx.publish("pattern", "2.0", "a.ptn")
 	if _, err := fx.copy(fx.src); err != nil {
 		t.Fatal(err)
@@ -168,20 +171,6 @@ func TestMirrorRejects(t *testing.T) {
 			t.Errorf("%s changed", name)
 		}
 	}
-}
-
-func copyDir(t *testing.T, from, to string) {
-	filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		b, _ := os.ReadFile(p)
-		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
-	})
 }
 
 // TestHostileRoleNameWritesNothing: a validly signed delegation to

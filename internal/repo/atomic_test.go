@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"maps"
+
 	"github.com/cascade-update/cascade/internal/index"
 
 	"context"
@@ -26,7 +28,7 @@ func TestFailedPublishLeavesTreeUnchanged(t *testing.T) {
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want a missing-file error", err)
 	}
-	if after := treeDigest(t, r.PublishedDir()); !equalMaps(before, after) {
+	if after := treeDigest(t, r.PublishedDir()); !maps.Equal(before, after) {
 		t.Fatalf("published tree changed by a failed publish:\nbefore %v\nafter  %v", before, after)
 	}
 	mustPublish(t, r, component("pattern", "2", data("a", "2")))
@@ -56,7 +58,7 @@ func TestPublishFailingAtLastStepRollsBack(t *testing.T) {
 	if wrote < 5 { // 2 files, an index, at least one bin, a snapshot
 		t.Fatalf("hook saw %d new files; the failure was not at the last step", wrote)
 	}
-	if after := treeDigest(t, r.PublishedDir()); !equalMaps(before, after) {
+	if after := treeDigest(t, r.PublishedDir()); !maps.Equal(before, after) {
 		t.Fatalf("published tree changed by a failed publish:\nbefore %v\nafter  %v", before, after)
 	}
 	if st, _ := os.ReadFile(r.l.stateFile()); string(st) != string(stateBefore) {

@@ -9,41 +9,24 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 )
 
-// clock is a settable clock for tests. It starts near the real time so
-// that go-tuf's updater, which checks expiry against the real clock,
-// accepts the metadata.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock returns a settable clock for tests. It starts near the real
+// time so that go-tuf's updater, which checks expiry against the real
+// clock, accepts the metadata.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Now().UTC().Truncate(time.Second)) }
 
 // smallSettings are vendor settings with few bins, so tests are quick and
 // several targets share bins.
 func smallSettings() Settings { return Settings{Kind: Vendor, Bins: 8} }
 
-func newTestRepo(t testing.TB, s Settings) (*Repo, *clock) {
+func newTestRepo(t testing.TB, s Settings) (*Repo, *testkit.Clock) {
 	t.Helper()
 	c := newClock()
 	r, err := Init(filepath.Join(t.TempDir(), "repo"), InitOptions{Settings: s, Options: Options{Now: c.Now}})

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,19 +193,7 @@ func TestOpenChecksKeysBeforeSigning(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not a key the repository's metadata authorises") {
 		t.Fatalf("publish with a foreign key: err = %v", err)
 	}
-	if after := treeDigest(t, a.PublishedDir()); !equalMaps(before, after) {
+	if after := treeDigest(t, a.PublishedDir()); !maps.Equal(before, after) {
 		t.Error("publish with a foreign key changed the published tree")
 	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

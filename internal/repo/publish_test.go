@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"maps"
+
 	"github.com/cascade-update/cascade/internal/index"
 
 	"context"
@@ -146,7 +148,7 @@ func TestPublishVersionOrdering(t *testing.T) {
 				if !strings.Contains(err.Error(), "components/pattern "+tt.second) {
 					t.Errorf("error %q does not name the item", err)
 				}
-				if !equalMaps(before, treeDigest(t, r.PublishedDir())) {
+				if !maps.Equal(before, treeDigest(t, r.PublishedDir())) {
 					t.Error("refused publish changed the published tree")
 				}
 			}
@@ -188,7 +190,7 @@ func TestPublishRejectsInvalidItems(t *testing.T) {
 	if !errors.Is(err, ErrInvalidItem) {
 		t.Errorf("same item twice in one publish: err = %v", err)
 	}
-	if !equalMaps(before, treeDigest(t, r.PublishedDir())) {
+	if !maps.Equal(before, treeDigest(t, r.PublishedDir())) {
 		t.Error("rejected publishes changed the published tree")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // agentPolicy routes clients of 10.1.0.0/16 to update agent ua-1; agents
@@ -36,9 +37,7 @@ func TestPolicyThroughAgentWithServerDown(t *testing.T) {
 		e.sync()
 		e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: agentPolicy(e, false)}, nil)
 
-		ln := listen(t, "127.0.0.1")
-		agentAddr := ln.Addr().String()
-		ln.Close()
+		agentAddr := testkit.FreeAddr(t, "127.0.0.1")
 		agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},
 			Role: "agent", AgentID: "ua-1", AgentURL: "http://" + agentAddr + "/"}, func(c *endpoint.Config) {
 			c.Serve.Listen = agentAddr

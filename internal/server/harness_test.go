@@ -2,14 +2,10 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +16,8 @@ import (
 	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
 )
 
 // forEachDB runs fn against SQLite and against PostgreSQL (the database
@@ -43,38 +41,7 @@ func (k dbKind) dsn(t testing.TB) string {
 	if k == sqliteDB {
 		return ""
 	}
-	base := os.Getenv("CASCADE_TEST_POSTGRES")
-	if base == "" {
-		if os.Getenv("CASCADE_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("CASCADE_REQUIRE_POSTGRES=1 but CASCADE_TEST_POSTGRES is not set (see scripts/postgres-test-setup)")
-		}
-		t.Skip("CASCADE_TEST_POSTGRES is not set (see scripts/postgres-test-setup)")
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "cascade_srv_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.DSN(t)
 }
 
 // origin is a vendor repository served over plain HTTP.
@@ -90,11 +57,8 @@ func newOrigin(t testing.TB) *origin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listen(t, "127.0.0.1")
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Dir(r.PublishedDir())))}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return &origin{repo: r, url: "http://" + ln.Addr().String() + "/"}
+	url := testkit.Serve(t, testkit.Listen(t, "127.0.0.1"), http.FileServer(http.Dir(filepath.Dir(r.PublishedDir()))))
+	return &origin{repo: r, url: url}
 }
 
 // publish publishes one version of an item with one file.
@@ -104,15 +68,6 @@ func (o *origin) publish(t testing.TB, cat, name, ver string) {
 		Files: []repo.File{{Name: name + ".bin", Data: []byte(strings.Repeat(name+" "+ver+"\n", 100))}}}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func listen(t testing.TB, ip string) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
 }
 
 // env is a running server with its origin and an admin client.
@@ -132,7 +87,7 @@ type env struct {
 func newEnv(t testing.TB, db dbKind, tweak ...func(*server.Config)) *env {
 	t.Helper()
 	e := &env{t: t, origin: newOrigin(t), dir: filepath.Join(t.TempDir(), "server")}
-	ln := listen(t, "127.0.0.1")
+	ln := testkit.Listen(t, "127.0.0.1")
 	e.addr = ln.Addr().String()
 	e.url = "https://" + e.addr + "/"
 	root, err := e.origin.repo.TrustedRoot()
@@ -162,15 +117,11 @@ func newEnv(t testing.TB, db dbKind, tweak ...func(*server.Config)) *env {
 // tests' own syncs do not race with it.
 func (e *env) waitSynced() {
 	e.t.Helper()
-	for i := 0; i < 1000; i++ {
+	testkit.Eventually(e.t, 30*time.Second, "the sync the server makes at start", func() bool {
 		var st api.Status
 		e.call(http.MethodGet, "/api/v1/status", nil, &st)
-		if st.LastSync != nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatal("the server made no sync at start")
+		return st.LastSync != nil
+	})
 }
 
 // start runs the server on ln until stop.
@@ -208,16 +159,11 @@ func (e *env) start(ln net.Listener) {
 func (e *env) restart() {
 	e.t.Helper()
 	var ln net.Listener
-	var err error
-	for i := 0; i < 100; i++ {
-		if ln, err = net.Listen("tcp", e.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	testkit.Eventually(e.t, 30*time.Second, "the server's address to be free again", func() bool {
+		var err error
+		ln, err = net.Listen("tcp", e.addr)
+		return err == nil
+	})
 	e.start(ln)
 }
 
@@ -225,15 +171,10 @@ func (e *env) restart() {
 func (e *env) waitReady() {
 	e.t.Helper()
 	c := e.client("")
-	var err error
-	for i := 0; i < 500; i++ {
-		err = c.Call(context.Background(), http.MethodGet, "/api/v1/status", nil, nil, nil)
-		if api.IsStatus(err, http.StatusUnauthorized) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("server not ready: %v", err)
+	testkit.Eventually(e.t, 30*time.Second, "the server to answer (401 to a request without a token)", func() bool {
+		err := c.Call(context.Background(), http.MethodGet, "/api/v1/status", nil, nil, nil)
+		return api.IsStatus(err, http.StatusUnauthorized)
+	})
 }
 
 // client returns an API client pinned to the server with token.

@@ -16,6 +16,7 @@ import (
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // newTestServer creates and opens a server (not running) whose origin is
@@ -57,9 +58,8 @@ func newTestServerWrap(t *testing.T, cfg Config, now func() time.Time, wrap func
 // TestPrune: reports older than the retention are deleted, except each
 // endpoint's last one.
 func TestPrune(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	clock := testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	now := clock.Now
 	s, _ := newTestServer(t, Config{ReportRetention: Duration(24 * time.Hour)}, now)
 	ctx := context.Background()
 	_, h, _ := store.NewSecret("")
@@ -81,7 +81,7 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("after pruning: %+v %v", left, err)
 	}
 	// A week on, the last report is kept however old.
-	clock.Add(int64(7 * 24 * time.Hour))
+	clock.Advance(7 * 24 * time.Hour)
 	s.pruneOnce(ctx)
 	if left, err = s.st.ListReports(ctx, store.ReportFilter{EndpointID: ep.ID}); err != nil || len(left) != 1 {
 		t.Fatalf("the last report was pruned: %+v %v", left, err)

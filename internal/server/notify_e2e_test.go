@@ -14,6 +14,7 @@ import (
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // runDaemon runs an endpoint's daemon (schedule, control socket, event
@@ -54,17 +55,11 @@ func endpointID(e *env, hostname string) string {
 func waitConnected(e *env, ids ...string) {
 	e.t.Helper()
 	for _, id := range ids {
-		var ep api.Endpoint
-		for i := 0; ; i++ {
+		testkit.Eventually(e.t, 30*time.Second, "endpoint "+id+" to connect its event stream", func() bool {
+			var ep api.Endpoint
 			e.call(http.MethodGet, "/api/v1/endpoints/"+id, nil, &ep)
-			if ep.Connected {
-				break
-			}
-			if i == 500 {
-				e.t.Fatalf("endpoint %s never connected its event stream", id)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return ep.Connected
+		})
 	}
 }
 
@@ -72,8 +67,8 @@ func waitConnected(e *env, ids ...string) {
 // notification n and returns it.
 func waitNotifiedRun(e *env, id, n string) *report.Report {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var found *report.Report
+	testkit.Eventually(e.t, 30*time.Second, "endpoint "+id+"'s report of its run for notification "+n, func() bool {
 		var rs []api.Report
 		e.call(http.MethodGet, "/api/v1/endpoints/"+id+"/reports", nil, &rs)
 		for _, r := range rs {
@@ -86,13 +81,13 @@ func waitNotifiedRun(e *env, id, n string) *report.Report {
 				e.t.Fatal(err)
 			}
 			if rep.Notification == n {
-				return &rep
+				found = &rep
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatalf("endpoint %s reported no run for notification %s", id, n)
-	return nil
+		return false
+	})
+	return found
 }
 
 // TestNotificationAgentsFirst: a new component synced from the origin is
@@ -107,9 +102,7 @@ func TestNotificationAgentsFirst(t *testing.T) {
 		e.sync()
 		e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: agentPolicy(e, false)}, nil)
 
-		ln := listen(t, "127.0.0.1")
-		agentAddr := ln.Addr().String()
-		ln.Close()
+		agentAddr := testkit.FreeAddr(t, "127.0.0.1")
 		agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},
 			Role: "agent", AgentID: "ua-1", AgentURL: "http://" + agentAddr + "/"}, func(c *endpoint.Config) {
 			c.Serve.Listen = agentAddr
@@ -164,15 +157,13 @@ func TestNotificationAlwaysFromStandardSource(t *testing.T) {
 	e := newEnv(t, sqliteDB)
 	e.origin.publish(t, "components", "pattern", "1.0")
 	e.sync()
-	dead := listen(t, "127.0.0.1") // a mirror that accepts and never answers
+	dead := testkit.Listen(t, "127.0.0.1") // a mirror that accepts and never answers
 	t.Cleanup(func() { dead.Close() })
 	doc := fmt.Sprintf("origin: %s\nserver: %s\nagents: {source: customized, always_from_standard_source: true}\n"+
 		"custom_sources:\n  - {addresses: 10.1.0.0/16, source: \"http://%s/\"}\n", e.origin.url, e.url, dead.Addr())
 	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: doc}, nil)
 
-	ln := listen(t, "127.0.0.1")
-	agentAddr := ln.Addr().String()
-	ln.Close()
+	agentAddr := testkit.FreeAddr(t, "127.0.0.1")
 	agentEP := enrollEndpoint(t, e, endpoint.EnrollOptions{Hostname: "agent-1", Addresses: []string{"10.1.0.1"},
 		Role: "agent", AgentID: "ua-1", AgentURL: "http://" + agentAddr + "/"}, func(c *endpoint.Config) {
 		c.Serve.Listen = agentAddr

@@ -10,6 +10,7 @@ import (
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // TestQueuedReportSentWhenTheServerIsBack: the report of a run made while
@@ -31,18 +32,14 @@ func TestQueuedReportSentWhenTheServerIsBack(t *testing.T) {
 		t.Fatalf("run with the server down: %+v", rep.Categories)
 	}
 	e.restart()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, "the report of the run made while the server was down", func() bool {
 		var hist []api.Report
 		e.call(http.MethodGet, "/api/v1/endpoints/"+id+"/reports", nil, &hist)
-		if len(hist) == 1 && hist[0].Result == string(report.Failed) {
-			return
-		}
-		if len(hist) > 1 || time.Now().After(deadline) {
+		if len(hist) > 1 || len(hist) == 1 && hist[0].Result != string(report.Failed) {
 			t.Fatalf("reports at the server: %+v; want the one run made while it was down", hist)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(hist) == 1
+	})
 }
 
 // TestRefusedReportStaysQueued: a report the server refuses for now

@@ -16,6 +16,7 @@ import (
 	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // TestDuplicateAgentIDAnswer: an agent id already in use is refused with
@@ -62,7 +63,7 @@ func TestServerRefusesReadOnlyDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listen(t, "127.0.0.1")
+	ln := testkit.Listen(t, "127.0.0.1")
 	defer ln.Close()
 	cfg := server.Config{Listen: ln.Addr().String(), URL: "https://" + ln.Addr().String() + "/", Origin: o.url, Database: dsn}
 	if _, err := server.Init(dir, server.InitOptions{Config: cfg, VendorRoot: root, SiteBins: 16, Now: time.Now}); err != nil {
@@ -135,7 +136,7 @@ func TestDatabasePasswordNotShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Database = u.String()
-	ln := listen(t, "127.0.0.1")
+	ln := testkit.Listen(t, "127.0.0.1")
 	e.addr, e.url = ln.Addr().String(), "https://"+ln.Addr().String()+"/"
 	srv, err := server.New(context.Background(), server.Options{Dir: e.dir, Config: cfg, Listener: ln,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), SyncRetry: time.Hour})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
 )
 
 // TestRefusedEnrollmentTakesNoWriter: an enrollment with an unknown,
@@ -24,7 +25,7 @@ func TestRefusedEnrollmentTakesNoWriter(t *testing.T) {
 		hold string
 	}{
 		{"sqlite", sqliteDSN, "BEGIN IMMEDIATE"},
-		{"postgres", postgresDSN, "BEGIN; LOCK TABLE enrollment_tokens IN EXCLUSIVE MODE"},
+		{"postgres", pgtest.DSN, "BEGIN; LOCK TABLE enrollment_tokens IN EXCLUSIVE MODE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := tc.dsn(t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
 )
 
 // checkReadOnlyRefusal fails the test unless err refuses a database that
@@ -67,7 +68,7 @@ func TestOpenReadOnlySQLite(t *testing.T) {
 // reads (default_transaction_read_only, as on a standby) is refused at
 // Open, naming the database without its password.
 func TestOpenReadOnlyPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	st, err := store.Open(t.Context(), dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func TestOpenWritable(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		dsn  func(testing.TB) string
-	}{{"sqlite", sqliteDSN}, {"postgres", postgresDSN}} {
+	}{{"sqlite", sqliteDSN}, {"postgres", pgtest.DSN}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := tc.dsn(t)
 			for range 2 {
@@ -122,7 +123,7 @@ func TestOpenWritable(t *testing.T) {
 // tables in the schema, so the migrations find nothing to refuse: the
 // write check does.)
 func TestOpenReadOnlyRolePostgres(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	st, err := store.Open(t.Context(), dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)

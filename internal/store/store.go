@@ -8,7 +8,7 @@
 // several server processes share one database). Both run the same SQL
 // implementation with a dialect for the few differences, apply the embedded
 // schema migrations at open, and pass the same conformance suite
-// (internal/store/storetest).
+// (internal/testkit/storetest).
 //
 // Conventions shared by every method:
 //   - Every call takes a context; cancelling it aborts the call.

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
-	"github.com/cascade-update/cascade/internal/store/storetest"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
+	"github.com/cascade-update/cascade/internal/testkit/storetest"
 )
 
 func TestSQLite(t *testing.T) { storetest.Run(t, openSQLite) }
@@ -23,7 +24,7 @@ var backends = []struct {
 	dsn  func(testing.TB) string
 }{
 	{"sqlite", sqliteDSN},
-	{"postgres", postgresDSN},
+	{"postgres", pgtest.DSN},
 }
 
 // TestReopen: data survives Close and Open, and migrations run once.

@@ -7,12 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,19 +20,12 @@ import (
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *testkit.Clock
 	repo  *repo.Repo
 	store *Store
 	f     *fetch.Fetcher
@@ -40,7 +33,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	r, err := repo.Init(filepath.Join(t.TempDir(), "origin"), repo.InitOptions{
 		Options: repo.Options{Now: c.Now}, Settings: repo.Settings{Kind: repo.Vendor, Bins: 8}})
 	if err != nil {
@@ -282,7 +275,7 @@ func TestAttacks(t *testing.T) {
 			if n := strings.Count(err.Error(), "test:"); n != 1 {
 				t.Errorf("error %q names the source %d times, want once", err, n)
 			}
-			if after := fx.trustedFiles(); !equal(before, after) {
+			if after := fx.trustedFiles(); !maps.Equal(before, after) {
 				t.Fatalf("trusted state changed by a rejected source:\n%v\n%v", before, after)
 			}
 		})
@@ -296,7 +289,9 @@ func TestRollbackAcrossSources(t *testing.T) {
 	fx := newFixture(t)
 	fx.publish("pattern", "1.0", map[string]string{"a.bin": "aaaa"})
 	oldCopy := filepath.Join(t.TempDir(), "old")
-	copyTree(t, filepath.Dir(fx.repo.PublishedDir()), oldCopy)
+	if err := testkit.CopyTree(filepath.Dir(fx.repo.PublishedDir()), oldCopy); err != nil {
+		t.Fatal(err)
+	}
 	fx.publish("pattern", "2.0", map[string]string{"a.bin": "bbbb"})
 	if _, err := fx.update(fx.serve(nil)); err != nil {
 		t.Fatal(err)
@@ -308,7 +303,7 @@ func TestRollbackAcrossSources(t *testing.T) {
 	if !failure.Is(err, failure.Stale) {
 		t.Fatalf("old mirror: %v, want stale", err)
 	}
-	if !equal(before, fx.trustedFiles()) {
+	if !maps.Equal(before, fx.trustedFiles()) {
 		t.Fatal("trusted state changed")
 	}
 }
@@ -361,39 +356,5 @@ func TestCheckTargetPath(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("CheckTargetPath(%q) = %v, want ok=%v", tc.path, err, tc.ok)
 		}
-	}
-}
-
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		dst := filepath.Join(to, rel)
-		if info.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

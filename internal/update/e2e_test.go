@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -64,22 +64,7 @@ func (w *world) publish(ver string) map[string]string {
 // snapshot copies the origin's published tree as a static mirror.
 func (w *world) snapshot() string {
 	dir := filepath.Join(w.t.TempDir(), "mirror")
-	from := filepath.Dir(w.origin.PublishedDir())
-	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
-	if err != nil {
+	if err := testkit.CopyTree(filepath.Dir(w.origin.PublishedDir()), dir); err != nil {
 		w.t.Fatal(err)
 	}
 	return dir
@@ -89,55 +74,23 @@ func (w *world) snapshot() string {
 func (w *world) listen() net.Listener {
 	w.t.Helper()
 	w.nextIP++
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.%d:0", w.nextIP/250, w.nextIP%250+1))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return ln
+	return testkit.Listen(w.t, testkit.LoopbackIP(w.nextIP))
 }
 
-func (w *world) serve(h http.Handler) string {
-	ln := w.listen()
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	w.t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String() + "/"
-}
+func (w *world) serve(h http.Handler) string { return testkit.Serve(w.t, w.listen(), h) }
 
 func (w *world) serveDir(dir string) string { return w.serve(http.FileServer(http.Dir(dir))) }
 
 // refused returns a URL whose address refuses connections.
 func (w *world) refused() string {
-	ln := w.listen()
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/"
+	w.nextIP++
+	return "http://" + testkit.FreeAddr(w.t, testkit.LoopbackIP(w.nextIP)) + "/"
 }
 
 // hanging returns a URL whose server accepts and never answers.
 func (w *world) hanging() string {
 	ln := w.listen()
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	w.t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	testkit.Hang(w.t, ln)
 	return "http://" + ln.Addr().String() + "/"
 }
 

@@ -2,14 +2,8 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +13,8 @@ import (
 	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/notify/listen"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
 )
 
 // patience bounds every wait of these tests: reaching it means a hang,
@@ -37,15 +33,8 @@ func forEachStore(t *testing.T, f func(t *testing.T, open opener)) {
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		base := os.Getenv("CASCADE_TEST_POSTGRES")
-		if base == "" {
-			if os.Getenv("CASCADE_REQUIRE_POSTGRES") == "1" {
-				t.Fatal("CASCADE_REQUIRE_POSTGRES=1 but CASCADE_TEST_POSTGRES is not set")
-			}
-			t.Skip("CASCADE_TEST_POSTGRES is not set (see scripts/postgres-test-setup)")
-		}
 		f(t, func(t *testing.T, clock func() time.Time) store.Store {
-			return openStore(t, postgresSchema(t, base), clock)
+			return openStore(t, pgtest.DSN(t), clock)
 		})
 	})
 }
@@ -60,48 +49,6 @@ func openStore(t *testing.T, dsn string, clock func() time.Time) store.Store {
 	return st
 }
 
-// postgresSchema returns a DSN of base on a new schema dropped at
-// cleanup.
-func postgresSchema(t *testing.T, base string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "cascade_notify_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// clock is a manual clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // fixture is a store with endpoints in the domains "berlin" and "paris"
 // and one or more hubs, each running and served by an httptest server
 // whose "authentication" takes the endpoint id from the bearer token
@@ -109,7 +56,7 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 type fixture struct {
 	t     *testing.T
 	st    store.Store
-	clock *clock
+	clock *testkit.Clock
 	eps   map[string]store.Endpoint // by name
 	hubs  []*served
 }
@@ -125,7 +72,7 @@ type served struct {
 }
 
 func newFixture(t *testing.T, open opener) *fixture {
-	fx := &fixture{t: t, clock: &clock{now: time.Now().UTC()}, eps: map[string]store.Endpoint{}}
+	fx := &fixture{t: t, clock: testkit.NewClock(time.Now().UTC()), eps: map[string]store.Endpoint{}}
 	fx.st = open(t, fx.clock.Now)
 	for _, d := range []string{"berlin", "paris"} {
 		if _, err := fx.st.CreateDomain(context.Background(), d); err != nil {
@@ -170,7 +117,7 @@ func (fx *fixture) run(hub *Hub) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- hub.Run(ctx) }()
-	fx.eventually("hub running", func() bool {
+	testkit.Eventually(fx.t, patience, "hub running", func() bool {
 		hub.mu.Lock()
 		defer hub.mu.Unlock()
 		return hub.running
@@ -224,18 +171,6 @@ func (fx *fixture) endpoint(name, domain string, role store.Role) store.Endpoint
 	}
 	fx.eps[name] = e
 	return e
-}
-
-// eventually waits until cond holds (failing after patience: a hang).
-func (fx *fixture) eventually(what string, cond func() bool) {
-	fx.t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			fx.t.Fatalf("still waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // testListener is a running listen.Run of one endpoint, collecting its events.
@@ -300,7 +235,7 @@ func (l *testListener) none(t *testing.T) {
 func (fx *fixture) connected(s *served, names ...string) {
 	fx.t.Helper()
 	for _, n := range names {
-		fx.eventually(n+" connected", func() bool { return s.hub.Connected(fx.eps[n].ID) })
+		testkit.Eventually(fx.t, patience, n+" connected", func() bool { return s.hub.Connected(fx.eps[n].ID) })
 	}
 }
 
@@ -330,7 +265,7 @@ func (fx *fixture) delivery(id, name string) store.Delivery {
 // after the event is written).
 func (fx *fixture) waitState(id, name string, want store.DeliveryState) {
 	fx.t.Helper()
-	fx.eventually(name+" "+string(want), func() bool { return fx.state(id, name) == want })
+	testkit.Eventually(fx.t, patience, name+" "+string(want), func() bool { return fx.state(id, name) == want })
 }
 
 func (fx *fixture) notify(s *served, a Announcement) string {
@@ -409,13 +344,12 @@ func (r *rawStream) next(t *testing.T) (notify.Parsed, error) {
 	}
 }
 
-// freePort reserves a loopback address for a server started later.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+// end reads the stream until it ends (failing after patience, with
+// what it was waiting for: a hang or a stream that never stops).
+func (r *rawStream) end(t *testing.T, what string) {
+	t.Helper()
+	testkit.Eventually(t, patience, what, func() bool {
+		_, err := r.next(t)
+		return err != nil
+	})
 }

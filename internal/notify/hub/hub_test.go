@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 var v2 = map[string]string{"pattern": "2.0", "engine": "7.1"}
@@ -29,7 +31,7 @@ func TestAgentsFirstThenClients(t *testing.T) {
 
 		id := fx.notify(s, Announcement{Versions: v2})
 		for _, l := range []*testListener{a1, a2} {
-			if e := l.expect(t, id); !maps(e.Versions, v2) || e.Created.IsZero() {
+			if e := l.expect(t, id); !maps.Equal(e.Versions, v2) || e.Created.IsZero() {
 				t.Fatalf("agent event %+v", e)
 			}
 		}
@@ -46,7 +48,7 @@ func TestAgentsFirstThenClients(t *testing.T) {
 
 		fx.done(s, "ua-2", id, false) // failed counts as reported
 		for _, l := range []*testListener{c1, c2} {
-			if e := l.expect(t, id); !maps(e.Versions, v2) {
+			if e := l.expect(t, id); !maps.Equal(e.Versions, v2) {
 				t.Fatalf("client event %+v", e)
 			}
 		}
@@ -81,14 +83,14 @@ func TestClientsReleasedOnAgentTimeout(t *testing.T) {
 		id := fx.notify(s, Announcement{Versions: v2})
 		a.expect(t, id)
 		fx.waitState(id, "ua-1", store.DeliveryDelivered)
-		fx.clock.advance(o.AgentTimeout / 2)
+		fx.clock.Advance(o.AgentTimeout / 2)
 		fullPoll(s.hub)
 		if fx.released(id) {
 			t.Fatal("clients released before the agent timeout while the agent is updating")
 		}
 		c.none(t)
 
-		fx.clock.advance(o.AgentTimeout / 2) // the agent never reports
+		fx.clock.Advance(o.AgentTimeout / 2) // the agent never reports
 		c.expect(t, id)
 		if !fx.released(id) || fx.state(id, "ua-1") != store.DeliveryDelivered {
 			t.Fatalf("released %v, agent %s", fx.released(id), fx.state(id, "ua-1"))
@@ -124,7 +126,7 @@ func TestOfflineAgentDoesNotHoldClientsBeyondAPoll(t *testing.T) {
 		if fx.released(id) {
 			t.Fatal("released before a poll interval passed with an agent offline")
 		}
-		fx.clock.advance(o.PollInterval)
+		fx.clock.Advance(o.PollInterval)
 		c.expect(t, id)
 
 		off := fx.listen(s, "ua-off") // the offline agent comes back
@@ -151,7 +153,7 @@ func TestRestartedHubWaitsForReconnectingAgents(t *testing.T) {
 		// The agent reconnects within the grace and reports: released
 		// once it is done.
 		first := fx.notify(s, Announcement{Versions: v2})
-		fx.clock.advance(o.PollInterval)
+		fx.clock.Advance(o.PollInterval)
 		fullPoll(s.hub)
 		if fx.released(first) {
 			t.Fatal("released a poll interval after a start, while the agent may be reconnecting")
@@ -164,14 +166,14 @@ func TestRestartedHubWaitsForReconnectingAgents(t *testing.T) {
 
 		// The agent stays away: released once the grace has passed.
 		a.stop()
-		fx.eventually("ua-1 gone", func() bool { return !s.hub.Connected(fx.eps["ua-1"].ID) })
+		testkit.Eventually(fx.t, patience, "ua-1 gone", func() bool { return !s.hub.Connected(fx.eps["ua-1"].ID) })
 		second := fx.notify(s, Announcement{Versions: map[string]string{"pattern": "3.0"}})
-		fx.clock.advance(o.PollInterval)
+		fx.clock.Advance(o.PollInterval)
 		fullPoll(s.hub)
 		if fx.released(second) {
 			t.Fatal("released within the reconnect grace")
 		}
-		fx.clock.advance(o.ReconnectGrace)
+		fx.clock.Advance(o.ReconnectGrace)
 		c.expect(t, second)
 		if fx.state(second, "ua-1") != store.DeliveryPending {
 			t.Fatalf("offline agent: %s", fx.state(second, "ua-1"))
@@ -186,7 +188,7 @@ func TestOfflineEndpointNotifiedOnReconnect(t *testing.T) {
 		fx.endpoint("c-1", "berlin", store.RoleClient)
 		fx.endpoint("c-2", "berlin", store.RoleClient)
 		first := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.1"}})
-		fx.clock.advance(time.Second) // pending notifications are sent oldest first
+		fx.clock.Advance(time.Second) // pending notifications are sent oldest first
 		second := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.2"}})
 		if fx.state(first, "c-1") != store.DeliveryPending {
 			t.Fatalf("offline endpoint: %s", fx.state(first, "c-1"))
@@ -205,7 +207,7 @@ func TestOfflineEndpointNotifiedOnReconnect(t *testing.T) {
 
 		// A new listener (no Last-Event-ID) gets only what is pending.
 		c1.stop()
-		fx.eventually("c-1 gone", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
+		testkit.Eventually(fx.t, patience, "c-1 gone", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
 		c1 = fx.listen(s, "c-1")
 		fx.connected(s, "c-1")
 		third := fx.notify(s, Announcement{Versions: map[string]string{"engine": "7.3"}})
@@ -254,12 +256,7 @@ func TestReplacedStream(t *testing.T) {
 	old := fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	cur := fx.open(s, "c-1", "")
-	for {
-		_, err := old.next(t)
-		if err != nil { // the replaced stream ends
-			break
-		}
-	}
+	old.end(t, "the replaced stream to end")
 	if n := s.hub.ConnectedCount(); n != 1 {
 		t.Fatalf("%d streams for one endpoint", n)
 	}
@@ -316,21 +313,13 @@ func TestDisconnectAndStop(t *testing.T) {
 	st := fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	s.hub.Disconnect(fx.eps["c-1"].ID)
-	for {
-		if _, err := st.next(t); err != nil {
-			break
-		}
-	}
-	fx.eventually("disconnected", func() bool { return s.hub.ConnectedCount() == 0 })
+	st.end(t, "the disconnected stream to end")
+	testkit.Eventually(fx.t, patience, "disconnected", func() bool { return s.hub.ConnectedCount() == 0 })
 
 	st = fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	s.stop() // Run returns: every stream ends
-	for {
-		if _, err := st.next(t); err != nil {
-			break
-		}
-	}
+	st.end(t, "the stream to end when the hub stops")
 }
 
 func TestNotifyValidates(t *testing.T) {
@@ -351,18 +340,6 @@ func TestNotifyValidates(t *testing.T) {
 	if err != nil || n.AgentsFirst || n.ClientsReleased.IsZero() || string(n.Versions) != "{}" {
 		t.Fatalf("empty notification %+v, %v", n, err)
 	}
-}
-
-func maps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestHeartbeatAndHeaders(t *testing.T) {

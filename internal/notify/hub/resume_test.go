@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 func TestListenReconnectsAfterServerRestart(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
 		fx := newFixture(t, open)
 		fx.endpoint("c-1", "berlin", store.RoleClient)
-		addr := freeAddr(t)
+		addr := testkit.FreeAddr(t, "127.0.0.1")
 		start := func() *served {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -66,7 +67,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 	st := fx.open(s, "c-1", "")
 	fx.connected(s, "c-1")
 	a := fx.notify(s, Announcement{Versions: map[string]string{"p": "1"}})
-	fx.clock.advance(time.Second)
+	fx.clock.Advance(time.Second)
 	b := fx.notify(s, Announcement{Versions: map[string]string{"p": "2"}})
 	for _, want := range []string{a, b} {
 		if ev, err := st.next(t); err != nil || ev.ID != want {
@@ -75,7 +76,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 	}
 	fx.waitState(b, "c-1", store.DeliveryDelivered)
 	st.resp.Body.Close()
-	fx.eventually("stream closed", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
+	testkit.Eventually(fx.t, patience, "stream closed", func() bool { return !s.hub.Connected(fx.eps["c-1"].ID) })
 
 	// The endpoint had processed a but b was lost with the connection:
 	// resuming after a sends b again.

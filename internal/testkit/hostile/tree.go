@@ -3,8 +3,6 @@ package hostile
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // metaRole returns the role a metadata request names: "timestamp" for
@@ -70,55 +69,6 @@ func newestMeta(root *os.Root, metaDir, role string) string {
 	return path.Join(metaDir, fmt.Sprintf("%d.%s.json", best, role))
 }
 
-// CopyTree copies the regular files and directories under src to dst
-// (created if needed), keeping file permissions: a snapshot of a source
-// tree or of a whole repository directory at one point of its history.
-func CopyTree(src, dst string) error {
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		case info.Mode().IsRegular():
-			return copyFile(p, target, info.Mode().Perm())
-		default:
-			return nil // sockets, lock files held open elsewhere: not part of a tree
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("copy tree %s: %w", src, err)
-	}
-	return nil
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
 // RefreshedCopy copies the repository directory repoDir (made by
 // repo.Init, keys included) to dst and refreshes the copy as of the time
 // at (repo.Repo.Refresh): the copy's timestamp is re-signed with a newer
@@ -128,7 +78,7 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 // repoDir is not changed. It returns the copy's source tree (dst/published),
 // the directory to serve.
 func RefreshedCopy(ctx context.Context, repoDir, dst string, at time.Time) (string, error) {
-	if err := CopyTree(repoDir, dst); err != nil {
+	if err := testkit.CopyTree(repoDir, dst); err != nil {
 		return "", fmt.Errorf("refreshed copy: %w", err)
 	}
 	r, err := repo.Open(dst, repo.Options{Now: func() time.Time { return at }})

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,8 +15,9 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
-	"github.com/cascade-update/cascade/internal/hostile"
 	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/hostile"
 )
 
 // tree writes files (slash-separated relative path -> content) under a
@@ -48,16 +48,7 @@ var sample = map[string]string{
 func get(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return testkit.Get(t, c, url, nil)
 }
 
 func TestOptionsRejected(t *testing.T) {
@@ -220,7 +211,9 @@ func TestConnectionLevel(t *testing.T) {
 			done <- err
 		}()
 		if b == hostile.Hang || b == hostile.Silent {
-			waitMisbehaved(t, s) // the request is held: Close must end it
+			testkit.Eventually(t, time.Minute, fmt.Sprintf("%s to hold the request", b), func() bool {
+				return s.Misbehaved() > 0 // the request is held: Close must end it
+			})
 			s.Close()
 			err = <-done
 		} else {
@@ -236,14 +229,6 @@ func TestConnectionLevel(t *testing.T) {
 // errGotResponse marks a request of TestConnectionLevel that got an HTTP
 // response instead of a transport error.
 var errGotResponse = errors.New("got an HTTP response")
-
-// waitMisbehaved waits until s has misbehaved once.
-func waitMisbehaved(t *testing.T, s *hostile.Server) {
-	t.Helper()
-	for s.Misbehaved() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // TestRefreshedCopy: the copy has a newer, validly signed timestamp that
 // expires one period after the given time; the original is untouched.

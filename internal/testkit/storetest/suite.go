@@ -15,34 +15,12 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
 
 // Opener returns a new, empty Store whose Options.Clock is clock, and
 // registers its cleanup with t.
 type Opener func(t testing.TB, clock func() time.Time) store.Store
-
-// Clock is a manual clock for tests. It is safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock returns a clock showing start.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // start is where every test's clock begins. Its nanoseconds check that the
 // store truncates to microseconds.
@@ -53,7 +31,7 @@ type env struct {
 	t     *testing.T
 	ctx   context.Context
 	st    store.Store
-	clock *Clock
+	clock *testkit.Clock
 }
 
 // now returns the clock's time as the store keeps it.
@@ -104,7 +82,7 @@ func Run(t *testing.T, open Opener) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := NewClock(start)
+			clock := testkit.NewClock(start)
 			e := &env{t: t, ctx: context.Background(), st: open(t, clock.Now), clock: clock}
 			tc.fn(e)
 		})

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/cascade-update/cascade/internal/failure"
-	"github.com/cascade-update/cascade/internal/hostile"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/testkit/hostile"
 )
 
 // The rules of docs/update-process.md (Unable to update) that the cases exercise: "A source is

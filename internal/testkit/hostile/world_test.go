@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,13 +17,14 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/fetch"
-	"github.com/cascade-update/cascade/internal/hostile"
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/hostile"
 	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/update"
 )
@@ -72,7 +71,7 @@ func newWorld(t *testing.T) *world {
 		files := publish(t, r, ver)
 		name := fmt.Sprintf("s%d", i)
 		w.trees[name] = filepath.Join(dir, name)
-		if err := hostile.CopyTree(published, w.trees[name]); err != nil {
+		if err := testkit.CopyTree(published, w.trees[name]); err != nil {
 			t.Fatal(err)
 		}
 		switch ver {
@@ -131,13 +130,11 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// nextIP hands out distinct loopback addresses, one per source.
+// nextIP hands out distinct loopback addresses, one per source, from
+// 127.0.10.2 on.
 var nextIP atomic.Int32
 
-func loopback() string {
-	n := nextIP.Add(1)
-	return fmt.Sprintf("127.0.%d.%d", 10+n/250, n%250+1)
-}
+func loopback() string { return testkit.LoopbackIP(2500 + int(nextIP.Add(1))) }
 
 // start serves a hostile source on its own loopback address.
 func start(t *testing.T, o hostile.Options) *hostile.Server {
@@ -159,14 +156,8 @@ func serveHonest(t *testing.T, tree string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", loopback()+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); h.Close() })
-	return "http://" + ln.Addr().String() + "/"
+	t.Cleanup(func() { h.Close() })
+	return testkit.Serve(t, testkit.Listen(t, loopback()), h)
 }
 
 // endpoint is a client with its own trust and install stores and a clock

@@ -20,8 +20,9 @@
 // request is answered honestly from the tree, so a source can, for
 // example, serve valid metadata and tampered payloads.
 //
-// CopyTree and RefreshedCopy build the other trees that Rollback, Expired,
-// Freeze and Mix serve from a repository made with package repo.
+// RefreshedCopy (and testkit.CopyTree) build the other trees that
+// Rollback, Expired, Freeze and Mix serve from a repository made with
+// package repo.
 package hostile
 
 import (
