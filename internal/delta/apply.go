@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -35,40 +36,37 @@ const (
 // for Create's deltas, at most about 36 MiB for any, whatever the sizes
 // of the files.
 func Apply(base io.ReaderAt, delta io.Reader, out io.Writer, maxResult int64) error {
+	_, err := apply(base, delta, out, maxResult)
+	return err
+}
+
+// apply is Apply, returning its state for the tests to inspect.
+func apply(base io.ReaderAt, delta io.Reader, out io.Writer, maxResult int64) (*applier, error) {
 	h, err := ReadHeader(delta)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h.ResultLen > maxResult {
-		return invalid("delta declares a result of %d bytes, more than the %d expected", h.ResultLen, maxResult)
+		return nil, invalid("delta declares a result of %d bytes, more than the %d expected", h.ResultLen, maxResult)
 	}
 	if err := checkBaseLen(base, h.BaseLen); err != nil {
-		return err
+		return nil, err
 	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxMemory(uint64(h.BlockLimit)),
-		zstd.WithDecoderMaxWindow(uint64(windowFor(h.BlockLimit))))
-	if err != nil {
-		return fmt.Errorf("apply delta: %w", err)
-	}
-	defer dec.Close()
 	a := &applier{
 		h:      h,
 		base:   base,
 		in:     bufio.NewReaderSize(delta, 64<<10),
 		out:    bufio.NewWriterSize(out, outBuffer),
-		dec:    dec,
 		window: make([]byte, 0, baseWindow),
 	}
+	defer a.close()
 	if err := a.run(); err != nil {
-		return err
+		return a, err
 	}
 	if err := a.out.Flush(); err != nil {
-		return fmt.Errorf("write delta result: %w", err)
+		return a, fmt.Errorf("write delta result: %w", err)
 	}
-	return nil
+	return a, nil
 }
 
 // checkBaseLen checks that base is exactly n bytes long.
@@ -125,6 +123,30 @@ func (a *applier) run() error {
 		default:
 			return invalid("delta has an unknown block tag %d", tag)
 		}
+	}
+}
+
+// decoder returns the zstd decoder, made on first use.
+func (a *applier) decoder() (*zstd.Decoder, error) {
+	if a.dec != nil {
+		return a.dec, nil
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxMemory(uint64(a.h.BlockLimit)),
+		zstd.WithDecoderMaxWindow(uint64(windowFor(a.h.BlockLimit))))
+	if err != nil {
+		return nil, fmt.Errorf("apply delta: %w", err)
+	}
+	a.dec = dec
+	return dec, nil
+}
+
+// close releases the zstd decoder.
+func (a *applier) close() {
+	if a.dec != nil {
+		a.dec.Close()
 	}
 }
 
@@ -188,6 +210,7 @@ func (a *applier) block() error {
 		}
 		ss[k] = stream{m, d, s}
 	}
+	var views [2][]byte
 	for k, s := range ss {
 		a.stored[k] = grow(a.stored[k], s.stored)
 		buf := a.stored[k][:s.stored]
@@ -195,20 +218,27 @@ func (a *applier) block() error {
 			return a.readErr(err, "a block's "+names[k])
 		}
 		if s.method == methodStored {
-			a.decoded[k] = append(a.decoded[k][:0], buf...)
+			views[k] = buf
 			continue
 		}
-		a.decoded[k] = grow(a.decoded[k], s.decoded)
-		dec, err := a.dec.DecodeAll(buf, a.decoded[k][:0])
+		zd, err := a.decoder()
 		if err != nil {
-			return invalid("delta block's %s do not decompress: %v", names[k], err)
+			return err
+		}
+		a.decoded[k] = grow(a.decoded[k], s.decoded)
+		dec, err := zd.DecodeAll(buf, a.decoded[k][:0])
+		switch {
+		case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
+			return invalid("delta block's %s decompress beyond the block limit", names[k])
+		case err != nil:
+			return invalid("delta block's %s do not decompress (damaged zstd data)", names[k])
 		}
 		if uint64(len(dec)) != s.decoded {
 			return invalid("delta block's %s decompress to %d bytes, not the %d declared", names[k], len(dec), s.decoded)
 		}
-		a.decoded[k] = dec
+		a.decoded[k], views[k] = dec, dec
 	}
-	return a.run1(a.decoded[0], a.decoded[1])
+	return a.run1(views[0], views[1])
 }
 
 // grow returns b with a capacity of at least n (n is at most the block
@@ -275,14 +305,14 @@ func (a *applier) run1(instr, lits []byte) error {
 			return invalid("delta has a malformed instruction")
 		}
 		instr = instr[n:]
-		// prevEnd and litLen are at most the file sizes, rel is any
-		// int64: compare without overflowing.
+		// expected is at most maxLen plus a block; rel is any int64:
+		// compare without overflowing.
 		expected := a.prevEnd + int64(litLen)
-		if (rel < 0 && -(rel+1) >= expected) || (rel > 0 && rel >= a.h.BaseLen-expected+1) {
+		if (rel < 0 && -(rel+1) >= expected) || (rel > 0 && rel > math.MaxInt64-expected) {
 			return invalid("delta copies outside the base")
 		}
 		pos := expected + rel
-		if copyLen > uint64(a.h.BaseLen-pos) {
+		if pos >= a.h.BaseLen || copyLen > uint64(a.h.BaseLen-pos) {
 			return invalid("delta copies beyond the base's end")
 		}
 		if err := a.copyBase(pos, int64(copyLen)); err != nil {

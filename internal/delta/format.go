@@ -90,6 +90,10 @@ const (
 	DefaultBlockLimit = 4 << 20
 )
 
+// maxLen is the longest base or result a delta may declare (4 EiB), so
+// that offsets never overflow.
+const maxLen = 1 << 62
+
 // Stream methods.
 const (
 	methodStored = 0
@@ -162,10 +166,10 @@ func ReadHeader(r io.Reader) (Header, error) {
 		return h, invalid("delta format version %d is not supported (this build reads version %d)", h.Version, Version)
 	case b[5] != 0 || b[6] != 0 || b[7] != 0:
 		return h, invalid("delta header has reserved bytes set")
-	case h.BaseLen < 0:
-		return h, invalid("delta declares a negative base length")
-	case h.ResultLen < 0:
-		return h, invalid("delta declares a negative result length")
+	case h.BaseLen < 0 || h.BaseLen > maxLen:
+		return h, invalid("delta declares an impossible base length")
+	case h.ResultLen < 0 || h.ResultLen > maxLen:
+		return h, invalid("delta declares an impossible result length")
 	case h.BlockLimit < MinBlockLimit || h.BlockLimit > MaxBlockLimit:
 		return h, invalid("delta block limit %d is outside %d..%d", h.BlockLimit, MinBlockLimit, MaxBlockLimit)
 	}
