@@ -19,7 +19,8 @@
 //
 //	apt-get install -y zstd xdelta3 bsdiff
 //
-// Usage (from the repository's root):
+// CASCADE_BENCH_DELTA_CPUPROFILE=FILE writes CPU profiles of the children
+// (FILE.create, FILE.apply, ...). Usage (from the repository's root):
 //
 //	go run ./bench/delta [-sizes 64,150] [-program=true] [-tools cascade,zstd] [-json FILE] [-keep]
 package main
@@ -35,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,7 +70,10 @@ func main() {
 	log.SetFlags(0)
 	if len(os.Args) > 1 {
 		if run, ok := children[os.Args[1]]; ok {
-			if err := run(os.Args[2:]); err != nil {
+			stop := profile(os.Getenv("CASCADE_BENCH_DELTA_CPUPROFILE"))
+			err := run(os.Args[2:])
+			stop()
+			if err != nil {
 				log.Fatalf("bench/delta %s: %v", os.Args[1], err)
 			}
 			return
@@ -129,8 +134,10 @@ func main() {
 			log.Printf("   %-22s delta %10d B (%.3f%% of new)  create %7.2fs %7.1f MiB  apply %6.3fs %7.1f MiB",
 				t.name, r.DeltaBytes, 100*float64(r.DeltaBytes)/float64(max(r.NewBytes, 1)), r.CreateSec, r.CreateMiB, r.ApplySec, r.ApplyMiB)
 		}
-		os.Remove(in.Base)
-		os.Remove(in.New)
+		if !*keep {
+			os.Remove(in.Base)
+			os.Remove(in.New)
+		}
 	}
 	printTable(os.Stdout, res)
 	if *jsonOut != "" {
@@ -142,6 +149,22 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+}
+
+// profile writes a CPU profile of a child to file ("" for none); the
+// returned function stops it.
+func profile(file string) func() {
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file + "." + os.Args[1])
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // selected reports whether the tool named name is in the -tools list.
@@ -169,7 +192,6 @@ func measure(dir string, in input, t tool, timeout time.Duration) row {
 	}
 	delta := dir + "/" + in.Name + "." + t.ext
 	out := dir + "/" + in.Name + ".out"
-	defer os.Remove(delta)
 	defer os.Remove(out)
 	var err error
 	if r.CreateSec, r.CreateMiB, err = run(timeout, t.create(in.Base, in.New, delta)); err != nil {
@@ -187,8 +209,11 @@ func measure(dir string, in input, t tool, timeout time.Duration) row {
 	return r
 }
 
-// run runs cmd and returns its wall time and peak RSS.
+// run runs cmd and returns its wall time and peak RSS. It first writes
+// back the dirty pages of earlier steps, so that no tool pays for another's
+// writes.
 func run(timeout time.Duration, cmd *exec.Cmd) (float64, float64, error) {
+	syscall.Sync()
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	start := time.Now()

@@ -17,6 +17,8 @@ const (
 	// baseWindow is how much of the base Apply reads at once: copies
 	// mostly read the base forwards, so one read serves many.
 	baseWindow = 1 << 20
+	// minRead is the least Apply reads of the base at once.
+	minRead = 64 << 10
 	// outBuffer buffers the writes to out.
 	outBuffer = 256 << 10
 )
@@ -53,11 +55,10 @@ func apply(base io.ReaderAt, delta io.Reader, out io.Writer, maxResult int64) (*
 		return nil, err
 	}
 	a := &applier{
-		h:      h,
-		base:   base,
-		in:     bufio.NewReaderSize(delta, 64<<10),
-		out:    bufio.NewWriterSize(out, outBuffer),
-		window: make([]byte, 0, baseWindow),
+		h:    h,
+		base: base,
+		in:   bufio.NewReaderSize(delta, 64<<10),
+		out:  bufio.NewWriterSize(out, outBuffer),
 	}
 	defer a.close()
 	if err := a.run(); err != nil {
@@ -89,6 +90,13 @@ func checkBaseLen(base io.ReaderAt, n int64) error {
 	return nil
 }
 
+// window is a piece of the base read into memory: base[off:off+len(buf)].
+type window struct {
+	buf  []byte
+	off  int64
+	used uint64
+}
+
 // applier is one run of Apply.
 type applier struct {
 	h       Header
@@ -98,12 +106,11 @@ type applier struct {
 	dec     *zstd.Decoder
 	stored  [2][]byte
 	decoded [2][]byte
-	// window holds base[windowOff:windowOff+len(window)].
-	window    []byte
-	windowOff int64
-	written   int64
-	prevEnd   int64
-	crc       uint32
+	windows [2]window
+	tick    uint64
+	written int64
+	prevEnd int64
+	crc     uint32
 }
 
 // run applies the blocks and checks the end.
@@ -342,28 +349,54 @@ func (a *applier) write(p []byte) error {
 	return nil
 }
 
-// copyBase writes n bytes of the base from pos, through the window.
+// copyBase writes n bytes of the base from pos, through the windows.
 func (a *applier) copyBase(pos, n int64) error {
 	for n > 0 {
-		if pos < a.windowOff || pos >= a.windowOff+int64(len(a.window)) {
-			k := min(int64(cap(a.window)), a.h.BaseLen-pos)
-			w := a.window[:k]
-			got, err := a.base.ReadAt(w, pos)
-			if int64(got) < k {
-				if err == nil || errors.Is(err, io.EOF) {
-					return invalid("base is shorter than the %d bytes the delta was made from", a.h.BaseLen)
-				}
-				return fmt.Errorf("read delta base: %w", err)
-			}
-			a.window, a.windowOff = w, pos
+		w, err := a.windowAt(pos, n)
+		if err != nil {
+			return err
 		}
-		from := pos - a.windowOff
-		k := min(n, int64(len(a.window))-from)
-		if err := a.write(a.window[from : from+k]); err != nil {
+		from := pos - w.off
+		k := min(n, int64(len(w.buf))-from)
+		if err := a.write(w.buf[from : from+k]); err != nil {
 			return err
 		}
 		pos += k
 		n -= k
 	}
 	return nil
+}
+
+// windowAt returns a window holding base[pos], reading the base into the
+// one used least recently when none does: n bytes from pos, at least
+// minRead and at most baseWindow. Two windows let a copy from elsewhere in
+// the base come between the copies of a forward run without costing the
+// run its window.
+func (a *applier) windowAt(pos, n int64) (*window, error) {
+	a.tick++
+	for i := range a.windows {
+		w := &a.windows[i]
+		if pos >= w.off && pos < w.off+int64(len(w.buf)) {
+			w.used = a.tick
+			return w, nil
+		}
+	}
+	w := &a.windows[0]
+	if a.windows[1].used < w.used {
+		w = &a.windows[1]
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, 0, baseWindow)
+	}
+	k := min(max(n, minRead), baseWindow, a.h.BaseLen-pos)
+	got, err := a.base.ReadAt(w.buf[:k], pos)
+	if int64(got) < k {
+		w.buf = w.buf[:0]
+		if err == nil || errors.Is(err, io.EOF) {
+			return nil, invalid("base is shorter than the %d bytes the delta was made from", a.h.BaseLen)
+		}
+		return nil, fmt.Errorf("read delta base: %w", err)
+	}
+	w.buf, w.off, w.used = w.buf[:k], pos, a.tick
+	return w, nil
 }

@@ -29,6 +29,12 @@ const (
 	// repMin is the shortest repeat match (at the displacement of a
 	// recent copy) worth an instruction.
 	repMin = 6
+	// farMin is the shortest match at a new displacement worth taking:
+	// shorter ones (a common name in a new record, say) cost more in
+	// instructions and base reads than zstd makes of the same bytes as
+	// literals (measured with bench/delta: 32 gave the smallest pattern
+	// and stripped-program deltas of 16, 20, 24, 32 and 48).
+	farMin = 32
 	// repGood is a repeat match long enough not to look in the index.
 	repGood = 64
 	// opMax is the most bytes one encoded instruction takes.
@@ -201,7 +207,7 @@ func (e *encoder) match(idx *index) error {
 					}
 					// A new displacement costs a few bytes more than a
 					// repeat: take it only when clearly longer.
-					if n+b > bestLen+4 {
+					if n+b >= farMin && n+b > bestLen+4 {
 						bestLen, bestPos, bestAt = n+b, p-b, i-b
 					}
 				}

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -23,7 +25,7 @@ const fuzzMaxResult = 1 << 20
 // keep its buffers within the block limit, must write no more than the
 // delta declares and the caller accepts, and on success must have written
 // exactly the declared length. The seeds (testdata/fuzz/FuzzApply, written
-// by TestWriteFuzzSeeds) are real deltas against fuzzBase, made with small
+// by TestFuzzSeeds) are real deltas against fuzzBase, made with small
 // blocks so that they span several, and hand-made hostile ones.
 func FuzzApply(f *testing.F) {
 	base := fuzzBase()
@@ -86,29 +88,41 @@ func fuzzSeeds() [][]byte {
 	return seeds
 }
 
-// TestWriteFuzzSeeds writes FuzzApply's seed corpus when
-// CASCADE_WRITE_FUZZ_SEEDS=1 (after a change of the format); otherwise it
-// checks that the committed corpus is still what fuzzSeeds makes.
-func TestWriteFuzzSeeds(t *testing.T) {
+// TestFuzzSeeds checks that the committed seed corpus holds the real
+// deltas (seeds 0 to 5) as deltas that apply to fuzzBase, so that a change
+// of the format does not leave the fuzzer starting from junk. With
+// CASCADE_WRITE_FUZZ_SEEDS=1 it first rewrites the corpus from fuzzSeeds.
+func TestFuzzSeeds(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzApply")
-	write := os.Getenv("CASCADE_WRITE_FUZZ_SEEDS") == "1"
-	if write {
+	seeds := fuzzSeeds()
+	if os.Getenv("CASCADE_WRITE_FUZZ_SEEDS") == "1" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for i, d := range fuzzSeeds() {
-		name := filepath.Join(dir, fmt.Sprintf("seed-%02d", i))
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d)
-		if write {
-			if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
+		for i, d := range seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			continue
 		}
-		got, err := os.ReadFile(name)
-		if err != nil || string(got) != body {
-			t.Errorf("%s is not the current seed (CASCADE_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds ./internal/delta rewrites the corpus): %v", name, err)
+	}
+	base := fuzzBase()
+	for i := range 6 {
+		name := filepath.Join(dir, fmt.Sprintf("seed-%02d", i))
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "go test fuzz v1\n[]byte(")
+		if !ok || !strings.HasSuffix(q, ")") {
+			t.Fatalf("%s: not a fuzz corpus file", name)
+		}
+		d, err := strconv.Unquote(strings.TrimSuffix(q, ")"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := applyBytes(base, []byte(d), fuzzMaxResult); err != nil {
+			t.Errorf("%s no longer applies (CASCADE_WRITE_FUZZ_SEEDS=1 go test -run TestFuzzSeeds ./internal/delta rewrites the corpus): %v", name, err)
 		}
 	}
 }
