@@ -43,7 +43,12 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Create writes to w a delta that turns base into target.
+// maxBase bounds the base Create accepts: the index holds positions in 32
+// bits.
+const maxBase = 1<<32 - 1
+
+// Create writes to w a delta that turns base into target. The base must
+// be smaller than 4 GiB.
 //
 // Memory: Create holds base and target (the caller's slices), an index of
 // the base of at most 64 MiB (4 bytes per slot, at most 1<<24 slots; 8
@@ -55,6 +60,9 @@ func Create(w io.Writer, base, target []byte) error {
 }
 
 func create(w io.Writer, base, target []byte, p params) error {
+	if int64(len(base)) >= maxBase {
+		return fmt.Errorf("create delta: a base of %d bytes is larger than the %d supported", len(base), int64(maxBase))
+	}
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedBestCompression),
 		zstd.WithEncoderConcurrency(1),
