@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -50,5 +51,9 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if o.Verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return demo.Run(ctx, demo.Options{Out: out, Logger: log, ClientsPerAgent: o.ClientsPerAgent, Stay: !o.Exit})
+	err := demo.Run(ctx, demo.Options{Out: out, Logger: log, ClientsPerAgent: o.ClientsPerAgent, Stay: !o.Exit})
+	if errors.Is(err, demo.ErrInterrupted) {
+		return nil // asked for (Ctrl-C), and the narration said so
+	}
+	return err
 }

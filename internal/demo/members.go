@@ -7,13 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/server/api"
@@ -156,45 +155,40 @@ func setListen(path, listen string) error {
 	return os.WriteFile(path, out, 0o644)
 }
 
-// update runs one manual update of every listed member, agents first.
+// update runs one manual update of every listed member: the agents one
+// after the other, then the clients together (as they would, each on its
+// own machine). Failures are listed unless the demo was interrupted.
 func (s *site) update(ctx context.Context, members []*member) {
-	sorted := append([]*member(nil), members...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].role == "agent" && sorted[j].role != "agent" })
-	for _, m := range sorted {
+	var agents, clients []*member
+	for _, m := range members {
 		if m.ep == nil {
 			continue
 		}
-		if _, err := m.ep.Update(ctx, plan.Manual, nil); err != nil {
-			s.say("  %s: %v", m.name, err)
+		if m.role == "agent" {
+			agents = append(agents, m)
+		} else {
+			clients = append(clients, m)
 		}
 	}
-}
-
-// table prints where every endpoint got its components in its last run.
-func (s *site) table() {
-	s.say("  %-20s %-7s %-12s %-10s %-34s %s", "ENDPOINT", "ROLE", "ADDRESS", "PATTERN", "UPDATED FROM", "SOURCES THAT FAILED FIRST")
-	for _, m := range s.eps {
-		cfg, err := endpoint.LoadConfig(m.config)
-		if err != nil {
-			continue
+	errs := make([]error, len(members))
+	for i, m := range agents {
+		_, errs[i] = m.ep.Update(ctx, plan.Manual, nil)
+	}
+	var wg sync.WaitGroup
+	for i, m := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[len(agents)+i] = m.ep.Update(ctx, plan.Manual, nil)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // interrupted: no failures to list
+	}
+	for i, m := range append(agents, clients...) {
+		if errs[i] != nil {
+			s.say("  %s: %v", m.name, errs[i])
 		}
-		st, err := endpoint.ReadStatus(cfg)
-		if err != nil || st.LastReport == nil {
-			s.say("  %-20s %-7s %-12s (no update yet)", m.name, m.role, m.addr)
-			continue
-		}
-		c := st.LastReport.Category(category.Components)
-		if c == nil {
-			continue
-		}
-		from := c.Source
-		if from == "" {
-			from = "(" + string(c.Result) + ")"
-		}
-		var failed []string
-		for _, a := range c.Attempts {
-			failed = append(failed, a.Source+" "+string(a.Class))
-		}
-		s.say("  %-20s %-7s %-12s %-10s %-34s %s", m.name, m.role, m.addr, c.After["pattern"], from, strings.Join(failed, ", "))
 	}
 }
