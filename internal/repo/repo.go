@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/filelock"
 )
 
 // Options are what a Repo needs from its caller.
@@ -113,12 +115,15 @@ type writeOp struct {
 func (r *Repo) write(ctx context.Context, now time.Time, fn func(op *writeOp) error) (err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	lk, err := lockFile(ctx, r.l.lockFile())
+	lk, err := filelock.Wait(ctx, r.l.lockFile())
+	if errors.Is(err, filelock.ErrLocked) {
+		return fmt.Errorf("another publisher is writing the repository: %w", err)
+	}
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if uerr := lk.unlock(); uerr != nil && err == nil {
+		if uerr := lk.Unlock(); uerr != nil && err == nil {
 			err = uerr
 		}
 	}()

@@ -92,6 +92,7 @@ type Config struct {
 const (
 	configFile     = "server.json"
 	sqliteFile     = "cascade.db"
+	lockFile       = "server.lock"  // held by the process using the SQLite database
 	siteDir        = "site"         // the site repository (repo kind site)
 	vendorTrustDir = "vendor-trust" // the mirror's trusted vendor metadata
 	contentDir     = "content"      // served tree: content/vendor/...
