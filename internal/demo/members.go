@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/plan"
@@ -86,13 +83,14 @@ func (s *site) enroll(ctx context.Context) error {
 			return err
 		}
 		m := &member{name: a.id, role: "agent", agentID: a.id, addr: a.addr, agentURL: fmt.Sprintf("http://%s:%d/", a.addr, port)}
-		if err := s.start(ctx, m, agentTok.Secret, fmt.Sprintf("%s:%d", a.addr, port)); err != nil {
+		// Enrollment writes serve.listen from the agent URL.
+		if err := s.start(ctx, m, agentTok.Secret); err != nil {
 			return err
 		}
 		for i := 1; i <= s.o.ClientsPerAgent; i++ {
 			addr := strings.TrimSuffix(a.addr, ".1") + fmt.Sprintf(".%d", 10+i)
 			c := &member{name: fmt.Sprintf("client-%s-%d", strings.Split(a.id, "-")[1], i), role: "client", addr: addr}
-			if err := s.start(ctx, c, tok.Secret, ""); err != nil {
+			if err := s.start(ctx, c, tok.Secret); err != nil {
 				return err
 			}
 		}
@@ -111,17 +109,12 @@ func freePort(addr string) (int, error) {
 }
 
 // start enrolls an endpoint, writes its configuration and runs its daemon.
-func (s *site) start(ctx context.Context, m *member, token, listen string) error {
+func (s *site) start(ctx context.Context, m *member, token string) error {
 	m.config = filepath.Join(s.dir, "endpoints", m.name, "endpoint.yaml")
 	_, err := endpoint.Enroll(ctx, endpoint.EnrollOptions{Server: s.serverURL, Token: token, Fingerprint: s.fp.String(),
 		Config: m.config, Hostname: m.name, Role: m.role, AgentID: m.agentID, AgentURL: m.agentURL, Addresses: []string{m.addr}})
 	if err != nil {
 		return fmt.Errorf("enroll %s: %w", m.name, err)
-	}
-	if listen != "" {
-		if err := setListen(m.config, listen); err != nil {
-			return err
-		}
 	}
 	cfg, err := endpoint.LoadConfig(m.config)
 	if err != nil {
@@ -135,24 +128,6 @@ func (s *site) start(ctx context.Context, m *member, token, listen string) error
 	go func() { m.done <- m.ep.Run(rctx) }()
 	s.eps = append(s.eps, m)
 	return nil
-}
-
-// setListen adds the agent's serve section to its configuration.
-func setListen(path, listen string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return err
-	}
-	doc["serve"] = map[string]any{"listen": listen}
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, out, 0o644)
 }
 
 // update runs one manual update of every listed member: the agents one
