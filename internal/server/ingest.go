@@ -20,6 +20,7 @@ type ingester struct {
 	queue    chan *pendingReport
 	maxBatch int
 	workers  int
+	metrics  *metrics // counts stored and failed reports (nil: none)
 }
 
 type pendingReport struct {
@@ -104,6 +105,7 @@ func (in *ingester) write(ctx context.Context, batch []*pendingReport) {
 	}
 	err := in.st.AddReports(ctx, reps)
 	if err == nil {
+		in.count(len(batch), nil)
 		for i, p := range batch {
 			p.r = reps[i]
 			p.done <- nil
@@ -111,6 +113,7 @@ func (in *ingester) write(ctx context.Context, batch []*pendingReport) {
 		return
 	}
 	if len(batch) == 1 {
+		in.count(1, err)
 		batch[0].done <- err
 		return
 	}
@@ -123,6 +126,19 @@ func (in *ingester) write(ctx context.Context, batch []*pendingReport) {
 		} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) {
 			in.log.Error("store report", "endpoint", p.r.EndpointID, "err", err)
 		}
+		in.count(1, err)
 		p.done <- err
+	}
+}
+
+// count records n reports stored, or failed with err.
+func (in *ingester) count(n int, err error) {
+	if in.metrics == nil {
+		return
+	}
+	if err != nil {
+		in.metrics.reportsRejected.Add(int64(n))
+	} else {
+		in.metrics.reportsStored.Add(int64(n))
 	}
 }

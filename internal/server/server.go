@@ -80,6 +80,7 @@ type Server struct {
 	ingest  *ingester
 	creds   *credCache
 	hub     *hub.Hub
+	metrics *metrics
 
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate
@@ -212,6 +213,8 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 	// being written, so batches grow with load. More writers made smaller
 	// batches and fewer reports per second on both databases.
 	s.ingest = newIngester(s.st, s.log, 1)
+	s.metrics = newMetrics(s)
+	s.sync.metrics, s.ingest.metrics = s.metrics, s.metrics
 	return nil
 }
 

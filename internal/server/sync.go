@@ -40,7 +40,8 @@ type syncer struct {
 	mu   sync.Mutex // one sync at a time
 	last *api.SyncResult
 	// kick asks Run for a sync now (buffered: requests coalesce).
-	kick chan struct{}
+	kick    chan struct{}
+	metrics *metrics // counts runs and failures (nil: none)
 }
 
 // Sync copies the origin now and records and deploys what changed. It
@@ -51,6 +52,12 @@ func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
 	res := api.SyncResult{Started: s.now().UTC()}
 	err := s.sync(ctx, &res)
 	res.Finished = s.now().UTC()
+	if s.metrics != nil {
+		s.metrics.syncRuns.Add(1)
+		if err != nil {
+			s.metrics.syncFailures.Add(1)
+		}
+	}
 	if err != nil {
 		res.Error = err.Error()
 		s.log.Error("sync from origin", "origin", s.origin, "err", err)

@@ -332,6 +332,20 @@ func (h *Hub) Done(ctx context.Context, endpointID, notificationID string, ok bo
 	return nil
 }
 
+// InFlight is the number of notifications this hub follows whose
+// clients are still held back for the update agents.
+func (h *Hub) InFlight() int {
+	h.tmu.Lock()
+	defer h.tmu.Unlock()
+	n := 0
+	for _, t := range h.tracked {
+		if t.n.ClientsReleased.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
 // Connected reports whether the endpoint holds a stream to this hub.
 func (h *Hub) Connected(endpointID string) bool {
 	h.mu.Lock()
