@@ -25,6 +25,15 @@ func init() {
 }
 
 func serverSync() *cobra.Command {
+	cmd := serverSyncCommand()
+	// The server answers when the sync is over: a large origin takes a while.
+	f := cmd.Flags().Lookup("timeout")
+	f.DefValue = "30m0s"
+	_ = f.Value.Set(f.DefValue)
+	return cmd
+}
+
+func serverSyncCommand() *cobra.Command {
 	return adminCommand("sync", "Mirror the origin now (new components deploy unless held, and endpoints are notified)",
 		cobra.NoArgs, func(cmd *cobra.Command, c *adminConn, _ []string) error {
 			var res api.SyncResult
