@@ -11,9 +11,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
