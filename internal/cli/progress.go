@@ -19,6 +19,7 @@ type bars struct {
 	p  *mpb.Progress
 	mu sync.Mutex
 	m  map[string]*mpb.Bar
+	n  map[string]int64 // each bar's total
 }
 
 // minBarSize is the smallest file that gets a progress bar.
@@ -34,7 +35,7 @@ func newBars(interactive bool) *bars {
 	if !interactive {
 		return &bars{}
 	}
-	return &bars{p: mpb.New(mpb.WithOutput(os.Stderr)), m: map[string]*mpb.Bar{}}
+	return &bars{p: mpb.New(mpb.WithOutput(os.Stderr)), m: map[string]*mpb.Bar{}, n: map[string]int64{}}
 }
 
 // progress is the endpoint's progress callback (endpoint.Options.Progress).
@@ -42,7 +43,8 @@ func (b *bars) progress(cat category.Category, file string, done, total int64) {
 	b.file(string(cat)+"/"+file, done, total)
 }
 
-// file shows that done of total bytes of the file named key are done.
+// file shows that done of total bytes of the file named key are done;
+// a total may grow (a sync's, as it starts new files).
 func (b *bars) file(key string, done, total int64) {
 	if b.p == nil || total < minBarSize {
 		return
@@ -55,7 +57,11 @@ func (b *bars) file(key string, done, total int64) {
 			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Percentage(decor.WCSyncSpace),
 				decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace),
 				decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), "")))
-		b.m[key] = bar
+		b.m[key], b.n[key] = bar, total
+	}
+	if total != b.n[key] {
+		bar.SetTotal(total, false)
+		b.n[key] = total
 	}
 	bar.SetCurrent(done)
 }
