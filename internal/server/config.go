@@ -84,7 +84,8 @@ type Config struct {
 	NotifyPoll Duration `json:"notify_poll,omitempty"`
 	// ReconnectGrace is how long after the server starts an update agent
 	// that has not received a notification yet still holds the clients
-	// back, as reconnecting rather than offline (default 30s).
+	// back, as reconnecting rather than offline, unless it disconnected
+	// from this process since it started (default 30s).
 	ReconnectGrace Duration `json:"reconnect_grace,omitempty"`
 }
 
