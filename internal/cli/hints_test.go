@@ -46,3 +46,19 @@ func TestHintServerUnreachable(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
+
+// TestHintEnrollServerUnreachable: enrollment at a server that does not
+// answer gets the same hint.
+func TestHintEnrollServerUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	code, _, stderr := run("endpoint", "enroll", "--server", "https://"+addr+"/", "--token", "x",
+		"--config", filepath.Join(t.TempDir(), "endpoint.yaml"), "--hostname", "h", "--address", "10.0.0.1")
+	if code == 0 || !strings.Contains(stderr, "is `cascade server run` running at https://"+addr+"/?") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}

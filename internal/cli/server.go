@@ -156,17 +156,27 @@ func (c *adminConn) call(ctx context.Context, method, path string, q url.Values,
 // refusals of bad input exit with status 2 like other usage errors; a
 // server that could not be reached gets a hint.
 func apiError(err error) error {
+	if h := unreachableHint(err); h != err {
+		return h
+	}
+	var se *api.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusBadRequest || se.Code == http.StatusUnprocessableEntity ||
+		se.Code == http.StatusNotFound || se.Code == http.StatusConflict) {
+		return usageError(err)
+	}
+	return err
+}
+
+// unreachableHint adds to an error of a call to the server that could
+// not connect the question whether the server runs at that URL; other
+// errors are returned as they are.
+func unreachableHint(err error) error {
 	var oe *net.OpError
 	var ue *url.Error
 	if errors.As(err, &oe) && oe.Op == "dial" && errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			return fmt.Errorf("%w (is `cascade server run` running at %s://%s/?)", err, u.Scheme, u.Host)
 		}
-	}
-	var se *api.StatusError
-	if errors.As(err, &se) && (se.Code == http.StatusBadRequest || se.Code == http.StatusUnprocessableEntity ||
-		se.Code == http.StatusNotFound || se.Code == http.StatusConflict) {
-		return usageError(err)
 	}
 	return err
 }
