@@ -132,8 +132,7 @@ func (s *site) table(ms []*member, since time.Time) {
 	}
 	if !since.IsZero() {
 		slices.SortStableFunc(rows, func(a, b row) int {
-			switch {
-			case a.r == nil || b.r == nil:
+			if a.r == nil || b.r == nil {
 				return 0
 			}
 			return a.r.Finished.Compare(b.r.Finished)
