@@ -64,7 +64,11 @@ func (s *site) failover(ctx context.Context) error {
 	}
 	s.say("  The runs in the order they finished (time since the server's sync was asked for):")
 	s.table(running, start)
-	s.say("\nThe agent updated first; its clients were notified once it had, and updated through it. The clients\nof %s found it unreachable and fell back to the server (fallback_to_server.components).\n`cascade explain` shows each plan; the server's agent report (GET /api/v1/agents/report) shows the\nsame from the server's side.", stopped.name)
+	s.say("")
+	if notified {
+		s.say("The agent updated first; its clients were notified once it had, and updated through it.")
+	}
+	s.say("The clients of %s found it unreachable and fell back to the server (fallback_to_server.components).\n`cascade explain` shows each plan; the server's agent report (GET /api/v1/agents/report) shows the\nsame from the server's side.", stopped.name)
 	return nil
 }
 
