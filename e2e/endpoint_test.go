@@ -101,7 +101,12 @@ func (m *member) configure(extra map[string]any) {
 	doc["fetch"] = map[string]any{"connect_timeout": "2s", "header_timeout": "5s"}
 	doc["failover"] = map[string]any{"failed_ttl": "10ms"}
 	if m.agentID != "" {
-		doc["serve"] = map[string]any{"listen": m.listen, "timestamp_max_age": "1s"}
+		// Enrollment wrote serve.listen from --agent-url.
+		serve, _ := doc["serve"].(map[string]any)
+		if serve == nil || serve["listen"] != m.listen {
+			t.Fatalf("%s: enrollment wrote serve: %v, want listen: %s", m.config, doc["serve"], m.listen)
+		}
+		serve["timestamp_max_age"] = "1s"
 	}
 	for k, v := range extra {
 		if sub, ok := v.(map[string]any); ok {

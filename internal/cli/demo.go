@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -28,9 +29,10 @@ func init() {
 a management server, two update agents and a few clients, each on its own
 127.0.x.y address; sets a Customized Update Source List that sends each
 client to its agent; shows the clients updating through their agents; then
-stops one agent, publishes a new component, and shows where every endpoint
-updated from. It keeps running until interrupted (Ctrl-C), then removes
-what it created.`,
+stops one agent and publishes a new component, which the server notifies:
+the running agent updates first, then the clients (the stopped agent's
+through the server), listed in the order they finished. It keeps running
+until interrupted (Ctrl-C), then removes what it created.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx, stop := signalContext(cmd.Context())
@@ -50,5 +52,9 @@ func runDemo(ctx context.Context, o demoOptions, out io.Writer) error {
 	if o.Verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return demo.Run(ctx, demo.Options{Out: out, Logger: log, ClientsPerAgent: o.ClientsPerAgent, Stay: !o.Exit})
+	err := demo.Run(ctx, demo.Options{Out: out, Logger: log, ClientsPerAgent: o.ClientsPerAgent, Stay: !o.Exit})
+	if errors.Is(err, demo.ErrInterrupted) {
+		return nil // asked for (Ctrl-C), and the narration said so
+	}
+	return err
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cascade-update/cascade/internal/endpoint"
+	"github.com/cascade-update/cascade/internal/install"
 )
 
 // endpointCommands registers the subcommands of `cascade endpoint`; each
@@ -37,6 +40,9 @@ func openEndpoint(configFile string, log *slog.Logger, o endpoint.Options) (*end
 	o.Logger = log
 	o.Now = time.Now
 	ep, err := endpoint.Open(cfg, o)
+	if errors.Is(err, install.ErrInUse) {
+		return nil, nil, fmt.Errorf("%w (is `cascade endpoint run` running with this configuration? ask it with `cascade endpoint update --now --config %s`)", err, configFile)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

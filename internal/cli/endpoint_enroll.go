@@ -90,7 +90,7 @@ check (docs/security.md).`,
 func runEndpointEnroll(ctx context.Context, o endpoint.EnrollOptions, out io.Writer) error {
 	res, err := endpoint.Enroll(ctx, o)
 	if err != nil {
-		return err
+		return unreachableHint(err)
 	}
 	fmt.Fprintf(out, "enrolled as %s in domain %s\nconfiguration: %s\ndata: %s\nnext: cascade endpoint run --config %s\n",
 		res.EndpointID, res.Domain, res.Config, res.DataDir, res.Config)

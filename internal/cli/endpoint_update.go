@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/spf13/cobra"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
-	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/report"
@@ -114,52 +110,4 @@ func printReport(out io.Writer, rep *report.Report, asJSON bool) error {
 		fmt.Fprintln(out, n)
 	}
 	return nil
-}
-
-// bars shows a progress bar per file downloaded, on an interactive
-// terminal only.
-type bars struct {
-	p  *mpb.Progress
-	mu sync.Mutex
-	m  map[string]*mpb.Bar
-}
-
-// minBarSize is the smallest file that gets a progress bar.
-const minBarSize = 1 << 20
-
-func newBars(interactive bool) *bars {
-	if !interactive {
-		return &bars{}
-	}
-	return &bars{p: mpb.New(mpb.WithOutput(os.Stderr)), m: map[string]*mpb.Bar{}}
-}
-
-func (b *bars) progress(cat category.Category, file string, done, total int64) {
-	if b.p == nil || total < minBarSize {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	key := string(cat) + "/" + file
-	bar, ok := b.m[key]
-	if !ok {
-		bar = b.p.AddBar(total, mpb.PrependDecorators(decor.Name(key, decor.WCSyncSpaceR)),
-			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Percentage(decor.WCSyncSpace)))
-		b.m[key] = bar
-	}
-	bar.SetCurrent(done)
-}
-
-func (b *bars) wait() {
-	if b.p == nil {
-		return
-	}
-	b.mu.Lock()
-	for _, bar := range b.m {
-		if !bar.Completed() {
-			bar.Abort(false)
-		}
-	}
-	b.mu.Unlock()
-	b.p.Wait()
 }

@@ -70,8 +70,10 @@ func runMirror(ctx context.Context, o mirrorOptions, out io.Writer) error {
 		return err
 	}
 	start := time.Now()
+	bars := newBars(isTerminal(os.Stderr)) // large downloads, on a terminal only
 	res, err := mirror.Copy(ctx, mirror.Options{Store: store, Source: trust.Source{Name: o.From, Base: o.From},
-		Fetcher: fetch.New(fetch.Options{UserAgent: "cascade-mirror", Proxy: httpProxy()}), Dir: o.To})
+		Fetcher: fetch.New(fetch.Options{UserAgent: "cascade-mirror", Proxy: httpProxy()}), Dir: o.To, Progress: bars.file})
+	bars.wait()
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.From, err)
 	}

@@ -106,7 +106,15 @@ func originRepoOptions(now func() time.Time, errOut io.Writer) repo.Options {
 // openOriginRepo opens the repository of an origin command; a directory that is
 // not a repository is a usage error.
 func openOriginRepo(op, dir string, now func() time.Time, errOut io.Writer) (*repo.Repo, error) {
-	r, err := repo.Open(dir, originRepoOptions(now, errOut))
+	return openOriginRepoProgress(op, dir, now, errOut, nil)
+}
+
+// openOriginRepoProgress is openOriginRepo with a progress callback for
+// the local files a publish copies (repo.Options.Progress).
+func openOriginRepoProgress(op, dir string, now func() time.Time, errOut io.Writer, progress func(string, int64, int64)) (*repo.Repo, error) {
+	ro := originRepoOptions(now, errOut)
+	ro.Progress = progress
+	r, err := repo.Open(dir, ro)
 	if errors.Is(err, repo.ErrNotRepository) {
 		return nil, usageError(fmt.Errorf("%s: %w", op, err))
 	}

@@ -84,11 +84,13 @@ func runOriginPublish(ctx context.Context, o originPublishOptions, out, errOut i
 	if err != nil {
 		return usageError(fmt.Errorf("origin publish: %w", err))
 	}
-	r, err := openOriginRepo("origin publish", o.Dir, o.Now, errOut)
+	bars := newBars(isTerminal(errOut)) // large files, on a terminal only
+	r, err := openOriginRepoProgress("origin publish", o.Dir, o.Now, errOut, bars.file)
 	if err != nil {
 		return err
 	}
 	res, err := r.Publish(ctx, it)
+	bars.wait()
 	if errors.Is(err, repo.ErrInvalidItem) || errors.Is(err, repo.ErrVersionExists) ||
 		errors.Is(err, repo.ErrVersionOlder) {
 		return usageError(fmt.Errorf("origin %w", err))

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -54,6 +56,7 @@ type adminConn struct {
 	TokenFile   string
 	Data        string
 	JSON        bool
+	Timeout     time.Duration
 }
 
 // flags registers the connection flags on f.
@@ -64,6 +67,7 @@ func (c *adminConn) flags(f *pflag.FlagSet) {
 	f.StringVar(&c.TokenFile, "token-file", "", "file holding the admin token (0600; default $CASCADE_ADMIN_TOKEN_FILE; $CASCADE_ADMIN_TOKEN holds the token itself)")
 	f.StringVar(&c.Data, "data", "", "server data directory: take the URL and certificate from it")
 	f.BoolVar(&c.JSON, "json", false, "print the answer as JSON")
+	f.DurationVar(&c.Timeout, "timeout", 30*time.Second, "give up on each call to the server after this long")
 }
 
 // client builds the API client from the flags, the environment and the
@@ -104,7 +108,8 @@ func (c *adminConn) client() (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := api.NewClient(api.ClientOptions{URL: srv, Token: tok, Fingerprint: fp, UserAgent: "cascade-cli"})
+	cl, err := api.NewClient(api.ClientOptions{URL: srv, Token: tok, Fingerprint: fp, UserAgent: "cascade-cli",
+		Timeout: c.Timeout})
 	if err != nil {
 		return nil, usageError(err)
 	}
@@ -144,12 +149,30 @@ func (c *adminConn) call(ctx context.Context, method, path string, q url.Values,
 }
 
 // apiError turns an API error into the command's error: the server's
-// refusals of bad input exit with status 2 like other usage errors.
+// refusals of bad input exit with status 2 like other usage errors; a
+// server that could not be reached gets a hint.
 func apiError(err error) error {
+	if h := unreachableHint(err); h != err {
+		return h
+	}
 	var se *api.StatusError
 	if errors.As(err, &se) && (se.Code == http.StatusBadRequest || se.Code == http.StatusUnprocessableEntity ||
 		se.Code == http.StatusNotFound || se.Code == http.StatusConflict) {
 		return usageError(err)
+	}
+	return err
+}
+
+// unreachableHint adds to an error of a call to the server that could
+// not connect the question whether the server runs at that URL; other
+// errors are returned as they are.
+func unreachableHint(err error) error {
+	var oe *net.OpError
+	var ue *url.Error
+	if errors.As(err, &oe) && oe.Op == "dial" && errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			return fmt.Errorf("%w (is `cascade server run` running at %s://%s/?)", err, u.Scheme, u.Host)
+		}
 	}
 	return err
 }

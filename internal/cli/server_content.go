@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,10 +25,22 @@ func init() {
 }
 
 func serverSync() *cobra.Command {
+	cmd := serverSyncCommand()
+	// The server answers when the sync is over: a large origin takes a while.
+	f := cmd.Flags().Lookup("timeout")
+	f.DefValue = "30m0s"
+	_ = f.Value.Set(f.DefValue)
+	return cmd
+}
+
+func serverSyncCommand() *cobra.Command {
 	return adminCommand("sync", "Mirror the origin now (new components deploy unless held, and endpoints are notified)",
 		cobra.NoArgs, func(cmd *cobra.Command, c *adminConn, _ []string) error {
 			var res api.SyncResult
-			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/content/sync", nil, nil, &res); err != nil {
+			stop := c.showSyncProgress(cmd.Context(), !c.JSON && isTerminal(cmd.ErrOrStderr()))
+			err := c.call(cmd.Context(), http.MethodPost, "/api/v1/content/sync", nil, nil, &res)
+			stop()
+			if err != nil {
 				return err
 			}
 			if c.JSON {
@@ -166,4 +180,45 @@ func serverReports() *cobra.Command {
 	cmd.Flags().StringVar(&endpointID, "endpoint", "", "only this endpoint's reports")
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many reports")
 	return cmd
+}
+
+// syncPoll is how often `server sync` reads the progress of the sync it
+// asked for.
+const syncPoll = 500 * time.Millisecond
+
+// showSyncProgress draws, when interactive, a progress bar of the
+// server's running sync (api.Status.Syncing) until the returned function
+// is called.
+func (c *adminConn) showSyncProgress(ctx context.Context, interactive bool) (stop func()) {
+	if !interactive {
+		return func() {}
+	}
+	cl, err := c.client()
+	if err != nil {
+		return func() {} // the sync call reports it
+	}
+	bars := newBars(true)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(syncPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var st api.Status
+			if cl.Call(ctx, http.MethodGet, "/api/v1/status", nil, nil, &st) == nil && st.Syncing != nil {
+				bars.file("sync from the origin", st.Syncing.BytesDone, st.Syncing.BytesTotal)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		bars.wait()
+	}
 }

@@ -68,8 +68,17 @@ func runServerRun(ctx context.Context, o serverRunOptions, out io.Writer) error 
 		}
 	}
 	log := newLogger(o.Debug)
-	srv, err := server.New(ctx, server.Options{Dir: o.Data, Config: cfg, Listener: o.Listener, Logger: log})
+	// Listen before opening: the "server at" line below is printed only
+	// once the server listens and holds its data directory.
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	srv, err := server.New(ctx, server.Options{Dir: o.Data, Config: cfg, Listener: ln, Logger: log})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer srv.Close()

@@ -28,6 +28,11 @@ import (
 	"github.com/cascade-update/cascade/internal/static"
 )
 
+// ErrInterrupted is returned by Run when its context was cancelled before
+// the demonstration ended (Ctrl-C); the site is stopped and, unless
+// Options.Dir was given, removed.
+var ErrInterrupted = errors.New("demo interrupted")
+
 // Options configure a demo run.
 type Options struct {
 	// Out receives the demo's narration.
@@ -93,7 +98,14 @@ func Run(ctx context.Context, o Options) (err error) {
 	}()
 	steps := []func(context.Context) error{s.startOrigin, s.startServer, s.configure, s.enroll, s.firstRound, s.failover}
 	for _, step := range steps {
-		if err := step(ctx); err != nil {
+		err := step(ctx)
+		if ctx.Err() != nil {
+			// Whatever the step says, it failed because it was
+			// interrupted: say that, not its failures.
+			s.say("\nInterrupted: stopping the site and removing what it created.")
+			return ErrInterrupted
+		}
+		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
@@ -182,7 +194,10 @@ func (s *site) startServer(ctx context.Context) error {
 	// machine's address: no per-address limits.
 	limits := server.Limits{EnrollPerMinute: -1, ConnsPerAddress: -1}
 	res, err := server.Init(dir, server.InitOptions{Config: server.Config{Origin: s.originURL, Listen: ln.Addr().String(), URL: s.serverURL,
-		Limits: limits}, VendorRoot: root, Now: time.Now, Logger: s.log})
+		Limits: limits,
+		// Clients are released within half a second of their agents' reports.
+		NotifyPoll: server.Duration(500 * time.Millisecond)},
+		VendorRoot: root, Now: time.Now, Logger: s.log})
 	if err != nil {
 		ln.Close()
 		return err

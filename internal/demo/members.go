@@ -5,16 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/cascade-update/cascade/internal/atomicfile"
-	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/server/api"
@@ -89,13 +84,14 @@ func (s *site) enroll(ctx context.Context) error {
 			return err
 		}
 		m := &member{name: a.id, role: "agent", agentID: a.id, addr: a.addr, agentURL: fmt.Sprintf("http://%s:%d/", a.addr, port)}
-		if err := s.start(ctx, m, agentTok.Secret, fmt.Sprintf("%s:%d", a.addr, port)); err != nil {
+		// Enrollment writes serve.listen from the agent URL.
+		if err := s.start(ctx, m, agentTok.Secret); err != nil {
 			return err
 		}
 		for i := 1; i <= s.o.ClientsPerAgent; i++ {
 			addr := strings.TrimSuffix(a.addr, ".1") + fmt.Sprintf(".%d", 10+i)
 			c := &member{name: fmt.Sprintf("client-%s-%d", strings.Split(a.id, "-")[1], i), role: "client", addr: addr}
-			if err := s.start(ctx, c, tok.Secret, ""); err != nil {
+			if err := s.start(ctx, c, tok.Secret); err != nil {
 				return err
 			}
 		}
@@ -114,7 +110,7 @@ func freePort(addr string) (int, error) {
 }
 
 // start enrolls an endpoint, writes its configuration and runs its daemon.
-func (s *site) start(ctx context.Context, m *member, token, listen string) error {
+func (s *site) start(ctx context.Context, m *member, token string) error {
 	m.config = filepath.Join(s.dir, "endpoints", m.name, "endpoint.yaml")
 	// The vendor root comes from the origin, as an administrator brings
 	// it out of band: enrollment checks the server's against its hash.
@@ -127,11 +123,6 @@ func (s *site) start(ctx context.Context, m *member, token, listen string) error
 		VendorRootSHA256: trust.RootSHA256(root)})
 	if err != nil {
 		return fmt.Errorf("enroll %s: %w", m.name, err)
-	}
-	if listen != "" {
-		if err := setListen(m.config, listen); err != nil {
-			return err
-		}
 	}
 	cfg, err := endpoint.LoadConfig(m.config)
 	if err != nil {
@@ -147,63 +138,40 @@ func (s *site) start(ctx context.Context, m *member, token, listen string) error
 	return nil
 }
 
-// setListen adds the agent's serve section to its configuration.
-func setListen(path, listen string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return err
-	}
-	doc["serve"] = map[string]any{"listen": listen}
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, out, 0o644)
-}
-
-// update runs one manual update of every listed member, agents first.
+// update runs one manual update of every listed member: the agents one
+// after the other, then the clients together (as they would, each on its
+// own machine). Failures are listed unless the demo was interrupted.
 func (s *site) update(ctx context.Context, members []*member) {
-	sorted := append([]*member(nil), members...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].role == "agent" && sorted[j].role != "agent" })
-	for _, m := range sorted {
+	var agents, clients []*member
+	for _, m := range members {
 		if m.ep == nil {
 			continue
 		}
-		if _, err := m.ep.Update(ctx, plan.Manual, nil); err != nil {
-			s.say("  %s: %v", m.name, err)
+		if m.role == "agent" {
+			agents = append(agents, m)
+		} else {
+			clients = append(clients, m)
 		}
 	}
-}
-
-// table prints where every endpoint got its components in its last run.
-func (s *site) table() {
-	s.say("  %-20s %-7s %-12s %-10s %-34s %s", "ENDPOINT", "ROLE", "ADDRESS", "PATTERN", "UPDATED FROM", "SOURCES THAT FAILED FIRST")
-	for _, m := range s.eps {
-		cfg, err := endpoint.LoadConfig(m.config)
-		if err != nil {
-			continue
+	errs := make([]error, len(members))
+	for i, m := range agents {
+		_, errs[i] = m.ep.Update(ctx, plan.Manual, nil)
+	}
+	var wg sync.WaitGroup
+	for i, m := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[len(agents)+i] = m.ep.Update(ctx, plan.Manual, nil)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // interrupted: no failures to list
+	}
+	for i, m := range append(agents, clients...) {
+		if errs[i] != nil {
+			s.say("  %s: %v", m.name, errs[i])
 		}
-		st, err := endpoint.ReadStatus(cfg)
-		if err != nil || st.LastReport == nil {
-			s.say("  %-20s %-7s %-12s (no update yet)", m.name, m.role, m.addr)
-			continue
-		}
-		c := st.LastReport.Category(category.Components)
-		if c == nil {
-			continue
-		}
-		from := c.Source
-		if from == "" {
-			from = "(" + string(c.Result) + ")"
-		}
-		var failed []string
-		for _, a := range c.Attempts {
-			failed = append(failed, a.Source+" "+string(a.Class))
-		}
-		s.say("  %-20s %-7s %-12s %-10s %-34s %s", m.name, m.role, m.addr, c.After["pattern"], from, strings.Join(failed, ", "))
 	}
 }

@@ -2,30 +2,46 @@ package demo
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/endpoint"
+	"github.com/cascade-update/cascade/internal/report"
 )
+
+// notifyPatience bounds the wait for the notified runs of the second
+// round: the server releases the clients a poll interval (2 s) after the
+// agents it reached have reported, so they are all done in a few
+// seconds.
+const notifyPatience = 20 * time.Second
 
 // firstRound updates every endpoint: agents from the server, clients
 // through their agents.
 func (s *site) firstRound(ctx context.Context) error {
-	s.say("\n1. Every endpoint updates: agents from the server (agents.source: standard), clients through their agent.")
+	s.say("\n1. Every endpoint updates (`cascade endpoint update --now`): agents from the server (agents.source: standard), clients through their agent.")
 	s.update(ctx, s.eps)
-	s.table()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s.table(s.eps, time.Time{})
 	return nil
 }
 
-// failover stops one agent, publishes a new pattern, and shows its
-// clients falling back to the server while the others stay with theirs.
+// failover stops one agent, publishes a new pattern, and shows the
+// notified runs: the running agent first, then the clients, those of the
+// stopped agent falling back to the server while the others stay with
+// theirs.
 func (s *site) failover(ctx context.Context) error {
 	stopped := s.eps[s.o.ClientsPerAgent+1]
-	s.say("\n2. Agent %s stops. The origin publishes pattern 17.736.00; the server mirrors it, deploys it and notifies the agents first, then the clients.", stopped.name)
+	s.say("\n2. Agent %s stops. The origin publishes pattern 17.736.00; the server mirrors it, deploys it and\n   notifies the update agents first, then, once the agents it reached have updated, the clients.", stopped.name)
 	stopped.close()
 	if err := s.publish(ctx, "17.736.00"); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := s.sync(ctx); err != nil {
 		return err
 	}
@@ -35,12 +51,24 @@ func (s *site) failover(ctx context.Context) error {
 			running = append(running, m)
 		}
 	}
-	if !s.waitFor(ctx, running, "17.736.00", 20*time.Second) {
-		s.say("  (not every endpoint was notified within 20s; updating the rest now)")
-		s.update(ctx, s.behind(running, "17.736.00"))
+	notified := s.waitFor(ctx, running, "17.736.00", notifyPatience)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	s.table()
-	s.say("\nThe clients of %s found it unreachable and fell back to the server (fallback_to_server.components);\nthe others updated through their agent. `cascade explain` shows each plan; the server's\nagent report (GET /api/v1/agents/report) shows the same from the server's side.", stopped.name)
+	if !notified {
+		s.say("  (not every endpoint was notified within %s; updating the rest now)", notifyPatience)
+		s.update(ctx, s.behind(running, "17.736.00"))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	s.say("  The runs in the order they finished (time since the server's sync was asked for):")
+	s.table(running, start)
+	s.say("")
+	if notified {
+		s.say("The agent updated first; its clients were notified once it had, and updated through it.")
+	}
+	s.say("The clients of %s found it unreachable and fell back to the server (fallback_to_server.components).\n`cascade explain` shows each plan; the server's agent report (GET /api/v1/agents/report) shows the\nsame from the server's side.", stopped.name)
 	return nil
 }
 
@@ -50,28 +78,32 @@ func (s *site) failover(ctx context.Context) error {
 func (s *site) behind(ms []*member, ver string) []*member {
 	var out []*member
 	for _, m := range ms {
-		if reportedPattern(m) != ver {
+		if c := components(lastReport(m)); c == nil || c.After["pattern"] != ver {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-// reportedPattern is the pattern version m's last report left installed.
-func reportedPattern(m *member) string {
+// lastReport is the report of m's last finished run (nil: none yet).
+func lastReport(m *member) *report.Report {
 	cfg, err := endpoint.LoadConfig(m.config)
 	if err != nil {
-		return ""
+		return nil
 	}
 	st, err := endpoint.ReadStatus(cfg)
-	if err != nil || st.LastReport == nil {
-		return ""
+	if err != nil {
+		return nil
 	}
-	c := st.LastReport.Category(category.Components)
-	if c == nil {
-		return ""
+	return st.LastReport
+}
+
+// components is the components category of r (nil: none).
+func components(r *report.Report) *report.Category {
+	if r == nil {
+		return nil
 	}
-	return c.After["pattern"]
+	return r.Category(category.Components)
 }
 
 // waitFor waits until every member has reported ver installed, or the timeout.
@@ -84,8 +116,52 @@ func (s *site) waitFor(ctx context.Context, ms []*member, ver string, timeout ti
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	return false
+}
+
+// table prints where each member got its components in its last run.
+// With a zero since the rows are in the members' order; otherwise in the
+// order the runs finished, each with the time it finished after since.
+func (s *site) table(ms []*member, since time.Time) {
+	type row struct {
+		m *member
+		r *report.Report
+	}
+	rows := make([]row, len(ms))
+	for i, m := range ms {
+		rows[i] = row{m, lastReport(m)}
+	}
+	if !since.IsZero() {
+		slices.SortStableFunc(rows, func(a, b row) int {
+			if a.r == nil || b.r == nil {
+				return 0
+			}
+			return a.r.Finished.Compare(b.r.Finished)
+		})
+	}
+	s.say("  %-8s %-18s %-7s %-12s %-18s %-10s %-20s %s", "FINISHED", "ENDPOINT", "ROLE", "ADDRESS", "TRIGGER", "PATTERN", "UPDATED FROM", "SOURCES THAT FAILED FIRST")
+	for _, x := range rows {
+		c := components(x.r)
+		if c == nil {
+			s.say("  %-8s %-18s %-7s %-12s (no update yet)", "", x.m.name, x.m.role, x.m.addr)
+			continue
+		}
+		when := ""
+		if !since.IsZero() {
+			when = fmt.Sprintf("+%.1fs", x.r.Finished.Sub(since).Seconds())
+		}
+		from := c.Source
+		if from == "" {
+			from = "(" + string(c.Result) + ")"
+		}
+		var failed []string
+		for _, a := range c.Attempts {
+			failed = append(failed, a.Source+" "+string(a.Class))
+		}
+		s.say("  %-8s %-18s %-7s %-12s %-18s %-10s %-20s %s", when, x.m.name, x.m.role, x.m.addr, x.r.Trigger,
+			c.After["pattern"], from, strings.Join(failed, ", "))
+	}
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/trust"
 )
@@ -78,6 +81,11 @@ type EnrollResult struct {
 func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 	if err := checkEnroll(&o); err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	if o.AgentURL != "" {
+		if _, err := agentListen(o.AgentURL); err != nil { // before the server records it
+			return nil, fmt.Errorf("enroll: %w", err)
+		}
 	}
 	var fp api.Fingerprint
 	if o.Fingerprint != "" {
@@ -213,6 +221,31 @@ type enrolledConfig struct {
 		Vendor string `yaml:"vendor"`
 		Site   string `yaml:"site"`
 	} `yaml:"trusted_roots"`
+	// Serve is an update agent's serve: section, listening where its
+	// agent URL says (the rest of the section keeps its defaults).
+	Serve *struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"serve,omitempty"`
+}
+
+// agentListen is the address an update agent whose clients reach it at
+// agentURL listens on: the URL's port (80 or 443 without one) on the
+// URL's host when it is an IP address, on every interface when it is a
+// name (which may resolve to addresses this machine does not have).
+func agentListen(agentURL string) (string, error) {
+	u, err := url.Parse(agentURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return "", fmt.Errorf("agent URL %q is not an absolute http(s) URL", agentURL)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) == nil {
+		host = ""
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // writeEnrollment writes the data directory's files, then the
@@ -237,6 +270,15 @@ func writeEnrollment(o EnrollOptions, enr enrollment, res *api.EnrollResponse) e
 		Addresses: o.Addresses, DataDir: o.DataDir, Policy: filepath.Join(dir, policyFile)}
 	cfg.TrustedRoots.Vendor = filepath.Join(roots, "vendor.json")
 	cfg.TrustedRoots.Site = filepath.Join(roots, "site.json")
+	if res.Role == string(plan.RoleAgent) && o.AgentURL != "" {
+		listen, err := agentListen(o.AgentURL)
+		if err != nil {
+			return err
+		}
+		cfg.Serve = &struct {
+			Listen string `yaml:"listen"`
+		}{listen}
+	}
 	files := []struct {
 		name string
 		data []byte

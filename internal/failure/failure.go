@@ -11,6 +11,7 @@ package failure
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Class is the reason a source could not update an endpoint. The string
@@ -56,6 +57,25 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Detail is err's message without the class of its first *Error (the
+// operation and the cause stay), for where the class is shown apart,
+// as in a report's attempts.
+func Detail(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	var e *Error
+	if !errors.As(err, &e) || e.Err == nil {
+		return msg
+	}
+	without := e.Err.Error()
+	if e.Op != "" {
+		without = e.Op + ": " + without
+	}
+	return strings.Replace(msg, e.Error(), without, 1)
+}
 
 // New returns an error of class c for operation op.
 func New(c Class, op string, err error) error {

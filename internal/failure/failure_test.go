@@ -38,3 +38,20 @@ func TestClassOf(t *testing.T) {
 		t.Errorf("message = %q", got)
 	}
 }
+
+func TestDetail(t *testing.T) {
+	inner := errors.New("dial tcp 10.0.0.1:80: connect: connection refused")
+	err := fmt.Errorf("agent:ua-1: %w", New(Unreachable, "GET http://10.0.0.1/timestamp.json", inner))
+	if got, want := Detail(err), "agent:ua-1: GET http://10.0.0.1/timestamp.json: "+inner.Error(); got != want {
+		t.Errorf("Detail = %q, want %q", got, want)
+	}
+	if got := Detail(New(Stale, "", errors.New("older"))); got != "older" {
+		t.Errorf("without an operation: %q", got)
+	}
+	if got := Detail(errors.New("plain")); got != "plain" {
+		t.Errorf("without a class: %q", got)
+	}
+	if Detail(nil) != "" {
+		t.Error("Detail(nil)")
+	}
+}

@@ -329,6 +329,12 @@ func (x *exchange) close() {
 // fail classifies err, returned by the transport before (afterHeaders
 // false) or while reading the body.
 func (x *exchange) fail(err error, afterHeaders bool) error {
+	// The transport's *url.Error repeats the method and URL that x.op
+	// names already.
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
 	if pe := x.parent.Err(); pe != nil {
 		if !errors.Is(err, pe) {
 			err = fmt.Errorf("%w: %w", pe, err)

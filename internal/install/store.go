@@ -16,6 +16,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
+	"github.com/cascade-update/cascade/internal/filelock"
 )
 
 // Errors that callers test with errors.Is.
@@ -68,7 +69,7 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	maxAge time.Duration
-	lk     *dirLock
+	lk     *filelock.Lock
 
 	mu     sync.Mutex
 	closed bool
@@ -97,7 +98,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(abs, cacheDir), 0o755); err != nil {
 		return nil, failure.New(failure.Local, op, err)
 	}
-	lk, err := lock(filepath.Join(abs, lockFile))
+	lk, err := filelock.TryLock(filepath.Join(abs, lockFile))
+	if errors.Is(err, filelock.ErrLocked) {
+		err = fmt.Errorf("%w: %w", ErrInUse, err)
+	}
 	if err != nil {
 		return nil, failure.New(failure.Local, op, err)
 	}
@@ -109,7 +113,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.maxAge = DefaultCacheMaxAge
 	}
 	if err := s.recover(); err != nil {
-		lk.unlock()
+		lk.Unlock()
 		return nil, failure.New(failure.Local, op, err)
 	}
 	return s, nil
@@ -123,7 +127,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	if err := s.lk.unlock(); err != nil {
+	if err := s.lk.Unlock(); err != nil {
 		return failure.New(failure.Local, "close install store", err)
 	}
 	return nil

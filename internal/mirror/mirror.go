@@ -67,6 +67,9 @@ type Options struct {
 	// to, so a client that read the previous timestamp.json a moment ago
 	// still finds what it names.
 	Prune bool
+	// Progress, if set, is called while a target is downloaded, with its
+	// path, the bytes it has so far and its length (for progress bars).
+	Progress func(target string, done, total int64)
 }
 
 // Result says what a copy did.
@@ -102,7 +105,7 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 	res.Targets = len(paths)
 	var batch atomicfile.Batch
 	for _, p := range paths {
-		fetched, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local)
+		fetched, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +161,8 @@ func selected(ctx context.Context, o Options, v *trust.View, targets map[string]
 // its content-addressed name and signed length is there, otherwise copied
 // from a local file or downloaded, verified, and renamed into place
 // through b (whose Sync makes the renames durable).
-func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles, local func(string, int64) string) (bool, error) {
+func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles, local func(string, int64) string,
+	progress func(string, int64, int64)) (bool, error) {
 	rel, err := trust.ConsistentPath(p, tf)
 	if err != nil {
 		return false, failure.New(failure.Verification, "mirror "+p, err)
@@ -181,7 +185,11 @@ func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p
 			}
 		}
 	}
-	if err := v.Download(ctx, p, tf, tmp, nil); err != nil {
+	var report func(int64)
+	if progress != nil {
+		report = func(done int64) { progress(p, done, tf.Length) }
+	}
+	if err := v.Download(ctx, p, tf, tmp, report); err != nil {
 		return false, err
 	}
 	if err := b.Rename(tmp, dst); err != nil {

@@ -143,7 +143,7 @@ func (r *Repo) addItem(t *tree, st *privateState, it Item, res *PublishResult) e
 	kv := keptVersion{Version: it.Version}
 	custom := Custom{Category: it.Category, Name: it.Name, Version: it.Version}
 	for _, f := range it.Files {
-		hf, err := copyFile(t, f, dir)
+		hf, err := copyFile(t, f, dir, r.progress)
 		if err != nil {
 			return err
 		}
@@ -180,7 +180,8 @@ func (r *Repo) addItem(t *tree, st *privateState, it Item, res *PublishResult) e
 }
 
 // copyFile copies one File into dir as a content-addressed target.
-func copyFile(t *tree, f File, dir string) (hashedFile, error) {
+// progress, if set, hears how much of a local file is copied.
+func copyFile(t *tree, f File, dir string, progress func(string, int64, int64)) (hashedFile, error) {
 	if f.Path == "" {
 		return t.copyTarget(bytes.NewReader(f.Data), dir, f.Name)
 	}
@@ -189,7 +190,27 @@ func copyFile(t *tree, f File, dir string) (hashedFile, error) {
 		return hashedFile{}, fmt.Errorf("open input: %w", err)
 	}
 	defer src.Close()
-	return t.copyTarget(io.Reader(src), dir, f.Name)
+	var r io.Reader = src
+	if progress != nil {
+		if fi, err := src.Stat(); err == nil {
+			r = &countingReader{r: src, report: func(n int64) { progress(f.Path, n, fi.Size()) }}
+		}
+	}
+	return t.copyTarget(r, dir, f.Name)
+}
+
+// countingReader reports the bytes read so far after each read.
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	report func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.report(c.n)
+	return n, err
 }
 
 func (it Item) label() string {

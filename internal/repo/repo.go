@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/filelock"
 )
 
 // Options are what a Repo needs from its caller.
@@ -21,6 +23,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives progress and warnings; nil discards them.
 	Logger *slog.Logger
+	// Progress, if set, is called while a publish copies a local file
+	// (File.Path) into the repository, with its path, the bytes copied so
+	// far and its size (for progress bars).
+	Progress func(file string, done, total int64)
 }
 
 // InitOptions are the options of Init.
@@ -39,6 +45,7 @@ type Repo struct {
 	settings Settings
 	now      func() time.Time
 	log      *slog.Logger
+	progress func(file string, done, total int64)
 
 	mu   sync.Mutex             // serialises writers within the process
 	keys map[string]*signingKey // online keys, loaded by the first writer
@@ -56,7 +63,7 @@ func newRepo(dir string, s Settings, o Options) (*Repo, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Repo{l: layout{dir: dir, kind: s.Kind}, settings: s, now: o.Now, log: log}, nil
+	return &Repo{l: layout{dir: dir, kind: s.Kind}, settings: s, now: o.Now, log: log, progress: o.Progress}, nil
 }
 
 // Open opens the repository in dir. It reads the settings and checks that
@@ -113,12 +120,15 @@ type writeOp struct {
 func (r *Repo) write(ctx context.Context, now time.Time, fn func(op *writeOp) error) (err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	lk, err := lockFile(ctx, r.l.lockFile())
+	lk, err := filelock.Wait(ctx, r.l.lockFile())
+	if errors.Is(err, filelock.ErrLocked) {
+		return fmt.Errorf("another publisher is writing the repository: %w", err)
+	}
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if uerr := lk.unlock(); uerr != nil && err == nil {
+		if uerr := lk.Unlock(); uerr != nil && err == nil {
 			err = uerr
 		}
 	}()

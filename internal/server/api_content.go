@@ -216,5 +216,5 @@ func (s *Server) handleServerStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.Status{URL: s.cfg.URL, Fingerprint: s.fp.String(), VendorRootSHA256: trust.RootSHA256(s.vendorRoot), Origin: s.cfg.Origin,
-		Database: redactDSN(s.cfg.DSN(s.dir)), Site: st, LastSync: s.sync.Last(), Connected: s.connectedCount()})
+		Database: redactDSN(s.cfg.DSN(s.dir)), Site: st, LastSync: s.sync.Last(), Syncing: s.sync.Progress(), Connected: s.connectedCount()})
 }

@@ -86,7 +86,8 @@ type Config struct {
 	NotifyPoll Duration `json:"notify_poll,omitempty"`
 	// ReconnectGrace is how long after the server starts an update agent
 	// that has not received a notification yet still holds the clients
-	// back, as reconnecting rather than offline (default 30s).
+	// back, as reconnecting rather than offline, unless it disconnected
+	// from this process since it started (default 30s).
 	ReconnectGrace Duration `json:"reconnect_grace,omitempty"`
 	// Limits bound what one client can make the server do
 	// (docs/security.md, "Limits of the API").
@@ -97,6 +98,7 @@ type Config struct {
 const (
 	configFile     = "server.json"
 	sqliteFile     = "cascade.db"
+	lockFile       = "server.lock"  // held by the process using the SQLite database
 	siteDir        = "site"         // the site repository (repo kind site)
 	vendorTrustDir = "vendor-trust" // the mirror's trusted vendor metadata
 	contentDir     = "content"      // served tree: content/vendor/...

@@ -20,6 +20,7 @@ type ingester struct {
 	queue    chan *pendingReport
 	maxBatch int
 	workers  int
+	metrics  *metrics // counts stored and failed reports (nil: none)
 }
 
 // reportStore is what the ingester needs of the database.
@@ -115,6 +116,7 @@ func (in *ingester) store(ctx context.Context, batch []*pendingReport, whole boo
 	err := in.st.AddReports(ctx, reps)
 	switch {
 	case err == nil:
+		in.count(len(batch), nil)
 		for i, p := range batch {
 			p.r = reps[i]
 			p.done <- nil
@@ -123,6 +125,7 @@ func (in *ingester) store(ctx context.Context, batch []*pendingReport, whole boo
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) {
 			in.log.Error("store report", "endpoint", batch[0].r.EndpointID, "err", err)
 		}
+		in.count(1, err)
 		batch[0].done <- err
 	default:
 		if whole {
@@ -130,5 +133,17 @@ func (in *ingester) store(ctx context.Context, batch []*pendingReport, whole boo
 		}
 		in.store(ctx, batch[:len(batch)/2], false)
 		in.store(ctx, batch[len(batch)/2:], false)
+	}
+}
+
+// count records n reports stored, or failed with err.
+func (in *ingester) count(n int, err error) {
+	if in.metrics == nil {
+		return
+	}
+	if err != nil {
+		in.metrics.reportsRejected.Add(int64(n))
+	} else {
+		in.metrics.reportsStored.Add(int64(n))
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,7 +53,7 @@ func Init(dir string, o InitOptions) (*InitResult, error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("init server: %s is not empty", dir)
 	}
-	if _, err := metadata.Root().FromBytes(o.VendorRoot); err != nil {
+	if err := checkRoot(o.VendorRoot); err != nil {
 		return nil, fmt.Errorf("init server: vendor root: %w", err)
 	}
 	c := o.Config
@@ -130,4 +131,28 @@ func defaultURL(listen string) string {
 		}
 	}
 	return "https://" + net.JoinHostPort(host, port) + "/"
+}
+
+// checkRoot checks that data is a TUF root.json, saying what it is
+// instead when it is not (another file given by mistake).
+func checkRoot(data []byte) error {
+	const want = "want the vendor repository's root.json (`cascade origin init` writes published/vendor/metadata/1.root.json)"
+	var doc struct {
+		Signed struct {
+			Type string `json:"_type"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("not a JSON file (%s)", want)
+	}
+	if doc.Signed.Type != "root" {
+		if doc.Signed.Type != "" {
+			return fmt.Errorf("a TUF %s metadata file, not a root (%s)", doc.Signed.Type, want)
+		}
+		return fmt.Errorf("not TUF metadata (%s)", want)
+	}
+	if _, err := metadata.Root().FromBytes(data); err != nil {
+		return fmt.Errorf("invalid root.json: %w", err)
+	}
+	return nil
 }

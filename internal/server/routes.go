@@ -14,6 +14,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/vendor/", s.vendorFiles)
 	mux.Handle("/site/", s.siteFiles)
+	mux.HandleFunc("GET /healthz", s.handleHealth)                     // no authentication (health.go)
+	mux.Handle("GET /metrics", s.admin(s.metrics.handler().ServeHTTP)) // an admin token (metrics.go)
 
 	// Endpoint API.
 	mux.HandleFunc("POST "+api.PathEnroll, s.handleEnroll)
@@ -71,5 +73,5 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, errorf(http.StatusNotFound, "no such API: %s %s", r.Method, r.URL.Path), false)
 	})
-	return mux
+	return s.metrics.instrument(mux)
 }

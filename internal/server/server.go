@@ -26,9 +26,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/fetch"
+	"github.com/cascade-update/cascade/internal/filelock"
 	"github.com/cascade-update/cascade/internal/httpserver"
 	"github.com/cascade-update/cascade/internal/notify/hub"
 	"github.com/cascade-update/cascade/internal/ratelimit"
@@ -71,6 +73,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	ln       net.Listener
+	dirLock  *filelock.Lock // held while the server uses its SQLite database
 
 	site    *site
 	sync    *syncer
@@ -78,6 +81,7 @@ type Server struct {
 	ingest  *ingester
 	creds   *credCache
 	hub     *hub.Hub
+	metrics *metrics
 
 	limits      Limits             // s.cfg.Limits with defaults
 	enrollLimit *ratelimit.Limiter // enrollment requests per client address
@@ -117,6 +121,9 @@ func (s *Server) open(ctx context.Context, o Options) error {
 		}
 	}
 	if s.st == nil {
+		if err := s.lockSQLite(); err != nil {
+			return err
+		}
 		if s.st, err = store.Open(ctx, s.cfg.DSN(s.dir), store.Options{Clock: s.now}); err != nil {
 			return fmt.Errorf("open server: %w", err)
 		}
@@ -146,6 +153,25 @@ func (s *Server) open(ctx context.Context, o Options) error {
 		return err
 	}
 	return s.bootstrap(ctx)
+}
+
+// lockSQLite takes the data directory's lock when the database is
+// SQLite, which serves one server process: a second process on the same
+// directory is refused (several processes share a PostgreSQL database).
+// The lock is held until Close; the kernel drops it if the process dies.
+func (s *Server) lockSQLite() error {
+	if dsn := strings.ToLower(s.cfg.DSN(s.dir)); strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return nil
+	}
+	lk, err := filelock.TryLock(filepath.Join(s.dir, lockFile))
+	if errors.Is(err, filelock.ErrLocked) {
+		return fmt.Errorf("open server: another cascade server is running on %s (SQLite serves one server process; several need PostgreSQL, --database postgres://...)", s.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	s.dirLock = lk
+	return nil
 }
 
 // openFiles opens the served trees.
@@ -196,6 +222,8 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 	// being written, so batches grow with load. More writers made smaller
 	// batches and fewer reports per second on both databases.
 	s.ingest = newIngester(s.st, s.log, 1)
+	s.metrics = newMetrics(s)
+	s.sync.metrics, s.ingest.metrics = s.metrics, s.metrics
 	return nil
 }
 
@@ -227,6 +255,10 @@ func (s *Server) Close() error {
 	}
 	if s.ownStore && s.st != nil {
 		err = errors.Join(err, s.st.Close())
+	}
+	if s.dirLock != nil {
+		err = errors.Join(err, s.dirLock.Unlock())
+		s.dirLock = nil
 	}
 	return err
 }

@@ -40,7 +40,17 @@ type syncer struct {
 	mu   sync.Mutex // one sync at a time
 	last *api.SyncResult
 	// kick asks Run for a sync now (buffered: requests coalesce).
-	kick chan struct{}
+	kick    chan struct{}
+	metrics *metrics // counts runs and failures (nil: none)
+
+	pmu  sync.Mutex
+	prog *syncProgress // the running sync's downloads (nil: none running)
+}
+
+// syncProgress is what the running sync has downloaded, by target.
+type syncProgress struct {
+	started time.Time
+	files   map[string][2]int64 // done, total
 }
 
 // Sync copies the origin now and records and deploys what changed. It
@@ -49,8 +59,20 @@ func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := api.SyncResult{Started: s.now().UTC()}
+	s.pmu.Lock()
+	s.prog = &syncProgress{started: res.Started, files: map[string][2]int64{}}
+	s.pmu.Unlock()
 	err := s.sync(ctx, &res)
+	s.pmu.Lock()
+	s.prog = nil
+	s.pmu.Unlock()
 	res.Finished = s.now().UTC()
+	if s.metrics != nil {
+		s.metrics.syncRuns.Add(1)
+		if err != nil {
+			s.metrics.syncFailures.Add(1)
+		}
+	}
 	if err != nil {
 		res.Error = err.Error()
 		s.log.Error("sync from origin", "origin", s.origin, "err", err)
@@ -64,7 +86,7 @@ func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
 
 func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
 	m, err := mirror.Copy(ctx, mirror.Options{Store: s.trust, Fetcher: s.fetcher, Dir: s.dir,
-		Source: trust.Source{Name: "origin", Base: s.origin}})
+		Source: trust.Source{Name: "origin", Base: s.origin}, Progress: s.progress})
 	if err != nil {
 		return fmt.Errorf("mirror origin: %w", err)
 	}
@@ -141,6 +163,30 @@ func (s *syncer) Last() *api.SyncResult {
 	}
 	r := *s.last
 	return &r
+}
+
+// progress records a download's progress (mirror.Options.Progress).
+func (s *syncer) progress(target string, done, total int64) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.prog != nil {
+		s.prog.files[target] = [2]int64{done, total}
+	}
+}
+
+// Progress returns the running sync's progress, nil when none runs.
+func (s *syncer) Progress() *api.SyncProgress {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.prog == nil {
+		return nil
+	}
+	p := &api.SyncProgress{Started: s.prog.started, Files: len(s.prog.files)}
+	for _, f := range s.prog.files {
+		p.BytesDone += f[0]
+		p.BytesTotal += f[1]
+	}
+	return p
 }
 
 // Kick asks Run to sync as soon as it can.

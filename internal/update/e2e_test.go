@@ -224,6 +224,15 @@ func TestWalkRealSources(t *testing.T) {
 		if a.Source != sources[i] || a.Class != want[i] {
 			t.Errorf("attempt %d: %s %s (%s), want %s %s", i, a.Source, a.Class, a.Error, sources[i], want[i])
 		}
+		// Printed as "SOURCE: CLASS: ERROR": the error names neither
+		// again, nor the URL twice, and keeps the operation.
+		if strings.HasPrefix(a.Error, a.Source) || strings.Contains(a.Error, ": "+string(a.Class)+": ") ||
+			strings.HasPrefix(a.Error, string(a.Class)+": ") || strings.Contains(a.Error, `Get "`) || a.Error == "" {
+			t.Errorf("attempt %d: %s: %s: %s", i, a.Source, a.Class, a.Error)
+		}
+	}
+	if e := rc.Attempts[0].Error; !strings.HasPrefix(e, "GET ") || !strings.Contains(e, "connection refused") {
+		t.Errorf("the refusing source's error lost the operation or the cause: %q", e)
 	}
 	if rc.Before["pattern"] != "2.0" || rc.After["pattern"] != "3.0" || rc.Bytes == 0 {
 		t.Errorf("versions %v -> %v, %d bytes", rc.Before, rc.After, rc.Bytes)

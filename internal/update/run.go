@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,7 +200,10 @@ func (ru *run) category(ctx context.Context, cat category.Category, steps []plan
 		if err == nil || errors.Is(err, failover.ErrNotTried) {
 			continue
 		}
-		a := report.Attempt{Source: steps[i].Source.String(), Class: failure.ClassOf(err), Error: err.Error()}
+		// The attempt names its source and class apart: its error says
+		// what failed and why, without them.
+		src := steps[i].Source.String()
+		a := report.Attempt{Source: src, Class: failure.ClassOf(err), Error: strings.TrimPrefix(failure.Detail(err), src+": ")}
 		var ce *cachedError
 		if errors.As(err, &ce) {
 			a.Cached = true

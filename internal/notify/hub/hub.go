@@ -70,7 +70,10 @@ type Options struct {
 	// offline, so it still holds the clients: after a server restart
 	// every endpoint reconnects with backoff (the listener's full jitter), and
 	// an event written just before a crash may have gone out without its
-	// record. Default 30s; the agent timeout still applies.
+	// record. An agent whose stream to this hub closed while the hub was
+	// running is not reconnecting after a restart: it gets no grace and
+	// holds the clients for a poll interval only, like any offline agent.
+	// Default 30s; the agent timeout still applies.
 	ReconnectGrace time.Duration
 	// Heartbeat is the interval of the comment lines written on an idle
 	// stream so that proxies and NATs keep it open and the endpoint can
@@ -134,6 +137,7 @@ type Hub struct {
 	running bool
 	conns   map[string]*conn      // by endpoint id: the endpoint's one stream
 	recent  map[string]sentRecord // by endpoint id: events written on its last closed stream
+	left    map[string]bool       // by endpoint id: agents whose stream closed while Run ran, not back since
 
 	kick chan struct{} // wakes Run for a poll (capacity 1)
 
@@ -170,7 +174,7 @@ func New(o Options) (*Hub, error) {
 		return nil, errors.New("new notification hub: no store")
 	}
 	o.defaults()
-	return &Hub{o: o, st: o.Store, log: o.Logger, conns: map[string]*conn{}, recent: map[string]sentRecord{},
+	return &Hub{o: o, st: o.Store, log: o.Logger, conns: map[string]*conn{}, recent: map[string]sentRecord{}, left: map[string]bool{},
 		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}, marks: map[string][]string{},
 		markKick: make(chan struct{}, 1)}, nil
 }
@@ -326,6 +330,20 @@ func (h *Hub) Done(ctx context.Context, endpointID, notificationID string, ok bo
 		h.wake()
 	}
 	return nil
+}
+
+// InFlight is the number of notifications this hub follows whose
+// clients are still held back for the update agents.
+func (h *Hub) InFlight() int {
+	h.tmu.Lock()
+	defer h.tmu.Unlock()
+	n := 0
+	for _, t := range h.tracked {
+		if t.n.ClientsReleased.IsZero() {
+			n++
+		}
+	}
+	return n
 }
 
 // Connected reports whether the endpoint holds a stream to this hub.

@@ -164,19 +164,58 @@ func TestRestartedHubWaitsForReconnectingAgents(t *testing.T) {
 		fx.done(s, "ua-1", first, true)
 		c.expect(t, first)
 
-		// The agent stays away: released once the grace has passed.
+		// The agent goes while the hub runs: it is offline, not
+		// reconnecting after a restart, and holds the clients for a poll
+		// interval only, within the grace.
 		a.stop()
 		testkit.Eventually(fx.t, patience, "ua-1 gone", func() bool { return !s.hub.Connected(fx.eps["ua-1"].ID) })
 		second := fx.notify(s, Announcement{Versions: map[string]string{"pattern": "3.0"}})
-		fx.clock.Advance(o.PollInterval)
 		fullPoll(s.hub)
 		if fx.released(second) {
-			t.Fatal("released within the reconnect grace")
+			t.Fatal("released before a poll interval passed")
 		}
-		fx.clock.Advance(o.ReconnectGrace)
+		fx.clock.Advance(o.PollInterval)
 		c.expect(t, second)
 		if fx.state(second, "ua-1") != store.DeliveryPending {
 			t.Fatalf("offline agent: %s", fx.state(second, "ua-1"))
+		}
+	})
+}
+
+// TestAgentGoneWhileRunningGetsNoGrace: within the reconnect grace, an
+// agent that has not connected since the hub started still holds the
+// clients (it may be reconnecting after the restart) while one whose
+// stream closed during the run does not; once the first is back and
+// done, the clients are released without waiting for the grace.
+func TestAgentGoneWhileRunningGetsNoGrace(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		o := fx.options()
+		o.ReconnectGrace = time.Hour
+		s := fx.serve(o, false)
+		fx.endpoint("ua-gone", "berlin", store.RoleAgent)
+		fx.endpoint("ua-back", "berlin", store.RoleAgent)
+		fx.endpoint("c-1", "berlin", store.RoleClient)
+		gone, c := fx.listen(s, "ua-gone"), fx.listen(s, "c-1")
+		fx.connected(s, "ua-gone", "c-1")
+		gone.stop()
+		testkit.Eventually(fx.t, patience, "ua-gone gone", func() bool { return !s.hub.Connected(fx.eps["ua-gone"].ID) })
+
+		id := fx.notify(s, Announcement{Versions: v2})
+		fx.clock.Advance(o.PollInterval)
+		fullPoll(s.hub)
+		if fx.released(id) {
+			t.Fatal("released within the grace while ua-back, not seen since the start, may be reconnecting")
+		}
+		c.none(t)
+
+		back := fx.listen(s, "ua-back")
+		back.expect(t, id)
+		fx.waitState(id, "ua-back", store.DeliveryDelivered)
+		fx.done(s, "ua-back", id, true)
+		c.expect(t, id)
+		if fx.state(id, "ua-gone") != store.DeliveryPending {
+			t.Fatalf("agent gone: %s", fx.state(id, "ua-gone"))
 		}
 	})
 }

@@ -114,7 +114,9 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 // are (offline) but a poll interval has passed so that every server
 // process has offered it to the agents connected to it, and this hub
 // has run for the reconnect grace (after a restart, agents still
-// reconnecting are not offline); or the agent timeout passed.
+// reconnecting are not offline) or every offline agent went while this
+// hub ran (it is not reconnecting after a restart); or the agent
+// timeout passed.
 func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, error) {
 	age := h.o.Now().Sub(n.Created)
 	if age >= h.o.AgentTimeout {
@@ -130,10 +132,39 @@ func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, 
 		return "", nil
 	case agents[store.DeliveryPending] == 0:
 		return "agents done", nil
-	case age >= h.o.PollInterval && h.o.Now().Sub(h.started) >= h.o.ReconnectGrace:
+	case age < h.o.PollInterval:
+		return "", nil
+	case h.o.Now().Sub(h.started) >= h.o.ReconnectGrace:
 		return "connected agents done, others offline", nil
 	}
-	return "", nil
+	gone, err := h.allLeft(ctx, n.ID)
+	if err != nil || !gone {
+		return "", err
+	}
+	return "connected agents done, others went offline while the server ran", nil
+}
+
+// allLeft reports whether every agent still to be notified of id went
+// offline while this hub ran (Options.ReconnectGrace).
+func (h *Hub) allLeft(ctx context.Context, id string) (bool, error) {
+	h.mu.Lock()
+	none := len(h.left) == 0
+	h.mu.Unlock()
+	if none {
+		return false, nil
+	}
+	dels, err := h.st.Deliveries(ctx, id, store.DeliveryFilter{Role: store.RoleAgent, State: store.DeliveryPending})
+	if err != nil {
+		return false, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range dels {
+		if !h.left[d.EndpointID] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // frameOf returns the encoded event of n, shared with the tracked

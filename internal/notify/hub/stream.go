@@ -152,10 +152,13 @@ func (h *Hub) attach(c *conn) ([]*frame, bool) {
 		delete(h.recent, c.ep.ID)
 	}
 	h.conns[c.ep.ID] = c
+	delete(h.left, c.ep.ID)
 	return prev, true
 }
 
-// detach removes c (unless it was replaced) and remembers what it wrote.
+// detach removes c (unless it was replaced) and remembers what it wrote
+// and, for an agent that went while Run runs, that it went (see
+// Options.ReconnectGrace).
 func (h *Hub) detach(c *conn) {
 	c.close()
 	h.mu.Lock()
@@ -164,6 +167,9 @@ func (h *Hub) detach(c *conn) {
 		return
 	}
 	delete(h.conns, c.ep.ID)
+	if h.running && c.ep.Role == store.RoleAgent {
+		h.left[c.ep.ID] = true
+	}
 	if log := c.sentLog(); len(log) > 0 {
 		h.recent[c.ep.ID] = sentRecord{log: log, closed: h.o.Now()}
 	}

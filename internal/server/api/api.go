@@ -355,11 +355,23 @@ type Status struct {
 	Database    string      `json:"database"`
 	Site        RepoStatus  `json:"site"`
 	LastSync    *SyncResult `json:"last_sync,omitempty"`
-	Connected   int         `json:"connected"`
+	// Syncing is the progress of the sync running now (absent when none).
+	Syncing   *SyncProgress `json:"syncing,omitempty"`
+	Connected int           `json:"connected"`
 
 	// VendorRootSHA256 is the hash of the vendor root the server gives
 	// endpoints at enrollment (what --vendor-root-sha256 checks).
 	VendorRootSHA256 string `json:"vendor_root_sha256,omitempty"`
+}
+
+// SyncProgress is how far the running sync from the origin is: the
+// files it has started downloading, the bytes of them it has and their
+// total size (which grows as it starts new files).
+type SyncProgress struct {
+	Started    time.Time `json:"started"`
+	Files      int       `json:"files"`
+	BytesDone  int64     `json:"bytes_done"`
+	BytesTotal int64     `json:"bytes_total"`
 }
 
 // RepoStatus is the site repository's state.

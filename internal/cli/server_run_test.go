@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/testkit"
+)
+
+// TestServerRunSecondProcess: `cascade server run` prints its "server at"
+// line only once it listens and holds its data directory: a second run on
+// the address in use fails without it, and one on another address is
+// refused in one line because the SQLite database is taken.
+func TestServerRunSecondProcess(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	originURL := serveOrigin(t, ctx, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	data := filepath.Join(dir, "server")
+	mustRun(t, "server", "init", data, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/",
+		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
+	first := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- runServerRun(ctx, serverRunOptions{Data: data, Listener: ln}, first) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server run: %v", err)
+		}
+	}()
+	// The first server holds the directory once it has printed its line.
+	testkit.Eventually(t, 30*time.Second, "the first server's line", func() bool { return strings.Contains(first.String(), "cascade server at") })
+
+	code, out, stderr := run("server", "run", "--data", data)
+	if code == 0 || strings.Contains(out, "server at") || !strings.Contains(stderr, "listen on "+addr) {
+		t.Errorf("second server on the address in use: exit %d\nstdout: %s\nstderr: %s", code, out, stderr)
+	}
+	// Run directly, bounded: without the lock it would serve until stopped.
+	var out2 lockedBuffer
+	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer tcancel()
+	err = runServerRun(tctx, serverRunOptions{Data: data, Listen: "127.0.0.1:0"}, &out2)
+	if err == nil || strings.Contains(out2.String(), "server at") || !strings.Contains(err.Error(), "another cascade server is running on") ||
+		strings.Contains(err.Error(), "\n") {
+		t.Errorf("second server on the same SQLite directory: %v\nstdout: %s", err, out2.String())
+	}
+}
