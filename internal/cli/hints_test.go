@@ -41,7 +41,7 @@ func TestHintServerUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	code, _, stderr := run("server", "status", "--server", "https://"+addr+"/", "--token", "x")
+	code, _, stderr := run("server", "status", "--server", "https://"+addr+"/", "--token-file", secretFile(t, "x"))
 	if code == 0 || !strings.Contains(stderr, "is `cascade server run` running at https://"+addr+"/?") {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
@@ -56,7 +56,8 @@ func TestHintEnrollServerUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	code, _, stderr := run("endpoint", "enroll", "--server", "https://"+addr+"/", "--token", "x",
+	code, _, stderr := run("endpoint", "enroll", "--server", "https://"+addr+"/", "--token-file", secretFile(t, "x"),
+		"--vendor-root-sha256", "sha256:"+strings.Repeat("0", 64),
 		"--config", filepath.Join(t.TempDir(), "endpoint.yaml"), "--hostname", "h", "--address", "10.0.0.1")
 	if code == 0 || !strings.Contains(stderr, "is `cascade server run` running at https://"+addr+"/?") {
 		t.Errorf("exit %d: %s", code, stderr)

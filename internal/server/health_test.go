@@ -42,8 +42,9 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("healthz: %d %s", code, body)
 	}
 	var h struct {
-		Status, Database, Version string
-		LastSync                  *struct {
+		Status, Database string
+		Build            struct{ Version string }
+		LastSync         *struct {
 			OK        bool  `json:"ok"`
 			Timestamp int64 `json:"timestamp"`
 		} `json:"last_sync"`

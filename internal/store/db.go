@@ -85,7 +85,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w, opts.BusyTimeout); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -107,6 +107,29 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*sqlStore, error
 	r.SetMaxIdleConns(n)
 	s.r = r
 	return s, nil
+}
+
+// pingSQLite opens db's first connection, whose pragmas switch a new
+// database to WAL. That switch needs the file to itself and answers
+// SQLITE_BUSY at once, without waiting for busy_timeout, when another
+// process opens the same new database at the same moment: it is retried
+// until busy (busy_timeout's value) has passed.
+func pingSQLite(ctx context.Context, db *sql.DB, busy time.Duration) error {
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	deadline := time.Now().Add(busy)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 // sqlitePath returns the file path (or URI) of an SQLite DSN.

@@ -261,3 +261,10 @@ func fail(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, translate(err))
 }
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (another connection
+// holds a lock this one needs).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
