@@ -19,6 +19,9 @@ type Endpoint struct {
 	// AgentID is the id the policy names as agent:ID. A revoked agent
 	// keeps the id it had.
 	AgentID string
+	// AgentURL is where an agent serves content, as it reported it; ""
+	// until it does (endpoints cannot reach it before).
+	AgentURL string
 	// Addresses are the endpoint's reported IP addresses (zones removed,
 	// IPv4-mapped addresses unmapped).
 	Addresses []netip.Addr

@@ -71,9 +71,10 @@ type Result struct {
 	Endpoints int `json:"endpoints"`
 	// Down are the sources marked down, as given.
 	Down []string `json:"down"`
-	// Unavailable are the agents the policy names that no enrolled agent
-	// is (never enrolled, revoked, or now a client): endpoints skip them
-	// whatever is marked down.
+	// Unavailable are the agents the policy names that endpoints cannot
+	// reach whatever is marked down: no enrolled agent has the id (never
+	// enrolled, revoked, or now a client), or it has not reported the URL
+	// it serves at (the agent directory leaves it out).
 	Unavailable []string `json:"unavailable,omitempty"`
 	// Categories says, per category the trigger updates, where endpoints
 	// would end.
@@ -157,7 +158,8 @@ func Run(in Input) *Result {
 	agents := in.Registry.Agents()
 	down := in.Down.set(in.Policy)
 	for _, e := range in.Policy.CustomSources {
-		if id := e.Src().AgentID; e.Src().Kind == policy.Agent && agents[id] == nil && !down.agents[id] {
+		id := e.Src().AgentID
+		if e.Src().Kind == policy.Agent && (agents[id] == nil || agents[id].AgentURL == "") && !down.agents[id] {
 			down.agents[id] = true
 			res.Unavailable = append(res.Unavailable, id)
 		}

@@ -39,8 +39,12 @@ func pol(t testing.TB, edit func(*policy.Policy), entries ...string) *policy.Pol
 }
 
 func ep(id string, role plan.Role, agentID string, comps map[string]string, addrs ...string) registry.Endpoint {
-	return registry.Endpoint{ID: id, Hostname: id, Role: role, AgentID: agentID, Components: comps,
+	e := registry.Endpoint{ID: id, Hostname: id, Role: role, AgentID: agentID, Components: comps,
 		Addresses: registry.ParseAddresses(addrs)}
+	if agentID != "" {
+		e.AgentURL = "https://" + id + ".example:8443/"
+	}
+	return e
 }
 
 // TestPlannerEqualsPlanFor checks, over random policies and endpoints,
@@ -277,5 +281,22 @@ func TestCompare(t *testing.T) {
 	fresh := Compare(nil, ed, tgt, plan.NotifyComponents)
 	if len(fresh.Changed) != 1 || fresh.Changed[0].Category != comp || len(fresh.Changed[0].Positions) != 3 {
 		t.Fatalf("against no policy: %+v", fresh.Changed)
+	}
+}
+
+// An agent that has not reported its URL is not in the agent directory:
+// endpoints cannot reach it, so a what-if counts it as down.
+func TestRunAgentWithoutURL(t *testing.T) {
+	p := pol(t, nil, "10.1.0.0/16 agent:ua-1")
+	a := ep("ua-1", plan.RoleAgent, "ua-1", nil, "10.1.0.1")
+	c := ep("c1", plan.RoleClient, "", nil, "10.1.0.5")
+	res := Run(Input{Policy: p, Registry: &registry.Snapshot{Endpoints: []registry.Endpoint{a, c}}})
+	if got := res.Categories[comp].Sources[0]; got.Source != "agent:ua-1" || res.Unavailable != nil {
+		t.Fatalf("with its URL: ends %+v, unavailable %v", res.Categories[comp].Sources, res.Unavailable)
+	}
+	a.AgentURL = ""
+	res = Run(Input{Policy: p, Registry: &registry.Snapshot{Endpoints: []registry.Endpoint{a, c}}})
+	if got := res.Categories[comp]; len(got.Sources) != 1 || got.Server != 2 || !reflect.DeepEqual(res.Unavailable, []string{"ua-1"}) {
+		t.Fatalf("without its URL: %+v, unavailable %v", got, res.Unavailable)
 	}
 }
