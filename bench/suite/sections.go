@@ -19,6 +19,7 @@ func sections() []section {
 		{name: "fanout", title: "Fan-out: 10,000 endpoints behind 50 update agents (issue 7)", measure: measureFanout},
 		{name: "notify", title: "Notifying 10,000 connected endpoints (issue 6)", measure: measureNotify},
 		{name: "ingest", title: "Report ingestion (issue 6)", measure: measureIngest},
+		{name: "whatif", title: "What-if over 100,000 endpoints (issue 15)", measure: measureWhatIf},
 	}
 }
 

@@ -63,6 +63,7 @@ func benchFleet(b *testing.B, n int) (*policy.Policy, *registry.Snapshot) {
 // BenchmarkPlanForLoop is the baseline: plan.For for every endpoint.
 func BenchmarkPlanForLoop(b *testing.B) {
 	p, reg := benchFleet(b, 100_000)
+	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		for i := range reg.Endpoints {
@@ -83,6 +84,7 @@ func BenchmarkWhatIf(b *testing.B) {
 	}
 	in := Input{Policy: p, Registry: reg, Down: d,
 		Deployed: map[string]Component{"pattern": {Version: "2", Bytes: 80 << 20}, "engine": {Version: "7", Bytes: 20 << 20}}}
+	b.ReportAllocs()
 	b.ResetTimer()
 	var res *Result
 	for b.Loop() {
