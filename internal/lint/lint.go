@@ -82,11 +82,15 @@ func Check(p *policy.Policy, reg *registry.Snapshot) []Warning {
 		}
 	}
 	slices.Sort(unused)
+	also := ""
+	if p.Clients.Source == policy.Standard && p.Agents.Source == policy.Standard {
+		also = " and set clients.source to customized (with clients.source and agents.source standard no endpoint reads the list)"
+	}
 	for _, id := range unused {
 		a := c.agents[id]
 		out = append(out, Warning{Kind: UnusedAgent, Agent: id, Message: fmt.Sprintf(
-			"update agent %s (endpoint %s) is named by no entry, so no endpoint updates from it: add an entry with source agent:%s for the addresses it should serve, or make it a client (cascade server endpoint role %s --client)",
-			id, hostOf(a), id, a.ID)})
+			"update agent %s (endpoint %s) is named by no entry, so no endpoint updates from it: add an entry with source agent:%s for the addresses it should serve%s, or make it a client (cascade server endpoint role %s --client)",
+			id, hostOf(a), id, also, a.ID)})
 	}
 	return out
 }

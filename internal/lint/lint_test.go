@@ -10,13 +10,16 @@ import (
 	"github.com/cascade-update/cascade/internal/registry"
 )
 
-func pol(t *testing.T, entries ...string) *policy.Policy {
+func pol(t *testing.T, edit func(*policy.Policy), entries ...string) *policy.Policy {
 	t.Helper()
 	p := &policy.Policy{Origin: "https://au.vendor.example/", Server: "https://server.example/",
 		Clients: policy.Clients{Source: policy.Customized}, Agents: policy.Agents{Source: policy.Customized}}
 	for _, e := range entries {
 		a, s, _ := strings.Cut(e, " ")
 		p.CustomSources = append(p.CustomSources, policy.Entry{Addresses: a, Source: s})
+	}
+	if edit != nil {
+		edit(p)
 	}
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
@@ -51,6 +54,7 @@ func TestCheck(t *testing.T) {
 		name    string
 		entries []string
 		extra   []registry.Endpoint
+		edit    func(*policy.Policy)
 		want    []got
 		says    string // a part of the first warning's message
 	}{
@@ -144,6 +148,15 @@ func TestCheck(t *testing.T) {
 			says:    "update agent ua-2 (endpoint e-ua2.corp) is named by no entry",
 		},
 		{
+			// with both modes standard the list is read by nobody: say so
+			name:    "unused-agent-list-not-read",
+			entries: []string{"10.0.0.0/8 agent:ua-1", "2001:db8::/32 agent:ua-1"},
+			edit:    func(p *policy.Policy) { p.Clients.Source, p.Agents.Source = policy.Standard, policy.Standard },
+			extra:   []registry.Endpoint{ep("e-ua2", plan.RoleAgent, "ua-2", false, "10.2.0.1")},
+			want:    []got{{UnusedAgent, 0, "ua-2"}},
+			says:    "for the addresses it should serve and set clients.source to customized (with clients.source and agents.source standard no endpoint reads the list), or make it a client",
+		},
+		{
 			// a revoked agent is not an unused agent
 			name:    "revoked-agent-not-unused",
 			entries: []string{"10.0.0.0/8 agent:ua-1", "2001:db8::/32 agent:ua-1"},
@@ -153,7 +166,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := &registry.Snapshot{Endpoints: append(base(), tt.extra...)}
-			ws := Check(pol(t, tt.entries...), reg)
+			ws := Check(pol(t, tt.edit, tt.entries...), reg)
 			var g []got
 			for _, w := range ws {
 				g = append(g, got{w.Kind, w.Entry, w.Agent})
