@@ -265,6 +265,9 @@ func writeWhatIf(out io.Writer, file string, res api.WhatIfResult) error {
 	if len(res.Unavailable) > 0 {
 		fmt.Fprintf(tw, "unreachable whatever is down (not enrolled, revoked or without a URL): agent %s\n", strings.Join(res.Unavailable, ", agent "))
 	}
+	if len(res.Starved) > 0 {
+		fmt.Fprintf(tw, "without a source for the deployed components themselves, so skipped for components: agent %s\n", strings.Join(res.Starved, ", agent "))
+	}
 	fmt.Fprintln(tw, "\nCATEGORY\tEND AT\tENDPOINTS\tAGENTS\tCLIENTS\tBYTES")
 	for _, c := range category.All {
 		cr := res.Categories[c]

@@ -76,6 +76,12 @@ type Result struct {
 	// enrolled, revoked, or now a client), or it has not reported the URL
 	// it serves at (the agent directory leaves it out).
 	Unavailable []string `json:"unavailable,omitempty"`
+	// Starved are the agents that are up but would themselves end at no
+	// source for components while lacking a deployed version: they
+	// cannot serve it, so for components their clients move on past
+	// them (worked out to a fixed point: an agent that updates only from
+	// starved agents is starved too).
+	Starved []string `json:"starved,omitempty"`
 	// Categories says, per category the trigger updates, where endpoints
 	// would end.
 	Categories map[category.Category]*CategoryResult `json:"categories"`
@@ -165,7 +171,10 @@ func Run(in Input) *Result {
 		}
 	}
 	pl := NewPlanner(in.Policy, t)
-	// ends[g] are the ends of plan group g, computed once.
+	if slices.Contains(cats, category.Components) {
+		res.Starved = in.starve(pl, agents, down)
+	}
+	// groupEnds[g] are the ends of plan group g, computed once.
 	type ends struct {
 		at    [3]string
 		first [3]bool // ended at the plan's first source
@@ -188,12 +197,15 @@ func Run(in Input) *Result {
 		}
 		res.Endpoints++
 		p := pl.For(e)
-		if p.Group == len(groupEnds) {
+		for len(groupEnds) <= p.Group {
+			groupEnds = append(groupEnds, nil)
+		}
+		if groupEnds[p.Group] == nil {
 			var en ends
 			for ci, c := range cats {
-				en.at[ci], en.first[ci] = endOf(p.Categories[c], down)
+				en.at[ci], en.first[ci] = endOf(p.Categories[c], down, c)
 			}
-			groupEnds = append(groupEnds, &en)
+			groupEnds[p.Group] = &en
 		}
 		en := groupEnds[p.Group]
 		need, behind := in.need(e)
@@ -277,9 +289,9 @@ func Run(in Input) *Result {
 
 // endOf returns the first source of steps that is not down (None when
 // every one is) and whether it is the first step.
-func endOf(steps []plan.Step, down *downSet) (string, bool) {
+func endOf(steps []plan.Step, down *downSet, c category.Category) (string, bool) {
 	for i, s := range steps {
-		if !down.has(s.Source) {
+		if !down.has(s.Source) && (c != category.Components || !down.starved[s.Source.AgentID] || s.Source.Kind != policy.Agent) {
 			return display(s.Source), i == 0
 		}
 	}
@@ -295,15 +307,46 @@ func display(s policy.Source) string {
 	return s.String()
 }
 
+// starve returns the agents that are up, lack a deployed component
+// version and would end at no source for components themselves, and
+// marks them in down.starved. Marking one can starve others that update
+// only from it, so it repeats until nothing changes (down only grows).
+func (in *Input) starve(pl *Planner, agents map[string]*registry.Endpoint, down *downSet) []string {
+	ids := make([]string, 0, len(agents))
+	for id, a := range agents {
+		if _, behind := in.need(a); behind && !down.agents[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var out []string
+	for changed := true; changed; {
+		changed = false
+		for _, id := range ids {
+			if down.starved[id] {
+				continue
+			}
+			if at, _ := endOf(pl.For(agents[id]).Categories[category.Components], down, category.Components); at == None {
+				down.starved[id] = true
+				out = append(out, id)
+				changed = true
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // downSet answers whether a source is down.
 type downSet struct {
 	server, origin bool
 	agents         map[string]bool
+	starved        map[string]bool // agents down for components only
 	urls           []string
 }
 
 func (d Down) set(p *policy.Policy) *downSet {
-	ds := &downSet{server: d.Server, origin: d.Origin, agents: map[string]bool{}}
+	ds := &downSet{server: d.Server, origin: d.Origin, agents: map[string]bool{}, starved: map[string]bool{}}
 	for _, id := range d.Agents {
 		ds.agents[id] = true
 	}

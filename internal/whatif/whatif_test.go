@@ -300,3 +300,40 @@ func TestRunAgentWithoutURL(t *testing.T) {
 		t.Fatalf("without its URL: %+v, unavailable %v", got, res.Unavailable)
 	}
 }
+
+// An agent that lacks the deployed version and would itself find no
+// source cannot serve it: for components its clients move on past it, and
+// an agent that updates from it only is starved in turn.
+func TestRunStarvedAgents(t *testing.T) {
+	p := pol(t, nil, "10.1.0.1 agent:ua-2", "10.1.0.0/16 agent:ua-1", "10.2.0.0/16 agent:ua-2")
+	deployed := map[string]Component{"pattern": {Version: "2", Bytes: 100}}
+	old, cur := map[string]string{"pattern": "1"}, map[string]string{"pattern": "2"}
+	run := func(ua2 map[string]string) *Result {
+		reg := &registry.Snapshot{Endpoints: []registry.Endpoint{
+			ep("ua-1", plan.RoleAgent, "ua-1", old, "10.1.0.1"),
+			ep("ua-2", plan.RoleAgent, "ua-2", ua2, "10.2.0.1"),
+			ep("c1", plan.RoleClient, "", old, "10.1.0.5"),
+		}}
+		return Run(Input{Policy: p, Registry: reg, Down: Down{Server: true}, Deployed: deployed})
+	}
+	ends := func(res *Result, c category.Category) map[string]int {
+		out := map[string]int{}
+		for _, sc := range res.Categories[c].Sources {
+			out[sc.Source] = sc.Endpoints
+		}
+		return out
+	}
+	// ua-2 lacks version 2 and the server is down: ua-2 is starved, so is
+	// ua-1 (it updates from ua-2), and c1 has no source for components;
+	// domain settings still come from the agents.
+	res := run(old)
+	if !reflect.DeepEqual(res.Starved, []string{"ua-1", "ua-2"}) || !reflect.DeepEqual(ends(res, comp), map[string]int{"none": 3}) ||
+		!reflect.DeepEqual(ends(res, dom), map[string]int{"agent:ua-1": 1, "agent:ua-2": 1, "none": 1}) || res.Bytes.Stranded != 300 {
+		t.Fatalf("ua-2 behind: starved %v, components %v, domain settings %v, bytes %+v", res.Starved, ends(res, comp), ends(res, dom), res.Bytes)
+	}
+	// ua-2 already holds version 2: it serves ua-1, which serves c1.
+	res = run(cur)
+	if res.Starved != nil || !reflect.DeepEqual(ends(res, comp), map[string]int{"agent:ua-2": 1, "agent:ua-1": 1, "none": 1}) || res.Bytes.Agents != 200 {
+		t.Fatalf("ua-2 current: starved %v, components %v, bytes %+v", res.Starved, ends(res, comp), res.Bytes)
+	}
+}
