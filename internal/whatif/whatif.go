@@ -156,7 +156,7 @@ const None = "none"
 // Run computes the what-if of in.
 func Run(in Input) *Result {
 	t := cmp.Or(in.Trigger, plan.DefaultTrigger)
-	res := &Result{Trigger: t, Down: in.Down.strings(), Categories: map[category.Category]*CategoryResult{}, Deployed: in.Deployed}
+	res := &Result{Trigger: t, Down: in.Down.strings(), Categories: map[category.Category]*CategoryResult{}, Groups: []Group{}, Deployed: in.Deployed}
 	if res.Deployed == nil {
 		res.Deployed = map[string]Component{}
 	}

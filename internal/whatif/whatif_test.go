@@ -1,6 +1,7 @@
 package whatif
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -335,5 +336,17 @@ func TestRunStarvedAgents(t *testing.T) {
 	res = run(cur)
 	if res.Starved != nil || !reflect.DeepEqual(ends(res, comp), map[string]int{"agent:ua-2": 1, "agent:ua-1": 1, "none": 1}) || res.Bytes.Agents != 200 {
 		t.Fatalf("ua-2 current: starved %v, components %v, bytes %+v", res.Starved, ends(res, comp), res.Bytes)
+	}
+}
+
+// An empty registry gives empty lists, not nulls, in the answer.
+func TestRunEmpty(t *testing.T) {
+	res := Run(Input{Policy: pol(t, nil), Registry: &registry.Snapshot{}})
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "null") || res.Endpoints != 0 || res.Trigger != plan.Scheduled {
+		t.Fatalf("empty what-if: %s", b)
 	}
 }
