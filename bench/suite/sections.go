@@ -20,6 +20,7 @@ func sections() []section {
 		{name: "notify", title: "Notifying 10,000 connected endpoints (issue 6)", measure: measureNotify},
 		{name: "ingest", title: "Report ingestion (issue 6)", measure: measureIngest},
 		{name: "delta", title: "Deltas (issue 16)", measure: measureDelta},
+		{name: "whatif", title: "What-if over 100,000 endpoints (issue 15)", measure: measureWhatIf},
 	}
 }
 

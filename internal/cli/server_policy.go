@@ -17,7 +17,7 @@ import (
 func init() {
 	serverCommands = append(serverCommands, func() *cobra.Command {
 		cmd := &cobra.Command{Use: "policy", Short: "Show and replace the update-source policy"}
-		cmd.AddCommand(serverPolicyGet(), serverPolicySet(), serverPolicyHistory())
+		cmd.AddCommand(serverPolicyGet(), serverPolicySet(), serverPolicyHistory(), serverPolicyLint(), serverPolicyPreview(), serverPolicyWhatIf())
 		return cmd
 	})
 }

@@ -97,6 +97,34 @@ func TestServerCommands(t *testing.T) {
 	if code1 != 2 || code2 != 2 || explainErr != setErr || !strings.Contains(setErr, "custom_sources entry 1025") {
 		t.Fatalf("explain: %d %q\npolicy set: %d %q", code1, explainErr, code2, setErr)
 	}
+	testPolicyLint(t, dir, originURL, addr, big, admin)
+}
+
+// testPolicyLint: `server policy lint` against the running server: the
+// policy in force, a file, and an invalid file refused with the lines of
+// `cascade policy check`.
+func testPolicyLint(t *testing.T, dir, originURL, addr, invalid string, admin []string) {
+	t.Helper()
+	// the bootstrap policy names no agent: the agent enrolled above is unused
+	if out := mustRun(t, append([]string{"server", "policy", "lint"}, admin...)...); !strings.HasPrefix(out, "warning: update agent ua-cli (endpoint cli-agent) is named by no entry") ||
+		!strings.HasSuffix(out, ": 1 warning against 5 enrolled endpoints (1 update agents)\n") {
+		t.Errorf("lint of the policy in force:\n%s", out)
+	}
+	file := filepath.Join(dir, "lint.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("origin: %s\nserver: https://%s/\ncustom_sources:\n  - {addresses: 10.1.0.0/16, source: \"agent:ua-x\"}\n",
+		originURL, addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, append([]string{"server", "policy", "lint", file}, admin...)...)
+	if !strings.HasPrefix(out, "warning: custom_sources entry 1 (10.1.0.0/16 agent:ua-x): no enrolled update agent has the id ua-x") ||
+		strings.Count(out, "warning:") != 2 || !strings.Contains(out, "warning: update agent ua-cli") {
+		t.Errorf("lint of %s:\n%s", file, out)
+	}
+	code1, _, checkErr := run("policy", "check", invalid)
+	code2, _, lintErr := run(append([]string{"server", "policy", "lint", invalid}, admin...)...)
+	if code1 != 2 || code2 != 2 || checkErr != lintErr {
+		t.Errorf("policy check: %d %q\npolicy lint: %d %q", code1, checkErr, code2, lintErr)
+	}
 }
 
 // testPinAndScheme: every client of the server (enrollment, the admin

@@ -30,6 +30,10 @@ func (s *Server) routes() http.Handler {
 	a("GET /api/v1/policy", s.handleGetPolicy)
 	a("PUT /api/v1/policy", s.handlePutPolicy)
 	a("GET /api/v1/policy/history", s.handlePolicyHistory)
+	a("GET "+api.PathPolicyLint, s.handleLintPolicy)
+	a("POST "+api.PathPolicyLint, s.handleLintPolicy)
+	a("POST "+api.PathPolicyPreview, s.handlePreviewPolicy)
+	a("POST "+api.PathPolicyWhatIf, s.handleWhatIfPolicy)
 
 	a("GET /api/v1/domains", s.handleListDomains)
 	a("POST /api/v1/domains", s.handleCreateDomain)
