@@ -99,7 +99,7 @@ func writeLint(out io.Writer, file string, res api.LintResult) error {
 	default:
 		n = fmt.Sprintf("%d warnings", len(res.Warnings))
 	}
-	_, err := fmt.Fprintf(out, "%s: %s against %d enrolled endpoints (%d update agents)\n", what, n, res.Endpoints, res.Agents)
+	_, err := fmt.Fprintf(out, "%s: %s against %s (%s)\n", what, n, plural(res.Endpoints, "enrolled endpoint"), plural(res.Agents, "update agent"))
 	return err
 }
 
@@ -316,4 +316,12 @@ func deployedList(m map[string]whatif.Component) string {
 		return "none deployed"
 	}
 	return versions(v)
+}
+
+// plural is n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -88,10 +88,10 @@ func TestServerPolicyTools(t *testing.T) {
 	}{
 		{[]string{"server", "policy", "lint"}, "GET /api/v1/policy/lint  ",
 			"warning: custom_sources entry 2 (10.2.0.0/16 agent:ua-9): no enrolled update agent has the id ua-9: enroll it\n" +
-				"policy version 7: 1 warning against 4 enrolled endpoints (1 update agents)\n"},
+				"policy version 7: 1 warning against 4 enrolled endpoints (1 update agent)\n"},
 		{[]string{"server", "policy", "lint", good}, "POST /api/v1/policy/lint good: policy ",
 			"warning: custom_sources entry 2 (10.2.0.0/16 agent:ua-9): no enrolled update agent has the id ua-9: enroll it\n" +
-				"policy " + good + ": 1 warning against 4 enrolled endpoints (1 update agents)\n"},
+				"policy " + good + ": 1 warning against 4 enrolled endpoints (1 update agent)\n"},
 		{[]string{"server", "policy", "preview", good, "--endpoint", "pc-1"}, "POST /api/v1/policy/preview good: policy ",
 			"in force: policy version 7; edited: " + good + "; * marks a position that differs\n\n" +
 				"client pc-1 (e-1, 10.1.0.5): 1 categories differ\n" +
