@@ -22,7 +22,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+api.PathReports, s.endpoint(http.HandlerFunc(s.handleReport)))
 	mux.Handle("GET "+api.PathEvents, s.endpoint(http.HandlerFunc(s.events)))
 
-	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.admin(h)) }
+	adminAPI := http.NewServeMux()
+	a := func(pattern string, h http.HandlerFunc) {
+		h = s.audited(pattern, h)
+		mux.Handle(pattern, s.admin(h))
+		adminAPI.Handle(pattern, h)
+	}
+	a("GET /api/v1/audit", s.handleAudit)
 	a("GET /api/v1/status", s.handleServerStatus)
 
 	a("GET /api/v1/policy", s.handleGetPolicy)
@@ -68,6 +74,7 @@ func (s *Server) routes() http.Handler {
 	a("GET /api/v1/reports/last", s.handleLastReports)
 	a("GET /api/v1/reports/{id}", s.handleGetReport)
 
+	s.mountConsole(mux, adminAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, errorf(http.StatusNotFound, "no such API: %s %s", r.Method, r.URL.Path), false)
 	})

@@ -295,5 +295,3 @@ func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	}
 	return out, nil
 }
-
-

@@ -118,4 +118,3 @@ func (s *sqlStore) QueryEndpoints(ctx context.Context, q EndpointQuery) ([]Endpo
 	}
 	return out, total, nil
 }
-
