@@ -63,7 +63,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 const pageSize = 50
 
 // endpointStates are the state filter's values.
-var endpointStates = []string{"", api.StateUpToDate, api.StateBehind, api.StateFailing, api.StateNoReport, "not-seen"}
+var endpointStates = []string{"", api.StateUpToDate, api.StateBehind, api.StateFailing, api.StateNoReport, "not_seen"}
 
 func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -91,7 +91,7 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 		eq.Failing = true
 	case api.StateNoReport:
 		eq.NoReport = true
-	case "not-seen":
+	case "not_seen":
 		eq.SeenBefore = c.now().Add(-c.notSeen)
 	case api.StateUpToDate, api.StateBehind:
 		// Up to date and behind compare versions as the agent report
