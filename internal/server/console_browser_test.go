@@ -352,8 +352,7 @@ func TestConsoleBrowserDashboardAndEndpoints(t *testing.T) {
 		t.Fatalf("descending by hostname starts %v", hs[:3])
 	}
 	// Role filter (the select applies itself) and text.
-	b.run("role filter", chromedp.Navigate(e.url+"endpoints"), chromedp.WaitVisible(chromedp.CSS("#role")),
-)
+	b.run("role filter", chromedp.Navigate(e.url+"endpoints"), chromedp.WaitVisible(chromedp.CSS("#role")))
 	// Choosing in the select applies the filter (console.js).
 	eval[bool](b, `(() => { const s = document.querySelector("#role"); s.value = "agent";
 		return s.dispatchEvent(new Event("change", {bubbles: true})); })()`)
