@@ -171,6 +171,9 @@ func TestAuditAPI(t *testing.T) {
 		if err := e.admin.Call(context.Background(), http.MethodDelete, "/api/v1/tokens/nope", nil, nil, nil); statusCode(err) != http.StatusNotFound {
 			t.Fatalf("revoke unknown token: %v", err)
 		}
+		var pol api.Policy
+		e.call(http.MethodGet, "/api/v1/policy", nil, &pol)
+		e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: pol.Document + "\n"}, nil)
 		var page api.AuditPage
 		audit := func(q url.Values) {
 			t.Helper()
@@ -184,12 +187,17 @@ func TestAuditAPI(t *testing.T) {
 		for _, en := range page.Entries {
 			kinds = append(kinds, en.Kind)
 		}
-		want := "notification.notify-all,enrollment-token.revoke,enrollment-token.create"
+		want := "policy.set,notification.notify-all,enrollment-token.revoke,enrollment-token.create"
 		if strings.Join(kinds, ",") != want {
 			t.Fatalf("audit kinds %v, want %s", kinds, want)
 		}
-		if page.Entries[1].Target != tok.ID || page.Entries[2].After == "" || strings.Contains(page.Entries[2].After, "cascade_enroll_") {
-			t.Fatalf("token entries %+v: want the target, the state after, and never the secret", page.Entries[1:])
+		if page.Entries[2].Target != tok.ID || page.Entries[3].After == "" || strings.Contains(page.Entries[3].After, "cascade_enroll_") {
+			t.Fatalf("token entries %+v: want the target, the state after, and never the secret", page.Entries[2:])
+		}
+		audit(url.Values{"kind": {"policy.set"}})
+		if len(page.Entries) != 1 || page.Entries[0].Before != pol.Document || page.Entries[0].After != pol.Document+"\n" ||
+			page.Entries[0].Actor != "token:test admin" || !strings.Contains(page.Entries[0].Summary, fmt.Sprintf("(was %d)", pol.Version)) {
+			t.Fatalf("policy entries %+v, want one with the documents before and after", page.Entries)
 		}
 		audit(url.Values{"kind": {"enrollment-token."}, "limit": {"1"}})
 		if len(page.Entries) != 1 || page.Entries[0].Kind != "enrollment-token.revoke" || page.NextBefore == 0 {
