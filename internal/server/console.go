@@ -107,6 +107,23 @@ func (b *consoleBackend) EndpointStates(ctx context.Context) (map[string]string,
 	return out, nil
 }
 
+// AgentMembers implements console.Backend with the agent report.
+func (b *consoleBackend) AgentMembers(ctx context.Context, agentID string) ([]string, error) {
+	rep, err := b.s.agentReport(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for _, g := range rep.Agents {
+		if g.AgentID == agentID {
+			for _, m := range g.Members {
+				ids = append(ids, m.EndpointID)
+			}
+		}
+	}
+	return ids, nil
+}
+
 // AuditFilter implements console.Backend.
 func (b *consoleBackend) AuditFilter(r *http.Request) (store.AuditFilter, error) {
 	return AuditFilterOf(r)

@@ -365,6 +365,27 @@ func TestConsoleBrowserDashboardAndEndpoints(t *testing.T) {
 	if hs := hosts(); strings.Join(hs, ",") != "host-20" { // 10.1.0.21; host-01 (10.1.0.2) is a client
 		t.Fatalf("agents at 10.1.0.2*: %v", hs)
 	}
+	// The agent filter: endpoints whose list starts with ua-10 under the
+	// policy in force (10.1.0.1-10.1.0.5: host-00..04), as the agent
+	// report (GET /api/v1/agents/report) counts them.
+	var pol api.Policy
+	e.call(http.MethodGet, "/api/v1/policy", nil, &pol)
+	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: pol.Document +
+		"clients: {source: customized}\ncustom_sources:\n  - {addresses: 10.1.0.1-10.1.0.5, source: \"agent:ua-10\"}\n"}, nil)
+	e.call(http.MethodGet, "/api/v1/agents/report", nil, &rep)
+	for _, g := range rep.Agents {
+		if g.AgentID == "ua-10" && g.Endpoints != 5 {
+			t.Fatalf("the agent report counts %d endpoints for ua-10, want 5", g.Endpoints)
+		}
+	}
+	b.run("agent filter", chromedp.Navigate(e.url+"endpoints?agent=ua-10"), chromedp.WaitReady(chromedp.CSS("#endpoint-table")))
+	if hs := hosts(); strings.Join(hs, ",") != "host-00,host-01,host-02,host-03,host-04" {
+		t.Fatalf("endpoints starting with ua-10: %v", hs)
+	}
+	b.run("agent and state", chromedp.Navigate(e.url+"endpoints?agent=ua-10&state=failing"), chromedp.WaitReady(chromedp.CSS("#endpoint-table")))
+	if hs := hosts(); strings.Join(hs, ",") != "host-04" {
+		t.Fatalf("failing endpoints starting with ua-10: %v", hs)
+	}
 	b.run("state filter", chromedp.Navigate(e.url+"endpoints?state=up_to_date"), chromedp.WaitReady(chromedp.CSS("#endpoint-table")))
 	if hs := hosts(); strings.Join(hs, ",") != "host-03" {
 		t.Fatalf("up to date: %v", hs)

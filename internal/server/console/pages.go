@@ -28,6 +28,10 @@ type Backend interface {
 	// exactly as the API does it (rules and audit log included), and
 	// returns the status and the answer's body.
 	Do(ctx context.Context, actor, method, path string, body any) (int, []byte, error)
+	// AgentMembers returns the ids of the endpoints whose effective list
+	// starts with the update agent agentID, as the agent report counts
+	// them.
+	AgentMembers(ctx context.Context, agentID string) ([]string, error)
 	// AuditFilter reads an audit filter from r's query, as GET
 	// /api/v1/audit does.
 	AuditFilter(r *http.Request) (store.AuditFilter, error)
@@ -108,6 +112,23 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	agent := q.Get("agent")
+	if agent != "" {
+		ids, err := c.be.AgentMembers(r.Context(), agent)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if eq.IDs != nil {
+			ids = slices.DeleteFunc(ids, func(id string) bool { return !slices.Contains(eq.IDs, id) })
+		}
+		eq.IDs = ids
+	}
+	agents, err := c.st.AgentDirectory(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	rows, total, err := c.st.QueryEndpoints(r.Context(), eq)
 	if err != nil {
 		c.fail(w, r, err)
@@ -132,7 +153,7 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	}
 	link := func(p int, sort string, desc bool) string {
 		v := url.Values{}
-		for _, k := range []string{"state", "role", "q"} {
+		for _, k := range []string{"state", "role", "agent", "q"} {
 			if q.Get(k) != "" {
 				v.Set(k, q.Get(k))
 			}
@@ -150,7 +171,7 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	}
 	pages := (total + pageSize - 1) / pageSize
 	data := map[string]any{"Rows": out, "Total": total, "Page": page, "Pages": max(pages, 1),
-		"State": state, "Role": string(eq.Role), "Q": eq.Text, "Sort": eq.Sort, "Desc": eq.Desc,
+		"State": state, "Role": string(eq.Role), "Agent": agent, "Agents": agents, "Q": eq.Text, "Sort": eq.Sort, "Desc": eq.Desc,
 		"States": endpointStates[1:], "NotSeenDays": int(c.notSeen.Hours() / 24)}
 	if page > 1 {
 		data["Prev"] = link(page-1, eq.Sort, eq.Desc)
