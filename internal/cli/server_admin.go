@@ -22,6 +22,8 @@ type serverAdminCreateOptions struct {
 	Database string
 	Name     string
 	Out      string
+	User     string // a console account instead of a token
+	Viewer   bool
 }
 
 func init() {
@@ -29,31 +31,44 @@ func init() {
 		cmd := &cobra.Command{Use: "admin", Short: "Create, list and revoke admin tokens"}
 		var c serverAdminCreateOptions
 		create := &cobra.Command{
-			Use:   "create --data DIR [--name NAME]",
-			Short: "Create an admin token directly in the server's database (printed once)",
+			Use:   "create --data DIR [--name NAME | --user NAME [--viewer]]",
+			Short: "Create an admin token (printed once) or a web console account",
 			Long: `Create makes an admin token in the database of the server in DIR (the server may
 be running) and prints it once: the server keeps only its hash. Use it to
-make the first token; later ones can also be made through the API.`,
+make the first token; later ones can also be made through the API.
+
+With --user NAME it makes a web console account instead (role admin, or
+viewer with --viewer: read only). The password is read from the terminal
+without echo, or as the first line of stdin when stdin is not a terminal;
+it needs at least 12 characters and is stored as an argon2id hash.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				return runServerAdminCreate(cmd.Context(), c, cmd.OutOrStdout())
+				return runServerAdminCreate(cmd.Context(), c, cmd.InOrStdin(), cmd.OutOrStdout())
 			},
 		}
 		create.Flags().StringVar(&c.Data, "data", "", "server data directory (required)")
 		create.Flags().StringVar(&c.Database, "database", "", "PostgreSQL URL instead of the configured database")
 		create.Flags().StringVar(&c.Name, "name", "admin", "what or who the token is for")
 		create.Flags().StringVar(&c.Out, "out", "", "also write the token to this new file (created 0600; an existing file is refused)")
+		create.Flags().StringVar(&c.User, "user", "", "make a web console account with this name instead of a token")
+		create.Flags().BoolVar(&c.Viewer, "viewer", false, "with --user: the account may look but not change anything")
 		create.MarkFlagRequired("data")
 		cmd.AddCommand(create, serverAdminList(), serverAdminRevoke())
 		return cmd
 	})
 }
 
-func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, out io.Writer) error {
+func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, in io.Reader, out io.Writer) error {
 	if err := checkServerURLFlags(o.Database, ""); err != nil {
 		return err
 	}
+	if o.Viewer && o.User == "" {
+		return usageError(fmt.Errorf("admin create: --viewer needs --user"))
+	}
 	if o.Out != "" {
+		if o.User != "" {
+			return usageError(fmt.Errorf("admin create: --out writes a token; an account (--user) has a password instead"))
+		}
 		// Checked before the token exists; createSecretFile checks again.
 		if _, err := os.Lstat(o.Out); err == nil {
 			return usageError(fmt.Errorf("admin create: %s exists; remove it or choose another --out (the token file is created anew, 0600)", o.Out))
@@ -71,6 +86,9 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, out i
 		return err
 	}
 	defer st.Close()
+	if o.User != "" {
+		return runServerAccountCreate(ctx, st, o, in, out)
+	}
 	t, secret, err := server.CreateAdminToken(ctx, st, o.Name)
 	if err != nil {
 		return usageError(err)
@@ -80,6 +98,10 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, out i
 		if err := createSecretFile(o.Out, []byte(secret+"\n")); err != nil {
 			return fmt.Errorf("admin create: token %s was made (printed above), but writing it failed: %w", t.ID, err)
 		}
+	}
+	if err := server.RecordAudit(ctx, st, store.AuditEntry{Actor: "cli", Kind: "admin-token.create", Target: t.ID,
+		Summary: fmt.Sprintf("admin token %s (%s)", t.ID, t.Name)}); err != nil {
+		return fmt.Errorf("admin create: token made, but %w", err)
 	}
 	return nil
 }

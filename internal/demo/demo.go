@@ -62,6 +62,7 @@ type site struct {
 	fp                   api.Fingerprint
 	admin                *api.Client
 	adminToken           string
+	consolePassword      string // of the console account "admin"
 	srv                  *server.Server
 	eps                  []*member
 	wg                   sync.WaitGroup
@@ -112,8 +113,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	if !o.Stay {
 		return nil
 	}
-	fmt.Fprintf(s.out, "\nThe site keeps running until you press Ctrl-C.\n  server  %s (fingerprint %s)\n  admin   CASCADE_ADMIN_TOKEN=%s\n  origin  %s\n  data    %s\n",
-		s.serverURL, s.fp, s.adminToken, s.originURL, s.dir)
+	fmt.Fprintf(s.out, "\nThe site keeps running until you press Ctrl-C.\n  server  %s (fingerprint %s)\n  console %s  (sign in as admin, password %s; the certificate is self-signed)\n  admin   CASCADE_ADMIN_TOKEN=%s\n  origin  %s\n  data    %s\n",
+		s.serverURL, s.fp, s.serverURL, s.consolePassword, s.adminToken, s.originURL, s.dir)
 	<-ctx.Done()
 	return nil
 }
@@ -219,6 +220,9 @@ func (s *site) startServer(ctx context.Context) error {
 		return err
 	}
 	s.adminToken = secret
+	if s.consolePassword, err = consoleAccount(ctx, s.srv.Store()); err != nil {
+		return err
+	}
 	if s.admin, err = api.NewClient(api.ClientOptions{URL: s.serverURL, Token: secret, Fingerprint: s.fp}); err != nil {
 		return err
 	}

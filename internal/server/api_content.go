@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/cascade-update/cascade/internal/server/api"
@@ -43,6 +44,7 @@ func (s *Server) holdOrRelease(w http.ResponseWriter, r *http.Request, hold bool
 		writeError(w, s.log, r, err, true)
 		return
 	}
+	*noteAudit(r) = auditNote{summary: fmt.Sprintf("%s: held %t, deployed %s", c.Name, c.Held, c.Deployed), after: c}
 	s.log.Info("component hold changed", "component", c.Name, "held", c.Held, "deployed", c.Deployed, "by", adminOf(r).Name)
 	writeJSON(w, http.StatusOK, c)
 }
@@ -60,6 +62,7 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err, true)
 		return
 	}
+	*noteAudit(r) = auditNote{summary: fmt.Sprintf("%s: deployed %s", c.Name, c.Deployed), after: c}
 	s.log.Info("component deployed", "component", c.Name, "version", c.Deployed, "by", adminOf(r).Name)
 	writeJSON(w, http.StatusOK, c)
 }
@@ -97,6 +100,7 @@ func (s *Server) handleNotifyAll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err, true)
 		return
 	}
+	*noteAudit(r) = auditNote{target: n.ID, summary: fmt.Sprintf("notification %s (domain %q)", n.ID, n.Domain)}
 	s.log.Info("notified endpoints", "notification", n.ID, "domain", n.Domain, "by", adminOf(r).Name)
 	s.writeNotification(w, r, n, http.StatusCreated)
 }

@@ -62,11 +62,14 @@ func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, he, true)
 		return
 	}
+	prev, _ := s.st.CurrentPolicy(r.Context())
 	p, err := s.st.PutPolicy(r.Context(), doc, adminOf(r).Name, ifv)
 	if err != nil {
 		writeError(w, s.log, r, err, true)
 		return
 	}
+	*noteAudit(r) = auditNote{changed: true, target: fmt.Sprintf("version %d", p.Version),
+		summary: fmt.Sprintf("policy version %d (was %d)", p.Version, prev.Version), before: prev.Document, after: doc}
 	pub, err := s.site.Publish(r.Context())
 	if err != nil {
 		writeError(w, s.log, r, publishFailed(fmt.Sprintf("policy version %d", p.Version), err), true)

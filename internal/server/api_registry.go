@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -113,6 +114,7 @@ func (s *Server) handleSetRole(w http.ResponseWriter, r *http.Request) {
 	// Its event stream was opened as what it was: close it, so that it
 	// reconnects (authenticated again) as what it now is.
 	s.disconnect(id)
+	*noteAudit(r) = auditNote{summary: fmt.Sprintf("%s (%s): role %s %s", e.Hostname, id, e.Role, e.AgentID), after: req}
 	s.log.Info("endpoint role changed", "endpoint", id, "role", e.Role, "agent_id", e.AgentID, "by", adminOf(r).Name)
 	writeJSON(w, http.StatusOK, endpointJSON(e))
 }
@@ -211,6 +213,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := tokenJSON(t)
+	*noteAudit(r) = auditNote{target: t.ID, summary: fmt.Sprintf("enrollment token %s for domain %s (uses %d, agents %t)", t.ID, t.Domain, t.MaxUses, t.Agents), after: out}
 	out.Secret = secret
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -252,6 +255,7 @@ func (s *Server) handleCreateAdminToken(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	out := adminTokenJSON(t)
+	*noteAudit(r) = auditNote{target: t.ID, summary: fmt.Sprintf("admin token %s (%s)", t.ID, t.Name), after: out}
 	out.Secret = secret
 	writeJSON(w, http.StatusCreated, out)
 }

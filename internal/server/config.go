@@ -80,6 +80,9 @@ type Config struct {
 	// notified when every notified agent has reported its run, or this
 	// long after the notification, whichever comes first (default 5m).
 	AgentTimeout Duration `json:"agent_timeout,omitempty"`
+	// ConsoleNotSeen is after how long without contact the web console
+	// counts an endpoint as not seen (default 7 days).
+	ConsoleNotSeen Duration `json:"console_not_seen,omitempty"`
 	// NotifyPoll is how often the notification hub reads the database
 	// for notifications made by other server processes, agents' reports
 	// and expired agent timeouts (default 2s).

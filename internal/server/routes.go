@@ -24,16 +24,25 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+api.PathReports, s.endpoint(http.HandlerFunc(s.handleReport)))
 	mux.Handle("GET "+api.PathEvents, s.endpoint(http.HandlerFunc(s.events)))
 
-	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.admin(h)) }
+	adminAPI := http.NewServeMux()
+	// query registers an admin route that changes nothing (a GET, or a
+	// POST that only computes from its body); a is any other admin route,
+	// recorded in the audit log (audit.go).
+	query := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.admin(h))
+		adminAPI.Handle(pattern, h)
+	}
+	a := func(pattern string, h http.HandlerFunc) { query(pattern, s.audited(pattern, h)) }
+	a("GET /api/v1/audit", s.handleAudit)
 	a("GET /api/v1/status", s.handleServerStatus)
 
 	a("GET /api/v1/policy", s.handleGetPolicy)
 	a("PUT /api/v1/policy", s.handlePutPolicy)
 	a("GET /api/v1/policy/history", s.handlePolicyHistory)
 	a("GET "+api.PathPolicyLint, s.handleLintPolicy)
-	a("POST "+api.PathPolicyLint, s.handleLintPolicy)
-	a("POST "+api.PathPolicyPreview, s.handlePreviewPolicy)
-	a("POST "+api.PathPolicyWhatIf, s.handleWhatIfPolicy)
+	query("POST "+api.PathPolicyLint, s.handleLintPolicy)
+	query("POST "+api.PathPolicyPreview, s.handlePreviewPolicy)
+	query("POST "+api.PathPolicyWhatIf, s.handleWhatIfPolicy)
 
 	a("GET /api/v1/domains", s.handleListDomains)
 	a("POST /api/v1/domains", s.handleCreateDomain)
@@ -74,6 +83,7 @@ func (s *Server) routes() http.Handler {
 	a("GET /api/v1/reports/last", s.handleLastReports)
 	a("GET /api/v1/reports/{id}", s.handleGetReport)
 
+	s.mountConsole(mux, adminAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, errorf(http.StatusNotFound, "no such API: %s %s", r.Method, r.URL.Path), false)
 	})

@@ -93,6 +93,8 @@ type Store interface {
 	Programs
 	Components
 	Notifications
+	Accounts
+	EndpointPages
 }
 
 // AdminTokens holds the tokens that authenticate the admin API.

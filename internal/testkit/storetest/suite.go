@@ -78,6 +78,10 @@ func Run(t *testing.T, open Opener) {
 		{"NotificationsRevoke", testNotificationsRevoke},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Cancelled", testCancelled},
+		{"Accounts", testAccounts},
+		{"Sessions", testSessions},
+		{"Audit", testAudit},
+		{"QueryEndpoints", testQueryEndpoints},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

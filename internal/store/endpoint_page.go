@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EndpointQuery selects, orders and pages endpoints for a listing (the
+// console's endpoint list). Revoked endpoints are never listed. Zero
+// fields do not filter.
+type EndpointQuery struct {
+	Role Role
+	// Text matches, case-insensitively, a substring of the hostname, the
+	// id, the agent id or the reported addresses.
+	Text string
+	// Failing keeps endpoints whose last report's result is "failed".
+	Failing bool
+	// NoReport keeps endpoints that never reported.
+	NoReport bool
+	// SeenBefore keeps endpoints last seen before it ("not seen for N
+	// days").
+	SeenBefore time.Time
+	// IDs, when non-nil, keeps only these endpoints (an empty slice keeps
+	// none).
+	IDs []string
+	// Sort is "hostname" (the default), "last_seen", "role" or "id"; the id
+	// breaks ties. Desc reverses the order.
+	Sort string
+	Desc bool
+	// Offset and Limit page the result (Limit <= 0: no limit).
+	Offset, Limit int
+}
+
+// EndpointRow is one endpoint of a listing with its last report's summary.
+type EndpointRow struct {
+	Endpoint
+	LastReport Report // without Document; zero ID when it never reported
+}
+
+// EndpointPages lists endpoints a page at a time.
+type EndpointPages interface {
+	// QueryEndpoints returns the page of endpoints matching q in q's order
+	// and how many match in total. Each row carries the endpoint's last
+	// report (categories included, document not). An unknown Sort is
+	// ErrInvalid.
+	QueryEndpoints(ctx context.Context, q EndpointQuery) ([]EndpointRow, int, error)
+}
+
+// QueryEndpoints implements EndpointPages.
+func (s *sqlStore) QueryEndpoints(ctx context.Context, q EndpointQuery) ([]EndpointRow, int, error) {
+	const op = "query endpoints"
+	order := map[string]string{"": "e.hostname", "hostname": "e.hostname", "last_seen": "e.last_seen_at", "role": "e.role", "id": "e.id"}[q.Sort]
+	if order == "" {
+		return nil, 0, fmt.Errorf("%s: %w: sort %q (want hostname, last_seen, role or id)", op, ErrInvalid, q.Sort)
+	}
+	dir := "ASC"
+	if q.Desc {
+		dir = "DESC"
+	}
+	where := []string{"e.revoked_at IS NULL"}
+	var args []any
+	if q.Role != "" {
+		where, args = append(where, "e.role = ?"), append(args, string(q.Role))
+	}
+	if t := strings.ToLower(strings.TrimSpace(q.Text)); t != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(t) + "%"
+		where = append(where, `(LOWER(e.hostname) LIKE ? ESCAPE '\' OR LOWER(e.id) LIKE ? ESCAPE '\'
+			OR LOWER(COALESCE(e.agent_id, '')) LIKE ? ESCAPE '\' OR LOWER(e.addresses) LIKE ? ESCAPE '\')`)
+		args = append(args, like, like, like, like)
+	}
+	if q.Failing {
+		where = append(where, `EXISTS (SELECT 1 FROM last_reports l JOIN reports r ON r.id = l.report_id
+			WHERE l.endpoint_id = e.id AND LOWER(r.result) = 'failed')`)
+	}
+	if q.NoReport {
+		where = append(where, `NOT EXISTS (SELECT 1 FROM last_reports l WHERE l.endpoint_id = e.id)`)
+	}
+	if !q.SeenBefore.IsZero() {
+		where, args = append(where, "e.last_seen_at < ?"), append(args, s.t(q.SeenBefore))
+	}
+	if q.IDs != nil {
+		if len(q.IDs) == 0 {
+			return []EndpointRow{}, 0, nil
+		}
+		where = append(where, "e.id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(q.IDs)), ", ")+")")
+		for _, id := range q.IDs {
+			args = append(args, id)
+		}
+	}
+	cond := strings.Join(where, " AND ")
+	var total int
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM endpoints e WHERE `+cond), args...).Scan(&total); err != nil {
+		return nil, 0, fail(op, err)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+eCols+` FROM endpoints e WHERE `+cond+
+		` ORDER BY `+order+` `+dir+`, e.id `+dir+` LIMIT ? OFFSET ?`), append(args, sqlLimit(q.Limit), max(q.Offset, 0))...)
+	if err != nil {
+		return nil, 0, fail(op, err)
+	}
+	eps, err := collect(rows, scanEndpoint)
+	if err != nil {
+		return nil, 0, fail(op, err)
+	}
+	out := make([]EndpointRow, len(eps))
+	for i, e := range eps {
+		out[i].Endpoint = e
+		r, err := s.LastReport(ctx, e.ID)
+		switch {
+		case err == nil:
+			r.Document = nil
+			out[i].LastReport = r
+		case !errors.Is(err, ErrNotFound):
+			return nil, 0, fail(op, err)
+		}
+	}
+	return out, total, nil
+}
