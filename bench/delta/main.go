@@ -28,7 +28,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,7 +39,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -227,7 +225,7 @@ func measure(dir string, in input, t tool, timeout time.Duration) row {
 // back the dirty pages of earlier steps, so that no tool pays for another's
 // writes.
 func run(timeout time.Duration, cmd *exec.Cmd) (float64, float64, error) {
-	syscall.Sync()
+	syncDisks()
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	start := time.Now()
@@ -248,11 +246,11 @@ func run(timeout time.Duration, cmd *exec.Cmd) (float64, float64, error) {
 		}
 		return 0, 0, fmt.Errorf("%s: %w: %s", cmd.Args[0], err, msg)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return 0, 0, errors.New("no rusage on this system")
+	rss, err := peakRSS(cmd.ProcessState)
+	if err != nil {
+		return 0, 0, err
 	}
-	return elapsed, float64(ru.Maxrss) / 1024, nil // Maxrss is in KiB on Linux
+	return elapsed, rss, nil
 }
 
 func size(name string) int64 {
