@@ -107,7 +107,7 @@ func testPolicyLint(t *testing.T, dir, originURL, addr, invalid string, admin []
 	t.Helper()
 	// the bootstrap policy names no agent: the agent enrolled above is unused
 	if out := mustRun(t, append([]string{"server", "policy", "lint"}, admin...)...); !strings.HasPrefix(out, "warning: update agent ua-cli (endpoint cli-agent) is named by no entry") ||
-		!strings.HasSuffix(out, ": 1 warning against 5 enrolled endpoints (1 update agents)\n") {
+		!strings.HasSuffix(out, ": 1 warning against 5 enrolled endpoints (1 update agent)\n") {
 		t.Errorf("lint of the policy in force:\n%s", out)
 	}
 	file := filepath.Join(dir, "lint.yaml")
