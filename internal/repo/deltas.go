@@ -31,8 +31,9 @@ type DeltaInfo struct {
 // addDeltas makes, for each file of a new item version, a delta from the
 // same file of each of the Settings.Deltas newest earlier versions (prev,
 // newest first, read before this publish prunes any), and publishes as a
-// target each delta smaller than Settings.DeltaMaxRatio of the file. It
-// returns the deltas' basenames, which are pruned with the version.
+// target each delta smaller than Settings.DeltaMaxRatio of the file; once
+// a delta is too large, older bases are not tried. It returns the deltas'
+// basenames, which are pruned with the version.
 //
 // Memory: the new file, one base and the delta at a time, plus what
 // delta.Create needs (docs/deltas.md).
@@ -66,7 +67,10 @@ func (r *Repo) addDeltas(t *tree, it Item, prev []keptVersion, files map[string]
 				return nil, err
 			}
 			if d == nil {
-				continue
+				// Not small enough from the newest earlier version: older
+				// ones differ more (or the content is unrelated), so
+				// do not spend K more Creates to find out.
+				break
 			}
 			dname := path.Base(index.DeltaPath(it.Category, it.Name, it.Version, name, old.Version))
 			dhf, err := t.copyTarget(bytes.NewReader(d.data), dir, dname)
