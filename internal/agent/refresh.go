@@ -61,7 +61,10 @@ func (a *Agent) Refresh(ctx context.Context, kind string, src trust.Source) (*mi
 	a.publish(ctx, kind, res.View, src)
 	if !res.UpToDate || res.Fetched > 0 {
 		a.log.Info("agent: serving", "repository", kind, "timestamp", res.Timestamp, "snapshot", res.Snapshot,
-			"from", src.Name, "fetched", res.Fetched, "bytes", res.Bytes, "pruned", res.Pruned)
+			"from", src.Name, "fetched", res.Fetched, "bytes", res.Bytes, "pruned", res.Pruned, "rebuilt_from_deltas", res.Rebuilt)
+	}
+	for _, e := range res.DeltaErrors {
+		a.log.Warn("agent: delta failed, the file was downloaded in full", "repository", kind, "from", src.Name, "error", e)
 	}
 	return res, nil
 }

@@ -19,6 +19,10 @@ type originInitOptions struct {
 	Dir  string
 	Bins int // 0: repo.DefaultBins
 	Keep int // 0: repo.DefaultKeep
+	// Deltas is how many previous versions deltas are made from; nil:
+	// repo.DefaultDeltas. DeltaMaxRatio 0: repo.DefaultDeltaMaxRatio.
+	Deltas        *int
+	DeltaMaxRatio float64
 	// Expiry periods; zero takes the repository defaults.
 	RootExpiry, TargetsExpiry, SnapshotExpiry, TimestampExpiry time.Duration
 	Now                                                        func() time.Time
@@ -27,6 +31,7 @@ type originInitOptions struct {
 func init() {
 	originCommands = append(originCommands, func() *cobra.Command {
 		o := originInitOptions{Now: time.Now}
+		deltas := new(int)
 		cmd := &cobra.Command{
 			Use:   "init DIR",
 			Short: "Create a vendor repository: keys and signed metadata",
@@ -38,12 +43,17 @@ with DIR/published/vendor/metadata/1.root.json.`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				o.Dir = args[0]
+				if cmd.Flags().Changed("deltas") {
+					o.Deltas = deltas
+				}
 				return runOriginInit(o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			},
 		}
 		f := cmd.Flags()
 		f.IntVar(&o.Bins, "bins", 0, fmt.Sprintf("number of hash bins, a power of two (default %d)", repo.DefaultBins))
 		f.IntVar(&o.Keep, "keep", 0, fmt.Sprintf("versions of each item to keep (default %d)", repo.DefaultKeep))
+		f.IntVar(deltas, "deltas", repo.DefaultDeltas, "previous versions of each file a publish makes a delta from (0: no deltas)")
+		f.Float64Var(&o.DeltaMaxRatio, "delta-max-ratio", 0, fmt.Sprintf("publish a delta only if smaller than this fraction of the file (default %v)", repo.DefaultDeltaMaxRatio))
 		f.DurationVar(&o.RootExpiry, "root-expiry", 0, "root metadata validity (default 8760h)")
 		f.DurationVar(&o.TargetsExpiry, "targets-expiry", 0, "targets and bins metadata validity (default 2160h)")
 		f.DurationVar(&o.SnapshotExpiry, "snapshot-expiry", 0, "snapshot metadata validity (default 168h)")
@@ -62,9 +72,10 @@ func runOriginInit(o originInitOptions, out, errOut io.Writer) error {
 		return usageError(errors.New("origin init: --bins and --keep must not be negative"))
 	}
 	s := repo.Settings{
-		Kind: repo.Vendor,
-		Bins: o.Bins,
-		Keep: o.Keep,
+		Kind:   repo.Vendor,
+		Bins:   o.Bins,
+		Keep:   o.Keep,
+		Deltas: o.Deltas, DeltaMaxRatio: o.DeltaMaxRatio,
 		Expiry: repo.Periods{
 			Root:      repo.Duration(o.RootExpiry),
 			Targets:   repo.Duration(o.TargetsExpiry),
@@ -80,7 +91,7 @@ func runOriginInit(o originInitOptions, out, errOut io.Writer) error {
 		return fmt.Errorf("origin init: %w", err)
 	}
 	st := r.Settings()
-	fmt.Fprintf(out, "created vendor repository in %s (%d hash bins, keeping %d versions per item)\n", r.Dir(), st.Bins, st.Keep)
+	fmt.Fprintf(out, "created vendor repository in %s (%d hash bins, keeping %d versions per item, deltas from the last %d)\n", r.Dir(), st.Bins, st.Keep, st.DeltasFrom())
 	fmt.Fprintf(out, "  keys:         %s (move root.pem offline; publish and refresh do not need it)\n",
 		filepath.Join(r.Dir(), "keys"))
 	fmt.Fprintf(out, "  serve:        %s\n", filepath.Dir(r.PublishedDir()))

@@ -93,3 +93,30 @@ func TestOriginInitUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestOriginInitDeltaFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 0, `"deltas": 14`},
+		{[]string{"--deltas", "0"}, 0, `"deltas": 0`},
+		{[]string{"--deltas", "3", "--delta-max-ratio", "0.25"}, 0, `"delta_max_ratio": 0.25`},
+		{[]string{"--deltas", "-1"}, 2, ""},
+		{[]string{"--delta-max-ratio", "2"}, 2, ""},
+	} {
+		dir := filepath.Join(t.TempDir(), "origin")
+		code, _, stderr := mainOrigin(append([]string{"origin", "init", dir}, tt.args...)...)
+		if code != tt.code {
+			t.Errorf("%v: exit %d, want %d (%s)", tt.args, code, tt.code, stderr)
+			continue
+		}
+		if tt.want == "" {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "repo.json")); err != nil || !strings.Contains(string(b), tt.want) {
+			t.Errorf("%v: repo.json = %s, %v; want %s", tt.args, b, err, tt.want)
+		}
+	}
+}

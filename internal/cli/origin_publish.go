@@ -100,6 +100,14 @@ func runOriginPublish(ctx context.Context, o originPublishOptions, out, errOut i
 	}
 	fmt.Fprintf(out, "published %s/%s %s: %s (timestamp version %d)\n",
 		it.Category, it.Name, it.Version, originFileCount(len(it.Files)), res.Timestamp)
+	if len(res.Deltas) > 0 {
+		var n, full int64
+		for _, d := range res.Deltas {
+			n += d.Length
+			full += d.ResultLength
+		}
+		fmt.Fprintf(out, "made %d deltas from earlier versions: %d bytes, against %d for the full files\n", len(res.Deltas), n, full)
+	}
 	if len(res.Pruned) > 0 {
 		fmt.Fprintf(out, "pruned %s of versions beyond the last %d\n", originFileCount(len(res.Pruned)), originKeep(r, it))
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
@@ -24,7 +25,8 @@ func init() {
 			Use:   "status DIR",
 			Short: "Show every role's version and expiry, warning before expiry",
 			Long: `Status prints the version and expiry of the root, targets, bins,
-snapshot and timestamp of the repository in DIR. A role within its margin
+snapshot and timestamp of the repository in DIR, then every published
+delta with its size and the size of the file it rebuilds. A role within its margin
 of expiry is warned about on stderr (exit status 0); if any role has
 already expired, clients reject the repository and the exit status is 1.`,
 			Args: cobra.ExactArgs(1),
@@ -59,6 +61,9 @@ func runOriginStatus(o originStatusOptions, out, errOut io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("origin status: %w", err)
 	}
+	if err := printOriginDeltas(out, st.Deltas); err != nil {
+		return err
+	}
 	root, err := r.TrustedRoot()
 	if err != nil {
 		return fmt.Errorf("origin status: %w", err)
@@ -70,5 +75,28 @@ func runOriginStatus(o originStatusOptions, out, errOut io.Writer) error {
 	if st.Expired() {
 		return &ExitError{Code: 1, Err: fmt.Errorf("origin status: %s: metadata has expired; clients reject the repository", r.Dir())}
 	}
+	return nil
+}
+
+// printOriginDeltas lists the published deltas: the file they rebuild,
+// the version they apply to, their size and the full file's.
+func printOriginDeltas(out io.Writer, deltas []repo.DeltaInfo) error {
+	if len(deltas) == 0 {
+		fmt.Fprintln(out, "no deltas published")
+		return nil
+	}
+	var n, full int64
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "DELTA\tFROM\tSIZE\tFULL\tRATIO\n")
+	for _, d := range deltas {
+		fmt.Fprintf(tw, "%s/%s/%s/%s\t%s\t%d\t%d\t%.3f\n", d.Category, d.Name, d.Version, d.File, d.Base,
+			d.Length, d.ResultLength, float64(d.Length)/float64(max(d.ResultLength, 1)))
+		n += d.Length
+		full += d.ResultLength
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("origin status: %w", err)
+	}
+	fmt.Fprintf(out, "%d deltas: %d bytes, rebuilding %d bytes of files\n", len(deltas), n, full)
 	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +82,35 @@ func TestOriginRefreshClearsWarnings(t *testing.T) {
 	}
 	if want := "re-signed targets, snapshot, timestamp, 8 bins"; !strings.Contains(out.String(), want) {
 		t.Errorf("refresh output %q lacks %q", out.String(), want)
+	}
+}
+
+func TestOriginStatusListsDeltas(t *testing.T) {
+	c := newOriginClock()
+	dir := initOrigin(t, c)
+	base := bytes.Repeat([]byte("record 0123456789 abcdefghij\n"), 4096)
+	next := append(bytes.Clone(base), "one more record\n"...)
+	for i, content := range [][]byte{base, next} {
+		f := filepath.Join(t.TempDir(), "lpt.bin")
+		if err := os.WriteFile(f, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		o := originPublishOptions{Dir: dir, Component: "pattern", Version: fmt.Sprint(i + 1), Files: []string{f}, Now: c.Now}
+		if err := runOriginPublish(context.Background(), o, &out, &errOut); err != nil {
+			t.Fatalf("publish: %v (%s)", err, errOut.String())
+		}
+		if i == 1 && !strings.Contains(out.String(), "made 1 deltas from earlier versions") {
+			t.Errorf("publish output lacks the delta: %s", out.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if err := runOriginStatus(originStatusOptions{Dir: dir, Now: c.Now}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	full := fmt.Sprint(len(next))
+	if !strings.Contains(out.String(), "components/pattern/2/lpt.bin  1") || !strings.Contains(out.String(), full) ||
+		!strings.Contains(out.String(), "1 deltas: ") {
+		t.Errorf("status does not list the delta from 1 to 2 of %s bytes:\n%s", full, out.String())
 	}
 }

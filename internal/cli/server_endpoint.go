@@ -165,7 +165,7 @@ func serverAgentsReport() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), rep)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AGENT\tENDPOINTS\tUP TO DATE\tBEHIND\tFAILING\tNO REPORT\tCOMPONENTS CAME FROM")
+			fmt.Fprintln(tw, "AGENT\tENDPOINTS\tUP TO DATE\tBEHIND\tFAILING\tNO REPORT\tDOWNLOADED\tSAVED BY DELTAS\tCOMPONENTS CAME FROM")
 			for _, a := range append(rep.Agents, rep.Unassigned) {
 				name := a.AgentID
 				if name == "" {
@@ -173,13 +173,23 @@ func serverAgentsReport() *cobra.Command {
 				} else if !a.InDirectory {
 					name += " (not enrolled)"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", name, a.Endpoints, a.States[api.StateUpToDate], a.States[api.StateBehind],
-					a.States[api.StateFailing], a.States[api.StateNoReport], sourceSummary(a.Sources["components"]))
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", name, a.Endpoints, a.States[api.StateUpToDate], a.States[api.StateBehind],
+					a.States[api.StateFailing], a.States[api.StateNoReport], agentBytes(a.Bytes), deltaSavings(a.Bytes, a.FullBytes),
+					sourceSummary(a.Sources["components"]))
 			}
 			return tw.Flush()
 		})
 	cmd.Flags().BoolVar(&members, "members", false, "list each agent's endpoints (JSON)")
 	return cmd
+}
+
+// deltaSavings renders what deltas saved of a full download: "1.2 GiB
+// (98%)", or "-" when nothing was downloaded.
+func deltaSavings(bytes, full int64) string {
+	if full <= 0 || full <= bytes {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%.0f%%)", agentBytes(full-bytes), 100*float64(full-bytes)/float64(full))
 }
 
 // sourceSummary renders source counts as "agent:ua-1=10 server=2".

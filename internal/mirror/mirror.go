@@ -72,6 +72,10 @@ type Options struct {
 	Progress func(target string, done, total int64)
 }
 
+// errDeltaOnly marks a delta copied for the mirror's clients while the
+// file it rebuilds came from Options.Local.
+var errDeltaOnly = errors.New("delta copied, not applied")
+
 // Result says what a copy did.
 type Result struct {
 	Timestamp, Snapshot int64
@@ -80,6 +84,11 @@ type Result struct {
 	Fetched             int   // targets downloaded (or copied from Local)
 	Bytes               int64 // bytes of the targets downloaded
 	Pruned              int   // files removed by Prune
+	// Rebuilt counts the targets made from a delta and a base the mirror
+	// held (package delta) instead of downloaded; DeltaErrors says why a
+	// delta failed (the target was then downloaded in full).
+	Rebuilt     int
+	DeltaErrors []string
 	// View is the verified view the copy was made from, with every
 	// delegated role loaded.
 	View *trust.View `json:"-"`
@@ -104,8 +113,22 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Targets = len(paths)
 	var batch atomicfile.Batch
+	deltas := deltaIndex(targets)
 	for _, p := range paths {
-		fetched, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress)
+		fetched, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress, deltas[p], func(r *rebuilt, err error) {
+			if r.fetched {
+				res.Fetched++
+				res.Bytes += r.bytes
+			}
+			if errors.Is(err, errDeltaOnly) {
+				return
+			}
+			if err != nil {
+				res.DeltaErrors = append(res.DeltaErrors, err.Error())
+			} else {
+				res.Rebuilt++
+			}
+		}, targets)
 		if err != nil {
 			return nil, err
 		}
@@ -159,10 +182,12 @@ func selected(ctx context.Context, o Options, v *trust.View, targets map[string]
 
 // copyTarget makes sure the mirror holds one target: kept if a file of
 // its content-addressed name and signed length is there, otherwise copied
-// from a local file or downloaded, verified, and renamed into place
-// through b (whose Sync makes the renames durable).
-func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles, local func(string, int64) string,
-	progress func(string, int64, int64)) (bool, error) {
+// from a local file, rebuilt from one of deltas (see rebuild; each attempt
+// is told to tried), or downloaded, verified, and renamed into place
+// through b (whose Sync makes the renames durable). It reports whether it
+// downloaded the target in full.
+func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles,
+	local func(string, int64) string, progress func(string, int64, int64), deltas []string, tried func(*rebuilt, error), targets map[string]*metadata.TargetFiles) (bool, error) {
 	rel, err := trust.ConsistentPath(p, tf)
 	if err != nil {
 		return false, failure.New(failure.Verification, "mirror "+p, err)
@@ -175,6 +200,7 @@ func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p
 		return false, failure.New(failure.Local, "mirror "+p, err)
 	}
 	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst))
+	haveLocal := false
 	if local != nil {
 		if src := local(hex.EncodeToString(tf.Hashes["sha256"]), tf.Length); src != "" {
 			// The copy becomes the partial download, which File checks
@@ -182,6 +208,21 @@ func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p
 			// downloads if it does not match).
 			if err := copyFile(src, tmp+".part"); err != nil {
 				os.Remove(tmp + ".part")
+			} else {
+				haveLocal = true
+			}
+		}
+	}
+	if len(deltas) > 0 {
+		r, err := rebuild(ctx, b, v, base, p, tf, dst, deltas, targets, haveLocal)
+		switch {
+		case r != nil && haveLocal:
+			// The delta was only copied, for clients holding its base.
+			tried(&rebuilt{delta: r.delta, fetched: r.fetched, bytes: r.bytes}, errDeltaOnly)
+		case r != nil:
+			tried(r, err)
+			if err == nil {
+				return false, nil
 			}
 		}
 	}

@@ -41,15 +41,17 @@ func (r *Repo) Index(category string) (*index.Index, error) {
 }
 
 // Custom is the custom metadata of every target: category, name and
-// version for item files; category alone for an index.
+// version for item files; category alone for an index; for a delta, those
+// of the version it rebuilds and Delta (package internal/index).
 type Custom struct {
-	Category string `json:"category"`
-	Name     string `json:"name,omitempty"`
-	Version  string `json:"version,omitempty"`
+	Category string       `json:"category"`
+	Name     string       `json:"name,omitempty"`
+	Version  string       `json:"version,omitempty"`
+	Delta    *index.Delta `json:"delta,omitempty"`
 }
 
 func (c Custom) raw() *json.RawMessage {
-	b, _ := json.Marshal(c) // a struct of strings always encodes
+	b, _ := json.Marshal(c) // strings and integers always encode
 	m := json.RawMessage(b)
 	return &m
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -165,7 +166,7 @@ func TestOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Settings() != r.Settings() {
+	if !reflect.DeepEqual(o.Settings(), r.Settings()) {
 		t.Errorf("opened settings %+v, want %+v", o.Settings(), r.Settings())
 	}
 	if _, err := Open(t.TempDir(), Options{Now: c.Now}); err == nil || !strings.Contains(err.Error(), "not a repository") {

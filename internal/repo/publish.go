@@ -61,8 +61,10 @@ type PublishResult struct {
 	// Added are the target paths published, indexes included.
 	Added []string
 	// Pruned are the target paths removed because more than Keep versions
-	// of their item existed.
+	// of their item existed (their deltas included).
 	Pruned []string
+	// Deltas are the delta targets published (not in Added).
+	Deltas []DeltaInfo
 	// Timestamp and Snapshot are the new metadata versions.
 	Timestamp, Snapshot int64
 }
@@ -142,11 +144,13 @@ func (r *Repo) addItem(t *tree, st *privateState, it Item, res *PublishResult) e
 	}
 	kv := keptVersion{Version: it.Version}
 	custom := Custom{Category: it.Category, Name: it.Name, Version: it.Version}
+	copied := map[string]hashedFile{}
 	for _, f := range it.Files {
 		hf, err := copyFile(t, f, dir, r.progress)
 		if err != nil {
 			return err
 		}
+		copied[f.Name] = hf
 		p := index.ItemPath(it.Category, it.Name, it.Version, f.Name)
 		if err := t.setTarget(p, hf.targetFile(custom)); err != nil {
 			return err
@@ -155,6 +159,10 @@ func (r *Repo) addItem(t *tree, st *privateState, it Item, res *PublishResult) e
 		res.Added = append(res.Added, p)
 	}
 	slices.Sort(kv.Files)
+	var err error
+	if kv.Deltas, err = r.addDeltas(t, it, st.Items[it.Category][it.Name], copied, res); err != nil {
+		return err
+	}
 	if st.Items[it.Category] == nil {
 		st.Items[it.Category] = map[string][]keptVersion{}
 	}
@@ -167,6 +175,13 @@ func (r *Repo) addItem(t *tree, st *privateState, it Item, res *PublishResult) e
 		for _, old := range kept[keep:] {
 			for _, f := range old.Files {
 				p := index.ItemPath(it.Category, it.Name, old.Version, f)
+				if err := t.removeTarget(p); err != nil {
+					return err
+				}
+				res.Pruned = append(res.Pruned, p)
+			}
+			for _, d := range old.Deltas {
+				p := index.ItemPath(it.Category, it.Name, old.Version, d)
 				if err := t.removeTarget(p); err != nil {
 					return err
 				}
@@ -241,6 +256,9 @@ func (r *Repo) checkItem(it *Item) error {
 	for i := range it.Files {
 		if err := checkFile(&it.Files[i]); err != nil {
 			return err
+		}
+		if index.IsDelta(it.Files[i].Name) {
+			return fmt.Errorf("%w: file name %q: names ending in %s are reserved for deltas", ErrInvalidItem, it.Files[i].Name, index.DeltaExt)
 		}
 		if seen[it.Files[i].Name] {
 			return fmt.Errorf("%w: two files named %q", ErrInvalidItem, it.Files[i].Name)

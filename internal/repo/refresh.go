@@ -134,6 +134,8 @@ type RoleStatus struct {
 type Status struct {
 	Kind  Kind
 	Roles []RoleStatus
+	// Deltas are the published delta targets, sorted by path.
+	Deltas []DeltaInfo
 }
 
 // Warnings returns the warning of every role that has one.
@@ -189,6 +191,9 @@ func (r *Repo) Status(now time.Time) (*Status, error) {
 	add(binsRole, binV, binExp, len(t.bins), m.Targets)
 	add(metadata.SNAPSHOT, t.snapshot.Signed.Version, t.snapshot.Signed.Expires, 1, m.Snapshot)
 	add(metadata.TIMESTAMP, t.timestamp.Signed.Version, t.timestamp.Signed.Expires, 1, m.Timestamp)
+	if st.Deltas, err = deltaStatus(t); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
 	return st, nil
 }
 

@@ -103,6 +103,14 @@ const (
 	MaxBins = 1 << 16
 	// DefaultKeep is how many versions of each item are kept.
 	DefaultKeep = 14
+	// DefaultDeltas is how many previous versions of each file a publish
+	// makes a delta from (Settings.Deltas).
+	DefaultDeltas = 14
+	// MaxDeltas is the largest Settings.Deltas accepted.
+	MaxDeltas = 64
+	// DefaultDeltaMaxRatio is the largest delta kept, as a fraction of
+	// the file it rebuilds (Settings.DeltaMaxRatio).
+	DefaultDeltaMaxRatio = 0.5
 	// DefaultGCGenerations is how many newer timestamps must exist before
 	// an unreferenced file is deleted.
 	DefaultGCGenerations = 3
@@ -131,6 +139,23 @@ type Settings struct {
 	// metadata references: both must have passed. Negative means zero.
 	GCGenerations int      `json:"gc_generations"`
 	GCGrace       Duration `json:"gc_grace"`
+	// Deltas is how many previous versions of each file a publish makes
+	// a delta from (docs/deltas.md): nil means DefaultDeltas, 0 turns
+	// deltas off, at most MaxDeltas. Only kept versions can be bases.
+	Deltas *int `json:"deltas,omitempty"`
+	// DeltaMaxRatio: a delta is published only if it is smaller than
+	// this fraction of the file it rebuilds; 0 means
+	// DefaultDeltaMaxRatio, at most 1.
+	DeltaMaxRatio float64 `json:"delta_max_ratio,omitempty"`
+}
+
+// DeltasFrom returns how many previous versions a publish makes deltas
+// from (Deltas with its default).
+func (s Settings) DeltasFrom() int {
+	if s.Deltas == nil {
+		return DefaultDeltas
+	}
+	return *s.Deltas
 }
 
 func fillPeriods(p *Periods, def Periods) {
@@ -163,6 +188,13 @@ func (s Settings) withDefaults() Settings {
 	if s.GCGrace == 0 {
 		s.GCGrace = DefaultGCGrace
 	}
+	if s.Deltas == nil {
+		k := DefaultDeltas
+		s.Deltas = &k
+	}
+	if s.DeltaMaxRatio == 0 {
+		s.DeltaMaxRatio = DefaultDeltaMaxRatio
+	}
 	if s.GCGrace < 0 {
 		s.GCGrace = 0
 	}
@@ -189,6 +221,12 @@ func (s Settings) check() error {
 	}
 	if s.Keep < 1 {
 		return fmt.Errorf("keep %d is less than 1", s.Keep)
+	}
+	if k := s.DeltasFrom(); k < 0 || k > MaxDeltas {
+		return fmt.Errorf("deltas %d is not between 0 (off) and %d", k, MaxDeltas)
+	}
+	if !(s.DeltaMaxRatio > 0 && s.DeltaMaxRatio <= 1) {
+		return fmt.Errorf("delta_max_ratio %v is not above 0 and at most 1", s.DeltaMaxRatio)
 	}
 	exp := []Duration{s.Expiry.Root, s.Expiry.Targets, s.Expiry.Snapshot, s.Expiry.Timestamp}
 	mar := []Duration{s.Margin.Root, s.Margin.Targets, s.Margin.Snapshot, s.Margin.Timestamp}

@@ -34,6 +34,9 @@ type privateState struct {
 type keptVersion struct {
 	Version string   `json:"version"`
 	Files   []string `json:"files"`
+	// Deltas are the basenames of the version's delta targets (deltas
+	// that rebuild its files from older versions), pruned with it.
+	Deltas []string `json:"deltas,omitempty"`
 }
 
 // garbageEntry lists files that timestamp version Generation and later no
@@ -79,6 +82,7 @@ func catalogFromBins(t *tree) (map[string]map[string][]keptVersion, error) {
 	}
 	type key struct{ cat, name, ver string }
 	files := map[key][]string{}
+	deltas := map[key][]string{}
 	for _, b := range t.bins {
 		for p, tf := range b.Signed.Targets {
 			c, err := decodeCustom(tf)
@@ -89,6 +93,10 @@ func catalogFromBins(t *tree) (map[string]map[string][]keptVersion, error) {
 				continue // a category index
 			}
 			k := key{c.Category, c.Name, c.Version}
+			if c.Delta != nil {
+				deltas[k] = append(deltas[k], path.Base(p))
+				continue
+			}
 			files[k] = append(files[k], path.Base(p))
 		}
 	}
@@ -98,7 +106,9 @@ func catalogFromBins(t *tree) (map[string]map[string][]keptVersion, error) {
 			items[k.cat] = map[string][]keptVersion{}
 		}
 		slices.Sort(f)
-		items[k.cat][k.name] = append(items[k.cat][k.name], keptVersion{Version: k.ver, Files: f})
+		d := deltas[k]
+		slices.Sort(d)
+		items[k.cat][k.name] = append(items[k.cat][k.name], keptVersion{Version: k.ver, Files: f, Deltas: d})
 	}
 	for _, byName := range items {
 		for _, kept := range byName {

@@ -55,10 +55,16 @@ type Category struct {
 	// Source is the source that updated the category ("" if it failed).
 	Source string `json:"source,omitempty"`
 	// Before and After map each item name to its installed version.
-	Before   map[string]string `json:"before,omitempty"`
-	After    map[string]string `json:"after,omitempty"`
-	Bytes    int64             `json:"bytes"`
-	Duration time.Duration     `json:"duration_ns"`
+	Before map[string]string `json:"before,omitempty"`
+	After  map[string]string `json:"after,omitempty"`
+	// Bytes are the bytes downloaded, deltas included.
+	Bytes int64 `json:"bytes"`
+	// FullBytes are the bytes the files downloaded would have taken in
+	// full, without deltas (0 in reports of older endpoints).
+	FullBytes int64 `json:"full_bytes,omitempty"`
+	// Deltas is how many files were rebuilt from a delta.
+	Deltas   int           `json:"deltas,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
 	// Attempts are the sources tried before the chosen one, in plan order,
 	// each with why it was unable to update.
 	Attempts []Attempt `json:"attempts,omitempty"`
@@ -76,6 +82,10 @@ type Attempt struct {
 	// Cached is set when the source was not contacted because it failed at
 	// connection level earlier in the run or shortly before.
 	Cached bool `json:"cached,omitempty"`
+	// Delta, when set, is the target path of a delta that failed to
+	// download, apply or verify: the full file was tried next from the
+	// same source, so this is not a source that was unable to update.
+	Delta string `json:"delta,omitempty"`
 }
 
 // Hook is the outcome of a post-install hook command.

@@ -43,7 +43,7 @@ func (r *Report) Validate() error {
 		default:
 			return fmt.Errorf("invalid report: category %s: unknown result %q", c.Category, c.Result)
 		}
-		if c.Bytes < 0 || c.Duration < 0 {
+		if c.Bytes < 0 || c.FullBytes < 0 || c.Deltas < 0 || c.Duration < 0 {
 			return errors.New("invalid report: category " + string(c.Category) + ": negative bytes or duration")
 		}
 	}

@@ -78,6 +78,8 @@ func (s *Server) agentReport(ctx context.Context, members bool) (*api.AgentRepor
 		m := member(e, rep, ok, deployed)
 		g.Endpoints++
 		g.States[m.State]++
+		g.Bytes += m.Bytes
+		g.FullBytes += m.FullBytes
 		for c, src := range m.Sources {
 			if g.Sources[c] == nil {
 				g.Sources[c] = map[string]int{}
@@ -135,6 +137,8 @@ func member(e store.Endpoint, rep store.Report, ok bool, deployed map[string]str
 			src = "none (" + c.Result + ")"
 		}
 		m.Sources[string(c.Category)] = src
+		m.Bytes += c.Bytes
+		m.FullBytes += max(c.FullBytes, c.Bytes) // older endpoints do not say
 		if c.Category == category.Components && c.VersionsAfter != nil {
 			installed = c.VersionsAfter
 		}

@@ -22,6 +22,9 @@ func uploadReport(t *testing.T, c *api.Client, result report.Result, source, ver
 	rep := report.Report{ID: fmt.Sprint(now.UnixNano()), Role: "client", Trigger: "scheduled", Started: now, Finished: now,
 		Categories: []*report.Category{{Category: category.Components, Result: result, Source: source,
 			After: map[string]string{"pattern": version}}}}
+	if result == report.Updated { // by a delta: 1 KB of a 100 KB file
+		rep.Categories[0].Bytes, rep.Categories[0].FullBytes, rep.Categories[0].Deltas = 1000, 100000, 1
+	}
 	rep.Finish(now)
 	raw, err := json.Marshal(rep)
 	if err != nil {
@@ -76,7 +79,8 @@ func testAgentReport(t *testing.T, e *env) {
 	ua := rep.Agents[0]
 	if ua.AgentID != "ua-1" || !ua.InDirectory || ua.EndpointID != agent.EndpointID || ua.Endpoints != 3 ||
 		ua.States[api.StateUpToDate] != 2 || ua.States[api.StateFailing] != 1 ||
-		ua.Sources["components"]["agent:ua-1"] != 1 || ua.Sources["components"]["server"] != 1 || len(ua.Members) != 3 {
+		ua.Sources["components"]["agent:ua-1"] != 1 || ua.Sources["components"]["server"] != 1 || len(ua.Members) != 3 ||
+		ua.Bytes != 2000 || ua.FullBytes != 200000 {
 		t.Fatalf("ua-1: %+v", ua)
 	}
 	ghost := rep.Agents[1]
@@ -92,7 +96,8 @@ func testAgentReport(t *testing.T, e *env) {
 	// The last report of c1 is in its registry entry.
 	var got api.Endpoint
 	e.call(http.MethodGet, "/api/v1/endpoints/"+c1.EndpointID, nil, &got)
-	if got.LastReport == nil || got.LastReport.Categories[0].Source != "agent:ua-1" {
+	if got.LastReport == nil || got.LastReport.Categories[0].Source != "agent:ua-1" ||
+		got.LastReport.Categories[0].Bytes != 1000 || got.LastReport.Categories[0].FullBytes != 100000 {
 		t.Fatalf("c1: %+v", got)
 	}
 	var hist []api.Report

@@ -138,7 +138,7 @@ func reportJSON(r store.Report) api.Report {
 		Finished: r.Finished, Result: r.Result, Document: r.Document, Categories: make([]api.CategoryReport, len(r.Categories))}
 	for i, c := range r.Categories {
 		out.Categories[i] = api.CategoryReport{Category: string(c.Category), Result: c.Result, Source: c.Source,
-			Before: c.VersionsBefore, After: c.VersionsAfter, Bytes: c.Bytes}
+			Before: c.VersionsBefore, After: c.VersionsAfter, Bytes: c.Bytes, FullBytes: c.FullBytes}
 	}
 	return out
 }

@@ -216,7 +216,7 @@ func storedReport(endpointID string, raw json.RawMessage) (store.Report, *report
 		Finished: rep.Finished, Result: string(rep.Result)}
 	for _, c := range rep.Categories {
 		rec.Categories = append(rec.Categories, store.CategoryReport{Category: c.Category, Result: string(c.Result),
-			Source: c.Source, VersionsBefore: c.Before, VersionsAfter: c.After, Bytes: c.Bytes})
+			Source: c.Source, VersionsBefore: c.Before, VersionsAfter: c.After, Bytes: c.Bytes, FullBytes: c.FullBytes})
 	}
 	slim := rep
 	slim.Plan.Categories, slim.Plan.Effective, slim.Plan.Notes = nil, nil, nil

@@ -91,6 +91,12 @@ func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
 		return fmt.Errorf("mirror origin: %w", err)
 	}
 	res.Timestamp, res.UpToDate, res.Targets, res.Fetched, res.Bytes = m.Timestamp, m.UpToDate, m.Targets, m.Fetched, m.Bytes
+	if m.Rebuilt > 0 {
+		s.log.Info("sync: files rebuilt from deltas instead of downloaded", "files", m.Rebuilt)
+	}
+	for _, e := range m.DeltaErrors {
+		s.log.Warn("sync: delta failed, the file was downloaded in full", "error", e)
+	}
 	idx, err := s.localIndex(ctx, "components")
 	if err != nil {
 		return err

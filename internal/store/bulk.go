@@ -19,7 +19,7 @@ var (
 	insertReports = bulkTable{head: `INSERT INTO reports (id, endpoint_id, received_at, trigger_kind,
 		started_at, finished_at, result, document) VALUES `, cols: 8}
 	insertReportCategories = bulkTable{head: `INSERT INTO report_categories (report_id, category, result, source,
-		versions_before, versions_after, bytes) VALUES `, cols: 7}
+		versions_before, versions_after, bytes, full_bytes) VALUES `, cols: 8}
 	upsertLastReports = bulkTable{head: `INSERT INTO last_reports (endpoint_id, report_id, received_at) VALUES `,
 		tail: ` ON CONFLICT (endpoint_id) DO UPDATE SET report_id = excluded.report_id, received_at = excluded.received_at
 		WHERE excluded.received_at >= last_reports.received_at`, cols: 3}

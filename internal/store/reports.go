@@ -55,7 +55,7 @@ func (s *sqlStore) reportRows(reports []Report) (reps, cats [][]any, err error) 
 			if err1 != nil || err2 != nil {
 				return nil, nil, fmt.Errorf("report %d: encode versions: %w %w", i, err1, err2)
 			}
-			cats = append(cats, []any{r.ID, string(c.Category), c.Result, nullStr(c.Source), before, after, c.Bytes})
+			cats = append(cats, []any{r.ID, string(c.Category), c.Result, nullStr(c.Source), before, after, c.Bytes, c.FullBytes})
 		}
 	}
 	return reps, cats, nil
@@ -119,7 +119,7 @@ func (s *sqlStore) AddReports(ctx context.Context, reports []Report) error {
 // r (with a column "document", possibly NULL), report_categories c.
 const (
 	reportCols   = "r.id, r.endpoint_id, r.received_at, r.trigger_kind, r.started_at, r.finished_at, r.result"
-	categoryCols = "c.category, c.result, c.source, c.versions_before, c.versions_after, c.bytes"
+	categoryCols = "c.category, c.result, c.source, c.versions_before, c.versions_after, c.bytes, c.full_bytes"
 )
 
 // scanReports reads rows of reportCols, a document and categoryCols (from
@@ -133,10 +133,10 @@ func scanReports(rows *sql.Rows) ([]Report, error) {
 			r                     Report
 			doc                   string
 			cat, res, src, vb, va sql.NullString
-			n                     sql.NullInt64
+			n, full               sql.NullInt64
 		)
 		if err := rows.Scan(&r.ID, &r.EndpointID, timeCol{&r.ReceivedAt}, &r.Trigger, timeCol{&r.Started},
-			timeCol{&r.Finished}, &r.Result, strCol{&doc}, &cat, &res, &src, &vb, &va, &n); err != nil {
+			timeCol{&r.Finished}, &r.Result, strCol{&doc}, &cat, &res, &src, &vb, &va, &n, &full); err != nil {
 			return nil, err
 		}
 		if k := len(out); k == 0 || out[k-1].ID != r.ID {
@@ -148,7 +148,7 @@ func scanReports(rows *sql.Rows) ([]Report, error) {
 		if !cat.Valid {
 			continue
 		}
-		c := CategoryReport{Category: category.Category(cat.String), Result: res.String, Source: src.String, Bytes: n.Int64}
+		c := CategoryReport{Category: category.Category(cat.String), Result: res.String, Source: src.String, Bytes: n.Int64, FullBytes: full.Int64}
 		for _, v := range []struct {
 			s   sql.NullString
 			dst *map[string]string

@@ -124,6 +124,9 @@ type CategoryReport struct {
 	VersionsBefore map[string]string
 	VersionsAfter  map[string]string
 	Bytes          int64
+	// FullBytes is what the downloads would have taken without deltas
+	// (0 when the endpoint did not say).
+	FullBytes int64
 }
 
 // ReportFilter selects report history.

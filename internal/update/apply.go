@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/install"
 	"github.com/cascade-update/cascade/internal/report"
 )
@@ -35,7 +36,7 @@ func (ru *run) apply(ctx context.Context, c *candidate, out *report.Category) er
 	}
 	defer st.Discard()
 	for _, f := range st.Missing() {
-		n, err := ru.download(ctx, c, st, f)
+		n, err := ru.download(ctx, c, st, f, out)
 		out.Bytes += n
 		if err != nil {
 			return err
@@ -53,10 +54,12 @@ func (ru *run) apply(ctx context.Context, c *candidate, out *report.Category) er
 	return nil
 }
 
-// download fetches one missing file into the stage, resuming a partial
-// download left by an earlier attempt from any source. It returns the
-// bytes received.
-func (ru *run) download(ctx context.Context, c *candidate, st *install.Stage, f install.File) (int64, error) {
+// download fetches one missing file into the stage: by a delta from the
+// installed version if the source offers one (unless an earlier attempt
+// left part of the full download, which is resumed from any source),
+// else in full. A failed delta is recorded in out's attempts and the full
+// file is downloaded from the same source. It returns the bytes received.
+func (ru *run) download(ctx context.Context, c *candidate, st *install.Stage, f install.File, out *report.Category) (int64, error) {
 	t, ok := c.targets[f.Path]
 	if !ok {
 		return 0, fmt.Errorf("download %s: not in the source's manifest", f.Path)
@@ -65,6 +68,30 @@ func (ru *run) download(ctx context.Context, c *candidate, st *install.Stage, f 
 	if err != nil {
 		return 0, err
 	}
+	out.FullBytes += f.Length
+	var got int64
+	if !partialDownload(dst) {
+		n, ok, a := ru.fromDelta(ctx, c, f, dst)
+		if ok {
+			out.Deltas++
+			return n, nil
+		}
+		got = n
+		if a != nil {
+			ru.log().Warn("delta failed: downloading the full file", "source", c.key, "delta", a.path, "error", a.err)
+			class := failure.ClassOf(a.err)
+			if class == "" {
+				class = failure.Local
+			}
+			out.Attempts = append(out.Attempts, report.Attempt{Source: c.key, Class: class, Error: a.err.Error(), Delta: a.path})
+		}
+	}
+	n, err := ru.fullDownload(ctx, c, f, t, dst)
+	return got + n, err
+}
+
+// fullDownload fetches f in full into dst, resuming a partial download.
+func (ru *run) fullDownload(ctx context.Context, c *candidate, f install.File, t target, dst string) (int64, error) {
 	var resumed int64
 	if fi, err := os.Stat(dst + ".part"); err == nil {
 		resumed = fi.Size()
@@ -78,7 +105,7 @@ func (ru *run) download(ctx context.Context, c *candidate, st *install.Stage, f 
 			p(c.manifest.Category, f.Path, done, f.Length)
 		}
 	}
-	err = c.view.Download(ctx, t.path, t.tf, dst, progress)
+	err := c.view.Download(ctx, t.path, t.tf, dst, progress)
 	if err == nil {
 		held = f.Length
 	}

@@ -228,7 +228,13 @@ func quitReason(n int, attempts []report.Attempt) string {
 	if n == 0 {
 		return "no source in the plan: the category quits"
 	}
-	return fmt.Sprintf("all %d sources were unable to update: the category quits", len(attempts))
+	sources := 0
+	for _, a := range attempts {
+		if a.Delta == "" {
+			sources++
+		}
+	}
+	return fmt.Sprintf("all %d sources were unable to update: the category quits", sources)
 }
 
 // unsupported says why a category cannot be updated on this endpoint.

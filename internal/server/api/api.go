@@ -297,6 +297,9 @@ type CategoryReport struct {
 	Before   map[string]string `json:"before,omitempty"`
 	After    map[string]string `json:"after,omitempty"`
 	Bytes    int64             `json:"bytes"`
+	// FullBytes is what the downloads would have taken without deltas
+	// (0 when the endpoint did not say).
+	FullBytes int64 `json:"full_bytes,omitempty"`
 }
 
 // The states of an endpoint in the agent analytical report.
@@ -334,6 +337,11 @@ type AgentAnalysis struct {
 	// Sources counts, per category, where the endpoints' last runs
 	// actually updated from ("" when the category failed).
 	Sources map[string]map[string]int `json:"sources"`
+	// Bytes are what the endpoints' last runs downloaded, FullBytes what
+	// they would have downloaded without deltas: the difference is what
+	// deltas saved.
+	Bytes     int64 `json:"bytes"`
+	FullBytes int64 `json:"full_bytes"`
 	// Members lists the endpoints (with ?members=true).
 	Members []AgentMember `json:"members,omitempty"`
 }
@@ -345,6 +353,9 @@ type AgentMember struct {
 	State      string            `json:"state"`
 	Sources    map[string]string `json:"sources,omitempty"`
 	Behind     map[string]string `json:"behind,omitempty"`
+	// Bytes and FullBytes: as in AgentAnalysis, for its last run.
+	Bytes     int64 `json:"bytes"`
+	FullBytes int64 `json:"full_bytes"`
 }
 
 // Status describes the server.

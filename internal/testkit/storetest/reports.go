@@ -18,7 +18,7 @@ func report(ep string, at time.Time, result string) store.Report {
 		Started: run.Truncate(time.Microsecond), Finished: run.Add(time.Minute).Truncate(time.Microsecond), Result: result,
 		Categories: []store.CategoryReport{
 			{Category: category.Components, Result: "updated", Source: "agent:ua-1",
-				VersionsBefore: map[string]string{"pattern": "1.0"}, VersionsAfter: map[string]string{"pattern": "1.1"}, Bytes: 123456},
+				VersionsBefore: map[string]string{"pattern": "1.0"}, VersionsAfter: map[string]string{"pattern": "1.1"}, Bytes: 123456, FullBytes: 9876543},
 			{Category: category.DomainSettings, Result: "failed"},
 			{Category: category.Programs, Result: "up-to-date", Source: "server",
 				VersionsBefore: map[string]string{}, VersionsAfter: map[string]string{}},

@@ -1,0 +1,265 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/index"
+	"github.com/cascade-update/cascade/internal/repo"
+	"github.com/cascade-update/cascade/internal/static"
+	"github.com/cascade-update/cascade/internal/trust"
+)
+
+// counter counts the bytes a handler sends, per kind of path.
+type counter struct {
+	mu      sync.Mutex
+	targets map[string]int64 // target file name -> bytes
+	meta    int64
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (c *counter) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{ResponseWriter: rw}
+		h.ServeHTTP(cw, r)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if strings.Contains(r.URL.Path, "/targets/") {
+			c.targets[filepath.Base(r.URL.Path)] += cw.n
+		} else {
+			c.meta += cw.n
+		}
+	})
+}
+
+func (c *counter) reset() {
+	c.mu.Lock()
+	c.targets, c.meta = map[string]int64{}, 0
+	c.mu.Unlock()
+}
+
+// serveCounted serves dir like an agent or server does, counting bytes.
+func serveCounted(t *testing.T, dir string) (string, *counter) {
+	h, err := static.New(dir, static.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{}
+	c.reset()
+	srv := httptest.NewServer(c.wrap(h))
+	t.Cleanup(func() { srv.Close(); h.Close() })
+	return srv.URL, c
+}
+
+// newMirror returns options for a mirror of fx's origin, with its own
+// trusted metadata.
+func (fx *fixture) newMirror(src trust.Source, sel bool) Options {
+	root, _ := fx.origin.TrustedRoot()
+	st, err := trust.Init(filepath.Join(fx.t.TempDir(), "state"), root, trust.Options{Kind: "vendor", Now: time.Now})
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	o := Options{Store: st, Source: src, Fetcher: fx.f, Dir: filepath.Join(fx.t.TempDir(), "mirror"), Prune: true}
+	if sel {
+		o.Select = Current
+	}
+	return o
+}
+
+// publishEdit publishes version ver of "pattern" whose 1 MiB lpt.bin is
+// cur with a few records changed.
+func (fx *fixture) publishEdit(ver string, rng *rand.Rand, cur []byte) {
+	fx.t.Helper()
+	for range 4 {
+		off := rng.IntN(len(cur) - 128)
+		for j := range 128 {
+			cur[off+j] = byte(rng.IntN(256))
+		}
+	}
+	it := repo.Item{Category: "components", Name: "pattern", Version: ver, Files: []repo.File{{Name: "lpt.bin", Data: slices.Clone(cur)}}}
+	if _, err := fx.origin.Publish(context.Background(), it); err != nil {
+		fx.t.Fatal(err)
+	}
+}
+
+func mustCopy(t *testing.T, o Options) *Result {
+	t.Helper()
+	res, err := Copy(context.Background(), o)
+	if err != nil {
+		t.Fatalf("copy to %s: %v", o.Dir, err)
+	}
+	return res
+}
+
+// TestRebuildFromDeltas: a server mirror (everything) and three agent
+// mirrors (the current state) behind it rebuild each new version from the
+// delta from the version they hold: the server fetches deltas from the
+// origin, never the file; each agent fetches exactly one delta from the
+// server, so the target bytes leaving the server per version are the
+// number of agents times the delta's size (plus the index).
+func TestRebuildFromDeltas(t *testing.T) {
+	fx := newFixture(t)
+	rng := rand.New(rand.NewPCG(7, 7))
+	cur := make([]byte, 1<<20)
+	for i := range cur {
+		cur[i] = byte(rng.IntN(256))
+	}
+	fx.publishEdit("1", rng, cur)
+	server := fx.newMirror(fx.src, false)
+	mustCopy(t, server)
+	serverURL, served := serveCounted(t, server.Dir)
+	var agents []Options
+	for range 3 {
+		a := fx.newMirror(trust.Source{Name: "server", Base: serverURL}, true)
+		mustCopy(t, a)
+		agents = append(agents, a)
+	}
+	for v := 2; v <= 4; v++ {
+		ver := fmt.Sprint(v)
+		fx.publishEdit(ver, rng, cur)
+		sres := mustCopy(t, server)
+		if sres.Rebuilt != 1 || len(sres.DeltaErrors) != 0 || sres.Bytes >= int64(len(cur))/4 {
+			t.Fatalf("server, version %s: rebuilt %d, %d bytes fetched for a %d-byte file, errors %v",
+				ver, sres.Rebuilt, sres.Bytes, len(cur), sres.DeltaErrors)
+		}
+		served.reset()
+		for i, a := range agents {
+			res := mustCopy(t, a)
+			if res.Rebuilt != 1 || len(res.DeltaErrors) != 0 {
+				t.Fatalf("agent %d, version %s: rebuilt %d, errors %v", i, ver, res.Rebuilt, res.DeltaErrors)
+			}
+			if got, want := files(t, filepath.Join(a.Dir, "vendor", "targets", "components", "pattern", ver)),
+				files(t, filepath.Join(server.Dir, "vendor", "targets", "components", "pattern", ver)); len(got) != 2 {
+				t.Errorf("agent %d holds %d files of version %s, want the file and the delta it used", i, len(got), ver)
+			} else {
+				for name, b := range got {
+					if !bytes.Equal(b, want[name]) {
+						t.Errorf("agent %d: %s differs from the server's", i, name)
+					}
+				}
+			}
+		}
+		tf, err := sres.View.Target(context.Background(), index.DeltaPath("components", "pattern", ver, "lpt.bin", fmt.Sprint(v-1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deltaBytes, indexes, other int64
+		for name, n := range served.targets {
+			switch {
+			case strings.HasSuffix(name, index.DeltaExt):
+				deltaBytes += n
+			case strings.HasSuffix(name, "."+index.Name):
+				indexes += n
+			default:
+				other += n
+			}
+		}
+		if deltaBytes != int64(len(agents))*tf.Length || other != 0 {
+			t.Errorf("version %s: the server sent %d delta bytes (want %d agents x %d) and %d bytes of full files",
+				ver, deltaBytes, len(agents), tf.Length, other)
+		}
+		t.Logf("version %s: server -> agents: %d bytes of deltas, %d of metadata and indexes (file: %d bytes)",
+			ver, deltaBytes, served.meta+indexes, len(cur))
+	}
+}
+
+// TestRebuildFallsBack: a base altered on the mirror's disk makes the
+// rebuilt file fail its signed hash; the copy downloads the file in full.
+func TestRebuildFallsBack(t *testing.T) {
+	fx := newFixture(t)
+	rng := rand.New(rand.NewPCG(8, 8))
+	cur := make([]byte, 1<<20)
+	for i := range cur {
+		cur[i] = byte(rng.IntN(256))
+	}
+	fx.publishEdit("1", rng, cur)
+	m := fx.newMirror(fx.src, true)
+	mustCopy(t, m)
+	bases, _ := filepath.Glob(filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "1", "*.lpt.bin"))
+	if len(bases) != 1 {
+		t.Fatalf("base files %v", bases)
+	}
+	b, _ := os.ReadFile(bases[0])
+	b[1000] ^= 1
+	if err := os.WriteFile(bases[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fx.publishEdit("2", rng, cur)
+	res := mustCopy(t, m)
+	if res.Rebuilt != 0 || len(res.DeltaErrors) != 1 || !strings.Contains(res.DeltaErrors[0], "verification_failed") {
+		t.Fatalf("rebuilt %d, delta errors %v", res.Rebuilt, res.DeltaErrors)
+	}
+	got, _ := filepath.Glob(filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "2", "*.lpt.bin"))
+	if len(got) != 1 {
+		t.Fatalf("version 2 files %v", got)
+	}
+	if data, _ := os.ReadFile(got[0]); !bytes.Equal(data, cur) {
+		t.Error("the full download does not hold version 2")
+	}
+	if res.Bytes < int64(len(cur)) {
+		t.Errorf("%d bytes fetched, want the full file after the failed delta", res.Bytes)
+	}
+}
+
+// TestDeltaCopiedWithLocalFile: an agent that installed the new version
+// itself (Options.Local) copies the file locally and still mirrors the
+// delta from the version it held, for its clients that hold it too.
+func TestDeltaCopiedWithLocalFile(t *testing.T) {
+	fx := newFixture(t)
+	rng := rand.New(rand.NewPCG(9, 9))
+	cur := make([]byte, 1<<20)
+	for i := range cur {
+		cur[i] = byte(rng.IntN(256))
+	}
+	fx.publishEdit("1", rng, cur)
+	m := fx.newMirror(fx.src, true)
+	mustCopy(t, m)
+	fx.publishEdit("2", rng, cur)
+	local := filepath.Join(t.TempDir(), "installed-lpt.bin")
+	if err := os.WriteFile(local, cur, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.Local = func(string, int64) string { return local }
+	res := mustCopy(t, m)
+	dp := index.DeltaPath("components", "pattern", "2", "lpt.bin", "1")
+	tf, err := res.View.Target(context.Background(), dp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rebuilt != 0 || len(res.DeltaErrors) != 0 {
+		t.Errorf("rebuilt %d, errors %v; want the local file", res.Rebuilt, res.DeltaErrors)
+	}
+	got := files(t, filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "2"))
+	if len(got) != 2 {
+		t.Fatalf("version 2 in the mirror: %d files, want the file and the delta", len(got))
+	}
+	for name, b := range got {
+		if strings.HasSuffix(name, index.DeltaExt) && int64(len(b)) != tf.Length {
+			t.Errorf("delta %s: %d bytes, want %d", name, len(b), tf.Length)
+		}
+		if strings.HasSuffix(name, ".lpt.bin") && !bytes.Equal(b, cur) {
+			t.Errorf("%s is not version 2", name)
+		}
+	}
+}
