@@ -138,6 +138,10 @@ func TestConsoleBrowserContentHoldRelease(t *testing.T) {
 	if got := b.text(row + ".deployed"); got != "1.0" {
 		t.Fatalf("pattern deployed %q", got)
 	}
+	// engine's only mirrored version is deployed: nothing else to deploy.
+	if n := eval[int](b, `document.querySelectorAll('#components tr[data-component="engine"] button.deploy').length`); n != 0 {
+		t.Fatal("engine offers a deployment with no other version mirrored")
+	}
 	if got := b.text("#last-sync"); !strings.Contains(got, "succeeded") {
 		t.Fatalf("last sync: %q", got)
 	}

@@ -51,6 +51,12 @@ type ContentComponent struct {
 	Mirrored []string
 }
 
+// Others are the mirrored versions other than the deployed one: the
+// versions a deployment may choose.
+func (c ContentComponent) Others() []string {
+	return slices.DeleteFunc(slices.Clone(c.Mirrored), func(v string) bool { return v == c.Deployed })
+}
+
 // contentBackend is what the agents and content pages ask the server.
 type contentBackend interface {
 	Agents(ctx context.Context) (*Agents, error)
