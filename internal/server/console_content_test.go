@@ -203,6 +203,9 @@ func TestConsoleBrowserContentHoldRelease(t *testing.T) {
 func TestConsoleBrowserViewerCannotHold(t *testing.T) {
 	b := newBrowser(t)
 	e := contentEnv(t, sqliteDB)
+	e.origin.publish(t, "programs", "agent-core", "2.0")
+	e.sync()
+	e.call(http.MethodPut, "/api/v1/domains/default/programs/agent-core", api.Deploy{Version: "2.0"}, nil)
 	e.account("victor", store.AccountViewer, testPassword)
 	b.signIn(e.url, "victor", testPassword)
 	row := `#components tr[data-component="pattern"] `
@@ -212,6 +215,15 @@ func TestConsoleBrowserViewerCannotHold(t *testing.T) {
 	}
 	if got := b.text(row + ".mirrored"); got != "1.0" {
 		t.Fatalf("a viewer sees mirrored versions %q", got)
+	}
+	// Programs mirrored and the approvals per domain.
+	if got := b.text(`#programs tr[data-program="agent-core"] .mirrored`); got != "2.0" {
+		t.Fatalf("agent-core mirrored %q", got)
+	}
+	approvals := eval[[]string](b, `Array.from(document.querySelectorAll("#approvals tbody tr")).map(tr =>
+		Array.from(tr.querySelectorAll(".domain, .program, .version")).map(td => td.textContent).join(" "))`)
+	if strings.Join(approvals, ";") != "default agent-core 2.0" {
+		t.Fatalf("approvals %q", approvals)
 	}
 	status := eval[int](b, `fetch("/content/components/pattern/hold", {method: "POST",
 		headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: ""}).then(r => r.status)`, chromedp.EvalAwaitPromise)

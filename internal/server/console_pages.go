@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/server/console"
@@ -39,7 +41,9 @@ func (b *consoleBackend) Agents(ctx context.Context) (*console.Agents, error) {
 
 // Content implements console.Backend: the components as GET
 // /api/v1/content/components lists them, the versions the mirrored copy
-// holds (what POST .../deploy accepts), and the last sync.
+// holds (what POST .../deploy accepts), the programs mirrored and the
+// program approvals of every domain (GET /api/v1/domains/{domain}/programs),
+// and the last sync.
 func (b *consoleBackend) Content(ctx context.Context) (*console.Content, error) {
 	s := b.s
 	comps, err := s.st.ListComponents(ctx)
@@ -50,6 +54,24 @@ func (b *consoleBackend) Content(ctx context.Context) (*console.Content, error) 
 	idx, err := s.content.index(ctx, "components")
 	if err != nil {
 		out.MirrorError = err.Error()
+	}
+	if pidx, err := s.sync.localIndex(ctx, "programs"); err == nil {
+		for _, name := range slices.Sorted(maps.Keys(pidx.Items)) {
+			out.Programs = append(out.Programs, console.ContentProgram{Name: name, Mirrored: pidx.Items[name].Kept})
+		}
+	}
+	ds, err := s.st.ListDomains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		as, err := s.st.ProgramApprovals(ctx, d.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			out.Approvals = append(out.Approvals, approvalJSON(a))
+		}
 	}
 	for _, c := range comps {
 		cc := console.ContentComponent{Component: componentJSON(c)}

@@ -39,6 +39,10 @@ type Content struct {
 	Components []ContentComponent
 	LastSync   *api.SyncResult
 	Syncing    *api.SyncProgress
+	// Programs are the programs the mirrored copy holds, by name.
+	Programs []ContentProgram
+	// Approvals are the program versions approved, per domain.
+	Approvals []api.Approval
 	// MirrorError says why the mirrored copy could not be read (then no
 	// component lists its mirrored versions).
 	MirrorError string
@@ -48,6 +52,13 @@ type Content struct {
 // holds, newest first.
 type ContentComponent struct {
 	api.Component
+	Mirrored []string
+}
+
+// ContentProgram is one program and the versions the mirrored copy
+// holds, newest first.
+type ContentProgram struct {
+	Name     string
 	Mirrored []string
 }
 
