@@ -279,6 +279,8 @@ func TestConsoleContentViewerRefused(t *testing.T) {
 			{http.MethodPost, "content/components/pattern/release", nil},
 			{http.MethodPost, "content/components/pattern/deploy", url.Values{"version": {"1.0"}}},
 			{http.MethodGet, "content/components/pattern/hold", nil}, // the confirmation page
+			{http.MethodPost, "content/programs/agent-core/approve", url.Values{"domain": {"default"}, "version": {"2.0"}}},
+			{http.MethodPost, "content/programs/agent-core/withdraw", url.Values{"domain": {"default"}}},
 		} {
 			if code := do(viewer, r.method, r.path, r.form); code != http.StatusForbidden {
 				t.Errorf("a viewer's %s %s answered %d, want 403", r.method, r.path, code)
@@ -288,7 +290,7 @@ func TestConsoleContentViewerRefused(t *testing.T) {
 			t.Fatalf("after a viewer's requests: %+v", c)
 		}
 		var page api.AuditPage
-		if err := e.admin.Call(context.Background(), http.MethodGet, "/api/v1/audit", url.Values{"kind": {"component."}}, nil, &page); err != nil || len(page.Entries) != 0 {
+		if err := e.admin.Call(context.Background(), http.MethodGet, "/api/v1/audit", url.Values{"actor": {"account:victor"}}, nil, &page); err != nil || len(page.Entries) != 0 {
 			t.Fatalf("audit after a viewer's requests: %+v (%v)", page.Entries, err)
 		}
 		// The admin's confirmation page and change go through.
@@ -306,4 +308,42 @@ func TestConsoleContentViewerRefused(t *testing.T) {
 			t.Fatalf("deploy of a version not mirrored answered %d, want 422", code)
 		}
 	})
+}
+
+func TestConsoleBrowserProgramApproval(t *testing.T) {
+	b := newBrowser(t)
+	e := contentEnv(t, sqliteDB)
+	e.origin.publish(t, "programs", "agent-core", "2.0")
+	e.sync()
+	e.account("alice", store.AccountAdmin, testPassword)
+	b.signIn(e.url, "alice", testPassword)
+	row := `#programs tr[data-program="agent-core"] `
+	b.run("approve", chromedp.Navigate(e.url+"content"), chromedp.WaitVisible(chromedp.CSS(row+"button.approve")),
+		chromedp.Click(chromedp.CSS(row+"button.approve")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
+	if got := b.text("#what"); !strings.Contains(got, "Approve version 2.0 of program agent-core for domain default") {
+		t.Fatalf("confirmation says %q", got)
+	}
+	approvals := func() []api.Approval {
+		var as []api.Approval
+		e.call(http.MethodGet, "/api/v1/domains/default/programs", nil, &as)
+		return as
+	}
+	if as := approvals(); len(as) != 0 {
+		t.Fatalf("approved before the confirmation: %+v", as)
+	}
+	b.run("confirm the approval", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#approvals button.withdraw")))
+	if as := approvals(); len(as) != 1 || as[0].Program != "agent-core" || as[0].Version != "2.0" {
+		t.Fatalf("after the approval: %+v", as)
+	}
+	b.run("withdraw", chromedp.Click(chromedp.CSS("#approvals button.withdraw")), chromedp.WaitVisible(chromedp.CSS("#confirm")),
+		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#approvals")))
+	if as := approvals(); len(as) != 0 {
+		t.Fatalf("after the withdrawal: %+v", as)
+	}
+	b.run("audit", chromedp.Navigate(e.url+"audit?kind=program."), chromedp.WaitVisible(chromedp.CSS("#audit-table")))
+	kinds := eval[[]string](b, `Array.from(document.querySelectorAll("#audit-table .kind")).map(e => e.textContent + " " +
+		e.parentElement.querySelector(".actor").textContent)`)
+	if strings.Join(kinds, ",") != "program.withdraw account:alice,program.approve account:alice" {
+		t.Fatalf("audit of program changes: %v", kinds)
+	}
 }

@@ -139,6 +139,8 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /content", c.viewer(c.content))
 	mux.Handle("GET /content/components/{name}/{action}", c.admin(c.confirmContent))
 	mux.Handle("POST /content/components/{name}/{action}", c.admin(c.changeContent))
+	mux.Handle("GET /content/programs/{program}/{action}", c.admin(c.confirmProgram))
+	mux.Handle("POST /content/programs/{program}/{action}", c.admin(c.changeProgram))
 	mux.Handle("POST /enrollment/tokens", c.admin(c.createToken))
 	mux.Handle("POST /enrollment/tokens/{id}/revoke", c.admin(c.revokeToken))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -103,6 +103,9 @@ func (c *Console) content(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if ds, err := c.st.ListDomains(r.Context()); err == nil {
+		data["Domains"] = ds
+	}
 	c.render(w, r, http.StatusOK, "content", data)
 }
 
@@ -160,4 +163,50 @@ func (c *Console) changeContent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/content?"+url.Values{"changed": {name}}.Encode(), http.StatusSeeOther)
+}
+
+// confirmProgram shows what a program approval or withdrawal will do and
+// asks to confirm it; the confirmation posts to the same path.
+func (c *Console) confirmProgram(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	program, action, domain, version := r.PathValue("program"), r.PathValue("action"), q.Get("domain"), q.Get("version")
+	if action != "approve" && action != "withdraw" {
+		c.errorPage(w, r, http.StatusNotFound, "No such page.")
+		return
+	}
+	if domain == "" || (action == "approve" && version == "") {
+		c.errorPage(w, r, http.StatusBadRequest, "Choose the domain and the version.")
+		return
+	}
+	c.render(w, r, http.StatusOK, "confirm", map[string]any{"Program": program, "Action": action, "Domain": domain, "Version": version})
+}
+
+// changeProgram approves or withdraws a program version for a domain
+// through the admin API's own handler (PUT or DELETE
+// /api/v1/domains/{domain}/programs/{program}).
+func (c *Console) changeProgram(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	program, action, domain := r.PathValue("program"), r.PathValue("action"), r.PostFormValue("domain")
+	path := "/api/v1/domains/" + url.PathEscape(domain) + "/programs/" + url.PathEscape(program)
+	var code int
+	var out []byte
+	var err error
+	switch action {
+	case "approve":
+		code, out, err = c.be.Do(r.Context(), Actor(accountOf(r)), http.MethodPut, path, api.Deploy{Version: r.PostFormValue("version")})
+	case "withdraw":
+		code, out, err = c.be.Do(r.Context(), Actor(accountOf(r)), http.MethodDelete, path, nil)
+	default:
+		c.errorPage(w, r, http.StatusNotFound, "No such page.")
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if code != http.StatusOK && code != http.StatusNoContent {
+		c.errorPage(w, r, code, "Program "+program+" was not changed ("+action+" in domain "+domain+"): "+apiMessage(out))
+		return
+	}
+	http.Redirect(w, r, "/content#approvals", http.StatusSeeOther)
 }
