@@ -135,6 +135,12 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /endpoints", c.viewer(c.endpoints))
 	mux.Handle("GET /audit", c.viewer(c.audit))
 	mux.Handle("GET /enrollment", c.viewer(c.enrollment))
+	mux.Handle("GET /agents", c.viewer(c.agents))
+	mux.Handle("GET /content", c.viewer(c.content))
+	mux.Handle("GET /content/components/{name}/{action}", c.admin(c.confirmContent))
+	mux.Handle("POST /content/components/{name}/{action}", c.admin(c.changeContent))
+	mux.Handle("GET /content/programs/{program}/{action}", c.admin(c.confirmProgram))
+	mux.Handle("POST /content/programs/{program}/{action}", c.admin(c.changeProgram))
 	mux.Handle("POST /enrollment/tokens", c.admin(c.createToken))
 	mux.Handle("POST /enrollment/tokens/{id}/revoke", c.admin(c.revokeToken))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -359,7 +365,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment"} {
+	for _, name := range []string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm"} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console templates: %w", err)

@@ -35,6 +35,7 @@ type Backend interface {
 	// AuditFilter reads an audit filter from r's query, as GET
 	// /api/v1/audit does.
 	AuditFilter(r *http.Request) (store.AuditFilter, error)
+	contentBackend
 }
 
 // Dashboard is the dashboard's content.

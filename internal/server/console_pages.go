@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/server/console"
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+// Agents implements console.Backend: the agent analytical report with
+// members, from the function GET /api/v1/agents/report answers with,
+// and each enrolled update agent's own health as GET /api/v1/agents
+// shows it.
+func (b *consoleBackend) Agents(ctx context.Context) (*console.Agents, error) {
+	s := b.s
+	rep, err := s.agentReport(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]api.AgentMember{}
+	for _, g := range append([]api.AgentAnalysis{rep.Unassigned}, rep.Agents...) {
+		for _, m := range g.Members {
+			own[m.EndpointID] = m
+		}
+	}
+	agents, err := s.st.ListEndpoints(ctx, store.EndpointFilter{Role: store.RoleAgent})
+	if err != nil {
+		return nil, err
+	}
+	out := &console.Agents{Report: rep, Health: map[string]console.AgentHealth{}}
+	for _, a := range agents {
+		m := own[a.ID]
+		out.Health[a.AgentID] = console.AgentHealth{EndpointID: a.ID, Hostname: a.Hostname, Addresses: a.Addresses,
+			LastSeen: a.LastSeen, Connected: s.connected(a.ID), Installed: a.Installed, State: m.State, Sources: m.Sources}
+	}
+	return out, nil
+}
+
+// Content implements console.Backend: the components as GET
+// /api/v1/content/components lists them, the versions the mirrored copy
+// holds (what POST .../deploy accepts), the programs mirrored and the
+// program approvals of every domain (GET /api/v1/domains/{domain}/programs),
+// and the last sync.
+func (b *consoleBackend) Content(ctx context.Context) (*console.Content, error) {
+	s := b.s
+	comps, err := s.st.ListComponents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &console.Content{LastSync: s.sync.Last(), Syncing: s.sync.Progress()}
+	idx, err := s.content.index(ctx, "components")
+	if err != nil {
+		out.MirrorError = err.Error()
+	}
+	if pidx, err := s.sync.localIndex(ctx, "programs"); err == nil {
+		for _, name := range slices.Sorted(maps.Keys(pidx.Items)) {
+			out.Programs = append(out.Programs, console.ContentProgram{Name: name, Mirrored: pidx.Items[name].Kept})
+		}
+	}
+	ds, err := s.st.ListDomains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		as, err := s.st.ProgramApprovals(ctx, d.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			out.Approvals = append(out.Approvals, approvalJSON(a))
+		}
+	}
+	for _, c := range comps {
+		cc := console.ContentComponent{Component: componentJSON(c)}
+		if idx != nil {
+			cc.Mirrored = idx.Items[c.Name].Kept
+		}
+		out.Components = append(out.Components, cc)
+	}
+	return out, nil
+}
