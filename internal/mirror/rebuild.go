@@ -3,11 +3,9 @@ package mirror
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -126,31 +124,14 @@ func applyTo(b *atomicfile.Batch, basePath, deltaPath, dst string, tf *metadata.
 		return failure.New(failure.Local, "create result", err)
 	}
 	defer out.Abort()
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(out, h)}
-	if err := delta.Apply(bf, bufio.NewReaderSize(df, 256<<10), cw, tf.Length); err != nil {
+	if err := delta.ApplyVerified(bf, bufio.NewReaderSize(df, 256<<10), out, tf.Length, tf.Hashes["sha256"]); err != nil {
 		if errors.Is(err, delta.ErrInvalid) {
 			return failure.New(failure.Verification, "apply delta", err)
 		}
 		return failure.New(failure.Local, "apply delta", err)
 	}
-	if sum := h.Sum(nil); cw.n != tf.Length || hex.EncodeToString(sum) != hex.EncodeToString(tf.Hashes["sha256"]) {
-		return failure.Newf(failure.Verification, "apply delta", "the rebuilt file has %d bytes, sha256 %x; signed: %d bytes, sha256 %x",
-			cw.n, sum, tf.Length, []byte(tf.Hashes["sha256"]))
-	}
 	if err := out.Commit(); err != nil {
 		return failure.New(failure.Local, "commit result", err)
 	}
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

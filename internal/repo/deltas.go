@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/cascade-update/cascade/internal/delta"
 	"github.com/cascade-update/cascade/internal/index"
@@ -147,16 +148,6 @@ func deltaStatus(t *tree) ([]DeltaInfo, error) {
 				File: c.Delta.File, Base: c.Delta.Base, Length: tf.Length, ResultLength: c.Delta.ResultLength})
 		}
 	}
-	slices.SortFunc(out, func(a, b DeltaInfo) int { return cmpStrings(a.Path, b.Path) })
+	slices.SortFunc(out, func(a, b DeltaInfo) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

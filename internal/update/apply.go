@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/failure"
@@ -141,20 +142,10 @@ func (ru *run) log() *slog.Logger { return ru.r.log }
 func sameManifest(a, b install.Manifest) bool {
 	key := func(m install.Manifest) string {
 		items := slices.Clone(m.Items)
-		slices.SortFunc(items, func(x, y install.Item) int { return cmpString(x.Name, y.Name) })
+		slices.SortFunc(items, func(x, y install.Item) int { return strings.Compare(x.Name, y.Name) })
 		files := slices.Clone(m.Files)
-		slices.SortFunc(files, func(x, y install.File) int { return cmpString(x.Path, y.Path) })
+		slices.SortFunc(files, func(x, y install.File) int { return strings.Compare(x.Path, y.Path) })
 		return fmt.Sprint(m.Category, items, files)
 	}
 	return key(a) == key(b)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

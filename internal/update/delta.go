@@ -154,33 +154,20 @@ func (ru *run) applyDelta(basePath string, base install.File, deltaPath string, 
 		return failure.New(failure.Local, op, err)
 	}
 	defer out.Abort()
-	h.Reset()
-	cw := &countWriter{w: io.MultiWriter(out, h)}
-	if err := delta.Apply(bf, bufio.NewReaderSize(df, 256<<10), cw, f.Length); err != nil {
+	want, err := hex.DecodeString(f.SHA256)
+	if err != nil {
+		return failure.New(failure.Local, op, err)
+	}
+	if err := delta.ApplyVerified(bf, bufio.NewReaderSize(df, 256<<10), out, f.Length, want); err != nil {
 		if errors.Is(err, delta.ErrInvalid) {
 			return failure.New(failure.Verification, op, err)
 		}
 		return failure.New(failure.Local, op, err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); cw.n != f.Length || sum != f.SHA256 {
-		return failure.Newf(failure.Verification, op, "the rebuilt file has %d bytes, sha256 %s; signed: %d bytes, sha256 %s",
-			cw.n, sum, f.Length, f.SHA256)
-	}
 	if err := out.Commit(); err != nil {
 		return failure.New(failure.Local, op, err)
 	}
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // partialDownload reports whether an earlier attempt left part of f's
