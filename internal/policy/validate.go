@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cascade-update/cascade/internal/strictyaml"
 )
 
 // ValidationError lists every problem of an invalid policy, one line each.
@@ -13,16 +15,10 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	switch n := len(e.Problems); n {
-	case 0:
+	if len(e.Problems) == 0 {
 		return "invalid policy"
-	case 1:
-		return e.Problems[0]
-	case 2:
-		return e.Problems[0] + " (and 1 more problem)"
-	default:
-		return fmt.Sprintf("%s (and %d more problems)", e.Problems[0], n-1)
 	}
+	return (&strictyaml.Error{Problems: e.Problems}).Error()
 }
 
 // Validate checks p, fills in defaults for empty modes and parses every
