@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -74,20 +73,7 @@ func TestKillDuringDeltaUpdate(t *testing.T) {
 		ver := fmt.Sprintf("%d.0", i)
 		publish(ver)
 		old := installedVersion(t, dir)
-		start := time.Now()
-		cmd := helperCmd(dir, origin)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		delay := time.Duration(r.Int64N(int64(typical)))
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-			typical = (typical + time.Since(start)) / 2
-		case <-time.After(delay):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
+		if runMaybeKilled(t, helperCmd(dir, origin), r, &typical) {
 			kills++
 		}
 		got := installedVersion(t, dir)

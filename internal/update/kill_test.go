@@ -94,20 +94,7 @@ func TestKillDuringUpdate(t *testing.T) {
 		ver := fmt.Sprintf("%d.0", i)
 		versions[ver] = publishBig(t, w.origin, ver, r)
 		old := installedVersion(t, dir)
-		start := time.Now()
-		cmd := helperCmd(dir, origin)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		delay := time.Duration(r.Int64N(int64(typical)))
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-			typical = (typical + time.Since(start)) / 2
-		case <-time.After(delay):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
+		if runMaybeKilled(t, helperCmd(dir, origin), r, &typical) {
 			kills++
 		}
 		got := installedVersion(t, dir)
@@ -133,6 +120,29 @@ func TestKillDuringUpdate(t *testing.T) {
 		kills, killedAfterSwitch, dirBytes(t, filepath.Join(dir, "installed", "cache")))
 	if kills < 25 {
 		t.Errorf("only %d runs were killed: the kill delay no longer covers the run", kills)
+	}
+}
+
+// runMaybeKilled starts cmd and SIGKILLs it after a random delay below
+// *typical (the running mean of the runs that finished, updated here), so
+// that kills land anywhere in a run; it reports whether cmd was killed.
+func runMaybeKilled(t *testing.T, cmd *exec.Cmd, r *rand.Rand, typical *time.Duration) bool {
+	t.Helper()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	delay := time.Duration(r.Int64N(int64(*typical)))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		*typical = (*typical + time.Since(start)) / 2
+		return false
+	case <-time.After(delay):
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		return true
 	}
 }
 
