@@ -1,34 +1,15 @@
 package agent
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/cascade-update/cascade/internal/fastpath"
+	"github.com/cascade-update/cascade/internal/testkit"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRevalidations: the revalidations the agent answers without net/http
 // (internal/fastpath) are counted, logged and load-controlled like every
@@ -36,7 +17,7 @@ func (s *syncBuffer) String() string {
 func TestRevalidations(t *testing.T) {
 	w := newWorld(t)
 	w.publish("pattern", "1.0", 100, "a.ptn")
-	var logs syncBuffer
+	var logs testkit.Buffer
 	a := w.startAgent("ua-1", func(o *Options) {
 		o.MaxDownloads = 4
 		o.AccessLog = slog.New(slog.NewJSONHandler(&logs, nil))

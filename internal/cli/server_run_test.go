@@ -28,7 +28,7 @@ func TestServerRunSecondProcess(t *testing.T) {
 	data := filepath.Join(dir, "server")
 	mustRun(t, "server", "init", data, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/",
 		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
-	first := &lockedBuffer{}
+	first := &testkit.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- runServerRun(ctx, serverRunOptions{Data: data, Listener: ln}, first) }()
 	defer func() {
@@ -45,7 +45,7 @@ func TestServerRunSecondProcess(t *testing.T) {
 		t.Errorf("second server on the address in use: exit %d\nstdout: %s\nstderr: %s", code, out, stderr)
 	}
 	// Run directly, bounded: without the lock it would serve until stopped.
-	var out2 lockedBuffer
+	var out2 testkit.Buffer
 	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer tcancel()
 	err = runServerRun(tctx, serverRunOptions{Data: data, Listen: "127.0.0.1:0"}, &out2)

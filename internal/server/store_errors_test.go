@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -91,24 +89,6 @@ func TestServerRefusesReadOnlyDatabase(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestDatabasePasswordNotShown: a PostgreSQL password given in the URL's
 // query string (password=) appears neither in the server's log nor in
 // its status answer.
@@ -128,7 +108,7 @@ func TestDatabasePasswordNotShown(t *testing.T) {
 	u.RawQuery = q.Encode()
 	secret := "password=" + url.QueryEscape(pw)
 
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	e := newEnv(t, sqliteDB)
 	e.stop()
 	cfg, err := server.LoadConfig(e.dir)
