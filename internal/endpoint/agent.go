@@ -162,8 +162,11 @@ func (s *agentService) sources(e *Endpoint, rep *report.Report, kind string) []t
 			if step.Source.String() != rc.Source {
 				continue
 			}
-			if u, err := e.resolve(step.Source); err == nil {
-				out = append(out, trust.Source{Name: rc.Source, Base: u})
+			switch u, err := e.resolve(step.Source); {
+			case rc.URL != "": // the URL of a source with several that served
+				out = append(out, trust.Source{Name: rc.Source, Base: rc.URL})
+			case err == nil && len(u) > 0:
+				out = append(out, trust.Source{Name: rc.Source, Base: u[0]})
 			}
 			break
 		}

@@ -13,11 +13,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/strictyaml"
 )
 
@@ -50,6 +54,14 @@ type Config struct {
 		Vendor string `yaml:"vendor"`
 		Site   string `yaml:"site"`
 	} `yaml:"trusted_roots"`
+	// Server lists the management server's URLs (https://), in the order
+	// they are used: one URL or a list, for a site with several
+	// management servers (ServerURLs). An enrolled endpoint uses them for
+	// the `server` source and for its calls to the server, failing over in
+	// order; its default is the URL it enrolled with. A standalone
+	// endpoint resolves the `server` source to them instead of the
+	// policy's server.
+	Server ServerURLs `yaml:"server"`
 	// Agents is the directory of a standalone endpoint: agent id -> URL.
 	Agents map[string]string `yaml:"agents"`
 	// Serve is how an update agent serves (config_agent.go).
@@ -173,6 +185,7 @@ func (c *Config) validate() error {
 		}
 		c.addrs = append(c.addrs, a)
 	}
+	c.validateServer(bad)
 	for _, id := range slices.Sorted(maps.Keys(c.Agents)) {
 		if !policy.ValidAgentID(id) {
 			bad("agents: %q is not a valid agent id", id)
@@ -199,6 +212,71 @@ func (c *Config) validate() error {
 		return &strictyaml.Error{Problems: problems}
 	}
 	return nil
+}
+
+// maxServers bounds the server: list.
+const maxServers = 16
+
+// validateServer checks the server URLs: https, at most maxServers, each
+// once; it normalises them to end in "/".
+func (c *Config) validateServer(bad func(string, ...any)) {
+	if len(c.Server) > maxServers {
+		bad("server: %d URLs, at most %d", len(c.Server), maxServers)
+	}
+	var ok ServerURLs
+	for _, u := range c.Server {
+		if err := api.CheckServerURL(u); err != nil {
+			bad("server: %v", err)
+			continue
+		}
+		if slices.ContainsFunc(ok, func(v string) bool { return policy.SameURL(u, v) }) {
+			bad("server: %s is listed twice", u)
+			continue
+		}
+		ok = append(ok, strings.TrimRight(u, "/")+"/")
+	}
+	c.Server = ok
+}
+
+// ServerURLs are the URLs of the management servers, in order. In YAML
+// it is one URL (`server: https://cascade.corp.example:8443/`) or a list
+// of them (`server: [https://a.corp.example:8443/,
+// https://b.corp.example:8443/]`).
+type ServerURLs []string
+
+// UnmarshalYAML reads a URL or a list of URLs.
+func (s *ServerURLs) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			*s = nil
+			return nil
+		}
+		*s = ServerURLs{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		out := make(ServerURLs, 0, len(n.Content))
+		for _, it := range n.Content {
+			if it.Kind != yaml.ScalarNode || it.Tag == "!!null" {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a server URL, got %s", it.Line, nodeKind(it))}}
+			}
+			out = append(out, it.Value)
+		}
+		*s = out
+		return nil
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a server URL or a list of them, got %s", n.Line, nodeKind(n))}}
+}
+
+// nodeKind names what a YAML node holds, as errors say it.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "nothing"
 }
 
 func (c *Config) defaults() {

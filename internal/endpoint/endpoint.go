@@ -89,13 +89,14 @@ func Open(cfg *Config, o Options) (*Endpoint, error) {
 	}
 	fo := fetch.Options{ConnectTimeout: cfg.Fetch.ConnectTimeout, ResponseHeaderTimeout: cfg.Fetch.HeaderTimeout,
 		MinRate: cfg.Fetch.MinRate, RateWindow: cfg.Fetch.RateWindow, UserAgent: "cascade-endpoint/" + cfg.ID, Logger: log}
-	if e.server, err = openServerLink(cfg, &fo, log); err != nil {
+	health := failover.NewHealth(o.Now, cfg.Failover.FailedTTL)
+	if e.server, err = openServerLink(cfg, &fo, health, log); err != nil {
 		e.inst.Close()
 		return nil, err
 	}
 	e.runner, err = update.New(update.Options{Vendor: e.vendor, Site: e.site, Install: e.inst,
 		Fetcher: fetch.New(fo), Resolve: e.resolve, Domain: cfg.Domain,
-		Health:   failover.NewHealth(o.Now, cfg.Failover.FailedTTL),
+		Health:   health,
 		Failover: failover.Options{MaxInFlight: cfg.Failover.MaxInFlight, Hedge: cfg.Failover.Hedge},
 		Hooks:    cfg.Hooks, HookTimeout: cfg.HookTimeout, Progress: o.Progress,
 		Endpoint: cfg.ID, Logger: log, Now: o.Now})
@@ -164,8 +165,9 @@ func (e *Endpoint) Addresses() ([]netip.Addr, error) {
 	return out, nil
 }
 
-// resolve maps a plan source to the base URL of its source tree.
-func (e *Endpoint) resolve(src policy.Source) (string, error) {
+// resolve maps a plan source to the base URLs of its source tree: one,
+// or the server's, in order (update.Resolver).
+func (e *Endpoint) resolve(src policy.Source) ([]string, error) {
 	if u, ok := e.server.resolve(src); ok {
 		return u, nil
 	}
@@ -174,24 +176,27 @@ func (e *Endpoint) resolve(src policy.Source) (string, error) {
 		if src.URL == "" {
 			p, err := e.Policy()
 			if err != nil {
-				return "", failure.New(failure.Local, "resolve origin", err)
+				return nil, failure.New(failure.Local, "resolve origin", err)
 			}
-			return p.Origin, nil
+			return []string{p.Origin}, nil
 		}
-		return src.URL, nil
+		return []string{src.URL}, nil
 	case policy.Server:
+		if len(e.cfg.Server) > 0 {
+			return e.cfg.Server, nil
+		}
 		p, err := e.Policy()
 		if err != nil {
-			return "", failure.New(failure.Local, "resolve server", err)
+			return nil, failure.New(failure.Local, "resolve server", err)
 		}
-		return p.Server, nil
+		return []string{p.Server}, nil
 	case policy.Agent:
 		if u, ok := e.cfg.Agents[src.AgentID]; ok {
-			return u, nil
+			return []string{u}, nil
 		}
-		return "", failure.Newf(failure.NotFound, src.String(), "update agent %s is not in the agent directory", src.AgentID)
+		return nil, failure.Newf(failure.NotFound, src.String(), "update agent %s is not in the agent directory", src.AgentID)
 	}
-	return "", failure.Newf(failure.Local, "resolve", "unknown source %q", src)
+	return nil, failure.Newf(failure.Local, "resolve", "unknown source %q", src)
 }
 
 // Update makes one update run with trigger t and keeps its report.

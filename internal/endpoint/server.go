@@ -15,11 +15,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/failover"
 	"github.com/cascade-update/cascade/internal/fetch"
 	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/notify/listen"
@@ -31,7 +31,7 @@ import (
 // Enroll, 0600 where secret).
 const (
 	serverDir      = "server"
-	enrollmentFile = "enrollment.json" // the server's URL and fingerprint, the endpoint's id and domain
+	enrollmentFile = "enrollment.json" // the server's URL, the pinned server keys, the endpoint's id and domain
 	credentialFile = "credential"      // the endpoint credential (0600)
 	agentsFile     = "agents.json"     // the cached agent directory
 	policyFile     = "policy.yaml"     // the policy received at enrollment, until a signed one is installed
@@ -44,45 +44,52 @@ const serverCallTimeout = 15 * time.Second
 
 // enrollment is DATA_DIR/server/enrollment.json.
 type enrollment struct {
+	// URL is the server enrolled with; the configuration's server: list,
+	// when set, replaces it.
 	URL string `json:"url"`
-	// KeyFingerprint pins the server's key (api.Fingerprint).
+	// KeyFingerprints pin the keys of the site's management servers
+	// (api.Fingerprint, pinSet): a server is accepted when its key is
+	// one of them.
+	KeyFingerprints []string `json:"key_fingerprints,omitempty"`
+	// KeyFingerprint is the first of KeyFingerprints, the one pin that
+	// earlier versions read (the server's key).
 	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 	// Fingerprint is the pin of an enrollment made by an earlier version:
 	// the SHA-256 of the server's certificate, which a renewed
 	// certificate would not match. It is still accepted, and replaced by
 	// the key's fingerprint after the first call to the server that it
-	// verified (serverLink.migratePin).
+	// verified (pinSet.migrate).
 	Fingerprint string `json:"fingerprint,omitempty"`
 	EndpointID  string `json:"endpoint_id"`
 	Domain      string `json:"domain"`
 }
 
 // serverLink is an enrolled endpoint's connection to its management
-// server: the `server` source resolves to the server's URL, requests to
-// the server pin its certificate, `agent:ID` sources resolve through the
+// servers: the `server` source resolves to the servers' URLs, requests to
+// the servers pin their keys, calls to the server go to the first server
+// that answers (serverFailover), `agent:ID` sources resolve through the
 // server's agent directory (cached on disk, refreshed at each run), and
 // every run's report is uploaded (kept in an outbox until it is). A nil
 // *serverLink is a standalone endpoint: every method is a no-op.
 type serverLink struct {
 	dir    string
-	enr    enrollment
-	fp     api.Fingerprint
+	urls   []string // the servers' base URLs, in order, each ending in "/"
 	client *api.Client
 	token  string
-	pinned *http.Transport // requests to the server, its key pinned
+	api    *http.Client // calls to the server, failing over (no Timeout: the event stream is long-lived)
+	pins   *pinSet      // nil: the servers' certificates are verified against the system roots
 	log    *slog.Logger
-	// seenKey is the key fingerprint of the server a legacy certificate
-	// pin last verified (nil: none yet, or not a legacy pin).
-	seenKey atomic.Pointer[api.Fingerprint]
 
 	mu     sync.Mutex
+	enr    enrollment
 	agents map[string]string // agent id -> URL
 }
 
 // openServerLink opens the link of an enrolled endpoint, or returns nil
 // when the data directory holds no enrollment. It points fo's transport
-// at one that pins the server's certificate for requests to the server.
-func openServerLink(cfg *Config, fo *fetch.Options, log *slog.Logger) (*serverLink, error) {
+// at one that pins the servers' keys for requests to the servers; health
+// is the update runs', which the calls to the server share.
+func openServerLink(cfg *Config, fo *fetch.Options, health *failover.Health, log *slog.Logger) (*serverLink, error) {
 	dir := filepath.Join(cfg.DataDir, serverDir)
 	b, err := os.ReadFile(filepath.Join(dir, enrollmentFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -98,31 +105,33 @@ func openServerLink(cfg *Config, fo *fetch.Options, log *slog.Logger) (*serverLi
 	if err := api.CheckServerURL(s.enr.URL); err != nil {
 		return nil, fmt.Errorf("open server link: %s: %w (enroll again over https)", enrollmentFile, err)
 	}
+	s.urls = cfg.Server
+	if len(s.urls) == 0 {
+		s.urls = []string{strings.TrimRight(s.enr.URL, "/") + "/"}
+	}
+	if s.pins, err = loadPins(s.enr); err != nil {
+		return nil, fmt.Errorf("open server link: %w", err)
+	}
 	var tc *tls.Config
-	switch {
-	case s.enr.KeyFingerprint != "":
-		if s.fp, err = api.ParseFingerprint(s.enr.KeyFingerprint); err != nil {
-			return nil, fmt.Errorf("open server link: %w", err)
-		}
-		tc = api.PinnedTLSConfig(s.fp)
-	case s.enr.Fingerprint != "":
-		if s.fp, err = api.ParseFingerprint(s.enr.Fingerprint); err != nil {
-			return nil, fmt.Errorf("open server link: %w", err)
-		}
-		tc = api.PinnedTLSConfigFunc(s.fp, func(key api.Fingerprint) { s.seenKey.Store(&key) })
+	if s.pins != nil {
+		tc = api.PinnedTLSConfigSet(s.pins.get, s.pins.seen)
 	}
 	cred, err := os.ReadFile(filepath.Join(dir, credentialFile))
 	if err != nil {
 		return nil, fmt.Errorf("open server link: %w", err)
 	}
-	rt, err := newServerTransport(s.enr.URL, tc, *fo)
+	rt, err := newServerTransport(s.urls, tc, *fo)
 	if err != nil {
 		return nil, fmt.Errorf("open server link: %w", err)
 	}
 	fo.Transport = rt
-	s.token, s.pinned = strings.TrimSpace(string(cred)), rt.pinned
-	s.client, err = api.NewClient(api.ClientOptions{URL: s.enr.URL, Token: s.token,
-		HTTPClient: &http.Client{Transport: rt.pinned}, Timeout: serverCallTimeout, UserAgent: fo.UserAgent})
+	calls, err := newServerFailover(s.urls, health, rt.pinned)
+	if err != nil {
+		return nil, fmt.Errorf("open server link: %w", err)
+	}
+	s.token, s.api = strings.TrimSpace(string(cred)), &http.Client{Transport: calls}
+	s.client, err = api.NewClient(api.ClientOptions{URL: s.urls[0], Token: s.token,
+		HTTPClient: s.api, Timeout: serverCallTimeout, UserAgent: fo.UserAgent})
 	if err != nil {
 		return nil, fmt.Errorf("open server link: %w", err)
 	}
@@ -135,56 +144,70 @@ func openServerLink(cfg *Config, fo *fetch.Options, log *slog.Logger) (*serverLi
 	return s, nil
 }
 
-// migratePin replaces an enrollment's legacy certificate pin by the
-// fingerprint of the key of the server it verified, so that the endpoint
-// keeps reaching the server after its certificate is renewed for the
-// same key (`cascade server cert renew`). It does nothing before such a
-// verification, or for an enrollment that pins the key already.
-func (s *serverLink) migratePin() {
-	key := s.seenKey.Swap(nil)
-	if key == nil {
+// updatePins records what a pinned server's status answer teaches: the
+// key that replaces a legacy certificate pin (so that the endpoint keeps
+// reaching the server after its certificate is renewed for the same key,
+// `cascade server cert renew`), and the keys of the site's servers the
+// set lacks (a server that joined the site).
+func (s *serverLink) updatePins(serverKeys []string) {
+	if s.pins == nil {
+		return
+	}
+	migrated := s.pins.migrate()
+	added := s.pins.add(serverKeys)
+	if !migrated && len(added) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.enr.KeyFingerprint != "" {
-		return
-	}
 	enr := s.enr
-	enr.KeyFingerprint, enr.Fingerprint = key.String(), ""
+	s.pins.record(&enr)
 	b, err := json.MarshalIndent(enr, "", "  ")
 	if err == nil {
 		err = saveServerFile(filepath.Join(s.dir, enrollmentFile), append(b, '\n'), 0o644)
 	}
 	if err != nil {
-		s.log.Warn("replace the server's certificate pin by its key's (kept the certificate pin)", "err", err)
+		s.log.Warn("record the servers' keys in the enrollment (kept in memory)", "err", err)
 		return
 	}
 	s.enr = enr
-	s.log.Info("the enrollment now pins the server's key instead of its certificate", "key_fingerprint", enr.KeyFingerprint)
+	if migrated {
+		s.log.Info("the enrollment now pins the server's key instead of its certificate", "key_fingerprint", enr.KeyFingerprint)
+	}
+	if len(added) > 0 {
+		s.log.Info("the enrollment now pins the keys of more of the site's servers", "added", added)
+	}
 }
 
-// serverTransport sends requests for the server's origin (scheme and
-// host) through a transport that pins its key, and every other request
-// through the fetcher's default transport.
+// serverTransport sends requests for the servers' origins (scheme and
+// host) through a transport that pins their keys, and every other
+// request through the fetcher's default transport.
 type serverTransport struct {
-	scheme, host string
-	pinned       *http.Transport
-	other        *http.Transport
+	origins map[string]bool // scheme "://" canonical host
+	pinned  *http.Transport
+	other   *http.Transport
 }
 
-func newServerTransport(serverURL string, pin *tls.Config, fo fetch.Options) (*serverTransport, error) {
-	u, err := url.Parse(serverURL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("server URL %q is not an absolute URL", serverURL)
+func newServerTransport(serverURLs []string, pin *tls.Config, fo fetch.Options) (*serverTransport, error) {
+	t := &serverTransport{origins: map[string]bool{}}
+	for _, s := range serverURLs {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("server URL %q is not an absolute URL", s)
+		}
+		t.origins[strings.ToLower(u.Scheme)+"://"+canonicalHost(u)] = true
 	}
 	pinnedOpts := fo
 	if pin != nil {
 		pinnedOpts.TLSConfig = pin
 	}
-	pinnedOpts.Proxy = nil // the server is on the site's network
-	return &serverTransport{scheme: strings.ToLower(u.Scheme), host: canonicalHost(u),
-		pinned: fetch.DefaultTransport(pinnedOpts), other: fetch.DefaultTransport(fo)}, nil
+	pinnedOpts.Proxy = nil // the servers are on the site's network
+	// A server that accepts connections and never answers is left
+	// within the header timeout, its handshake included, so that the
+	// next server is used quickly.
+	pinnedOpts.TLSHandshakeTimeout = fo.ResponseHeaderTimeout
+	t.pinned, t.other = fetch.DefaultTransport(pinnedOpts), fetch.DefaultTransport(fo)
+	return t, nil
 }
 
 // canonicalHost is u's host in lower case with the default port dropped.
@@ -203,7 +226,7 @@ func canonicalHost(u *url.URL) string {
 }
 
 func (t *serverTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.EqualFold(r.URL.Scheme, t.scheme) && canonicalHost(r.URL) == t.host {
+	if t.origins[strings.ToLower(r.URL.Scheme)+"://"+canonicalHost(r.URL)] {
 		return t.pinned.RoundTrip(r)
 	}
 	return t.other.RoundTrip(r)
@@ -215,21 +238,22 @@ func (t *serverTransport) CloseIdleConnections() {
 	t.other.CloseIdleConnections()
 }
 
-// resolve maps the server and agents known to the directory to URLs.
-func (s *serverLink) resolve(src policy.Source) (string, bool) {
+// resolve maps the server (its URLs, in order) and agents known to the
+// directory to URLs.
+func (s *serverLink) resolve(src policy.Source) ([]string, bool) {
 	if s == nil {
-		return "", false
+		return nil, false
 	}
 	switch src.Kind {
 	case policy.Server:
-		return strings.TrimRight(s.enr.URL, "/") + "/", true
+		return s.urls, true
 	case policy.Agent:
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		u, ok := s.agents[src.AgentID]
-		return u, ok
+		return []string{u}, ok
 	}
-	return "", false
+	return nil, false
 }
 
 // setAgents replaces the cached directory, persisting it when save.
@@ -278,10 +302,10 @@ func (s *serverLink) refresh(ctx context.Context, e *Endpoint) {
 	}
 	var resp api.StatusResponse
 	if err := s.client.Call(ctx, http.MethodPost, api.PathStatus, nil, req, &resp); err != nil {
-		s.log.Warn("report status to the server (using the cached agent directory)", "server", s.enr.URL, "err", err)
+		s.log.Warn("report status to the server (using the cached agent directory)", "server", s.urls[0], "err", err)
 		return
 	}
-	s.migratePin()
+	s.updatePins(resp.ServerKeys)
 	s.setAgents(resp.Agents, true)
 	if resp.Role != string(e.cfg.Role) || resp.AgentID != e.cfg.AgentID {
 		s.log.Warn("the server designates this endpoint differently from its configuration; update role and agent_id in the configuration",
@@ -295,11 +319,12 @@ func (s *serverLink) refresh(ctx context.Context, e *Endpoint) {
 // jitter, resumption, size caps).
 func (s *serverLink) listen(ctx context.Context, onConnect func(), onEvent func(notify.Event)) error {
 	return listen.Run(ctx, listen.Options{
-		URL:   strings.TrimRight(s.enr.URL, "/") + api.PathEvents,
+		URL:   s.client.Endpoint(api.PathEvents, nil),
 		Token: s.token,
 		// No Timeout: the stream is long-lived; Listen bounds the
-		// connection and the silence instead.
-		Client:    &http.Client{Transport: s.pinned},
+		// connection and the silence instead. A stream that ends
+		// reconnects to the first server that answers.
+		Client:    s.api,
 		OnEvent:   onEvent,
 		OnConnect: onConnect,
 		Logger:    s.log,

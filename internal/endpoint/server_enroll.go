@@ -33,6 +33,15 @@ type EnrollOptions struct {
 	// Fingerprint pins the server's certificate (printed by the server
 	// at start); empty verifies it against the system roots instead.
 	Fingerprint string
+	// OtherServers are the URLs of the site's other management servers,
+	// used after Server in this order: the configuration's server: list
+	// (docs/server.md, "Endpoints with several server URLs").
+	OtherServers []string
+	// OtherFingerprints are the key fingerprints of the site's other
+	// servers, obtained out of band like Fingerprint: the server enrolled
+	// with may match any of them, and the endpoint pins them all, with
+	// the keys the server answers with (api.EnrollResponse.ServerKeys).
+	OtherFingerprints []string
 	// Config is the configuration file to write. Required.
 	Config string
 	// DataDir is the endpoint's data directory (default: "data" next to
@@ -75,7 +84,7 @@ type EnrollResult struct {
 
 // Enroll registers this endpoint with a management server and writes
 // what it needs to use it: in the data directory, the server's URL and
-// pinned fingerprint, the endpoint credential (0600), the vendor and site
+// the pinned keys of the site's servers, the endpoint credential (0600), the vendor and site
 // trust roots, the current policy and the agent directory; and the
 // configuration file, which `cascade endpoint run` then uses.
 func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
@@ -87,18 +96,30 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 			return nil, fmt.Errorf("enroll: %w", err)
 		}
 	}
-	var fp api.Fingerprint
-	if o.Fingerprint != "" {
-		var err error
-		if fp, err = api.ParseFingerprint(o.Fingerprint); err != nil {
+	var pins []api.Fingerprint
+	for _, f := range append([]string{o.Fingerprint}, o.OtherFingerprints...) {
+		if f == "" {
+			continue
+		}
+		fp, err := api.ParseFingerprint(f)
+		if err != nil {
 			return nil, fmt.Errorf("enroll: %w", err)
 		}
+		pins = append(pins, fp)
 	}
-	// The pin written is the key fingerprint of the server that the
-	// given pin accepted (which may be of the certificate's form).
-	var seen atomic.Pointer[api.Fingerprint]
-	c, err := api.NewClient(api.ClientOptions{URL: o.Server, Fingerprint: fp, HTTPClient: o.HTTPClient, UserAgent: "cascade-enroll",
-		OnPinned: func(key api.Fingerprint) { seen.Store(&key) }})
+	// The pins written are the key fingerprint of the server that a
+	// given pin accepted (which may be of the certificate's form), the
+	// other pins given, and the keys of the site's servers it answers
+	// with.
+	var seenKey, seenPin atomic.Pointer[api.Fingerprint]
+	httpc := o.HTTPClient
+	if httpc == nil && len(pins) > 0 {
+		tr := api.NewTransport(api.Fingerprint{}, nil)
+		tr.TLSClientConfig = api.PinnedTLSConfigSet(func() []api.Fingerprint { return pins },
+			func(key, pin api.Fingerprint) { seenKey.Store(&key); seenPin.Store(&pin) })
+		httpc = &http.Client{Transport: tr}
+	}
+	c, err := api.NewClient(api.ClientOptions{URL: o.Server, HTTPClient: httpc, UserAgent: "cascade-enroll"})
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
@@ -113,10 +134,18 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 			"(nothing written; the server registered %s, revoke it)", got, o.VendorRootSHA256, res.EndpointID)
 	}
 	enr := enrollment{URL: strings.TrimRight(o.Server, "/") + "/", EndpointID: res.EndpointID, Domain: res.Domain}
-	if key := seen.Load(); key != nil {
-		enr.KeyFingerprint = key.String()
-	} else if !fp.IsZero() {
-		enr.KeyFingerprint = fp.String()
+	if len(pins) > 0 {
+		set := &pinSet{}
+		if key := seenKey.Load(); key != nil {
+			set.add([]string{key.String()})
+		}
+		for _, fp := range pins {
+			if pin := seenPin.Load(); pin == nil || *pin != fp { // the pin that matched is recorded as the key's
+				set.add([]string{fp.String()})
+			}
+		}
+		set.add(res.ServerKeys)
+		set.record(&enr)
 	}
 	if err := writeEnrollment(o, enr, &res); err != nil {
 		return nil, fmt.Errorf("enroll: endpoint %s is registered, but saving its enrollment failed: %w", res.EndpointID, err)
@@ -128,6 +157,11 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 func checkEnroll(o *EnrollOptions) error {
 	if err := api.CheckServerURL(o.Server); err != nil {
 		return err
+	}
+	for _, u := range o.OtherServers {
+		if err := api.CheckServerURL(u); err != nil {
+			return err
+		}
 	}
 	if err := checkVendorRootOptions(o); err != nil {
 		return err
@@ -210,7 +244,9 @@ func checkVendorRootOptions(o *EnrollOptions) error {
 
 // enrolledConfig is the configuration file Enroll writes.
 type enrolledConfig struct {
-	ID           string   `yaml:"id"`
+	ID string `yaml:"id"`
+	// Server lists the site's servers when enrollment was given several.
+	Server       []string `yaml:"server,omitempty"`
 	Role         string   `yaml:"role"`
 	AgentID      string   `yaml:"agent_id,omitempty"`
 	Domain       string   `yaml:"domain"`
@@ -268,6 +304,9 @@ func writeEnrollment(o EnrollOptions, enr enrollment, res *api.EnrollResponse) e
 	}
 	cfg := enrolledConfig{ID: o.Hostname, Role: res.Role, AgentID: res.AgentID, Domain: res.Domain,
 		Addresses: o.Addresses, DataDir: o.DataDir, Policy: filepath.Join(dir, policyFile)}
+	if len(o.OtherServers) > 0 {
+		cfg.Server = append([]string{enr.URL}, o.OtherServers...)
+	}
 	cfg.TrustedRoots.Vendor = filepath.Join(roots, "vendor.json")
 	cfg.TrustedRoots.Site = filepath.Join(roots, "site.json")
 	if res.Role == string(plan.RoleAgent) && o.AgentURL != "" {

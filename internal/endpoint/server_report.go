@@ -77,7 +77,7 @@ func (s *serverLink) flush(ctx context.Context) {
 		case errors.As(err, &se) && (se.Code == http.StatusBadRequest || se.Code == http.StatusRequestEntityTooLarge):
 			s.log.Warn("the server refused a report; dropping it", "file", name, "err", err)
 		default:
-			s.log.Warn("upload report (kept for the next upload)", "server", s.enr.URL, "err", err)
+			s.log.Warn("upload report (kept for the next upload)", "server", s.urls[0], "err", err)
 			return
 		}
 		os.Remove(p)

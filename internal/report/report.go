@@ -8,6 +8,7 @@ package report
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
@@ -54,6 +55,9 @@ type Category struct {
 	Result   Result            `json:"result"`
 	// Source is the source that updated the category ("" if it failed).
 	Source string `json:"source,omitempty"`
+	// URL is the URL of Source that served, when Source has several (the
+	// server of a site with several management servers).
+	URL string `json:"url,omitempty"`
 	// Before and After map each item name to its installed version.
 	Before map[string]string `json:"before,omitempty"`
 	After  map[string]string `json:"after,omitempty"`
@@ -76,9 +80,12 @@ type Category struct {
 
 // Attempt is one source that was unable to update a category.
 type Attempt struct {
-	Source string        `json:"source"`
-	Class  failure.Class `json:"class"`
-	Error  string        `json:"error"`
+	Source string `json:"source"`
+	// URL is the URL of Source that was unable to update, when Source
+	// has several: each is an attempt of its own.
+	URL   string        `json:"url,omitempty"`
+	Class failure.Class `json:"class"`
+	Error string        `json:"error"`
 	// Cached is set when the source was not contacted because it failed at
 	// connection level earlier in the run or shortly before.
 	Cached bool `json:"cached,omitempty"`
@@ -120,10 +127,10 @@ func (r *Report) Log(l *slog.Logger) {
 			lvl = slog.LevelWarn
 		}
 		l.Log(context.Background(), lvl, "update category", "run", r.ID, "trigger", r.Trigger, "category", c.Category,
-			"result", c.Result, "source", c.Source, "bytes", c.Bytes, "duration", c.Duration,
+			"result", c.Result, "source", strings.TrimSpace(c.Source+" "+c.URL), "bytes", c.Bytes, "duration", c.Duration,
 			"failed_sources", len(c.Attempts), "error", c.Error)
 		for _, a := range c.Attempts {
-			l.Debug("source unable to update", "run", r.ID, "category", c.Category, "source", a.Source,
+			l.Debug("source unable to update", "run", r.ID, "category", c.Category, "source", strings.TrimSpace(a.Source+" "+a.URL),
 				"class", a.Class, "cached", a.Cached, "error", a.Error)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
@@ -95,6 +96,14 @@ type Config struct {
 	// Limits bound what one client can make the server do
 	// (docs/security.md, "Limits of the API").
 	Limits Limits `json:"limits"`
+	// PeerKeys are the key fingerprints ("sha256:...", as `cascade
+	// server status` prints them) of the site's other management
+	// servers, a server about to join included. The server sends them
+	// with its own to endpoints at enrollment and in every status answer,
+	// and endpoints that pin keys pin them all, so that they accept every
+	// server of the site (docs/server.md, "Endpoints with several server
+	// URLs").
+	PeerKeys []string `json:"peer_keys,omitempty"`
 }
 
 // The files and directories of a server's data directory.
@@ -154,6 +163,11 @@ func (c *Config) validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls_cert and tls_key go together")
+	}
+	for _, k := range c.PeerKeys {
+		if _, err := api.ParseFingerprint(k); err != nil {
+			return fmt.Errorf("peer_keys: %w", err)
+		}
 	}
 	if time.Duration(c.SyncInterval) < time.Minute || time.Duration(c.RefreshInterval) < time.Minute {
 		return errors.New("sync_interval and refresh_interval must be at least 1m")

@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +91,7 @@ type Server struct {
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate
 	fp                   api.Fingerprint
+	serverKeys           []string // s.fp and the configured peers' (api.EnrollResponse.ServerKeys)
 	vendorFiles          *static.Handler
 	siteFiles            *static.Handler
 }
@@ -146,6 +148,7 @@ func (s *Server) open(ctx context.Context, o Options) error {
 	if s.cert, s.fp, err = loadCert(path(s.dir, s.cfg.TLSCert), path(s.dir, s.cfg.TLSKey)); err != nil {
 		return fmt.Errorf("open server: %w", err)
 	}
+	s.serverKeys = siteKeys(s.fp, s.cfg.PeerKeys)
 	if err := s.openFiles(rp); err != nil {
 		return err
 	}
@@ -265,6 +268,20 @@ func (s *Server) Close() error {
 
 // Fingerprint returns the served certificate's fingerprint.
 func (s *Server) Fingerprint() api.Fingerprint { return s.fp }
+
+// siteKeys returns the key fingerprints of the site's servers that
+// endpoints pin: this server's first, then the configured peers', each
+// once.
+func siteKeys(own api.Fingerprint, peers []string) []string {
+	keys := []string{own.String()}
+	for _, p := range peers {
+		fp, err := api.ParseFingerprint(p) // checked by Config.validate
+		if err == nil && !slices.Contains(keys, fp.String()) {
+			keys = append(keys, fp.String())
+		}
+	}
+	return keys
+}
 
 // URL returns the server's base URL as configured.
 func (s *Server) URL() string { return s.cfg.URL }

@@ -84,7 +84,7 @@ func (ru *run) download(ctx context.Context, c *candidate, st *install.Stage, f 
 			if class == "" {
 				class = failure.Local
 			}
-			out.Attempts = append(out.Attempts, report.Attempt{Source: c.key, Class: class, Error: a.err.Error(), Delta: a.path})
+			out.Attempts = append(out.Attempts, report.Attempt{Source: c.source, URL: c.url, Class: class, Error: a.err.Error(), Delta: a.path})
 		}
 	}
 	n, err := ru.fullDownload(ctx, c, f, t, dst)

@@ -33,6 +33,8 @@ type world struct {
 	now    func() time.Time
 	origin *repo.Repo
 	nextIP int
+	// servers are the URLs the server source resolves to, in order.
+	servers []string
 }
 
 func newWorld(t testing.TB) *world {
@@ -125,11 +127,14 @@ func (w *world) endpointWith(fo fetch.Options, fa failover.Options) *endpoint {
 		fo.ResponseHeaderTimeout = 300 * time.Millisecond
 	}
 	r, err := New(Options{Vendor: vendor, Install: inst, Fetcher: fetch.New(fo), Now: w.now, Failover: fa,
-		Resolve: func(s policy.Source) (string, error) {
-			if s.Kind == policy.Agent {
-				return "", failure.Newf(failure.NotFound, s.String(), "agent not in the directory")
+		Resolve: func(s policy.Source) ([]string, error) {
+			switch {
+			case s.Kind == policy.Agent:
+				return nil, failure.Newf(failure.NotFound, s.String(), "agent not in the directory")
+			case s.Kind == policy.Server && len(w.servers) > 0:
+				return w.servers, nil
 			}
-			return s.URL, nil
+			return []string{s.URL}, nil
 		}})
 	if err != nil {
 		w.t.Fatal(err)

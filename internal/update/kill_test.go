@@ -57,7 +57,7 @@ func childRun(dir, origin string) (*report.Report, error) {
 	}
 	defer inst.Close()
 	r, err := New(Options{Vendor: vendor, Install: inst, Fetcher: fetch.New(fetch.Options{}), Now: now,
-		Resolve: func(s policy.Source) (string, error) { return origin, nil }})
+		Resolve: func(s policy.Source) ([]string, error) { return []string{origin}, nil }})
 	if err != nil {
 		return nil, err
 	}

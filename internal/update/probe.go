@@ -13,7 +13,6 @@ import (
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/index"
 	"github.com/cascade-update/cascade/internal/install"
-	"github.com/cascade-update/cascade/internal/plan"
 	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/trust"
 	"github.com/cascade-update/cascade/internal/version"
@@ -22,7 +21,9 @@ import (
 // candidate is a source whose probe succeeded: its verified view, and the
 // version of the category it would install.
 type candidate struct {
-	key      string // the source, as in reports
+	source   string // the source, as in reports
+	url      string // its URL, as in reports (set when it has several)
+	key      string // the source, or its URL, as errors name it
 	store    *trust.Store
 	view     *trust.View
 	manifest install.Manifest
@@ -45,14 +46,16 @@ func (e *cachedError) Unwrap() error { return e.err }
 
 // probe checks whether a source can update cat: it verifies the source's
 // metadata and index, checks freshness, and resolves the manifest.
-func (ru *run) probe(ctx context.Context, cat category.Category, step plan.Step) (*candidate, error) {
-	key := step.Source.String()
-	if err := ru.remembered(key); err != nil {
+func (ru *run) probe(ctx context.Context, cat category.Category, tr try) (*candidate, error) {
+	if tr.err != nil {
+		return nil, tr.err
+	}
+	if err := ru.remembered(tr.key); err != nil {
 		return nil, err
 	}
-	c, err := ru.probeSource(ctx, cat, step, key)
+	c, err := ru.probeSource(ctx, cat, tr)
 	if failure.ConnectionLevel(err) {
-		ru.remember(key, err)
+		ru.remember(tr.key, err)
 	}
 	return c, err
 }
@@ -79,11 +82,8 @@ func (ru *run) remember(key string, err error) {
 	}
 }
 
-func (ru *run) probeSource(ctx context.Context, cat category.Category, step plan.Step, key string) (*candidate, error) {
-	base, err := ru.r.o.Resolve(step.Source)
-	if err != nil {
-		return nil, err
-	}
+func (ru *run) probeSource(ctx context.Context, cat category.Category, tr try) (*candidate, error) {
+	key, base := tr.key, tr.base
 	store := ru.r.o.Vendor
 	if cat == category.DomainSettings {
 		store = ru.r.o.Site
@@ -103,7 +103,7 @@ func (ru *run) probeSource(ctx context.Context, cat category.Category, step plan
 	if err != nil {
 		return nil, failure.New(failure.Local, "read site documents", err)
 	}
-	c := &candidate{key: key, store: store, view: view, targets: map[string]target{},
+	c := &candidate{source: tr.source, url: tr.url, key: key, store: store, view: view, targets: map[string]target{},
 		manifest: install.Manifest{Category: cat}}
 	for _, name := range ru.wanted(cat, idx, pick) {
 		ver, files, err := versionFor(key, name, idx.Items[name], pick, caps)

@@ -28,11 +28,19 @@ import (
 	"github.com/cascade-update/cascade/internal/trust"
 )
 
-// Resolver turns a plan's source into the base URL of its source tree:
-// the server and origin URLs of the policy, an update agent's URL from the
-// agent directory, a URL entry as written. An agent missing from the
-// directory is failure.NotFound.
-type Resolver func(src policy.Source) (string, error)
+// Resolver turns a plan's source into the base URLs of its source tree,
+// in the order they are tried: the server and origin URLs of the policy,
+// an update agent's URL from the agent directory, a URL entry as written.
+// A source has one URL, except the server of a site with several
+// management servers: the one logical `server` source fails over across
+// its URLs (docs/update-process.md). An agent missing from the directory
+// is failure.NotFound.
+type Resolver func(src policy.Source) ([]string, error)
+
+// URLKey names URL u of a source that has several (Resolver): the
+// connection-level failures of each URL are remembered apart (Health)
+// under this key, and its errors are named by it.
+func URLKey(src policy.Source, u string) string { return src.String() + " " + u }
 
 // Options are what a Runner needs. Vendor, Install, Fetcher, Resolve and
 // Now are required.
@@ -193,8 +201,9 @@ func (ru *run) category(ctx context.Context, cat category.Category, steps []plan
 		out.Result, out.Error = report.Skipped, reason
 		return out
 	}
-	res := failover.Walk(ctx, len(steps), ru.r.o.Failover,
-		func(ctx context.Context, i int) (*candidate, error) { return ru.probe(ctx, cat, steps[i]) },
+	tries := ru.resolve(steps)
+	res := failover.Walk(ctx, len(tries), ru.r.o.Failover,
+		func(ctx context.Context, i int) (*candidate, error) { return ru.probe(ctx, cat, tries[i]) },
 		func(ctx context.Context, i int, c *candidate) error { return ru.apply(ctx, c, out) })
 	for i, err := range res.Errs {
 		if err == nil || errors.Is(err, failover.ErrNotTried) {
@@ -202,8 +211,9 @@ func (ru *run) category(ctx context.Context, cat category.Category, steps []plan
 		}
 		// The attempt names its source and class apart: its error says
 		// what failed and why, without them.
-		src := steps[i].Source.String()
-		a := report.Attempt{Source: src, Class: failure.ClassOf(err), Error: strings.TrimPrefix(failure.Detail(err), src+": ")}
+		tr := tries[i]
+		a := report.Attempt{Source: tr.source, URL: tr.url, Class: failure.ClassOf(err),
+			Error: strings.TrimPrefix(strings.TrimPrefix(failure.Detail(err), tr.key+": "), tr.source+": ")}
 		var ce *cachedError
 		if errors.As(err, &ce) {
 			a.Cached = true
@@ -220,7 +230,43 @@ func (ru *run) category(ctx context.Context, cat category.Category, steps []plan
 		out.Error = quitReason(len(steps), out.Attempts)
 		return out
 	}
-	out.Source = steps[res.Chosen].Source.String()
+	out.Source, out.URL = tries[res.Chosen].source, tries[res.Chosen].url
+	return out
+}
+
+// try is one URL of a plan's source, as the walk tries it: a source with
+// several URLs (the server of a site with several management servers) is
+// tried URL after URL, in order, before the next source, which is what a
+// sequential walk of the one logical source does.
+type try struct {
+	// source names the source in reports; url is the URL, set only when
+	// the source has several; key names it in errors and in what is
+	// remembered of its failures (the source, or URLKey).
+	source, url, key string
+	base             string // the base URL of its source tree
+	err              error  // why the source could not be resolved
+}
+
+// resolve expands the plan's steps into the URLs to try, in order.
+func (ru *run) resolve(steps []plan.Step) []try {
+	var out []try
+	for _, st := range steps {
+		src := st.Source.String()
+		urls, err := ru.r.o.Resolve(st.Source)
+		if err == nil && len(urls) == 0 {
+			err = failure.Newf(failure.NotFound, src, "no URL for the source")
+		}
+		switch {
+		case err != nil:
+			out = append(out, try{source: src, key: src, err: err})
+		case len(urls) == 1:
+			out = append(out, try{source: src, key: src, base: urls[0]})
+		default:
+			for _, u := range urls {
+				out = append(out, try{source: src, url: u, key: URLKey(st.Source, u), base: u})
+			}
+		}
+	}
 	return out
 }
 
@@ -228,13 +274,13 @@ func quitReason(n int, attempts []report.Attempt) string {
 	if n == 0 {
 		return "no source in the plan: the category quits"
 	}
-	sources := 0
+	sources := map[string]bool{}
 	for _, a := range attempts {
 		if a.Delta == "" {
-			sources++
+			sources[a.Source] = true
 		}
 	}
-	return fmt.Sprintf("all %d sources were unable to update: the category quits", sources)
+	return fmt.Sprintf("all %d sources were unable to update: the category quits", len(sources))
 }
 
 // unsupported says why a category cannot be updated on this endpoint.

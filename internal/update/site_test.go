@@ -73,7 +73,7 @@ func TestSiteDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := plan.For(pol, plan.Endpoint{Role: plan.RoleClient, Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}, plan.Scheduled)
-	e.runner.o.Resolve = func(s policy.Source) (string, error) { return server, nil }
+	e.runner.o.Resolve = func(s policy.Source) ([]string, error) { return []string{server}, nil }
 	run := func() *report.Report {
 		rep := e.runner.Run(context.Background(), Request{Plan: pl})
 		if rep.Result == report.Failed {
@@ -117,11 +117,11 @@ func TestSiteDocuments(t *testing.T) {
 	// A run that installs new domain settings plans the categories that
 	// follow under the policy it installed (here: a mirror first).
 	mirror := w.serve(http.FileServer(http.Dir(filepath.Dir(w.origin.PublishedDir()))))
-	e.runner.o.Resolve = func(s policy.Source) (string, error) {
+	e.runner.o.Resolve = func(s policy.Source) ([]string, error) {
 		if s.Kind == policy.URL {
-			return s.URL, nil
+			return []string{s.URL}, nil
 		}
-		return server, nil
+		return []string{server}, nil
 	}
 	replans := 0
 	replan := func() (plan.Plan, error) {

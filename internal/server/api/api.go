@@ -63,6 +63,12 @@ type EnrollResponse struct {
 	// signed one is installed from the site repository.
 	Policy string  `json:"policy"`
 	Agents []Agent `json:"agents"`
+	// ServerKeys are the key fingerprints (Fingerprint.String) of every
+	// management server of the site, the answering one's first: an
+	// endpoint that pins keys pins them all, so that it accepts each of
+	// the site's servers (docs/server.md, "Endpoints with several server
+	// URLs"). Absent from the answers of earlier versions.
+	ServerKeys []string `json:"server_keys,omitempty"`
 }
 
 // Agent is one entry of the agent directory: how "agent:ID" sources
@@ -89,6 +95,10 @@ type StatusResponse struct {
 	Role       string  `json:"role"`
 	AgentID    string  `json:"agent_id,omitempty"`
 	Agents     []Agent `json:"agents"`
+	// ServerKeys are as in EnrollResponse: an endpoint adds those it does
+	// not pin yet to its pinned set, so that a server that joins the
+	// site is accepted before endpoints are pointed at it.
+	ServerKeys []string `json:"server_keys,omitempty"`
 }
 
 // ReportUpload carries one update report (package report's JSON form).

@@ -65,11 +65,25 @@ type PinError struct {
 	// certificate).
 	Got    Fingerprint
 	Pinned Fingerprint
+	// PinnedSet, when it holds more than one, is every pin of a set
+	// (CheckPins); Pinned is its first.
+	PinnedSet []Fingerprint
 }
 
 func (e *PinError) Error() string {
+	pinned := "the pinned key fingerprint is " + e.Pinned.String()
+	if len(e.PinnedSet) > 1 {
+		s := make([]string, len(e.PinnedSet))
+		for i, p := range e.PinnedSet {
+			s[i] = p.String()
+		}
+		pinned = fmt.Sprintf("the %d pinned ones are %s", len(s), strings.Join(s, ", "))
+	}
 	if e.Got.IsZero() {
-		return fmt.Sprintf("the server presented no certificate; the pinned key fingerprint is %s", e.Pinned)
+		return fmt.Sprintf("the server presented no certificate; %s", pinned)
+	}
+	if len(e.PinnedSet) > 1 {
+		return fmt.Sprintf("the server's key fingerprint is %s, %s (not a server of the site enrolled with, or a changed key)", e.Got, pinned)
 	}
 	return fmt.Sprintf("the server's key fingerprint is %s, the pinned one is %s (not the server enrolled with, or a changed key)", e.Got, e.Pinned)
 }
@@ -90,6 +104,50 @@ func CheckPin(fp Fingerprint, chain []*x509.Certificate) error {
 		return nil
 	}
 	return &PinError{Got: key, Pinned: fp}
+}
+
+// CheckPins checks a server's certificate chain against a set of pins,
+// as CheckPin does against one, and returns the pin that matched: the
+// pinned set of a site with several management servers, one pin per
+// server key. An empty set matches nothing.
+func CheckPins(pins []Fingerprint, chain []*x509.Certificate) (Fingerprint, error) {
+	for _, fp := range pins {
+		if CheckPin(fp, chain) == nil {
+			return fp, nil
+		}
+	}
+	pe := &PinError{PinnedSet: pins}
+	if len(pins) > 0 {
+		pe.Pinned = pins[0]
+	}
+	if len(chain) > 0 {
+		pe.Got = KeyFingerprintOf(chain[0])
+	}
+	return Fingerprint{}, pe
+}
+
+// PinnedTLSConfigSet is PinnedTLSConfigFunc for a set of pins, read at
+// every handshake (so that the set may grow while connections are made):
+// it accepts a server that one of them matches (CheckPins) and calls
+// seen, if not nil, with the key fingerprint of the server and the pin
+// that matched it.
+func PinnedTLSConfigSet(pins func() []Fingerprint, seen func(key, pin Fingerprint)) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// As PinnedTLSConfigFunc: the pins replace the chain and host
+		// name checks; the handshake proves the server holds the key.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			pin, err := CheckPins(pins(), cs.PeerCertificates)
+			if err != nil {
+				return err
+			}
+			if seen != nil {
+				seen(KeyFingerprintOf(cs.PeerCertificates[0]), pin)
+			}
+			return nil
+		},
+	}
 }
 
 // PinnedTLSConfig returns a client TLS configuration that accepts exactly

@@ -207,7 +207,7 @@ func (w *world) endpoint(t *testing.T, pool *x509.CertPool, quick bool) *endpoin
 	}
 	t.Cleanup(func() { e.install.Close() })
 	e.runner, err = update.New(update.Options{Vendor: vendor, Install: e.install, Fetcher: fetch.New(suiteFetch(pool, quick)), Now: now,
-		Resolve: func(s policy.Source) (string, error) { return s.URL, nil }})
+		Resolve: func(s policy.Source) ([]string, error) { return []string{s.URL}, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
