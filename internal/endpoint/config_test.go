@@ -58,3 +58,50 @@ func TestConfigListsEveryProblem(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigServer: server: takes one URL or a list of them, in order,
+// each normalised to end in "/"; every problem is a line of its own.
+func TestConfigServer(t *testing.T) {
+	const base = "data_dir: d\ntrusted_roots: {vendor: r}\n"
+	many := "server: [" + strings.Repeat("https://s.example/x, ", 16) + "https://s.example/x]\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // the URLs, or with problems the problems
+		problems   bool
+	}{
+		{"absent", "", nil, false},
+		{"one URL", "server: https://cascade.corp.example:8443\n", []string{"https://cascade.corp.example:8443/"}, false},
+		{"a list", "server: [https://a.corp.example:8443/, 'https://b.corp.example:8443/cascade']\n",
+			[]string{"https://a.corp.example:8443/", "https://b.corp.example:8443/cascade/"}, false},
+		{"a block list", "server:\n  - https://a.example/\n  - https://b.example/\n", []string{"https://a.example/", "https://b.example/"}, false},
+		{"empty", "server:\n", nil, false},
+		{"plain http", "server: [https://a.example/, http://b.example/]\n", []string{
+			"server: server URL http://b.example/: refused: over http:// the tokens, credentials, trust roots and policy it carries would " +
+				"travel in clear and the pinned fingerprint would never be checked; use https://"}, true},
+		{"not a URL", "server: [a.example]\n", []string{`server: server URL "a.example": want an absolute https:// URL`}, true},
+		{"twice", "server: [https://a.example/, HTTPS://A.example]\n", []string{"server: HTTPS://A.example is listed twice"}, true},
+		{"a mapping", "server: {url: https://a.example/}\n", []string{"line 3: want a server URL or a list of them, got a mapping"}, true},
+		{"a list in the list", "server:\n  - https://a.example/\n  - [https://b.example/]\n", []string{"line 5: want a server URL, got a list"}, true},
+		{"too many", many, []string{"server: 17 URLs, at most 16", "server: https://s.example/x is listed twice"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(base+tc.yaml), ".")
+			if tc.problems {
+				var se *strictyaml.Error
+				if !errors.As(err, &se) {
+					t.Fatalf("error %T %v, want a *strictyaml.Error", err, err)
+				}
+				if len(se.Problems) < len(tc.want) || fmt.Sprint(se.Problems[:len(tc.want)]) != fmt.Sprint(tc.want) {
+					t.Fatalf("problems\n got %q\nwant %q", se.Problems, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(c.Server) != fmt.Sprint(tc.want) || len(c.Server) != len(tc.want) {
+				t.Fatalf("server %q, want %q", c.Server, tc.want)
+			}
+		})
+	}
+}
