@@ -17,6 +17,7 @@ func init() {
 	endpointCommands = append(endpointCommands, func() *cobra.Command {
 		var o endpoint.EnrollOptions
 		var tokenFlag, tokenFile, vendorRootFile string
+		var servers, fingerprints []string
 		cmd := &cobra.Command{
 			Use:   "enroll --server URL --token-file FILE --fingerprint F --vendor-root-sha256 HASH --config FILE",
 			Short: "Enroll this endpoint with a management server and write its configuration",
@@ -35,7 +36,13 @@ endpoint accepts on components: enrollment checks it against the vendor's
 root.json (--vendor-root FILE) or its hash (--vendor-root-sha256, printed by
 ` + "`cascade origin init`, `origin status` and `server status`" + `), brought out of
 band, and refuses a different one. --trust-server-vendor-root skips the
-check (docs/security.md).`,
+check (docs/security.md).
+
+A site with several management servers: give --server once per server, in
+the order the endpoint uses them (it enrolls with the first and fails over
+to the next), and --fingerprint for each server key you hold; the endpoint
+also pins the keys of the site's servers that the server answers with
+(docs/server.md, "Endpoints with several server URLs").`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if err := refuseSecretFlag("token", tokenFlag, "--token-file FILE or $CASCADE_ENROLL_TOKEN"); err != nil {
@@ -57,17 +64,23 @@ check (docs/security.md).`,
 				if o.VendorRootChecks() != 1 {
 					return usageError(fmt.Errorf("enroll: %w", endpoint.ErrVendorRootCheck))
 				}
-				if err := api.CheckServerURL(o.Server); err != nil {
-					return usageError(fmt.Errorf("enroll: %w", err))
+				o.Server, o.OtherServers = servers[0], servers[1:]
+				for _, u := range servers {
+					if err := api.CheckServerURL(u); err != nil {
+						return usageError(fmt.Errorf("enroll: %w", err))
+					}
+				}
+				if len(fingerprints) > 0 {
+					o.Fingerprint, o.OtherFingerprints = fingerprints[0], fingerprints[1:]
 				}
 				return runEndpointEnroll(cmd.Context(), o, cmd.OutOrStdout())
 			},
 		}
 		f := cmd.Flags()
-		f.StringVar(&o.Server, "server", "", "server base URL, https:// (required)")
+		f.StringArrayVar(&servers, "server", nil, "server base URL, https:// (required; repeat it for each server of a site with several, in the order they are used)")
 		refusedSecretFlag(f, "token", &tokenFlag)
 		f.StringVar(&tokenFile, "token-file", "", "file holding the enrollment token (default: $CASCADE_ENROLL_TOKEN holds the token itself)")
-		f.StringVar(&o.Fingerprint, "fingerprint", "", "SHA-256 fingerprint of the server's key (printed by server init and server status); empty: verify its certificate with the system roots")
+		f.StringArrayVar(&fingerprints, "fingerprint", nil, "SHA-256 fingerprint of the server's key (printed by server init and server status; repeatable: the keys of the site's servers); none: verify its certificate with the system roots")
 		f.StringVar(&o.Config, "config", "", "configuration file to write (required)")
 		f.StringVar(&o.DataDir, "data-dir", "", "data directory (default: data next to --config)")
 		f.StringVar(&o.Hostname, "hostname", "", "name of this endpoint (default: the host name)")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
+	"github.com/cascade-update/cascade/internal/endpoint"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/testkit"
@@ -68,10 +69,16 @@ func TestServerCommands(t *testing.T) {
 	out = mustRun(t, append([]string{"server", "token", "create", "--domain", "default"}, admin...)...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	cfg := filepath.Join(dir, "ep", "endpoint.yaml")
-	mustRun(t, "endpoint", "enroll", "--server", "https://"+addr+"/", "--token-file", secretFile(t, lines[len(lines)-1]), "--fingerprint", fp,
+	// A second server URL (where nothing listens yet): the site's next
+	// server, used when the first cannot be.
+	next := "https://" + testkit.FreeAddr(t, testkit.LoopbackIP(41)) + "/"
+	mustRun(t, "endpoint", "enroll", "--server", "https://"+addr+"/", "--server", next, "--token-file", secretFile(t, lines[len(lines)-1]), "--fingerprint", fp,
 		"--vendor-root-sha256", rootHash, "--config", cfg, "--hostname", "cli-client", "--address", "10.1.2.3")
+	if c, err := endpoint.LoadConfig(cfg); err != nil || strings.Join(c.Server, " ") != "https://"+addr+"/ "+next {
+		t.Fatalf("enrolled configuration's server: %v %v", c.Server, err)
+	}
 	rep := updateOnce(t, cfg)
-	if c := rep.Category(category.Components); c.Result != report.Updated || c.Source != "server" {
+	if c := rep.Category(category.Components); c.Result != report.Updated || c.Source != "server" || c.URL != "https://"+addr+"/" {
 		t.Fatalf("update: %+v", c)
 	}
 	var eps []api.Endpoint
