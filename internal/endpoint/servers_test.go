@@ -105,6 +105,15 @@ func (s *siteServer) serve(ln net.Listener) {
 		}
 		json.NewEncoder(w).Encode(resp)
 	}))
+	mux.HandleFunc("POST "+api.PathEnroll, func(w http.ResponseWriter, r *http.Request) {
+		resp := api.EnrollResponse{EndpointID: "ep_1", Credential: "cred", Domain: "default", Role: "client",
+			VendorRoot: []byte(`{}`), SiteRoot: []byte(`{}`), Policy: "origin: https://o.example/\nserver: " + s.URL + "\n"}
+		if k := s.serverKeys.Load(); k != nil {
+			resp.ServerKeys = *k
+		}
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(resp)
+	})
 	mux.HandleFunc("POST "+api.PathReports, auth(func(w http.ResponseWriter, r *http.Request) {
 		var up api.ReportUpload
 		if err := json.NewDecoder(r.Body).Decode(&up); err != nil {
@@ -430,4 +439,48 @@ func TestEventStreamFailsOver(t *testing.T) {
 	}
 	b.events <- notify.Event{ID: "n2", Versions: map[string]string{"pattern": "2.0"}}
 	event("n2")
+}
+
+// TestEnrollRecordsPinSet: enrolling with the fingerprints of two of the
+// site's servers reaches the one whose key is the second given, and pins
+// the key it saw, the other given, and the keys the server answers with,
+// each once, in that order; the configuration lists every server URL. A
+// server none of the fingerprints matches is refused and nothing is
+// written.
+func TestEnrollRecordsPinSet(t *testing.T) {
+	a, b, c := newSiteServer(t, 14), newSiteServer(t, 15), newSiteServer(t, 16)
+	b.serverKeys.Store(&[]string{b.keyFP().String(), a.keyFP().String(), c.keyFP().String()})
+	dir := t.TempDir()
+	o := EnrollOptions{Server: b.URL, OtherServers: []string{a.URL, c.URL}, Token: "tok", Config: filepath.Join(dir, "endpoint.yaml"),
+		Fingerprint: a.keyFP().String(), OtherFingerprints: []string{b.keyFP().String()}, TrustServerVendorRoot: true, Hostname: "h"}
+	if _, err := Enroll(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(o.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Server, " ") != b.URL+" "+a.URL+" "+c.URL {
+		t.Fatalf("configuration server: %q", cfg.Server)
+	}
+	var enr enrollment
+	raw, _ := os.ReadFile(filepath.Join(dir, "data", serverDir, enrollmentFile))
+	if err := json.Unmarshal(raw, &enr); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{b.keyFP().String(), a.keyFP().String(), c.keyFP().String()}
+	if strings.Join(enr.KeyFingerprints, " ") != strings.Join(want, " ") || enr.KeyFingerprint != want[0] || enr.URL != b.URL {
+		t.Fatalf("enrollment %+v, want pins %v", enr, want)
+	}
+
+	rogue := newSiteServer(t, 17)
+	dir = t.TempDir()
+	o.Server, o.OtherServers, o.Config = rogue.URL, nil, filepath.Join(dir, "endpoint.yaml")
+	_, err = Enroll(context.Background(), o)
+	if !errors.Is(err, api.ErrFingerprint) {
+		t.Fatalf("enroll with an unpinned server: %v, want a pin error", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a refused enrollment wrote %d files", len(entries))
+	}
 }
