@@ -92,9 +92,9 @@ func printReport(out io.Writer, rep *report.Report, asJSON bool) error {
 	fmt.Fprintln(tw, "CATEGORY\tRESULT\tSOURCE\tBYTES\tVERSIONS")
 	var notes []string
 	for _, c := range rep.Categories {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Category, c.Result, dash(c.Source), agentBytes(c.Bytes), versionChange(c.Before, c.After))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Category, c.Result, dash(sourceURL(c.Source, c.URL)), agentBytes(c.Bytes), versionChange(c.Before, c.After))
 		for _, a := range c.Attempts {
-			notes = append(notes, fmt.Sprintf("  %s: %s: %s: %s", c.Category, a.Source, a.Class, a.Error))
+			notes = append(notes, fmt.Sprintf("  %s: %s: %s: %s", c.Category, sourceURL(a.Source, a.URL), a.Class, a.Error))
 		}
 		if c.Error != "" {
 			notes = append(notes, fmt.Sprintf("  %s: %s", c.Category, c.Error))
@@ -110,4 +110,13 @@ func printReport(out io.Writer, rep *report.Report, asJSON bool) error {
 		fmt.Fprintln(out, n)
 	}
 	return nil
+}
+
+// sourceURL names a report's source, with its URL when it has several
+// (the server of a site with several management servers).
+func sourceURL(source, url string) string {
+	if url == "" {
+		return source
+	}
+	return source + " " + url
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cascade-update/cascade/internal/notify"
 	"github.com/cascade-update/cascade/internal/plan"
+	"github.com/cascade-update/cascade/internal/policy"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/testkit"
@@ -482,5 +483,33 @@ func TestEnrollRecordsPinSet(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("a refused enrollment wrote %d files", len(entries))
+	}
+}
+
+// TestStandaloneServerList: a standalone endpoint resolves the server
+// source to its configuration's server: list, in order, instead of its
+// policy's server; without the list, to the policy's.
+func TestStandaloneServerList(t *testing.T) {
+	dir := t.TempDir()
+	root := trusttest.New(t, time.Now(), trusttest.Delegation{}).Root
+	os.WriteFile(filepath.Join(dir, "root.json"), root, 0o644)
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte("origin: https://o.example/\nserver: https://policy.example/\n"), 0o644)
+	for _, c := range []struct{ conf, want string }{
+		{"server: [https://a.example:8443, https://b.example:8443/]\n", "https://a.example:8443/ https://b.example:8443/"},
+		{"", "https://policy.example/"},
+	} {
+		cfg, err := ParseConfig([]byte("id: ep\ndata_dir: data\npolicy: policy.yaml\ntrusted_roots: {vendor: root.json}\n"+c.conf), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := Open(cfg, Options{Now: time.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ep.resolve(policy.Source{Kind: policy.Server})
+		ep.Close()
+		if err != nil || strings.Join(got, " ") != c.want {
+			t.Errorf("config %q: server resolves to %q %v, want %s", c.conf, got, err, c.want)
+		}
 	}
 }
