@@ -180,12 +180,6 @@ func (s *siteServer) uploads() []api.ReportUpload {
 	return append([]api.ReportUpload(nil), s.reports...)
 }
 
-// refusingURL is an https URL on loopback address number n where nothing
-// listens.
-func refusingURL(t *testing.T, n int) string {
-	return "https://" + testkit.FreeAddr(t, testkit.LoopbackIP(n)) + "/"
-}
-
 // hangingURL is an https URL on loopback address number n whose server
 // accepts connections and never answers; accepted counts them.
 func hangingURL(t *testing.T, n int) (string, *atomic.Int32) {
