@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,5 +122,43 @@ func TestServerSourceReturnsToFirstURL(t *testing.T) {
 	clock.Advance(31 * time.Second)
 	if rc := run(); rc.Result != report.UpToDate || rc.URL != w.servers[0] || len(rc.Attempts) != 0 {
 		t.Fatalf("run after the failure is forgotten: %+v, want the first URL again", rc)
+	}
+}
+
+// TestServerURLsProbedAhead: the server source's URLs are walked with
+// the probe-ahead of the source list: while the first URL keeps its
+// request waiting, the second is contacted. The first answers (503) only
+// once the second has been contacted, which a sequential walk would do
+// only after giving the first up at its header timeout (unreachable); the
+// third URL serves.
+func TestServerURLsProbedAhead(t *testing.T) {
+	w := newWorld(t)
+	w.publish("1.0")
+	tree := filepath.Dir(w.origin.PublishedDir())
+	contacted := make(chan struct{})
+	var once sync.Once
+	first := w.serve(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case <-contacted:
+			http.Error(rw, "shutting down", http.StatusServiceUnavailable)
+		case <-r.Context().Done():
+		}
+	}))
+	second := w.serve(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(contacted) })
+		http.NotFound(rw, r)
+	}))
+	w.servers = []string{first, second, w.serveDir(tree)}
+	e := w.endpoint(fetch.Options{ResponseHeaderTimeout: 5 * time.Second})
+	rep := e.runner.Run(context.Background(), Request{Plan: standardPlan(t, "https://origin.invalid/", false)})
+	rc := catReport(t, rep, category.Components)
+	if rc.Result != report.Updated || rc.URL != w.servers[2] || len(rc.Attempts) != 2 {
+		t.Fatalf("components: %+v, want updated from the third server URL after the first two", rc)
+	}
+	if a := rc.Attempts[0]; a.URL != first || a.Class != failure.HTTPError {
+		t.Fatalf("first URL's attempt %+v, want %s: the second URL was contacted only after the first was given up", a, failure.HTTPError)
+	}
+	if a := rc.Attempts[1]; a.URL != second || a.Class != failure.NotFound {
+		t.Fatalf("second URL's attempt %+v, want %s", a, failure.NotFound)
 	}
 }
