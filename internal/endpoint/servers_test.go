@@ -226,6 +226,17 @@ func openEnrolled(t *testing.T, enr enrollment, conf string, now func() time.Tim
 	return ep, nil
 }
 
+// mustOpenEnrolled opens an endpoint enrolled as enr, with the
+// enrollment's server URL.
+func mustOpenEnrolled(t *testing.T, enr enrollment) *Endpoint {
+	t.Helper()
+	ep, err := openEnrolled(t, enr, "", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
 // serverList is the configuration line listing urls.
 func serverList(urls ...string) string { return "server: [" + strings.Join(urls, ", ") + "]\n" }
 
