@@ -40,12 +40,13 @@ func policyToolsEnv(t *testing.T) (*env, string) {
 	return e, head
 }
 
-// submit clicks sel, which submits a form, and waits until the next
-// page shows wait.
+// submit clicks sel, which submits a form, waits for the next page to
+// load and checks that it shows wait.
 func (b *browser) submit(sel, wait string) {
 	b.t.Helper()
-	eval[bool](b, `document.body.dataset.before = "submit"; true`)
-	b.run("submit with "+sel, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitReady(chromedp.CSS(`body:not([data-before])`)))
+	if _, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		b.t.Fatalf("submit with %s: %v", sel, err)
+	}
 	if !eval[bool](b, fmt.Sprintf(`document.querySelector(%q) !== null`, wait)) {
 		b.t.Fatalf("after %s the page shows no %s: %q", sel, wait, eval[string](b, `document.querySelector("main").innerText`))
 	}
@@ -168,10 +169,13 @@ func TestConsoleBrowserPreviewMalformedPolicy(t *testing.T) {
 	post := func(path, doc string) {
 		t.Helper()
 		b.run("open "+path, chromedp.Navigate(e.url+"sources/preview"), chromedp.WaitVisible(chromedp.CSS("#policy")))
-		eval[bool](b, fmt.Sprintf(`(() => { const f = document.createElement("form"); f.method = "post"; f.action = %q;
+		js := fmt.Sprintf(`(() => { const f = document.createElement("form"); f.method = "post"; f.action = %q;
 			const t = document.createElement("textarea"); t.name = "policy"; t.value = %q; f.append(t);
-			document.body.append(f); document.body.dataset.before = "submit"; f.submit(); return true; })()`, path, doc))
-		b.run("posted to "+path, chromedp.WaitVisible(chromedp.CSS(`body:not([data-before]) #policy`)))
+			document.body.append(f); f.submit(); })()`, path, doc)
+		if _, err := chromedp.RunResponse(b.ctx, chromedp.Evaluate[chromedp.Void](js)); err != nil {
+			t.Fatalf("post to %s: %v", path, err)
+		}
+		b.run("posted to "+path, chromedp.WaitVisible(chromedp.CSS(`#policy`)))
 	}
 	for _, path := range []string{"/sources/preview", "/sources/whatif"} {
 		post(path, draft)

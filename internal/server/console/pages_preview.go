@@ -176,6 +176,7 @@ type previewRow struct {
 	CurrentEntry, EdEn int
 	Differs            bool
 	Note               string // a category without sources in either plan
+	First              bool   // the category's first row
 }
 
 // previewView is one target's comparison as the page shows it.
@@ -224,11 +225,11 @@ func viewPreview(p api.Preview) previewView {
 			if !okC || !okE {
 				note = "not updated by this trigger under one policy, no source under the other"
 			}
-			v.Rows = append(v.Rows, previewRow{Category: string(c), Note: note, Differs: okC != okE})
+			v.Rows = append(v.Rows, previewRow{Category: string(c), Note: note, Differs: okC != okE, First: true})
 			continue
 		}
 		for j := range max(len(cur), len(ed)) {
-			row := previewRow{Category: string(c), Pos: j + 1, Current: "—", Edited: "—"}
+			row := previewRow{Category: string(c), Pos: j + 1, Current: "—", Edited: "—", First: j == 0}
 			if j < len(cur) {
 				row.Current, row.CurrentWhy, row.CurrentEntry = cur[j].Source, cur[j].Why, cur[j].Entry
 			}
