@@ -329,8 +329,12 @@ func TestConsoleBrowserDashboardAndEndpoints(t *testing.T) {
 	// Role filter (the select applies itself) and text.
 	b.run("role filter", chromedp.Navigate(e.url+"endpoints"), chromedp.WaitVisible(chromedp.CSS("#role")))
 	// Choosing in the select applies the filter (console.js).
-	eval[bool](b, `(() => { const s = document.querySelector("#role"); s.value = "agent";
-		return s.dispatchEvent(new Event("change", {bubbles: true})); })()`)
+	// Wait for the page it loads to load whole: a form found while it is
+	// still loading can be replaced under the next action.
+	if _, err := chromedp.RunResponse(b.ctx, chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#role"); s.value = "agent";
+		s.dispatchEvent(new Event("change", {bubbles: true})); })()`)); err != nil {
+		t.Fatalf("choose the role filter: %v", err)
+	}
 	b.run("role filtered", chromedp.WaitReady(chromedp.CSS(`#role option[value="agent"][selected]`)))
 	if hs := hosts(); strings.Join(hs, ",") != "host-00,host-10,host-20,host-30,host-40,host-50" {
 		t.Fatalf("agents: %v", hs)
