@@ -33,7 +33,7 @@ func TestTargetMessage(t *testing.T) {
 	for msg, want := range map[string]string{
 		`targets[0]: no enrolled endpoint has the id or hostname "nobody"`: `Endpoint "nobody": no enrolled endpoint has the id or hostname "nobody"`,
 		`targets[1]: address "10.1" is not an IP address`:                  `Addresses: address "10.1" is not an IP address`,
-		`trigger: unknown trigger "x"`:                                      `trigger: unknown trigger "x"`,
+		`trigger: unknown trigger "x"`:                                     `trigger: unknown trigger "x"`,
 	} {
 		if got := targetMessage(msg, ts); got != want {
 			t.Errorf("targetMessage(%q) = %q, want %q", msg, got, want)
