@@ -169,25 +169,23 @@ func targetMessage(msg string, ts []api.PreviewTarget) string {
 
 // previewRow is one position of one category in both plans.
 type previewRow struct {
-	Category           string
-	Pos                int
-	Current, Edited    string
-	CurrentWhy, EdWhy  string
-	CurrentEntry, EdEn int
-	Differs            bool
-	Note               string // a category without sources in either plan
-	First              bool   // the category's first row
+	Category          string
+	Pos               int
+	Current, Edited   string
+	CurrentWhy, EdWhy string
+	Differs           bool
+	Note              string // a category without sources in either plan
+	First             bool   // the category's first row
 }
 
 // previewView is one target's comparison as the page shows it.
 type previewView struct {
-	Name, Role             string
-	EndpointID             string
-	CurrentRule, EditRule  string
-	Rows                   []previewRow
-	Changed                []string
-	CurrentNotes, EdNotes  []string
-	CurrentEmpty, Disabled bool
+	Name, Role            string
+	EndpointID            string
+	CurrentRule, EditRule string
+	Rows                  []previewRow
+	Changed               []string // per category that differs, where
+	CurrentNotes, EdNotes []string
 }
 
 func viewPreview(p api.Preview) previewView {
@@ -231,10 +229,10 @@ func viewPreview(p api.Preview) previewView {
 		for j := range max(len(cur), len(ed)) {
 			row := previewRow{Category: string(c), Pos: j + 1, Current: "—", Edited: "—", First: j == 0}
 			if j < len(cur) {
-				row.Current, row.CurrentWhy, row.CurrentEntry = cur[j].Source, cur[j].Why, cur[j].Entry
+				row.Current, row.CurrentWhy = cur[j].Source, cur[j].Why
 			}
 			if j < len(ed) {
-				row.Edited, row.EdWhy, row.EdEn = ed[j].Source, ed[j].Why, ed[j].Entry
+				row.Edited, row.EdWhy = ed[j].Source, ed[j].Why
 			}
 			row.Differs = row.Current != row.Edited
 			v.Rows = append(v.Rows, row)
@@ -379,8 +377,12 @@ func (c *Console) whatIf(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var res api.WhatIfResult
-	if err := json.Unmarshal(body, &res); err != nil || res.Result == nil {
-		c.fail(w, r, fmt.Errorf("read the what-if: %w", errors.Join(err, errors.New("no result"))))
+	if err := json.Unmarshal(body, &res); err != nil {
+		c.fail(w, r, fmt.Errorf("read the what-if: %w", err))
+		return
+	}
+	if res.Result == nil {
+		c.fail(w, r, errors.New("read the what-if: the answer has no result"))
 		return
 	}
 	var cats []whatIfCategory
