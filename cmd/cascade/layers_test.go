@@ -54,8 +54,9 @@ var (
 		"internal/demo":     "cascade demo builds an origin repository on one machine",
 		"internal/testkit/...": "the test kits build the signed repositories their sources " +
 			"serve (the hostile source among them)",
-		"bench/agent":  "benchmark: publishes the origin it serves",
-		"bench/fanout": "benchmark: publishes the origin of its world",
+		"bench/agent":         "benchmark: publishes the origin it serves",
+		"bench/fanout":        "benchmark: publishes the origin of its world",
+		"scripts/screenshots": "runs the demo site (internal/demo) to photograph its console",
 	}
 )
 

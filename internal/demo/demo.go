@@ -48,6 +48,24 @@ type Options struct {
 	// Dir is where the site lives (default: a new temporary directory,
 	// removed when Run returns).
 	Dir string
+	// Ready, with Stay, is called once the demonstration is done, with
+	// what a program needs to use the running site (scripts/screenshots
+	// signs in to its console); the site runs until ctx is cancelled.
+	Ready func(Site)
+}
+
+// Site is the running demo site, as Options.Ready receives it.
+type Site struct {
+	// ServerURL is the management server's URL, its API's and its web
+	// console's; Fingerprint pins its self-signed certificate.
+	ServerURL   string
+	Fingerprint api.Fingerprint
+	// AdminToken is an admin API token.
+	AdminToken string
+	// ConsoleUser and ConsolePassword sign in to the console (role admin).
+	ConsoleUser, ConsolePassword string
+	OriginURL                    string
+	Dir                          string
 }
 
 // site is the running demo site.
@@ -115,6 +133,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	fmt.Fprintf(s.out, "\nThe site keeps running until you press Ctrl-C.\n  server  %s (fingerprint %s)\n  console %s  (sign in as admin, password %s; the certificate is self-signed)\n  admin   CASCADE_ADMIN_TOKEN=%s\n  origin  %s\n  data    %s\n",
 		s.serverURL, s.fp, s.serverURL, s.consolePassword, s.adminToken, s.originURL, s.dir)
+	if o.Ready != nil {
+		o.Ready(Site{ServerURL: s.serverURL, Fingerprint: s.fp, AdminToken: s.adminToken, ConsoleUser: "admin",
+			ConsolePassword: s.consolePassword, OriginURL: s.originURL, Dir: s.dir})
+	}
 	<-ctx.Done()
 	return nil
 }

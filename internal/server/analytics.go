@@ -130,7 +130,7 @@ func member(e store.Endpoint, rep store.Report, ok bool, deployed map[string]str
 		return m
 	}
 	m.Sources = map[string]string{}
-	installed := e.Installed[category.Components]
+	installed := installedComponents(e, rep, ok)
 	for _, c := range rep.Categories {
 		src := c.Source
 		if src == "" {
@@ -139,9 +139,6 @@ func member(e store.Endpoint, rep store.Report, ok bool, deployed map[string]str
 		m.Sources[string(c.Category)] = src
 		m.Bytes += c.Bytes
 		m.FullBytes += max(c.FullBytes, c.Bytes) // older endpoints do not say
-		if c.Category == category.Components && c.VersionsAfter != nil {
-			installed = c.VersionsAfter
-		}
 	}
 	if strings.EqualFold(rep.Result, "failed") {
 		m.State = api.StateFailing
@@ -196,19 +193,40 @@ func (s *Server) registry(ctx context.Context) ([]store.Endpoint, map[string]sto
 		}
 		after = page[len(page)-1].ID
 	}
+	last, err := s.lastReports(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eps, last, nil
+}
+
+// lastReports returns every endpoint's last report, by endpoint id.
+func (s *Server) lastReports(ctx context.Context) (map[string]store.Report, error) {
 	last := map[string]store.Report{}
 	for after := ""; ; {
 		page, err := s.st.LastReports(ctx, store.EndpointFilter{After: after, Limit: registryPage})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, r := range page {
 			last[r.EndpointID] = r
 		}
 		if len(page) < registryPage {
-			break
+			return last, nil
 		}
 		after = page[len(page)-1].EndpointID
 	}
-	return eps, last, nil
+}
+
+// installedComponents are the component versions e runs: those its last
+// report (rep, if ok) left installed, else those of its last status.
+func installedComponents(e store.Endpoint, rep store.Report, ok bool) map[string]string {
+	if ok {
+		for _, c := range rep.Categories {
+			if c.Category == category.Components && c.VersionsAfter != nil {
+				return c.VersionsAfter
+			}
+		}
+	}
+	return e.Installed[category.Components]
 }

@@ -59,7 +59,10 @@ func (s *Server) policyInForce(ctx context.Context) (*policy.Policy, int64, erro
 }
 
 // snapshot reads every endpoint, revoked ones included, page by page.
-func (s *Server) snapshot(ctx context.Context) (*registry.Snapshot, error) {
+// With last (every endpoint's last report), an endpoint's components are
+// those its last report left installed (installedComponents, as the agent
+// report counts them): its status is sent when a run starts.
+func (s *Server) snapshot(ctx context.Context, last map[string]store.Report) (*registry.Snapshot, error) {
 	reg := &registry.Snapshot{}
 	for after := ""; ; {
 		page, err := s.st.ListEndpoints(ctx, store.EndpointFilter{After: after, Limit: registryPage, IncludeRevoked: true})
@@ -67,7 +70,12 @@ func (s *Server) snapshot(ctx context.Context) (*registry.Snapshot, error) {
 			return nil, err
 		}
 		for _, e := range page {
-			reg.Endpoints = append(reg.Endpoints, snapshotEndpoint(e))
+			se := snapshotEndpoint(e)
+			if last != nil {
+				rep, ok := last[e.ID]
+				se.Components = installedComponents(e, rep, ok)
+			}
+			reg.Endpoints = append(reg.Endpoints, se)
 		}
 		if len(page) < registryPage {
 			return reg, nil
@@ -107,7 +115,7 @@ func (s *Server) lintPolicy(r *http.Request) (*api.LintResult, error) {
 	} else if p, res.PolicyVersion, err = s.policyInForce(r.Context()); err != nil {
 		return nil, err
 	}
-	reg, err := s.snapshot(r.Context())
+	reg, err := s.snapshot(r.Context(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +172,7 @@ func (s *Server) previewPolicy(r *http.Request) (*api.PreviewResult, error) {
 	res := &api.PreviewResult{PolicyVersion: version, Previews: make([]api.Preview, 0, len(req.Targets))}
 	for i, t := range req.Targets {
 		if t.Endpoint != "" && reg == nil {
-			if reg, err = s.snapshot(r.Context()); err != nil {
+			if reg, err = s.snapshot(r.Context(), nil); err != nil {
 				return nil, err
 			}
 		}
@@ -301,7 +309,11 @@ func (s *Server) whatIfPolicy(r *http.Request) (*api.WhatIfResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := s.snapshot(r.Context())
+	last, err := s.lastReports(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	reg, err := s.snapshot(r.Context(), last)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,10 +16,8 @@ import (
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/server/console"
 	"github.com/cascade-update/cascade/internal/store"
+	chromium "github.com/cascade-update/cascade/internal/testkit/browser"
 )
-
-// chromiumPath is Debian's chromium (.ci/run installs it).
-const chromiumPath = "/usr/bin/chromium"
 
 // browser is a headless Chromium driven by chromedp, with a fresh
 // profile; on test failure it saves a screenshot of the page.
@@ -34,28 +31,17 @@ type browser struct {
 // when CASCADE_REQUIRE_BROWSER=1).
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	path := chromiumPath
-	if p := os.Getenv("CASCADE_CHROMIUM"); p != "" {
-		path = p
-	}
-	if _, err := exec.LookPath(path); err != nil {
+	path, err := chromium.Path()
+	if err != nil {
 		if os.Getenv("CASCADE_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("CASCADE_REQUIRE_BROWSER=1 but Chromium is not at %s (apt-get install chromium)", path)
+			t.Fatalf("CASCADE_REQUIRE_BROWSER=1 but %v", err)
 		}
-		t.Skipf("browser tests need Chromium at %s (apt-get install chromium, or set CASCADE_CHROMIUM)", path)
+		t.Skipf("browser tests need Chromium: %v", err)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		// The test server's certificate is self-signed (the CLI pins its
-		// fingerprint; the browser cannot).
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.WindowSize(1280, 900),
+	ctx, stop, err := chromium.Start(chromium.Options{Path: path, UserDataDir: t.TempDir(), Width: 1280, Height: 900})
+	if err != nil {
+		t.Fatal(err)
 	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
 	tctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
 	b := &browser{t: t, ctx: tctx, shotCtx: ctx}
 	t.Cleanup(func() {
@@ -63,12 +49,8 @@ func newBrowser(t *testing.T) *browser {
 			b.screenshot()
 		}
 		cancelT()
-		cancelB()
-		cancelA()
+		stop()
 	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
 	return b
 }
 
@@ -128,14 +110,7 @@ func eval[T any](b *browser, expr string, opts ...chromedp.EvaluateOption) T {
 // signIn signs in through the sign-in form.
 func (b *browser) signIn(base, name, password string) {
 	b.t.Helper()
-	b.run("sign in as "+name,
-		chromedp.Navigate(base+"signin"),
-		chromedp.WaitVisible(chromedp.CSS("#name")),
-		chromedp.SendKeys(chromedp.CSS("#name"), name),
-		chromedp.SendKeys(chromedp.CSS("#password"), password),
-		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#whoami, #error")),
-	)
+	b.run("sign in as "+name, chromium.SignIn(base, name, password))
 }
 
 // account makes a console account.
@@ -354,8 +329,12 @@ func TestConsoleBrowserDashboardAndEndpoints(t *testing.T) {
 	// Role filter (the select applies itself) and text.
 	b.run("role filter", chromedp.Navigate(e.url+"endpoints"), chromedp.WaitVisible(chromedp.CSS("#role")))
 	// Choosing in the select applies the filter (console.js).
-	eval[bool](b, `(() => { const s = document.querySelector("#role"); s.value = "agent";
-		return s.dispatchEvent(new Event("change", {bubbles: true})); })()`)
+	// Wait for the page it loads to load whole: a form found while it is
+	// still loading can be replaced under the next action.
+	if _, err := chromedp.RunResponse(b.ctx, chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#role"); s.value = "agent";
+		s.dispatchEvent(new Event("change", {bubbles: true})); })()`)); err != nil {
+		t.Fatalf("choose the role filter: %v", err)
+	}
 	b.run("role filtered", chromedp.WaitReady(chromedp.CSS(`#role option[value="agent"][selected]`)))
 	if hs := hosts(); strings.Join(hs, ",") != "host-00,host-10,host-20,host-30,host-40,host-50" {
 		t.Fatalf("agents: %v", hs)

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/lint"
@@ -154,4 +155,45 @@ func asStatus(err error, se **api.StatusError) bool {
 	s, ok := err.(*api.StatusError)
 	*se = s
 	return ok
+}
+
+// TestWhatIfCountsReportedVersions: an endpoint's status is sent when a
+// run starts, its report when the run ends; the what-if takes the
+// versions the last report left installed, as the agent report does,
+// so an endpoint that has just updated is not counted as behind.
+func TestWhatIfCountsReportedVersions(t *testing.T) {
+	e := newEnv(t, sqliteDB)
+	ctx := context.Background()
+	e.origin.publish(t, "components", "pattern", "2.0")
+	e.sync()
+	c1, _ := e.enroll("c1", "10.1.0.10")
+	e.enroll("c2", "10.1.0.11")
+	// Both started their run at 1.0; c1's report says it ended at 2.0.
+	for _, id := range []string{c1.EndpointID} {
+		if _, err := e.st.UpdateEndpointStatus(ctx, id, store.StatusUpdate{
+			Installed: store.Installed{category.Components: {"pattern": "1.0"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	if err := e.st.AddReports(ctx, []store.Report{{EndpointID: c1.EndpointID, Trigger: "scheduled", Started: now, Finished: now, Result: "success",
+		Categories: []store.CategoryReport{{Category: category.Components, Result: "updated", Source: "server",
+			VersionsAfter: map[string]string{"pattern": "2.0"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var rep api.AgentReport
+	e.call(http.MethodGet, "/api/v1/agents/report", nil, &rep)
+	if rep.Unassigned.States[api.StateUpToDate] != 1 {
+		t.Fatalf("agent report: %+v", rep.Unassigned)
+	}
+	var wr api.WhatIfResult
+	e.call(http.MethodPost, api.PathPolicyWhatIf, api.WhatIfRequest{}, &wr)
+	size := int64(len(strings.Repeat("pattern 2.0\n", 100)))
+	need := 0
+	for _, g := range wr.Groups {
+		need += g.NeedUpdate
+	}
+	if need != 1 || wr.Bytes.Server != size {
+		t.Fatalf("what-if: %d endpoints need an update and the server carries %d bytes; want 1 (c2) and %d", need, wr.Bytes.Server, size)
+	}
 }

@@ -6,8 +6,9 @@
 // test ends) and Get (a request whose body is read whole).
 //
 // The packages below it are the larger kits: hostile (a misbehaving
-// update source), storetest (the conformance suite of store.Store) and
-// pgtest (a PostgreSQL schema of its own for each test).
+// update source), storetest (the conformance suite of store.Store),
+// pgtest (a PostgreSQL schema of its own for each test) and browser (the
+// headless Chromium of the console's browser tests and screenshots).
 //
 // A test kit is not a mock of a real part: tests keep using real
 // servers, stores and repositories, and these helpers only drive and

@@ -143,6 +143,11 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("POST /content/programs/{program}/{action}", c.admin(c.changeProgram))
 	mux.Handle("POST /enrollment/tokens", c.admin(c.createToken))
 	mux.Handle("POST /enrollment/tokens/{id}/revoke", c.admin(c.revokeToken))
+	// Preview and what-if change nothing: a viewer may post them too.
+	mux.Handle("GET /sources/preview", c.viewer(c.preview))
+	mux.Handle("POST /sources/preview", c.viewer(c.preview))
+	mux.Handle("GET /sources/whatif", c.viewer(c.whatIf))
+	mux.Handle("POST /sources/whatif", c.viewer(c.whatIf))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotFound, "No such page.")
 	})
@@ -365,8 +370,9 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm"} {
-		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html")
+	for _, name := range append([]string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm"}, previewTemplates...) {
+		// templates/_*.html define parts that several pages use.
+		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html", "templates/_*.html")
 		if err != nil {
 			return nil, fmt.Errorf("console templates: %w", err)
 		}
