@@ -142,6 +142,11 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /content/programs/{program}/{action}", c.admin(c.confirmProgram))
 	mux.Handle("POST /content/programs/{program}/{action}", c.admin(c.changeProgram))
 	mux.Handle("POST /enrollment/tokens", c.admin(c.createToken))
+	mux.Handle("GET /sources", c.viewer(c.sourcesPage))
+	mux.Handle("POST /sources", c.admin(c.sourcesPost))
+	mux.Handle("GET /sources/export", c.viewer(c.sourcesExport))
+	mux.Handle("POST /sources/export", c.admin(c.sourcesExport))
+	mux.Handle("POST /sources/notify", c.admin(c.sourcesNotify))
 	mux.Handle("POST /enrollment/tokens/{id}/revoke", c.admin(c.revokeToken))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotFound, "No such page.")
@@ -365,7 +370,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm"} {
+	for _, name := range []string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm", "sources"} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console templates: %w", err)
