@@ -56,15 +56,19 @@ type sourcesView struct {
 
 // sourceRow is one entry of the draft's list.
 type sourceRow struct {
-	ID       int // the index of the row in the form posted next
-	Pos      int // 1-based
-	Entry    policy.Entry
-	Kind     string
-	Host     string // the agent's hostname, when the source is an enrolled agent
-	Selected bool
-	Problems []string
-	Warnings []string
+	ID        int // the index of the row in the form posted next
+	Pos       int // 1-based
+	Entry     policy.Entry
+	Kind      string // addressKind
+	KindLabel string
+	Host      string // the agent's hostname, when the source is an enrolled agent
+	Selected  bool
+	Problems  []string
+	Warnings  []string
 }
+
+// kindLabels name the kinds of addresses in the list.
+var kindLabels = map[string]string{"range": "range", "single": "single address", "cidr": "CIDR", "prefix": "IPv6 prefix"}
 
 // agentOption is an enrolled update agent offered as a source.
 type agentOption struct {
@@ -247,6 +251,7 @@ func (c *Console) renderSources(w http.ResponseWriter, r *http.Request, code int
 	v.Rows = make([]sourceRow, len(rows))
 	for i, x := range rows {
 		row := sourceRow{ID: i, Pos: i + 1, Entry: x.Entry, Kind: addressKind(x.Addresses), Problems: problems[i+1]}
+		row.KindLabel = kindLabels[row.Kind]
 		if id, ok := strings.CutPrefix(x.Source, "agent:"); ok {
 			row.Host = hosts[id]
 		}
@@ -262,20 +267,27 @@ func (c *Console) renderSources(w http.ResponseWriter, r *http.Request, code int
 			v.Editor = entryEditor{Kind: "range", SourceKind: "agent", Error: "The entry edited is no longer in the list."}
 		}
 	}
-	if p != nil {
-		ws, err := c.lintDraft(r, v.YAML)
-		if err != nil {
-			v.LintError = err.Error()
-		}
-		for _, lw := range ws {
-			if lw.Entry >= 1 && lw.Entry <= len(v.Rows) {
-				v.Rows[lw.Entry-1].Warnings = append(v.Rows[lw.Entry-1].Warnings, lw.Message)
-			} else {
-				v.Warnings = append(v.Warnings, lw.Message)
-			}
+	c.lintRows(r, v, p)
+	c.render(w, r, code, "sources", map[string]any{"S": v})
+}
+
+// lintRows puts the lint warnings of a valid draft next to the entries
+// they concern (an invalid draft is not linted: the page says so).
+func (c *Console) lintRows(r *http.Request, v *sourcesView, p *policy.Policy) {
+	if p == nil {
+		return
+	}
+	ws, err := c.lintDraft(r, v.YAML)
+	if err != nil {
+		v.LintError = err.Error()
+	}
+	for _, lw := range ws {
+		if lw.Entry >= 1 && lw.Entry <= len(v.Rows) {
+			v.Rows[lw.Entry-1].Warnings = append(v.Rows[lw.Entry-1].Warnings, lw.Message)
+		} else {
+			v.Warnings = append(v.Warnings, lw.Message)
 		}
 	}
-	c.render(w, r, code, "sources", map[string]any{"S": v})
 }
 
 // lintDraft returns the warnings of a valid draft, from the API's lint
