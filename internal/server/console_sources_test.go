@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/cascade-update/cascade/internal/category"
@@ -222,10 +223,51 @@ func TestConsoleBrowserSourcesEdit(t *testing.T) {
 		t.Fatalf("notice %q", got)
 	}
 
+	// Leaving the page with a draft not saved: the browser asks first;
+	// staying keeps the draft.
+	dctx, stopDialogs := context.WithCancel(b.ctx)
+	asked := make(chan string, 1)
+	go func() {
+		for ev, err := range chromedp.Events(dctx, page.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			asked <- string(ev.Type)
+			if _, err := chromedp.Call(dctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false}); err != nil {
+				return
+			}
+		}
+	}()
+	b.run("leave for the dashboard", chromedp.Click(chromedp.CSS(`nav a[href="/"]`)))
+	select {
+	case typ := <-asked:
+		if typ != "beforeunload" {
+			t.Fatalf("leaving opened a %s dialog", typ)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("leaving a draft not saved did not ask")
+	}
+	stopDialogs()
+	if got := b.sourceRows(); strings.Join(got, ",") != strings.Join(want[:4], ",") || !strings.HasSuffix(eval[string](b, `location.pathname`), "/sources") {
+		t.Fatalf("after staying: %s %q", eval[string](b, `location.pathname`), got)
+	}
+
 	// A setting: clients use the list. With JavaScript the draft's policy
 	// field follows at once.
 	b.choose("#clients_source", "customized")
 	b.poll("the draft to hold the setting", `document.querySelector("#policy").value.includes("source: customized")`)
+	// Preview and What-if post the draft to the pages that show them: the
+	// form's field policy is the whole draft, as the policy check takes it.
+	for _, sel := range []string{"#preview", "#whatif"} {
+		action := eval[string](b, `(() => { const x = document.querySelector("`+sel+`"); return x.form.method + " " + new URL(x.formAction).pathname; })()`)
+		if want := "post /sources/" + sel[1:]; action != want {
+			t.Fatalf("%s submits %q, want %q", sel, action, want)
+		}
+	}
+	draft, err := policy.Parse([]byte(eval[string](b, `new FormData(document.querySelector("#draft-form")).get("policy")`)))
+	if err != nil || strings.Join(entriesOf(draft), ",") != strings.Join(want[:4], ",") || draft.Clients.Source != policy.Customized {
+		t.Fatalf("the policy field the preview gets: %+v (%v)", draft, err)
+	}
 
 	// Review: the difference from the version in force; then publish.
 	b.submit("review", "#save")
