@@ -53,8 +53,14 @@ func (b *browser) poll(what, expr string) {
 // server answers (the mark set in the page before the click is gone).
 func (b *browser) submit(what, sel string) {
 	b.t.Helper()
+	b.submitBy(what, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// submitBy is submit with the action that posts the form.
+func (b *browser) submitBy(what string, act chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
 	eval[bool](b, `window.cascadeOldPage = true`)
-	b.run(what, chromedp.Click(chromedp.CSS(sel)))
+	b.run(what, act)
 	testkit.Eventually(b.t, 30*time.Second, what+": the page answered", func() bool {
 		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.cascadeOldPage === undefined && document.readyState === "complete"`))
 		return err == nil && ok
@@ -153,7 +159,10 @@ func TestConsoleBrowserSourcesEdit(t *testing.T) {
 	b.addEntry("range", []string{"10.1.0.1", "10.1.0.254"}, "ua-1", "")
 	b.addEntry("single", []string{"10.2.0.7"}, "", "https://mirror.example/updates/")
 	b.addEntry("cidr", []string{"10.3.0.0/16"}, "ua-1", "")
-	b.addEntry("prefix", []string{"2001:db8:10::/48"}, "ua-6", "")
+	// Enter in a field of the entry form adds the entry.
+	b.choose("#kind", "prefix")
+	b.choose("#agent", "ua-6")
+	b.submitBy("type the prefix and Enter", chromedp.SendKeys(chromedp.CSS("#prefix"), "2001:db8:10::/48\r"))
 	b.addEntry("prefix", []string{"2001:db8:20::/48"}, "ua-1", "")
 	want := []string{"10.1.0.1-10.1.0.254 agent:ua-1", "10.2.0.7 https://mirror.example/updates/", "10.3.0.0/16 agent:ua-1",
 		"2001:db8:10::/48 agent:ua-6", "2001:db8:20::/48 agent:ua-1"}
@@ -285,6 +294,12 @@ func TestConsoleBrowserSourcesEdit(t *testing.T) {
 	if pv, _ := policyInForce(e); pv.Version != before.Version {
 		t.Fatal("the review published")
 	}
+	// Back to editing keeps the draft; the review again.
+	b.submit("back to editing", "#back")
+	if got := b.sourceRows(); strings.Join(got, ",") != strings.Join(want[:4], ",") || eval[string](b, `document.querySelector("#clients_source").value`) != "customized" {
+		t.Fatalf("back to editing: %q", got)
+	}
+	b.submit("review again", "#save")
 	b.submit("publish", "#publish")
 	pv, p := policyInForce(e)
 	if pv.Version != before.Version+1 || pv.Author != "account:alice" {

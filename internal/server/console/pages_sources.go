@@ -332,7 +332,7 @@ func (c *Console) reviewSources(w http.ResponseWriter, r *http.Request, v *sourc
 		return
 	}
 	v.Diff = diffPolicies(inForce, p)
-	if v.Base != v.InForce.Version {
+	if v.Base != 0 && v.Base != v.InForce.Version {
 		v.Newer = v.InForce.Version
 	}
 	v.Base = v.InForce.Version

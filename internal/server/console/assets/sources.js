@@ -101,6 +101,16 @@
   });
 
   document.addEventListener("submit", function (ev) {
+    // Enter in a field of the entry form adds the entry: the browser
+    // submits with the form's first button, which applies the settings.
+    var f = document.activeElement;
+    if (ev.submitter && ev.submitter.id === "apply" && f && f.matches("#entry-form input[type=text]")) {
+      ev.preventDefault();
+      // Not from inside this event: a form does not submit while it
+      // fires its submit event.
+      setTimeout(function () { document.getElementById("add-entry").click(); }, 0);
+      return;
+    }
     if (!(ev.submitter && ev.submitter.hasAttribute("data-download"))) {
       leaving = true;
     }
