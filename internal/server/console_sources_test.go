@@ -195,7 +195,7 @@ func TestConsoleBrowserSourcesEdit(t *testing.T) {
 		t.Fatalf("the page says %q about the problems", got)
 	}
 	b.submit("save an invalid draft", "#save")
-	if got := b.text("#page-error"); !strings.HasPrefix(got, "Nothing was saved: the draft has 1 problems") {
+	if got := b.text("#page-error"); !strings.HasPrefix(got, "Nothing was saved: the draft has 1 problem(s)") {
 		t.Fatalf("saving an invalid draft says %q", got)
 	}
 	if got := b.text(`tr[data-entry="6"] .problem`); !strings.Contains(got, "10.0.0.300") {

@@ -190,7 +190,7 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 			v.Error = "Select the entries to delete (the check boxes of the list)."
 			break
 		}
-		v.Notice = fmt.Sprintf("%d entries deleted from the draft.", n-len(rows))
+		v.Notice = fmt.Sprintf("%s deleted from the draft.", entries(n-len(rows)))
 	case "import":
 		imported, list, msg := importDraft(r)
 		if msg != "" {
@@ -202,7 +202,7 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 			v.Draft = d
 		}
 		rows = rowsOf(nil, list)
-		v.Notice = fmt.Sprintf("Imported %d entries into the draft: nothing is saved until you save it.", len(list))
+		v.Notice = fmt.Sprintf("Imported %s into the draft: nothing is saved until you save it.", entries(len(list)))
 		editID = -2
 		v.Editor = entryEditor{Kind: "range", SourceKind: "agent"}
 	case "save":
@@ -322,7 +322,7 @@ func (c *Console) reviewSources(w http.ResponseWriter, r *http.Request, v *sourc
 		for _, ps := range problems {
 			n += len(ps)
 		}
-		v.Error = fmt.Sprintf("Nothing was saved: the draft has %d problems, shown next to what they concern. Correct them and save again.", n)
+		v.Error = fmt.Sprintf("Nothing was saved: the draft has %d problem(s), shown next to what they concern. Correct them and save again.", n)
 		c.renderSources(w, r, http.StatusUnprocessableEntity, v, rows, editID)
 		return
 	}
@@ -599,4 +599,12 @@ func (e entryEditor) entry() (policy.Entry, string) {
 		return out, fmt.Sprintf("Unknown kind of source %q.", e.SourceKind)
 	}
 	return out, ""
+}
+
+// entries says "1 entry" or "n entries".
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }
