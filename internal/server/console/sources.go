@@ -127,13 +127,15 @@ func listCSV(entries []policy.Entry) string {
 }
 
 // readCSV reads a list written as CSV: two columns, addresses and
-// source; a first line "addresses,source" is the header; empty lines and
-// lines starting with # are skipped. The entries are not validated here.
+// source; a first line "addresses,source" is the header; a byte order
+// mark, empty lines and lines starting with # are skipped. The entries
+// are not validated here.
 func readCSV(data []byte) ([]policy.Entry, error) {
 	if len(data) > policy.MaxSize {
 		return nil, fmt.Errorf("the CSV list is larger than %d bytes", policy.MaxSize)
 	}
-	r := csv.NewReader(bytes.NewReader(data))
+	// A spreadsheet may start the file with a byte order mark.
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
 	r.Comment = '#'
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true

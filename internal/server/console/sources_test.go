@@ -78,6 +78,9 @@ func TestCSVRoundTrip(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(list) {
 		t.Fatalf("round trip\n got %v\nwant %v", got, list)
 	}
+	if got, err := readCSV([]byte("\xef\xbb\xbfADDRESSES,Source\r\n10.1.0.0/16,agent:ua-1\r\n")); err != nil || len(got) != 1 || got[0].Addresses != "10.1.0.0/16" {
+		t.Fatalf("with a byte order mark and CRLF: %v %v", got, err)
+	}
 	got, err = readCSV([]byte("# exported\n\n 10.1.0.0/16 , agent:ua-1\n"))
 	if err != nil || len(got) != 1 || got[0] != (policy.Entry{Addresses: "10.1.0.0/16", Source: "agent:ua-1"}) {
 		t.Fatalf("without header: %v %v", got, err)
