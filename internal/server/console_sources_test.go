@@ -438,6 +438,51 @@ func TestConsoleBrowserSourcesReorderImportExport(t *testing.T) {
 	nothingToSave("save after the YAML import")
 }
 
+// TestConsoleBrowserSourcesDraftKept: a draft not saved survives the end
+// of its session: after signing in again the page offers it back, and
+// restoring it gives the same draft; discarding forgets it.
+func TestConsoleBrowserSourcesDraftKept(t *testing.T) {
+	b := newBrowser(t)
+	e := sourcesEnv(t)
+	b.signIn(e.url, "alice", testPassword)
+	b.run("update source page", chromedp.Navigate(e.url+"sources"), chromedp.WaitVisible(chromedp.CSS("#entry-form")))
+	if !eval[bool](b, `document.querySelector("#restore").hidden`) {
+		t.Fatal("a restore is offered with no draft kept")
+	}
+	b.addEntry("single", []string{"10.9.0.1"}, "", "https://mirror.example/")
+	b.choose("#clients_source", "customized")
+	b.poll("the draft to hold the setting", `document.querySelector("#policy").value.includes("source: customized")`)
+	want := eval[string](b, `document.querySelector("#policy").value`)
+	signInAgain := func() {
+		t.Helper()
+		b.submit("sign out", "#signout")
+		b.signIn(e.url, "alice", testPassword)
+		b.run("update source page", chromedp.Navigate(e.url+"sources"), chromedp.WaitVisible(chromedp.CSS("#entry-form")))
+	}
+	signInAgain()
+	if got := b.sourceRows(); len(got) != 0 {
+		t.Fatalf("the page shows %q, want the version in force", got)
+	}
+	b.run("the offer", chromedp.WaitVisible(chromedp.CSS("#restore-draft")))
+	b.submit("restore", "#restore-draft")
+	if got := b.sourceRows(); strings.Join(got, ",") != "10.9.0.1 https://mirror.example/" {
+		t.Fatalf("restored %q", got)
+	}
+	if got := eval[string](b, `document.querySelector("#policy").value`); got != want {
+		t.Fatalf("restored draft\n%s\nwant\n%s", got, want)
+	}
+	if !eval[bool](b, `document.querySelector("#restore").hidden`) {
+		t.Fatal("the restored draft is offered again")
+	}
+	signInAgain()
+	b.run("discard", chromedp.WaitVisible(chromedp.CSS("#discard-draft")), chromedp.Click(chromedp.CSS("#discard-draft")),
+		chromedp.WaitNotVisible(chromedp.CSS("#restore")))
+	b.run("the page again", chromedp.Navigate(e.url+"sources"), chromedp.WaitVisible(chromedp.CSS("#entry-form")))
+	if !eval[bool](b, `document.querySelector("#restore").hidden`) {
+		t.Fatal("a discarded draft is offered again")
+	}
+}
+
 // TestConsoleBrowserSourcesViewer: a viewer sees the page read only and
 // each of its posts is refused.
 func TestConsoleBrowserSourcesViewer(t *testing.T) {

@@ -43,12 +43,14 @@ type sourcesView struct {
 	Agents    []agentOption
 	Editor    entryEditor
 	Dirty     bool
-	Valid     bool
-	Error     string
-	Notice    string
-	Saved     int64
-	Notified  string
-	Diff      *Diff
+	// Fresh is a page of the version in force, as GET /sources shows it.
+	Fresh    bool
+	Valid    bool
+	Error    string
+	Notice   string
+	Saved    int64
+	Notified string
+	Diff     *Diff
 	// Newer is the version published since the draft was started, when
 	// the difference is shown against it.
 	Newer int64
@@ -104,7 +106,7 @@ func (c *Console) sourcesPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, fmt.Errorf("read policy version %d: %w", pv.Version, err))
 		return
 	}
-	v := &sourcesView{InForce: pv, Base: pv.Version, Draft: d, Editor: entryEditor{Kind: "range", SourceKind: "agent"}}
+	v := &sourcesView{InForce: pv, Base: pv.Version, Draft: d, Fresh: true, Editor: entryEditor{Kind: "range", SourceKind: "agent"}}
 	q := r.URL.Query()
 	v.Saved, _ = strconv.ParseInt(q.Get("saved"), 10, 64)
 	v.Notified = q.Get("notified")

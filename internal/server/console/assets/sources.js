@@ -1,35 +1,47 @@
 // cascade console, update source page: moves entries up and down without
 // a reload, keeps the draft's `policy` field current when a setting
-// changes, shows the fields of the kind of addresses chosen, and warns
-// before leaving a draft that is not saved. Without it the page works by
-// form posts alone.
+// changes, shows the fields of the kind of addresses chosen, warns
+// before leaving a draft that is not saved, and keeps the last draft in
+// the tab's session storage so that it can be restored (after a sign-in,
+// or a page left anyway). Without it the page works by form posts alone.
 "use strict";
 (function () {
   var leaving = false;
+  var latest = 0; // the number of the last refresh asked for
 
   function draft() { return document.getElementById("draft"); }
 
   // refresh posts the form as it is (action "apply") and puts the page
   // the server answers in place of the draft: the server's order, its
   // validation and warnings, and the `policy` field.
+  // Only the answer to the last one is shown: an earlier answer, which
+  // misses the later steps, is dropped.
   function refresh(form) {
-    var d = draft();
+    var n = ++latest;
     var data = new FormData(form);
     data.set("action", "apply");
-    d.setAttribute("data-state", "refreshing");
+    draft().setAttribute("data-state", "refreshing");
     fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin" })
       .then(function (res) {
         return res.text().then(function (html) {
+          if (n !== latest) {
+            return;
+          }
           var doc = new DOMParser().parseFromString(html, "text/html");
           var fresh = doc.getElementById("draft");
           if (!fresh) {
             throw new Error("the server answered " + res.status);
           }
-          d.replaceWith(document.importNode(fresh, true));
+          draft().replaceWith(document.importNode(fresh, true));
           showKind();
+          stash(false);
         });
       })
       .catch(function (err) {
+        if (n !== latest) {
+          return;
+        }
+        var d = draft();
         d.setAttribute("data-state", "stale");
         var p = document.getElementById("refresh-error") || document.createElement("p");
         p.id = "refresh-error";
@@ -124,5 +136,42 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", showKind);
+  // The tab keeps the last draft that differs from the version in force.
+  // A page fresh from the server showing the version in force offers it
+  // back (offer); any other page without changes forgets it.
+  var stashKey = "cascade-sources-draft";
+
+  function stash(offer) {
+    var d = draft();
+    if (!d) {
+      return;
+    }
+    var policy = d.querySelector("input[name=policy]").value;
+    var base = d.querySelector("input[name=base]").value;
+    if (d.getAttribute("data-dirty") === "true") {
+      sessionStorage.setItem(stashKey, JSON.stringify({ policy: policy, base: base }));
+      return;
+    }
+    var kept = JSON.parse(sessionStorage.getItem(stashKey) || "null");
+    if (!offer || !kept || kept.policy === policy || document.getElementById("saved")) {
+      sessionStorage.removeItem(stashKey);
+      return;
+    }
+    document.getElementById("restore-policy").value = kept.policy;
+    document.getElementById("restore-base").value = kept.base;
+    document.getElementById("restore").hidden = false;
+  }
+
+  document.addEventListener("click", function (ev) {
+    if (ev.target.id === "discard-draft") {
+      sessionStorage.removeItem(stashKey);
+      document.getElementById("restore").hidden = true;
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    showKind();
+    var d = draft();
+    stash(d !== null && d.getAttribute("data-fresh") === "true");
+  });
 })();
