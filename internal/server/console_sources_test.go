@@ -453,13 +453,13 @@ func TestConsoleBrowserSourcesDraftKept(t *testing.T) {
 	b.choose("#clients_source", "customized")
 	b.poll("the draft to hold the setting", `document.querySelector("#policy").value.includes("source: customized")`)
 	want := eval[string](b, `document.querySelector("#policy").value`)
-	signInAgain := func() {
+	signInAgain := func(name string) {
 		t.Helper()
 		b.submit("sign out", "#signout")
-		b.signIn(e.url, "alice", testPassword)
+		b.signIn(e.url, name, testPassword)
 		b.run("update source page", chromedp.Navigate(e.url+"sources"), chromedp.WaitVisible(chromedp.CSS("#entry-form")))
 	}
-	signInAgain()
+	signInAgain("alice")
 	if got := b.sourceRows(); len(got) != 0 {
 		t.Fatalf("the page shows %q, want the version in force", got)
 	}
@@ -474,7 +474,13 @@ func TestConsoleBrowserSourcesDraftKept(t *testing.T) {
 	if !eval[bool](b, `document.querySelector("#restore").hidden`) {
 		t.Fatal("the restored draft is offered again")
 	}
-	signInAgain()
+	// Another account in the same tab is not offered it.
+	e.account("bob", store.AccountAdmin, testPassword)
+	signInAgain("bob")
+	if !eval[bool](b, `document.querySelector("#restore").hidden`) {
+		t.Fatal("another account is offered alice's draft")
+	}
+	signInAgain("alice")
 	b.run("discard", chromedp.WaitVisible(chromedp.CSS("#discard-draft")), chromedp.Click(chromedp.CSS("#discard-draft")),
 		chromedp.WaitNotVisible(chromedp.CSS("#restore")))
 	b.run("the page again", chromedp.Navigate(e.url+"sources"), chromedp.WaitVisible(chromedp.CSS("#entry-form")))

@@ -139,7 +139,10 @@
   // The tab keeps the last draft that differs from the version in force.
   // A page fresh from the server showing the version in force offers it
   // back (offer); any other page without changes forgets it.
-  var stashKey = "cascade-sources-draft";
+  // One per account: another account signed in in the same tab is not
+  // offered it.
+  var who = document.getElementById("whoami");
+  var stashKey = "cascade-sources-draft " + (who ? who.textContent : "");
 
   function stash(offer) {
     var d = draft();
