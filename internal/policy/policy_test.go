@@ -164,6 +164,39 @@ func TestValidationErrorListsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestValidationErrorEntries: each problem names the custom_sources entry
+// it concerns (1-based), 0 for a problem of the document, so that an
+// editor can show it next to that entry.
+func TestValidationErrorEntries(t *testing.T) {
+	_, err := Parse([]byte("server: https://s.example/\ncustom_sources:\n" +
+		"  - {addresses: 10.0.0.0/8, source: \"agent:a\"}\n" +
+		"  - {addresses: 10.0.0.300, source: \"agent:a\"}\n" +
+		"  - {addresses: 10.0.0.0-10.255.255.255, source: \"agent:a\"}\n" +
+		"  - {addresses: 10.1.0.0/16, source: \"ftp://x\"}\n"))
+	ve, ok := err.(*ValidationError)
+	if !ok {
+		t.Fatalf("error %T %v, want *ValidationError", err, err)
+	}
+	var got []string
+	for i, p := range ve.Problems {
+		got = append(got, fmt.Sprintf("%d %s", ve.Entry(i), p))
+	}
+	want := []string{
+		"0 origin: missing URL",
+		`2 custom_sources entry 2: addresses: "10.0.0.300" is not an IP address`,
+		"3 custom_sources entry 3: duplicates entry 1 (10.0.0.0-10.255.255.255 agent:a)",
+		`4 custom_sources entry 4: source "ftp://x" is neither agent:ID nor an absolute http(s) URL: scheme must be http or https`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("problems by entry\n got %q\nwant %q", got, want)
+	}
+	// A decoding problem concerns no entry.
+	_, err = Parse([]byte(base + "bogus: 1\n"))
+	if ve, ok := err.(*ValidationError); !ok || ve.Entry(0) != 0 || ve.Entry(-1) != 0 {
+		t.Fatalf("decode error %v: entry %d", err, ve.Entry(0))
+	}
+}
+
 // TestDecodeProblemsEachOnALine: every problem the decoder finds is one
 // entry of the ValidationError, with a suggestion for a near field name
 // and no Go type names.

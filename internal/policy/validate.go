@@ -12,6 +12,20 @@ import (
 // command can print one clear line.
 type ValidationError struct {
 	Problems []string
+	// Entries holds, for each problem, the 1-based number of the
+	// custom_sources entry it concerns, or 0 for a problem of the document
+	// as a whole (a field, or a YAML error). It is nil or as long as
+	// Problems; read it through Entry.
+	Entries []int
+}
+
+// Entry returns the 1-based number of the custom_sources entry that
+// problem i concerns, or 0 when it concerns no entry.
+func (e *ValidationError) Entry(i int) int {
+	if i < 0 || i >= len(e.Entries) {
+		return 0
+	}
+	return e.Entries[i]
 }
 
 func (e *ValidationError) Error() string {
@@ -30,7 +44,7 @@ func (p *Policy) Validate() error {
 	p.Clients.Source = v.mode("clients.source", p.Clients.Source)
 	p.Agents.Source = v.mode("agents.source", p.Agents.Source)
 	if n := len(p.CustomSources); n > MaxSources {
-		v.add("custom_sources entry %d: the list holds at most %d entries (it has %d)", MaxSources+1, MaxSources, n)
+		v.entry(MaxSources+1, "custom_sources entry %d: the list holds at most %d entries (it has %d)", MaxSources+1, MaxSources, n)
 	}
 	seen := make(map[string]int, len(p.CustomSources))
 	for i := range p.CustomSources {
@@ -38,11 +52,11 @@ func (p *Policy) Validate() error {
 		n := i + 1
 		rng, err := ParseRange(e.Addresses)
 		if err != nil {
-			v.add("custom_sources entry %d: addresses: %v", n, err)
+			v.entry(n, "custom_sources entry %d: addresses: %v", n, err)
 		}
 		src, err := parseSource(e.Source)
 		if err != nil {
-			v.add("custom_sources entry %d: %v", n, err)
+			v.entry(n, "custom_sources entry %d: %v", n, err)
 		}
 		if src.Kind == URL && p.Origin != "" && SameURL(src.URL, p.Origin) {
 			src = Source{Kind: Origin, URL: p.Origin}
@@ -53,7 +67,7 @@ func (p *Policy) Validate() error {
 		}
 		key := rng.String() + " " + e.Key()
 		if first, dup := seen[key]; dup {
-			v.add("custom_sources entry %d: duplicates entry %d (%s %s)", n, first, rng, e.Source)
+			v.entry(n, "custom_sources entry %d: duplicates entry %d (%s %s)", n, first, rng, e.Source)
 			continue
 		}
 		seen[key] = n
@@ -61,10 +75,18 @@ func (p *Policy) Validate() error {
 	return v.err()
 }
 
-type validator struct{ problems []string }
+type validator struct {
+	problems []string
+	entries  []int
+}
 
-func (v *validator) add(format string, args ...any) {
+// add records a problem of the document as a whole.
+func (v *validator) add(format string, args ...any) { v.entry(0, format, args...) }
+
+// entry records a problem of custom_sources entry n (1-based).
+func (v *validator) entry(n int, format string, args ...any) {
 	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+	v.entries = append(v.entries, n)
 }
 
 func (v *validator) url(field, s string) {
@@ -92,5 +114,5 @@ func (v *validator) err() error {
 	if len(v.problems) == 0 {
 		return nil
 	}
-	return &ValidationError{Problems: v.problems}
+	return &ValidationError{Problems: v.problems, Entries: v.entries}
 }

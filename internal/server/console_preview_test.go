@@ -40,13 +40,11 @@ func policyToolsEnv(t *testing.T) (*env, string) {
 	return e, head
 }
 
-// submit clicks sel, which submits a form, waits for the next page to
-// load and checks that it shows wait.
-func (b *browser) submit(sel, wait string) {
+// submitShows submits the form with sel (submit) and checks that the
+// page the server answers shows wait.
+func (b *browser) submitShows(sel, wait string) {
 	b.t.Helper()
-	if _, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
-		b.t.Fatalf("submit with %s: %v", sel, err)
-	}
+	b.submit("submit with "+sel, sel)
 	if !eval[bool](b, fmt.Sprintf(`document.querySelector(%q) !== null`, wait)) {
 		b.t.Fatalf("after %s the page shows no %s: %q", sel, wait, eval[string](b, `document.querySelector("main").innerText`))
 	}
@@ -84,7 +82,7 @@ func TestConsoleBrowserPreview(t *testing.T) {
 	edited := head + "  - {addresses: 10.0.0.0/8, source: \"https://mirror.example/\"}\n"
 	b.run("edit", chromedp.SetValue(chromedp.CSS("#policy"), edited),
 		chromedp.SendKeys(chromedp.CSS("#endpoints"), "C2"), chromedp.SendKeys(chromedp.CSS("#addresses"), "10.1.0.99"))
-	b.submit("#run-preview", "#preview-result")
+	b.submitShows("#run-preview", "#preview-result")
 
 	type row struct {
 		Cat, Pos, Current, CurrentWhy, Edited, EditedWhy string
@@ -140,7 +138,7 @@ func TestConsoleBrowserPreview(t *testing.T) {
 	}
 	// An unknown endpoint is named in the message; nothing is lost from the form.
 	b.run("unknown endpoint", chromedp.SetValue(chromedp.CSS("#endpoints"), "nobody"))
-	b.submit("#run-preview", "#error")
+	b.submitShows("#run-preview", "#error")
 	if msg := b.text("#error"); !strings.Contains(msg, `Endpoint "nobody": no enrolled endpoint has the id or hostname "nobody"`) {
 		t.Fatalf("unknown endpoint: %q", msg)
 	}
@@ -230,7 +228,7 @@ func TestConsoleBrowserWhatIf(t *testing.T) {
 			Quit: tr.querySelector(".quit").textContent, FellBack: tr.querySelector(".fell-back").textContent}; })()`)
 	}
 	// Nothing down: c1 and c2 end at ua-1, the agent and c3 at the server.
-	b.submit("#run-whatif", "#whatif-result")
+	b.submitShows("#run-whatif", "#whatif-result")
 	if got := fallbacks("components"); got != (counts{"2", "0", "0", "0"}) {
 		t.Fatalf("nothing down, components: %+v", got)
 	}
@@ -239,7 +237,7 @@ func TestConsoleBrowserWhatIf(t *testing.T) {
 	}
 	// ua-1 down: c1 and c2 fall back to the server.
 	b.run("mark ua-1 down", chromedp.Click(chromedp.CSS(`#choices input[value="agent:ua-1"]`)))
-	b.submit("#run-whatif", "#whatif-result")
+	b.submitShows("#run-whatif", "#whatif-result")
 	if got := b.text("#down"); got != "agent:ua-1" {
 		t.Fatalf("down: %q", got)
 	}

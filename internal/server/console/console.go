@@ -142,6 +142,11 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /content/programs/{program}/{action}", c.admin(c.confirmProgram))
 	mux.Handle("POST /content/programs/{program}/{action}", c.admin(c.changeProgram))
 	mux.Handle("POST /enrollment/tokens", c.admin(c.createToken))
+	mux.Handle("GET /sources", c.viewer(c.sourcesPage))
+	mux.Handle("POST /sources", c.admin(c.sourcesPost))
+	mux.Handle("GET /sources/export", c.viewer(c.sourcesExport))
+	mux.Handle("POST /sources/export", c.admin(c.sourcesExport))
+	mux.Handle("POST /sources/notify", c.admin(c.sourcesNotify))
 	mux.Handle("POST /enrollment/tokens/{id}/revoke", c.admin(c.revokeToken))
 	// Preview and what-if change nothing: a viewer may post them too.
 	mux.Handle("GET /sources/preview", c.viewer(c.preview))
@@ -370,7 +375,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
 	out := map[string]*template.Template{}
-	for _, name := range append([]string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm"}, previewTemplates...) {
+	for _, name := range append([]string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm", "sources"}, previewTemplates...) {
 		// templates/_*.html define parts that several pages use.
 		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html", "templates/_*.html")
 		if err != nil {
