@@ -95,6 +95,7 @@ type Store interface {
 	Notifications
 	Accounts
 	EndpointPages
+	Signals
 }
 
 // AdminTokens holds the tokens that authenticate the admin API.
@@ -329,6 +330,13 @@ type Notifications interface {
 	// notification be delivered. Releasing twice keeps the first time.
 	// Unknown: ErrNotFound.
 	ReleaseClients(ctx context.Context, id string) (Notification, error)
+	// ReleaseClientsIf releases the clients of notification id, as
+	// ReleaseClients does, if they are still held and the agent
+	// deliveries are as cond requires when the release is written (one
+	// statement: of several processes deciding at once, one releases).
+	// released says whether this call released them; n is the
+	// notification as it is now. Unknown: ErrNotFound.
+	ReleaseClientsIf(ctx context.Context, id string, cond ReleaseCondition) (n Notification, released bool, err error)
 	// PendingNotifications returns the notifications whose delivery to the
 	// endpoint is pending and may be delivered now (the endpoint was an
 	// agent when it was created, or clients are released), oldest first:

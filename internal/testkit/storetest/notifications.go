@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
@@ -93,6 +94,100 @@ func testNotificationsRefused(e *env) {
 	e.is(err, store.ErrNotFound)
 	_, err = e.st.ReleaseClients(e.ctx, "ntf_unknown")
 	e.is(err, store.ErrNotFound)
+}
+
+// testReleaseClientsIf: the clients are released only when the agent
+// deliveries allow it at the time of the release, once.
+func testReleaseClientsIf(e *env) {
+	e.domain("d")
+	ua1 := e.endpoint("d", "ua1", "ua-1")
+	ua2 := e.endpoint("d", "ua2", "ua-2")
+	c := e.endpoint("d", "c", "")
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua1.ID, ua2.ID, c.ID})
+	e.must(err)
+	release := func(cond store.ReleaseCondition, want bool) store.Notification {
+		e.t.Helper()
+		got, released, err := e.st.ReleaseClientsIf(e.ctx, n.ID, cond)
+		e.must(err)
+		if released != want {
+			e.t.Fatalf("condition %d released %v, want %v", cond, released, want)
+		}
+		return got
+	}
+	// ua1 got it and runs, ua2 is offline (pending).
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua1.ID, store.DeliveryDelivered, ""))
+	release(store.ReleaseAgentsFinished, false)
+	release(store.ReleaseNoAgentRunning, false)
+	e.pendingIs(c)
+	// ua1 reported: the running agents are done, ua2 still pending.
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua1.ID, store.DeliveryDone, ""))
+	if got := release(store.ReleaseAgentsFinished, false); !got.ClientsReleased.IsZero() {
+		e.t.Fatalf("released %v", got.ClientsReleased)
+	}
+	e.clock.Advance(time.Second)
+	got := release(store.ReleaseNoAgentRunning, true)
+	n.ClientsReleased = e.now()
+	e.equal("released notification", got, n)
+	e.pendingIs(c, n)
+	// Released already: no condition releases it again, the time stays.
+	e.clock.Advance(time.Second)
+	for _, cond := range []store.ReleaseCondition{store.ReleaseAlways, store.ReleaseAgentsFinished, store.ReleaseNoAgentRunning} {
+		e.equal("released again", release(cond, false), n)
+	}
+
+	// Every agent finished (one failed): released; a timeout releases
+	// whatever the agents do.
+	n2, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua1.ID, ua2.ID, c.ID})
+	e.must(err)
+	n3, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua1.ID, c.ID})
+	e.must(err)
+	e.must(e.st.SetDeliveryState(e.ctx, n2.ID, ua1.ID, store.DeliveryDone, ""))
+	e.must(e.st.SetDeliveryState(e.ctx, n2.ID, ua2.ID, store.DeliveryFailed, "broken"))
+	n = n2
+	release(store.ReleaseAgentsFinished, true)
+	e.must(e.st.SetDeliveryState(e.ctx, n3.ID, ua1.ID, store.DeliveryDelivered, ""))
+	n = n3
+	release(store.ReleaseAlways, true)
+
+	_, _, err = e.st.ReleaseClientsIf(e.ctx, "ntf_unknown", store.ReleaseAlways)
+	e.is(err, store.ErrNotFound)
+	_, _, err = e.st.ReleaseClientsIf(e.ctx, n.ID, store.ReleaseCondition(99))
+	e.is(err, store.ErrInvalid)
+}
+
+// testReleaseClientsOnce: of many concurrent releases, one releases.
+func testReleaseClientsOnce(e *env) {
+	e.domain("d")
+	ua := e.endpoint("d", "ua", "ua-1")
+	c := e.endpoint("d", "c", "")
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua.ID, c.ID})
+	e.must(err)
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDone, ""))
+	const callers = 8
+	results := make(chan error, callers)
+	var mu sync.Mutex
+	releases := 0
+	for range callers {
+		go func() {
+			_, released, err := e.st.ReleaseClientsIf(e.ctx, n.ID, store.ReleaseAgentsFinished)
+			if released {
+				mu.Lock()
+				releases++
+				mu.Unlock()
+			}
+			results <- err
+		}()
+	}
+	for range callers {
+		e.must(<-results)
+	}
+	if releases != 1 {
+		e.t.Fatalf("%d callers released the clients, want 1", releases)
+	}
 }
 
 // pendingIs fails the test unless ep's pending notifications are want.

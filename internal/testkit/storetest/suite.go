@@ -72,6 +72,8 @@ func Run(t *testing.T, open Opener) {
 		{"Components", testComponents},
 		{"Notifications", testNotifications},
 		{"NotificationsRefused", testNotificationsRefused},
+		{"ReleaseClientsIf", testReleaseClientsIf},
+		{"ReleaseClientsOnce", testReleaseClientsOnce},
 		{"NotificationsOrder", testNotificationsOrder},
 		{"NotificationStates", testNotificationStates},
 		{"MarkDelivered", testMarkDelivered},
