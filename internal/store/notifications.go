@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -214,6 +215,18 @@ func (s *sqlStore) PendingNotifications(ctx context.Context, endpointID string) 
 		WHERE d.endpoint_id = ? AND d.state = 'pending'
 		AND (d.role = 'agent' OR n.clients_released_at IS NOT NULL)
 		ORDER BY n.created_at, n.id`, endpointID)
+}
+
+// DeliveredAfter implements Notifications.
+func (s *sqlStore) DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]Notification, error) {
+	out, err := s.listNotifications(ctx, "list notifications delivered to endpoint "+endpointID, `SELECT `+nCols+`
+		FROM notification_deliveries d JOIN notifications n ON n.id = d.notification_id
+		WHERE d.endpoint_id = ? AND d.state = 'delivered'
+		AND NOT EXISTS (SELECT 1 FROM notifications a WHERE a.id = ?
+			AND (a.created_at > n.created_at OR (a.created_at = n.created_at AND a.id >= n.id)))
+		ORDER BY n.created_at DESC, n.id DESC LIMIT ?`, endpointID, after, sqlLimit(limit))
+	slices.Reverse(out)
+	return out, err
 }
 
 // transitions lists, for each target state, the states it may be reached

@@ -342,6 +342,13 @@ type Notifications interface {
 	// agent when it was created, or clients are released), oldest first:
 	// what to send an endpoint when it (re)connects.
 	PendingNotifications(ctx context.Context, endpointID string) ([]Notification, error)
+	// DeliveredAfter returns the newest limit notifications delivered
+	// to the endpoint (written to its stream) and not finished, created
+	// after notification after (ordered by creation, then id; when after
+	// is unknown, the newest limit of them), oldest first: what a stream
+	// resuming after `after` may have lost with its previous connection,
+	// when the process it resumes on did not serve that connection.
+	DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]Notification, error)
 	// SetDeliveryState moves the delivery of notification id to endpoint
 	// along pending -> delivered -> done|failed (pending may go straight to
 	// done or failed), stamping the time and, for failed, detail. Setting

@@ -81,7 +81,7 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 		t.agentsSent, t.clientsSent = true, !t.n.AgentsFirst
 	}
 	if t.n.ClientsReleased.IsZero() {
-		why, err := h.releaseReason(ctx, t.n)
+		why, cond, err := h.releaseReason(ctx, t.n)
 		if err != nil {
 			h.log.Warn("check notification progress", "notification", t.n.ID, "err", err)
 			return
@@ -89,7 +89,11 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 		if why == "" {
 			return
 		}
-		n, err := h.st.ReleaseClients(ctx, t.n.ID)
+		// The store releases only if the agents' deliveries still allow
+		// it (an agent connected to another process may have got it
+		// since they were counted), and only once: several processes may
+		// decide at the same moment.
+		n, released, err := h.st.ReleaseClientsIf(ctx, t.n.ID, cond)
 		if err != nil {
 			h.log.Warn("release clients", "notification", t.n.ID, "err", err)
 			return
@@ -97,7 +101,12 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 		h.tmu.Lock()
 		t.n = n
 		h.tmu.Unlock()
-		h.log.Info("notification released to clients", "notification", n.ID, "why", why)
+		if n.ClientsReleased.IsZero() {
+			return // an agent got it meanwhile: wait for its report
+		}
+		if released {
+			h.log.Info("notification released to clients", "notification", n.ID, "why", why)
+		}
 	}
 	if !t.clientsSent {
 		if err := h.dispatch(ctx, t, store.RoleClient); err != nil {
@@ -109,7 +118,8 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 }
 
 // releaseReason says why the clients of n may be notified now, or ""
-// while they wait: every notified agent reported (no agent delivery is
+// while they wait, and the condition on the agents' deliveries under
+// which the store is to release them: every notified agent reported (no agent delivery is
 // delivered and unfinished) and none is still to be notified, or some
 // are (offline) but a poll interval has passed so that every server
 // process has offered it to the agents connected to it, and this hub
@@ -117,31 +127,31 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 // reconnecting are not offline) or every offline agent went while this
 // hub ran (it is not reconnecting after a restart); or the agent
 // timeout passed.
-func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, error) {
+func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, store.ReleaseCondition, error) {
 	age := h.o.Now().Sub(n.Created)
 	if age >= h.o.AgentTimeout {
-		return "agent timeout", nil
+		return "agent timeout", store.ReleaseAlways, nil
 	}
 	counts, err := h.st.DeliveryCounts(ctx, n.ID)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	agents := counts[store.RoleAgent]
 	switch {
 	case agents[store.DeliveryDelivered] > 0:
-		return "", nil
+		return "", 0, nil
 	case agents[store.DeliveryPending] == 0:
-		return "agents done", nil
+		return "agents done", store.ReleaseAgentsFinished, nil
 	case age < h.o.PollInterval:
-		return "", nil
+		return "", 0, nil
 	case h.o.Now().Sub(h.started) >= h.o.ReconnectGrace:
-		return "connected agents done, others offline", nil
+		return "connected agents done, others offline", store.ReleaseNoAgentRunning, nil
 	}
 	gone, err := h.allLeft(ctx, n.ID)
 	if err != nil || !gone {
-		return "", err
+		return "", 0, err
 	}
-	return "connected agents done, others went offline while the server ran", nil
+	return "connected agents done, others went offline while the server ran", store.ReleaseNoAgentRunning, nil
 }
 
 // allLeft reports whether every agent still to be notified of id went

@@ -190,6 +190,44 @@ func testReleaseClientsOnce(e *env) {
 	}
 }
 
+// testDeliveredAfter: the notifications delivered to an endpoint and not
+// finished, after a given one.
+func testDeliveredAfter(e *env) {
+	e.domain("d")
+	c := e.endpoint("d", "c", "")
+	other := e.endpoint("d", "o", "")
+	var ns []store.Notification
+	for range 5 {
+		n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{c.ID, other.ID})
+		e.must(err)
+		ns = append(ns, n)
+		e.clock.Advance(time.Second)
+	}
+	for _, n := range ns[:4] {
+		_, err := e.st.MarkDelivered(e.ctx, n.ID, []string{c.ID})
+		e.must(err)
+	}
+	e.must(e.st.SetDeliveryState(e.ctx, ns[2].ID, c.ID, store.DeliveryDone, "")) // reported: received
+	// ns[4] is pending (PendingNotifications), ns[2] finished.
+	after := func(id string, limit int, want ...store.Notification) {
+		e.t.Helper()
+		got, err := e.st.DeliveredAfter(e.ctx, c.ID, id, limit)
+		e.must(err)
+		if want == nil {
+			want = []store.Notification{}
+		}
+		e.equal("delivered after "+id, got, want)
+	}
+	after(ns[0].ID, 0, ns[1], ns[3])
+	after(ns[1].ID, 0, ns[3])
+	after(ns[3].ID, 0)
+	after("ntf_unknown", 0, ns[0], ns[1], ns[3])
+	after("ntf_unknown", 2, ns[1], ns[3])
+	got, err := e.st.DeliveredAfter(e.ctx, other.ID, "", 0)
+	e.must(err)
+	e.equal("delivered to another endpoint", got, []store.Notification{})
+}
+
 // pendingIs fails the test unless ep's pending notifications are want.
 func (e *env) pendingIs(ep store.Endpoint, want ...store.Notification) {
 	e.t.Helper()

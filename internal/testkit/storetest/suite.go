@@ -74,6 +74,7 @@ func Run(t *testing.T, open Opener) {
 		{"NotificationsRefused", testNotificationsRefused},
 		{"ReleaseClientsIf", testReleaseClientsIf},
 		{"ReleaseClientsOnce", testReleaseClientsOnce},
+		{"DeliveredAfter", testDeliveredAfter},
 		{"NotificationsOrder", testNotificationsOrder},
 		{"NotificationStates", testNotificationStates},
 		{"MarkDelivered", testMarkDelivered},
