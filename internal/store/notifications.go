@@ -333,6 +333,42 @@ func (s *sqlStore) DeliveryCounts(ctx context.Context, id string) (map[Role]map[
 	return out, nil
 }
 
+// forgetHubs is how long BeatHub keeps the record of a hub stopped or
+// silent.
+const forgetHubs = 24 * time.Hour
+
+// BeatHub implements Notifications.
+func (s *sqlStore) BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error) {
+	op := "record notification hub " + id
+	if id == "" {
+		return time.Time{}, fmt.Errorf("%s: %w: empty id", op, ErrInvalid)
+	}
+	now := s.now()
+	var stop any
+	if stopped {
+		stop = s.t(now)
+	}
+	var last time.Time
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notification_hubs (id, seen_at, stopped_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, stopped_at = excluded.stopped_at`),
+			id, s.t(now), stop); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM notification_hubs WHERE COALESCE(stopped_at, seen_at) < ?`),
+			s.t(now.Add(-forgetHubs))); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, s.q(`SELECT MAX(CASE WHEN stopped_at IS NOT NULL THEN stopped_at
+			WHEN seen_at < ? THEN seen_at END) FROM notification_hubs WHERE id <> ?`),
+			s.t(now.Add(-silence)), id).Scan(timeCol{&last})
+	})
+	if err != nil {
+		return time.Time{}, fail(op, err)
+	}
+	return last, nil
+}
+
 // PruneNotifications implements Notifications.
 func (s *sqlStore) PruneNotifications(ctx context.Context, before time.Time) (int64, error) {
 	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM notifications WHERE created_at < ?`), s.t(before))

@@ -369,6 +369,13 @@ type Notifications interface {
 	// each state, per role at creation: the progress of agents-first
 	// ordering. Unknown id: ErrNotFound.
 	DeliveryCounts(ctx context.Context, id string) (map[Role]map[DeliveryState]int, error)
+	// BeatHub records that the notification hub id (one per server
+	// process) runs at the store's now, or with stopped that it stopped,
+	// and returns the last time another hub stopped or was heard of
+	// before going silent for longer than silence (zero when none): the
+	// endpoints of that hub have been reconnecting to the others since.
+	// Hubs stopped or silent for a day are forgotten.
+	BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error)
 	// PruneNotifications deletes the notifications created before
 	// `before`, with their deliveries, and returns how many it deleted.
 	PruneNotifications(ctx context.Context, before time.Time) (int64, error)

@@ -25,6 +25,8 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +55,7 @@ type Store interface {
 	// released by any process (store.TopicNotifications); a store of
 	// one process (SQLite) returns errors.ErrUnsupported.
 	Listen(ctx context.Context, topic string, fn func(payload string)) error
+	BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error)
 }
 
 // Options configure a Hub. Only Store is required.
@@ -79,7 +82,10 @@ type Options struct {
 	// offline, so it still holds the clients: after a server restart
 	// every endpoint reconnects with backoff (the listener's full jitter), and
 	// an event written just before a crash may have gone out without its
-	// record. An agent whose stream to this hub closed while the hub was
+	// record. The same holds after another hub on the store (another
+	// server process) stopped, or went silent for three poll intervals:
+	// its endpoints are reconnecting to the others (Store.BeatHub). An
+	// agent whose stream to this hub closed while the hub was
 	// running is not reconnecting after a restart: it gets no grace and
 	// holds the clients for a poll interval only, like any offline agent.
 	// Default 30s; the agent timeout still applies.
@@ -157,7 +163,10 @@ type Hub struct {
 	tmu     sync.Mutex
 	tracked map[string]*tracked // the notifications of the last poll, and newer ones
 
-	started time.Time // when Run started (the clock's), for ReconnectGrace
+	id        string    // this hub among those sharing the store (Store.BeatHub)
+	started   time.Time // when Run started (the clock's), for ReconnectGrace
+	beat      time.Time // when Run last recorded that the hub runs
+	peersGone time.Time // when another hub last stopped or went silent, for ReconnectGrace
 }
 
 // sentRecord is what a closed stream wrote, kept for resumption.
@@ -183,7 +192,9 @@ func New(o Options) (*Hub, error) {
 		return nil, errors.New("new notification hub: no store")
 	}
 	o.defaults()
-	return &Hub{o: o, st: o.Store, log: o.Logger, conns: map[string]*conn{}, recent: map[string]sentRecord{}, left: map[string]bool{},
+	b := make([]byte, 8)
+	rand.Read(b)
+	return &Hub{o: o, st: o.Store, log: o.Logger, id: "hub_" + hex.EncodeToString(b), conns: map[string]*conn{}, recent: map[string]sentRecord{}, left: map[string]bool{},
 		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}, marks: map[string][]string{},
 		markKick: make(chan struct{}, 1)}, nil
 }
@@ -213,6 +224,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.stop()
 		<-recorded
 		<-listened
+		h.beatStopped(ctx)
 	}()
 
 	t := time.NewTicker(h.o.PollInterval)

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
 )
@@ -13,6 +14,7 @@ import (
 // done or whose agent timeout passed, and forgets what it no longer
 // needs. It runs on Run's goroutine only.
 func (h *Hub) poll(ctx context.Context) {
+	h.beatRunning(ctx, false)
 	ns, err := h.st.ListNotifications(ctx, pollWindow)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -123,9 +125,9 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 // delivered and unfinished) and none is still to be notified, or some
 // are (offline) but a poll interval has passed so that every server
 // process has offered it to the agents connected to it, and this hub
-// has run for the reconnect grace (after a restart, agents still
-// reconnecting are not offline) or every offline agent went while this
-// hub ran (it is not reconnecting after a restart); or the agent
+// has run for the reconnect grace, and no other hub stopped or went
+// silent within it (after a restart, agents still reconnecting are not
+// offline) or every offline agent went while this hub ran (it is not reconnecting after a restart); or the agent
 // timeout passed.
 func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, store.ReleaseCondition, error) {
 	age := h.o.Now().Sub(n.Created)
@@ -144,7 +146,9 @@ func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, 
 		return "agents done", store.ReleaseAgentsFinished, nil
 	case age < h.o.PollInterval:
 		return "", 0, nil
-	case h.o.Now().Sub(h.started) >= h.o.ReconnectGrace:
+	case !h.beatRunning(ctx, true): // whether another hub stopped just now
+		return "", 0, nil
+	case h.o.Now().Sub(h.reconnecting()) >= h.o.ReconnectGrace:
 		return "connected agents done, others offline", store.ReleaseNoAgentRunning, nil
 	}
 	gone, err := h.allLeft(ctx, n.ID)
@@ -175,6 +179,48 @@ func (h *Hub) allLeft(ctx context.Context, id string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// silentPolls is how many poll intervals a hub that does not record
+// that it runs (Store.BeatHub) takes to count as gone.
+const silentPolls = 3
+
+// beatRunning records, at most every half poll interval unless now,
+// that this hub runs, and learns when another last stopped or went
+// silent. It reports whether it did.
+func (h *Hub) beatRunning(ctx context.Context, now bool) bool {
+	t := h.o.Now()
+	if !now && !h.beat.IsZero() && t.Sub(h.beat) < h.o.PollInterval/2 {
+		return true
+	}
+	gone, err := h.st.BeatHub(ctx, h.id, false, silentPolls*h.o.PollInterval)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("record notification hub", "err", err)
+		}
+		return false
+	}
+	h.beat, h.peersGone = t, gone
+	return true
+}
+
+// beatStopped records that this hub stopped: the other hubs give its
+// agents the reconnect grace. ctx is Run's, cancelled.
+func (h *Hub) beatStopped(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.o.StoreTimeout)
+	defer cancel()
+	if _, err := h.st.BeatHub(sctx, h.id, true, silentPolls*h.o.PollInterval); err != nil {
+		h.log.Warn("record notification hub stopped", "err", err)
+	}
+}
+
+// reconnecting returns since when endpoints may be reconnecting to this
+// hub: it started, or another hub stopped or went silent.
+func (h *Hub) reconnecting() time.Time {
+	if h.peersGone.After(h.started) {
+		return h.peersGone
+	}
+	return h.started
 }
 
 // frameOf returns the encoded event of n, shared with the tracked

@@ -159,3 +159,59 @@ func TestResumeOnAnotherProcess(t *testing.T) {
 		}
 	})
 }
+
+// TestAgentsOfAStoppedProcessHoldTheClients: when one of several
+// processes stops, its agents reconnecting to the others hold the
+// clients for the reconnect grace, as they do after a restart of a
+// single process; once the grace has passed, an offline agent holds them
+// for a poll interval only.
+func TestAgentsOfAStoppedProcessHoldTheClients(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	fx := newFixture(t, func(t *testing.T, clock func() time.Time) store.Store { return openStore(t, dsn, clock) })
+	o := fx.options()
+	o.PollInterval, o.ReconnectGrace, o.AgentTimeout = time.Hour, 3*time.Hour, 100*time.Hour
+	o.Store = openStore(t, dsn, fx.clock.Now)
+	a := fx.serve(o, false)
+	o.Store = openStore(t, dsn, fx.clock.Now)
+	b := fx.serve(o, false)
+	fx.endpoint("ua-1", "berlin", store.RoleAgent)
+	fx.endpoint("c-1", "berlin", store.RoleClient)
+	agent, client := fx.listen(b, "ua-1"), fx.listen(a, "c-1")
+	fx.connected(b, "ua-1")
+	fx.connected(a, "c-1")
+	// Both have run for longer than the grace, and said so.
+	fx.clock.Advance(4 * time.Hour)
+	fullPoll(a.hub)
+	fullPoll(b.hub)
+
+	// b stops; its agent is reconnecting (to a) when a notifies.
+	agent.stop()
+	b.stop()
+	b.srv.Close()
+	fx.clock.Advance(time.Minute)
+	id := fx.notify(a, Announcement{Versions: v2})
+	fx.clock.Advance(time.Hour) // a poll interval: the agent counts as offline, but for the grace
+	fullPoll(a.hub)
+	client.none(t)
+	if fx.released(id) {
+		t.Fatal("clients released while the agents of a stopped process may be reconnecting")
+	}
+	agent = fx.listen(a, "ua-1")
+	agent.expect(t, id)
+	fx.done(a, "ua-1", id, true)
+	client.expect(t, id)
+
+	// The grace has passed: an agent that never connected holds the
+	// clients for a poll interval only.
+	fx.endpoint("ua-2", "berlin", store.RoleAgent)
+	fx.clock.Advance(3 * time.Hour)
+	fullPoll(a.hub)
+	second := fx.notify(a, Announcement{Versions: map[string]string{"pattern": "3.0"}})
+	agent.expect(t, second)
+	fx.done(a, "ua-1", second, true)
+	fullPoll(a.hub)
+	client.none(t)
+	fx.clock.Advance(time.Hour)
+	fullPoll(a.hub)
+	client.expect(t, second)
+}

@@ -228,6 +228,39 @@ func testDeliveredAfter(e *env) {
 	e.equal("delivered to another endpoint", got, []store.Notification{})
 }
 
+// testBeatHub: a hub learns when another stopped or went silent.
+func testBeatHub(e *env) {
+	beat := func(id string, stopped bool, want time.Time) {
+		e.t.Helper()
+		got, err := e.st.BeatHub(e.ctx, id, stopped, time.Minute)
+		e.must(err)
+		e.equal("last hub gone, seen from "+id, got, want)
+	}
+	beat("a", false, time.Time{})
+	beat("b", false, time.Time{})
+	started := e.now()
+	e.clock.Advance(30 * time.Second)
+	beat("a", false, time.Time{}) // b silent for 30 s only
+	e.clock.Advance(31 * time.Second)
+	beat("a", false, started) // b silent for over a minute: gone when last heard of
+	beat("b", false, time.Time{})
+	e.clock.Advance(time.Second)
+	stopped := e.now()
+	beat("b", true, time.Time{})
+	e.clock.Advance(time.Second)
+	beat("a", false, stopped)
+	beat("c", false, stopped) // a is alive, b stopped
+	// a goes silent: the latest of a's silence and b's stop counts; a
+	// day later both are forgotten.
+	aSeen := stopped.Add(time.Second)
+	e.clock.Advance(23 * time.Hour)
+	beat("c", false, aSeen)
+	e.clock.Advance(2 * time.Hour)
+	beat("c", false, time.Time{})
+	_, err := e.st.BeatHub(e.ctx, "", false, time.Minute)
+	e.is(err, store.ErrInvalid)
+}
+
 // pendingIs fails the test unless ep's pending notifications are want.
 func (e *env) pendingIs(ep store.Endpoint, want ...store.Notification) {
 	e.t.Helper()

@@ -75,6 +75,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReleaseClientsIf", testReleaseClientsIf},
 		{"ReleaseClientsOnce", testReleaseClientsOnce},
 		{"DeliveredAfter", testDeliveredAfter},
+		{"BeatHub", testBeatHub},
 		{"NotificationsOrder", testNotificationsOrder},
 		{"NotificationStates", testNotificationStates},
 		{"MarkDelivered", testMarkDelivered},
