@@ -121,14 +121,15 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 
 // releaseReason says why the clients of n may be notified now, or ""
 // while they wait, and the condition on the agents' deliveries under
-// which the store is to release them: every notified agent reported (no agent delivery is
-// delivered and unfinished) and none is still to be notified, or some
-// are (offline) but a poll interval has passed so that every server
-// process has offered it to the agents connected to it, and this hub
-// has run for the reconnect grace, and no other hub stopped or went
-// silent within it (after a restart, agents still reconnecting are not
-// offline) or every offline agent went while this hub ran (it is not reconnecting after a restart); or the agent
-// timeout passed.
+// which the store is to release them. They may when every notified agent
+// reported (no agent delivery is delivered and unfinished) and none is
+// still to be notified; or when some are (offline) but a poll interval
+// has passed, so that every server process has offered it to the agents
+// connected to it, and either the reconnect grace has passed since this
+// hub started and since another hub last stopped or went silent (agents
+// still reconnecting are not offline), or every offline agent went while
+// this hub ran (it is not reconnecting); or when the agent timeout
+// passed.
 func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, store.ReleaseCondition, error) {
 	age := h.o.Now().Sub(n.Created)
 	if age >= h.o.AgentTimeout {
