@@ -215,3 +215,54 @@ func TestAgentsOfAStoppedProcessHoldTheClients(t *testing.T) {
 	fullPoll(a.hub)
 	client.expect(t, second)
 }
+
+// crashingStore is a hub's store that never records the hub stopped, as
+// when its process is killed.
+type crashingStore struct{ Store }
+
+func (s crashingStore) BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error) {
+	if stopped {
+		return time.Time{}, nil
+	}
+	return s.Store.BeatHub(ctx, id, stopped, silence)
+}
+
+// TestAgentsOfACrashedProcessHoldTheClients: a process that dies without
+// a word counts as gone once silent for three poll intervals; from when
+// it was last heard of, its agents get the reconnect grace.
+func TestAgentsOfACrashedProcessHoldTheClients(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	fx := newFixture(t, func(t *testing.T, clock func() time.Time) store.Store { return openStore(t, dsn, clock) })
+	o := fx.options()
+	o.PollInterval, o.ReconnectGrace, o.AgentTimeout = time.Hour, 5*time.Hour, 100*time.Hour
+	o.Store = openStore(t, dsn, fx.clock.Now)
+	a := fx.serve(o, false)
+	o.Store = crashingStore{openStore(t, dsn, fx.clock.Now)}
+	b := fx.serve(o, false)
+	fx.endpoint("ua-1", "berlin", store.RoleAgent)
+	fx.endpoint("c-1", "berlin", store.RoleClient)
+	agent, client := fx.listen(b, "ua-1"), fx.listen(a, "c-1")
+	fx.connected(b, "ua-1")
+	fx.connected(a, "c-1")
+	fx.clock.Advance(6 * time.Hour) // past a's own grace
+	fullPoll(a.hub)
+	fullPoll(b.hub) // b last heard of now
+
+	// b dies. Three poll intervals later a notifies; its agent is still
+	// reconnecting.
+	agent.stop()
+	b.stop()
+	b.srv.Close()
+	fx.clock.Advance(3*time.Hour + time.Minute)
+	id := fx.notify(a, Announcement{Versions: v2})
+	fx.clock.Advance(time.Hour)
+	fullPoll(a.hub)
+	client.none(t)
+	if fx.released(id) {
+		t.Fatal("clients released while the agents of a crashed process may be reconnecting")
+	}
+	agent = fx.listen(a, "ua-1")
+	agent.expect(t, id)
+	fx.done(a, "ua-1", id, true)
+	client.expect(t, id)
+}
