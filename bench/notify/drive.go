@@ -69,7 +69,8 @@ func storeMin(a *atomic.Int64, v int64) {
 type driver struct {
 	o        options
 	baseline bool
-	base     string
+	base     string   // the first server process: notifications, counts
+	bases    []string // every server process; endpoint k connects to bases[k%len(bases)]
 	ctl      *http.Client
 	cur      atomic.Pointer[round]
 	ready    ready
@@ -110,39 +111,52 @@ func drive(o options) error {
 // connects the endpoints, measures o.Rounds notifications and returns
 // the figures.
 func measureServer(o options, baseline bool) (*figures, error) {
+	return measureServers(o, baseline, "", 1)
+}
+
+// measureServers is measureServer with n hub processes on the database
+// join (set up by the driver; "": the first process sets up its own).
+func measureServers(o options, baseline bool, join string, n int) (*figures, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-serve", "-endpoints", strconv.Itoa(o.Endpoints), "-agents", strconv.Itoa(o.Agents),
 		"-agent-timeout", o.AgentTimeout.String(), "-database", o.Database, "-tls=" + strconv.FormatBool(o.TLS),
-		"-baseline=" + strconv.FormatBool(baseline)}
-	cmd := exec.Command(exe, args...)
-	stdin, err := cmd.StdinPipe() // closing it stops the server
-	if err != nil {
-		return nil, err
+		"-baseline=" + strconv.FormatBool(baseline), "-join", join}
+	d := &driver{o: o, baseline: baseline, ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil)}}
+	for i := range n {
+		cmd := exec.Command(exe, args...)
+		stdin, err := cmd.StdinPipe() // closing it stops the server
+		if err != nil {
+			return nil, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		defer func() { stdin.Close(); cmd.Wait() }()
+		line, err := bufio.NewReader(stdout).ReadBytes('\n')
+		if err != nil {
+			return nil, fmt.Errorf("server process: %w", err)
+		}
+		var rd ready
+		if err := json.Unmarshal(line, &rd); err != nil {
+			return nil, fmt.Errorf("server process said %q: %w", line, err)
+		}
+		base := "http://"
+		if o.TLS {
+			base = "https://"
+		}
+		d.bases = append(d.bases, base+rd.Addr)
+		if i == 0 {
+			d.ready, d.base = rd, base+rd.Addr
+		}
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		return nil, fmt.Errorf("server process: %w", err)
-	}
-	d := &driver{o: o, baseline: baseline, base: "http://", ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil)}}
-	if err := json.Unmarshal(line, &d.ready); err != nil {
-		return nil, fmt.Errorf("server process said %q: %w", line, err)
-	}
-	if o.TLS {
-		d.base = "https://"
-	}
-	d.base += d.ready.Addr
 	return d.run()
 }
 
@@ -156,6 +170,9 @@ func transport(local net.Addr) *http.Transport {
 
 func (d *driver) run() (*figures, error) {
 	what := "hub (internal/notify/hub), database " + dbName(d.o.Database)
+	if len(d.bases) > 1 {
+		what = fmt.Sprintf("%d hub processes (internal/notify/hub), database %s", len(d.bases), dbName(d.o.Database))
+	}
 	if d.baseline {
 		what = "baseline: bare SSE broadcaster, no store"
 	}
@@ -208,11 +225,12 @@ func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 	i := 0
 	start := func(id string, agent bool) {
 		client := clients[i%len(clients)]
+		base := d.bases[i%len(d.bases)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			listen.Run(ctx, listen.Options{URL: d.base + "/events", Token: id, Client: client,
-				OnEvent: func(ev notify.Event) { d.event(id, agent, ev) }, Logger: logger})
+			listen.Run(ctx, listen.Options{URL: base + "/events", Token: id, Client: client,
+				OnEvent: func(ev notify.Event) { d.event(base, id, agent, ev) }, Logger: logger})
 		}()
 		if i++; i%500 == 0 {
 			time.Sleep(20 * time.Millisecond) // stay under the listen backlog
@@ -226,8 +244,9 @@ func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// event records an endpoint's event; an agent reports done at once.
-func (d *driver) event(id string, agent bool, ev notify.Event) {
+// event records an endpoint's event; an agent reports done at once, to
+// the server process it is connected to (base).
+func (d *driver) event(base, id string, agent bool, ev notify.Event) {
 	r := d.cur.Load()
 	if r == nil || ev.Versions["pattern"] != r.version {
 		return
@@ -235,7 +254,7 @@ func (d *driver) event(id string, agent bool, ev notify.Event) {
 	r.got(agent)
 	if agent {
 		q := url.Values{"endpoint": {id}, "notification": {ev.ID}}
-		resp, err := d.ctl.Post(d.base+"/bench/done?"+q.Encode(), "", nil)
+		resp, err := d.ctl.Post(base+"/bench/done?"+q.Encode(), "", nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "report done:", err)
 			return
@@ -315,15 +334,28 @@ func (d *driver) waitConnected() (stats, error) {
 	}
 }
 
+// stats returns the server processes' figures, summed.
 func (d *driver) stats() (stats, error) {
-	var s stats
-	resp, err := d.ctl.Get(d.base + "/bench/stats")
-	if err != nil {
-		return s, err
+	var sum stats
+	for _, base := range d.bases {
+		var s stats
+		resp, err := d.ctl.Get(base + "/bench/stats")
+		if err != nil {
+			return sum, err
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&s)
+		resp.Body.Close()
+		if err != nil {
+			return sum, err
+		}
+		sum.Connected += s.Connected
+		sum.HeapMiB += s.HeapMiB
+		sum.StackMiB += s.StackMiB
+		sum.SysMiB += s.SysMiB
+		sum.RSSMiB += s.RSSMiB
+		sum.Goroutines += s.Goroutines
 	}
-	defer resp.Body.Close()
-	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&s)
-	return s, err
+	return sum, nil
 }
 
 func dbName(dsn string) string {

@@ -17,6 +17,15 @@
 //
 // With -database the run gets a new schema in that PostgreSQL database,
 // dropped at the end.
+//
+// With -processes N (PostgreSQL only) the endpoints are set up once and
+// measured twice in the same run: against one hub process, then split
+// across N hub processes sharing the database (notifications made on the
+// first, each agent reporting to the process it is connected to; the
+// processes learn of each other through the store's signals): the
+// several-processes figures against the one-process baseline.
+//
+//	go run ./bench/notify -processes 2 -database postgres://... [-endpoints 18000] [-agents 500]
 package main
 
 import (
@@ -42,6 +51,8 @@ type options struct {
 	JSON         string
 	Serve        bool
 	Baseline     bool
+	Processes    int
+	Join         string
 }
 
 func main() {
@@ -56,15 +67,21 @@ func main() {
 	flag.StringVar(&o.JSON, "json", "", "also write the figures to this file")
 	flag.BoolVar(&o.Serve, "serve", false, "internal: be the server process")
 	flag.BoolVar(&o.Baseline, "baseline", false, "internal: with -serve, be the bare broadcaster")
+	flag.IntVar(&o.Processes, "processes", 1, "hub processes sharing the PostgreSQL database (-database); "+
+		"above 1, compared with one process on the same endpoints instead of the bare broadcaster")
+	flag.StringVar(&o.Join, "join", "", "internal: with -serve, the DSN of a database set up by the driver")
 	flag.Parse()
 	// Each process holds one end of every stream.
 	if err := rlimit.RaiseFiles(uint64(o.Endpoints) + 1024); err != nil {
 		log.Fatalf("raise the open-file limit: %v", err)
 	}
 	var err error
-	if o.Serve {
+	switch {
+	case o.Serve:
 		err = serve(o)
-	} else {
+	case o.Processes > 1:
+		err = driveProcesses(o)
+	default:
 		err = drive(o)
 	}
 	if err != nil {

@@ -75,3 +75,5 @@ func (r *result) print() {
 		"recorded, no agents first. The hub records every delivery, notifies the agents,\n" +
 		"waits for their reports, then notifies the clients.\n")
 }
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

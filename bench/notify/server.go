@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -20,6 +21,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/httpserver"
@@ -62,16 +65,26 @@ func serve(o options) error {
 		handler http.Handler
 		rd      ready
 		h       *hub.Hub
+		err     error
 	)
 	if o.Baseline {
 		handler, rd = serveBaseline(ctx, o)
 	} else {
-		dsn, cleanup, err := database(ctx, o.Database)
-		if err != nil {
-			return err
+		var (
+			st             store.Store
+			eps            map[string]hub.Endpoint
+			agents, others []string
+		)
+		if o.Join != "" {
+			st, eps, agents, others, err = joinStore(ctx, o.Join)
+		} else {
+			dsn, cleanup, derr := database(ctx, o.Database)
+			if derr != nil {
+				return derr
+			}
+			defer cleanup()
+			st, eps, agents, others, err = setupStore(ctx, dsn, o)
 		}
-		defer cleanup()
-		st, eps, agents, others, err := setupStore(ctx, dsn, o)
 		if err != nil {
 			return err
 		}
@@ -196,7 +209,7 @@ func statsRoute(mux *http.ServeMux, connected func() int) {
 }
 
 // setupStore opens the store and enrolls the endpoints in a new domain:
-// o.Agents agents, the others clients.
+// o.Agents agents, the others clients (8 at a time).
 func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[string]hub.Endpoint, []string, []string, error) {
 	st, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
@@ -207,22 +220,73 @@ func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[st
 		st.Close()
 		return nil, nil, nil, nil, err
 	}
-	eps := map[string]hub.Endpoint{}
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+		next  atomic.Int64
+	)
+	stamp := time.Now().UnixNano() % 1e6
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < o.Endpoints; i = int(next.Add(1) - 1) {
+				_, h, err := store.NewSecret("b")
+				e := store.Endpoint{Hostname: "ep-" + strconv.Itoa(i), Domain: domain, CredentialHash: h}
+				if i < o.Agents {
+					e.Role, e.AgentID = store.RoleAgent, fmt.Sprintf("ua-%d-%d", stamp, i)
+				}
+				if err == nil {
+					_, err = st.CreateEndpoint(ctx, e)
+				}
+				if err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		st.Close()
+		return nil, nil, nil, nil, first
+	}
+	eps, agents, others, err := endpointsOf(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, nil, err
+	}
+	return st, eps, agents, others, nil
+}
+
+// joinStore opens the database another process set up (-join) and
+// reads its endpoints.
+func joinStore(ctx context.Context, dsn string) (store.Store, map[string]hub.Endpoint, []string, []string, error) {
+	st, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	eps, agents, others, err := endpointsOf(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, nil, err
+	}
+	return st, eps, agents, others, nil
+}
+
+// endpointsOf lists the store's endpoints: by id, and the ids of the
+// agents and of the others, in id order.
+func endpointsOf(ctx context.Context, st store.Store) (map[string]hub.Endpoint, []string, []string, error) {
+	list, err := st.ListEndpoints(ctx, store.EndpointFilter{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	eps := make(map[string]hub.Endpoint, len(list))
 	var agents, others []string
-	for i := range o.Endpoints {
-		_, h, err := store.NewSecret("b")
-		if err != nil {
-			st.Close()
-			return nil, nil, nil, nil, err
-		}
-		e := store.Endpoint{Hostname: "ep-" + strconv.Itoa(i), Domain: domain, CredentialHash: h}
-		if i < o.Agents {
-			e.Role, e.AgentID = store.RoleAgent, fmt.Sprintf("ua-%d-%d", time.Now().UnixNano()%1e6, i)
-		}
-		if e, err = st.CreateEndpoint(ctx, e); err != nil {
-			st.Close()
-			return nil, nil, nil, nil, err
-		}
+	for _, e := range list {
 		eps[e.ID] = hub.Endpoint{ID: e.ID, Role: e.Role, Domain: e.Domain}
 		if e.Role == store.RoleAgent {
 			agents = append(agents, e.ID)
@@ -230,7 +294,10 @@ func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[st
 			others = append(others, e.ID)
 		}
 	}
-	return st, eps, agents, others, nil
+	if len(agents) == 0 {
+		return nil, nil, nil, fmt.Errorf("no agent among the %d endpoints", len(list))
+	}
+	return eps, agents, others, nil
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }

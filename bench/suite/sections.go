@@ -18,6 +18,7 @@ func sections() []section {
 		{name: "agent", title: "Update agent against nginx (issues 5, 7)", measure: measureAgent},
 		{name: "fanout", title: "Fan-out: 10,000 endpoints behind 50 update agents (issue 7)", measure: measureFanout},
 		{name: "notify", title: "Notifying 10,000 connected endpoints (issue 6)", measure: measureNotify},
+		{name: "notify-processes", title: "Notifying endpoints across two server processes (issue 18)", measure: measureNotifyProcesses},
 		{name: "ingest", title: "Report ingestion (issue 6)", measure: measureIngest},
 		{name: "delta", title: "Deltas (issue 16)", measure: measureDelta},
 		{name: "whatif", title: "What-if over 100,000 endpoints (issue 15)", measure: measureWhatIf},

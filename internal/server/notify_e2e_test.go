@@ -141,8 +141,14 @@ func TestNotificationAgentsFirst(t *testing.T) {
 		if clientRep.Started.Before(agentRep.Finished) {
 			t.Fatalf("the client ran (%v) before the agent finished (%v)", clientRep.Started, agentRep.Finished)
 		}
+		// The server stores a report before it records the delivery done
+		// (api_endpoint.go, handleReport): the client's report may be
+		// listed a moment before.
 		var n api.Notification
-		e.call(http.MethodGet, "/api/v1/notifications/"+res.Notification, nil, &n)
+		testkit.Eventually(t, 30*time.Second, "the client's delivery recorded done", func() bool {
+			e.call(http.MethodGet, "/api/v1/notifications/"+res.Notification, nil, &n)
+			return n.Deliveries["client"]["done"] == 1
+		})
 		if !n.AgentsFirst || n.ClientsReleased == nil || n.Deliveries["agent"]["done"] != 1 || n.Deliveries["client"]["done"] != 1 {
 			t.Fatalf("notification: %+v", n)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -78,7 +79,8 @@ func (s *sqlStore) deliveryRows(ctx context.Context, tx *sql.Tx, id string, ids 
 
 // CreateNotification implements Notifications. Revoked endpoints among
 // endpointIDs get no delivery. A notification that is not AgentsFirst has
-// ClientsReleased set to Created.
+// ClientsReleased set to Created. On PostgreSQL the transaction also
+// sends "created ID" on TopicNotifications.
 func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpointIDs []string) (Notification, error) {
 	const op = "create notification"
 	if len(n.Versions) == 0 || !json.Valid(n.Versions) {
@@ -99,7 +101,10 @@ func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpo
 		if err != nil {
 			return err
 		}
-		return s.bulkInsert(ctx, tx, insertDeliveries, rows)
+		if err := s.bulkInsert(ctx, tx, insertDeliveries, rows); err != nil {
+			return err
+		}
+		return s.signal(ctx, tx, TopicNotifications, "created "+n.ID)
 	})
 	if err != nil {
 		return Notification{}, fail(op, err)
@@ -137,13 +142,70 @@ func (s *sqlStore) ListNotifications(ctx context.Context, limit int) ([]Notifica
 
 // ReleaseClients implements Notifications.
 func (s *sqlStore) ReleaseClients(ctx context.Context, id string) (Notification, error) {
-	n, err := scanNotification(s.w.QueryRowContext(ctx, s.q(`UPDATE notifications
-		SET clients_released_at = COALESCE(clients_released_at, ?) WHERE id = ? RETURNING `+notificationCols),
-		s.t(s.now()), id))
-	if err != nil {
-		return Notification{}, fail("release clients of notification "+id, err)
+	n, _, err := s.ReleaseClientsIf(ctx, id, ReleaseAlways)
+	return n, err
+}
+
+// ReleaseCondition is what the agent deliveries of a notification must be
+// for ReleaseClientsIf to release its clients.
+type ReleaseCondition int
+
+const (
+	// ReleaseAlways releases whatever the agents' state (the agent
+	// timeout passed).
+	ReleaseAlways ReleaseCondition = iota
+	// ReleaseAgentsFinished releases when no agent delivery is pending
+	// or delivered: every notified agent reported.
+	ReleaseAgentsFinished
+	// ReleaseNoAgentRunning releases when no agent delivery is delivered:
+	// every agent the notification reached reported; those still pending
+	// are offline.
+	ReleaseNoAgentRunning
+)
+
+// ReleaseClientsIf implements Notifications. The release and its signal
+// (TopicNotifications, "released ID") are one transaction.
+func (s *sqlStore) ReleaseClientsIf(ctx context.Context, id string, cond ReleaseCondition) (Notification, bool, error) {
+	op := "release clients of notification " + id
+	var holding []any
+	switch cond {
+	case ReleaseAlways:
+	case ReleaseAgentsFinished:
+		holding = []any{string(DeliveryPending), string(DeliveryDelivered)}
+	case ReleaseNoAgentRunning:
+		holding = []any{string(DeliveryDelivered), string(DeliveryDelivered)}
+	default:
+		return Notification{}, false, fmt.Errorf("%s: %w: release condition %d", op, ErrInvalid, cond)
 	}
-	return n, nil
+	where := "id = ? AND clients_released_at IS NULL"
+	args := []any{s.t(s.now()), id}
+	if holding != nil {
+		where += ` AND NOT EXISTS (SELECT 1 FROM notification_deliveries d
+			WHERE d.notification_id = notifications.id AND d.role = 'agent' AND d.state IN (?, ?))`
+		args = append(args, holding...)
+	}
+	var (
+		n        Notification
+		released bool
+	)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = scanNotification(tx.QueryRowContext(ctx, s.q(`UPDATE notifications
+			SET clients_released_at = ? WHERE `+where+` RETURNING `+notificationCols), args...))
+		if err == nil {
+			released = true
+			return s.signal(ctx, tx, TopicNotifications, "released "+id)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		n, err = scanNotification(tx.QueryRowContext(ctx, s.q(`SELECT `+notificationCols+` FROM notifications WHERE id = ?`), id))
+		return err
+	})
+	if err != nil {
+		return Notification{}, false, fail(op, err)
+	}
+	return n, released, nil
 }
 
 // PendingNotifications implements Notifications.
@@ -153,6 +215,18 @@ func (s *sqlStore) PendingNotifications(ctx context.Context, endpointID string) 
 		WHERE d.endpoint_id = ? AND d.state = 'pending'
 		AND (d.role = 'agent' OR n.clients_released_at IS NOT NULL)
 		ORDER BY n.created_at, n.id`, endpointID)
+}
+
+// DeliveredAfter implements Notifications.
+func (s *sqlStore) DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]Notification, error) {
+	out, err := s.listNotifications(ctx, "list notifications delivered to endpoint "+endpointID, `SELECT `+nCols+`
+		FROM notification_deliveries d JOIN notifications n ON n.id = d.notification_id
+		WHERE d.endpoint_id = ? AND d.state = 'delivered'
+		AND NOT EXISTS (SELECT 1 FROM notifications a WHERE a.id = ?
+			AND (a.created_at > n.created_at OR (a.created_at = n.created_at AND a.id >= n.id)))
+		ORDER BY n.created_at DESC, n.id DESC LIMIT ?`, endpointID, after, sqlLimit(limit))
+	slices.Reverse(out)
+	return out, err
 }
 
 // transitions lists, for each target state, the states it may be reached
@@ -257,6 +331,42 @@ func (s *sqlStore) DeliveryCounts(ctx context.Context, id string) (map[Role]map[
 		return nil, fail(op, err)
 	}
 	return out, nil
+}
+
+// forgetHubs is how long BeatHub keeps the record of a hub stopped or
+// silent.
+const forgetHubs = 24 * time.Hour
+
+// BeatHub implements Notifications.
+func (s *sqlStore) BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error) {
+	op := "record notification hub " + id
+	if id == "" {
+		return time.Time{}, fmt.Errorf("%s: %w: empty id", op, ErrInvalid)
+	}
+	now := s.now()
+	var stop any
+	if stopped {
+		stop = s.t(now)
+	}
+	var last time.Time
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notification_hubs (id, seen_at, stopped_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, stopped_at = excluded.stopped_at`),
+			id, s.t(now), stop); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM notification_hubs WHERE COALESCE(stopped_at, seen_at) < ?`),
+			s.t(now.Add(-forgetHubs))); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, s.q(`SELECT MAX(CASE WHEN stopped_at IS NOT NULL THEN stopped_at
+			WHEN seen_at < ? THEN seen_at END) FROM notification_hubs WHERE id <> ?`),
+			s.t(now.Add(-silence)), id).Scan(timeCol{&last})
+	})
+	if err != nil {
+		return time.Time{}, fail(op, err)
+	}
+	return last, nil
 }
 
 // PruneNotifications implements Notifications.

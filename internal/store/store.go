@@ -95,6 +95,7 @@ type Store interface {
 	Notifications
 	Accounts
 	EndpointPages
+	Signals
 }
 
 // AdminTokens holds the tokens that authenticate the admin API.
@@ -329,11 +330,25 @@ type Notifications interface {
 	// notification be delivered. Releasing twice keeps the first time.
 	// Unknown: ErrNotFound.
 	ReleaseClients(ctx context.Context, id string) (Notification, error)
+	// ReleaseClientsIf releases the clients of notification id, as
+	// ReleaseClients does, if they are still held and the agent
+	// deliveries are as cond requires when the release is written (one
+	// statement: of several processes deciding at once, one releases).
+	// released says whether this call released them; n is the
+	// notification as it is now. Unknown: ErrNotFound.
+	ReleaseClientsIf(ctx context.Context, id string, cond ReleaseCondition) (n Notification, released bool, err error)
 	// PendingNotifications returns the notifications whose delivery to the
 	// endpoint is pending and may be delivered now (the endpoint was an
 	// agent when it was created, or clients are released), oldest first:
 	// what to send an endpoint when it (re)connects.
 	PendingNotifications(ctx context.Context, endpointID string) ([]Notification, error)
+	// DeliveredAfter returns the newest limit notifications delivered
+	// to the endpoint (written to its stream) and not finished, created
+	// after notification after (ordered by creation, then id; when after
+	// is unknown, the newest limit of them), oldest first: what a stream
+	// resuming after `after` may have lost with its previous connection,
+	// when the process it resumes on did not serve that connection.
+	DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]Notification, error)
 	// SetDeliveryState moves the delivery of notification id to endpoint
 	// along pending -> delivered -> done|failed (pending may go straight to
 	// done or failed), stamping the time and, for failed, detail. Setting
@@ -354,6 +369,13 @@ type Notifications interface {
 	// each state, per role at creation: the progress of agents-first
 	// ordering. Unknown id: ErrNotFound.
 	DeliveryCounts(ctx context.Context, id string) (map[Role]map[DeliveryState]int, error)
+	// BeatHub records that the notification hub id (one per server
+	// process) runs at the store's now, or with stopped that it stopped,
+	// and returns the last time another hub stopped or was heard of
+	// before going silent for longer than silence (zero when none): the
+	// endpoints of that hub have been reconnecting to the others since.
+	// Hubs stopped or silent for a day are forgotten.
+	BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error)
 	// PruneNotifications deletes the notifications created before
 	// `before`, with their deliveries, and returns how many it deleted.
 	PruneNotifications(ctx context.Context, before time.Time) (int64, error)

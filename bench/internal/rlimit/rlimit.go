@@ -19,3 +19,13 @@ func RaiseFiles(n uint64) error {
 	l.Cur, l.Max = n, max(l.Max, n)
 	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 }
+
+// MaxFiles returns the hard RLIMIT_NOFILE: the most open files a process
+// may have without privileges.
+func MaxFiles() (uint64, error) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, err
+	}
+	return l.Max, nil
+}

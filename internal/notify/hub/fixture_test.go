@@ -182,9 +182,15 @@ type testListener struct {
 
 // listen runs listen.Run for the endpoint named name against s.
 func (fx *fixture) listen(s *served, name string) *testListener {
+	return fx.listenFrom(s, name, "")
+}
+
+// listenFrom is listen resuming after the event last ("": a new
+// listener).
+func (fx *fixture) listenFrom(s *served, name, last string) *testListener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &testListener{events: make(chan notify.Event, 64), cancel: cancel, done: make(chan error, 1)}
-	o := listen.Options{URL: s.srv.URL, Token: fx.eps[name].ID, Client: s.srv.Client(),
+	o := listen.Options{URL: s.srv.URL, Token: fx.eps[name].ID, Client: s.srv.Client(), LastEventID: last,
 		OnEvent: func(e notify.Event) { l.events <- e }, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 	go func() { l.done <- listen.Run(ctx, o) }()
 	fx.t.Cleanup(l.stop)

@@ -12,8 +12,12 @@
 // Deliveries that could not be sent (endpoint offline, clients held back)
 // stay pending in the store and are sent when the endpoint connects.
 // Several server processes sharing a PostgreSQL database each run a Hub:
-// each polls the store for the notifications created or released by the
-// others and sends them to the endpoints connected to it.
+// each hears from the store (Store.Listen, PostgreSQL's LISTEN/NOTIFY)
+// when another creates a notification or releases its clients, and polls
+// the store as a backstop; it then sends what is pending to the
+// endpoints connected to it. Whichever hub sees the agents done (from the
+// store, wherever they are connected) releases the clients, with one
+// conditional write: one hub releases them.
 //
 // The events' format is package notify's; the endpoint's side is package
 // notify/listen.
@@ -21,6 +25,8 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,13 +43,19 @@ import (
 type Store interface {
 	CreateNotification(ctx context.Context, n store.Notification, endpointIDs []string) (store.Notification, error)
 	ListNotifications(ctx context.Context, limit int) ([]store.Notification, error)
-	ReleaseClients(ctx context.Context, id string) (store.Notification, error)
+	ReleaseClientsIf(ctx context.Context, id string, cond store.ReleaseCondition) (store.Notification, bool, error)
 	PendingNotifications(ctx context.Context, endpointID string) ([]store.Notification, error)
+	DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]store.Notification, error)
 	SetDeliveryState(ctx context.Context, id, endpointID string, state store.DeliveryState, detail string) error
 	MarkDelivered(ctx context.Context, id string, endpointIDs []string) (int64, error)
 	Deliveries(ctx context.Context, id string, f store.DeliveryFilter) ([]store.Delivery, error)
 	DeliveryCounts(ctx context.Context, id string) (map[store.Role]map[store.DeliveryState]int, error)
 	ListEndpoints(ctx context.Context, f store.EndpointFilter) ([]store.Endpoint, error)
+	// Listen hears the store's signals of notifications created or
+	// released by any process (store.TopicNotifications); a store of
+	// one process (SQLite) returns errors.ErrUnsupported.
+	Listen(ctx context.Context, topic string, fn func(payload string)) error
+	BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error)
 }
 
 // Options configure a Hub. Only Store is required.
@@ -70,7 +82,10 @@ type Options struct {
 	// offline, so it still holds the clients: after a server restart
 	// every endpoint reconnects with backoff (the listener's full jitter), and
 	// an event written just before a crash may have gone out without its
-	// record. An agent whose stream to this hub closed while the hub was
+	// record. The same holds after another hub on the store (another
+	// server process) stopped, or went silent for three poll intervals:
+	// its endpoints are reconnecting to the others (Store.BeatHub). An
+	// agent whose stream to this hub closed while the hub was
 	// running is not reconnecting after a restart: it gets no grace and
 	// holds the clients for a poll interval only, like any offline agent.
 	// Default 30s; the agent timeout still applies.
@@ -148,7 +163,10 @@ type Hub struct {
 	tmu     sync.Mutex
 	tracked map[string]*tracked // the notifications of the last poll, and newer ones
 
-	started time.Time // when Run started (the clock's), for ReconnectGrace
+	id        string    // this hub among those sharing the store (Store.BeatHub)
+	started   time.Time // when Run started (the clock's), for ReconnectGrace
+	beat      time.Time // when Run last recorded that the hub runs
+	peersGone time.Time // when another hub last stopped or went silent, for ReconnectGrace
 }
 
 // sentRecord is what a closed stream wrote, kept for resumption.
@@ -174,7 +192,9 @@ func New(o Options) (*Hub, error) {
 		return nil, errors.New("new notification hub: no store")
 	}
 	o.defaults()
-	return &Hub{o: o, st: o.Store, log: o.Logger, conns: map[string]*conn{}, recent: map[string]sentRecord{}, left: map[string]bool{},
+	b := make([]byte, 8)
+	rand.Read(b)
+	return &Hub{o: o, st: o.Store, log: o.Logger, id: "hub_" + hex.EncodeToString(b), conns: map[string]*conn{}, recent: map[string]sentRecord{}, left: map[string]bool{},
 		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}, marks: map[string][]string{},
 		markKick: make(chan struct{}, 1)}, nil
 }
@@ -191,14 +211,20 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.running = true
 	h.mu.Unlock()
 	h.started = h.o.Now()
-	recorded := make(chan struct{})
+	recorded, listened := make(chan struct{}), make(chan struct{})
 	go func() { // owned by Run, which waits for it
 		defer close(recorded)
 		h.recordDeliveries(ctx)
 	}()
+	go func() { // owned by Run, which waits for it
+		defer close(listened)
+		h.listen(ctx)
+	}()
 	defer func() {
 		h.stop()
 		<-recorded
+		<-listened
+		h.beatStopped(ctx)
 	}()
 
 	t := time.NewTicker(h.o.PollInterval)
@@ -324,7 +350,8 @@ func (h *Hub) Done(ctx context.Context, endpointID, notificationID string, ok bo
 	}
 	h.tmu.Lock()
 	t := h.tracked[notificationID]
-	waiting := t != nil && t.n.ClientsReleased.IsZero()
+	// Not followed yet: created by another process, not polled yet.
+	waiting := t == nil || t.n.ClientsReleased.IsZero()
 	h.tmu.Unlock()
 	if waiting {
 		h.wake()

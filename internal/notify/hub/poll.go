@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
 )
@@ -13,6 +14,7 @@ import (
 // done or whose agent timeout passed, and forgets what it no longer
 // needs. It runs on Run's goroutine only.
 func (h *Hub) poll(ctx context.Context) {
+	h.beatRunning(ctx, false)
 	ns, err := h.st.ListNotifications(ctx, pollWindow)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -81,7 +83,7 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 		t.agentsSent, t.clientsSent = true, !t.n.AgentsFirst
 	}
 	if t.n.ClientsReleased.IsZero() {
-		why, err := h.releaseReason(ctx, t.n)
+		why, cond, err := h.releaseReason(ctx, t.n)
 		if err != nil {
 			h.log.Warn("check notification progress", "notification", t.n.ID, "err", err)
 			return
@@ -89,7 +91,11 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 		if why == "" {
 			return
 		}
-		n, err := h.st.ReleaseClients(ctx, t.n.ID)
+		// The store releases only if the agents' deliveries still allow
+		// it (an agent connected to another process may have got it
+		// since they were counted), and only once: several processes may
+		// decide at the same moment.
+		n, released, err := h.st.ReleaseClientsIf(ctx, t.n.ID, cond)
 		if err != nil {
 			h.log.Warn("release clients", "notification", t.n.ID, "err", err)
 			return
@@ -97,7 +103,12 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 		h.tmu.Lock()
 		t.n = n
 		h.tmu.Unlock()
-		h.log.Info("notification released to clients", "notification", n.ID, "why", why)
+		if n.ClientsReleased.IsZero() {
+			return // an agent got it meanwhile: wait for its report
+		}
+		if released {
+			h.log.Info("notification released to clients", "notification", n.ID, "why", why)
+		}
 	}
 	if !t.clientsSent {
 		if err := h.dispatch(ctx, t, store.RoleClient); err != nil {
@@ -109,39 +120,43 @@ func (h *Hub) advance(ctx context.Context, t *tracked) {
 }
 
 // releaseReason says why the clients of n may be notified now, or ""
-// while they wait: every notified agent reported (no agent delivery is
-// delivered and unfinished) and none is still to be notified, or some
-// are (offline) but a poll interval has passed so that every server
-// process has offered it to the agents connected to it, and this hub
-// has run for the reconnect grace (after a restart, agents still
-// reconnecting are not offline) or every offline agent went while this
-// hub ran (it is not reconnecting after a restart); or the agent
-// timeout passed.
-func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, error) {
+// while they wait, and the condition on the agents' deliveries under
+// which the store is to release them. They may when every notified agent
+// reported (no agent delivery is delivered and unfinished) and none is
+// still to be notified; or when some are (offline) but a poll interval
+// has passed, so that every server process has offered it to the agents
+// connected to it, and either the reconnect grace has passed since this
+// hub started and since another hub last stopped or went silent (agents
+// still reconnecting are not offline), or every offline agent went while
+// this hub ran (it is not reconnecting); or when the agent timeout
+// passed.
+func (h *Hub) releaseReason(ctx context.Context, n store.Notification) (string, store.ReleaseCondition, error) {
 	age := h.o.Now().Sub(n.Created)
 	if age >= h.o.AgentTimeout {
-		return "agent timeout", nil
+		return "agent timeout", store.ReleaseAlways, nil
 	}
 	counts, err := h.st.DeliveryCounts(ctx, n.ID)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	agents := counts[store.RoleAgent]
 	switch {
 	case agents[store.DeliveryDelivered] > 0:
-		return "", nil
+		return "", 0, nil
 	case agents[store.DeliveryPending] == 0:
-		return "agents done", nil
+		return "agents done", store.ReleaseAgentsFinished, nil
 	case age < h.o.PollInterval:
-		return "", nil
-	case h.o.Now().Sub(h.started) >= h.o.ReconnectGrace:
-		return "connected agents done, others offline", nil
+		return "", 0, nil
+	case !h.beatRunning(ctx, true): // whether another hub stopped just now
+		return "", 0, nil
+	case h.o.Now().Sub(h.reconnecting()) >= h.o.ReconnectGrace:
+		return "connected agents done, others offline", store.ReleaseNoAgentRunning, nil
 	}
 	gone, err := h.allLeft(ctx, n.ID)
 	if err != nil || !gone {
-		return "", err
+		return "", 0, err
 	}
-	return "connected agents done, others went offline while the server ran", nil
+	return "connected agents done, others went offline while the server ran", store.ReleaseNoAgentRunning, nil
 }
 
 // allLeft reports whether every agent still to be notified of id went
@@ -165,6 +180,48 @@ func (h *Hub) allLeft(ctx context.Context, id string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// silentPolls is how many poll intervals a hub that does not record
+// that it runs (Store.BeatHub) takes to count as gone.
+const silentPolls = 3
+
+// beatRunning records, at most every half poll interval unless now,
+// that this hub runs, and learns when another last stopped or went
+// silent. It reports whether it did.
+func (h *Hub) beatRunning(ctx context.Context, now bool) bool {
+	t := h.o.Now()
+	if !now && !h.beat.IsZero() && t.Sub(h.beat) < h.o.PollInterval/2 {
+		return true
+	}
+	gone, err := h.st.BeatHub(ctx, h.id, false, silentPolls*h.o.PollInterval)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("record notification hub", "err", err)
+		}
+		return false
+	}
+	h.beat, h.peersGone = t, gone
+	return true
+}
+
+// beatStopped records that this hub stopped: the other hubs give its
+// agents the reconnect grace. ctx is Run's, cancelled.
+func (h *Hub) beatStopped(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.o.StoreTimeout)
+	defer cancel()
+	if _, err := h.st.BeatHub(sctx, h.id, true, silentPolls*h.o.PollInterval); err != nil {
+		h.log.Warn("record notification hub stopped", "err", err)
+	}
+}
+
+// reconnecting returns since when endpoints may be reconnecting to this
+// hub: it started, or another hub stopped or went silent.
+func (h *Hub) reconnecting() time.Time {
+	if h.peersGone.After(h.started) {
+		return h.peersGone
+	}
+	return h.started
 }
 
 // frameOf returns the encoded event of n, shared with the tracked

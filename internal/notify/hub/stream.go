@@ -127,7 +127,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.resume(c, prev, last)
-	if err := h.queuePending(r.Context(), c, last); err != nil {
+	// Resuming a stream this process did not serve (its previous server
+	// process stopped or died, or the endpoint moved): the store says what
+	// that stream wrote after last.
+	resumeFromStore := last != "" && len(prev) == 0
+	if err := h.queuePending(r.Context(), c, last, resumeFromStore); err != nil {
 		h.log.Warn("read pending notifications", "endpoint", ep.ID, "err", err)
 		return // the endpoint reconnects and the read is tried again
 	}
@@ -194,18 +198,30 @@ func (h *Hub) resume(c *conn, prev []*frame, last string) {
 	}
 }
 
-// queuePending queues the endpoint's pending deliveries. The one the
-// endpoint names as its last event was received already (the record of
-// its delivery was lost): it is recorded delivered instead.
-func (h *Hub) queuePending(ctx context.Context, c *conn, last string) error {
+// queuePending queues the endpoint's pending deliveries, after (with
+// delivered) those recorded delivered after last and not finished, the
+// newest resendLog of them: that stream was served by another process
+// (or this one before it restarted) and they may have been lost with
+// it. The one the endpoint names as its last event was received already
+// (the record of its delivery was lost): it is recorded delivered
+// instead.
+func (h *Hub) queuePending(ctx context.Context, c *conn, last string, delivered bool) error {
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	defer cancel()
-	var ns []store.Notification
+	var ns, again []store.Notification
 	var err error
-	offStack(func() { ns, err = h.st.PendingNotifications(sctx, c.ep.ID) })
+	offStack(func() {
+		if delivered {
+			if again, err = h.st.DeliveredAfter(sctx, c.ep.ID, last, resendLog); err != nil {
+				return
+			}
+		}
+		ns, err = h.st.PendingNotifications(sctx, c.ep.ID)
+	})
 	if err != nil {
 		return err
 	}
+	ns = append(again, ns...)
 	for _, n := range ns {
 		if n.ID == last {
 			h.markDelivered(c.ep.ID, n.ID)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
@@ -93,6 +94,171 @@ func testNotificationsRefused(e *env) {
 	e.is(err, store.ErrNotFound)
 	_, err = e.st.ReleaseClients(e.ctx, "ntf_unknown")
 	e.is(err, store.ErrNotFound)
+}
+
+// testReleaseClientsIf: the clients are released only when the agent
+// deliveries allow it at the time of the release, once.
+func testReleaseClientsIf(e *env) {
+	e.domain("d")
+	ua1 := e.endpoint("d", "ua1", "ua-1")
+	ua2 := e.endpoint("d", "ua2", "ua-2")
+	c := e.endpoint("d", "c", "")
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua1.ID, ua2.ID, c.ID})
+	e.must(err)
+	release := func(cond store.ReleaseCondition, want bool) store.Notification {
+		e.t.Helper()
+		got, released, err := e.st.ReleaseClientsIf(e.ctx, n.ID, cond)
+		e.must(err)
+		if released != want {
+			e.t.Fatalf("condition %d released %v, want %v", cond, released, want)
+		}
+		return got
+	}
+	// ua1 got it and runs, ua2 is offline (pending).
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua1.ID, store.DeliveryDelivered, ""))
+	release(store.ReleaseAgentsFinished, false)
+	release(store.ReleaseNoAgentRunning, false)
+	e.pendingIs(c)
+	// ua1 reported: the running agents are done, ua2 still pending.
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua1.ID, store.DeliveryDone, ""))
+	if got := release(store.ReleaseAgentsFinished, false); !got.ClientsReleased.IsZero() {
+		e.t.Fatalf("released %v", got.ClientsReleased)
+	}
+	e.clock.Advance(time.Second)
+	got := release(store.ReleaseNoAgentRunning, true)
+	n.ClientsReleased = e.now()
+	e.equal("released notification", got, n)
+	e.pendingIs(c, n)
+	// Released already: no condition releases it again, the time stays.
+	e.clock.Advance(time.Second)
+	for _, cond := range []store.ReleaseCondition{store.ReleaseAlways, store.ReleaseAgentsFinished, store.ReleaseNoAgentRunning} {
+		e.equal("released again", release(cond, false), n)
+	}
+
+	// Every agent finished (one failed): released; a timeout releases
+	// whatever the agents do.
+	n2, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua1.ID, ua2.ID, c.ID})
+	e.must(err)
+	n3, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua1.ID, c.ID})
+	e.must(err)
+	e.must(e.st.SetDeliveryState(e.ctx, n2.ID, ua1.ID, store.DeliveryDone, ""))
+	e.must(e.st.SetDeliveryState(e.ctx, n2.ID, ua2.ID, store.DeliveryFailed, "broken"))
+	n = n2
+	release(store.ReleaseAgentsFinished, true)
+	e.must(e.st.SetDeliveryState(e.ctx, n3.ID, ua1.ID, store.DeliveryDelivered, ""))
+	n = n3
+	release(store.ReleaseAlways, true)
+
+	_, _, err = e.st.ReleaseClientsIf(e.ctx, "ntf_unknown", store.ReleaseAlways)
+	e.is(err, store.ErrNotFound)
+	_, _, err = e.st.ReleaseClientsIf(e.ctx, n.ID, store.ReleaseCondition(99))
+	e.is(err, store.ErrInvalid)
+}
+
+// testReleaseClientsOnce: of many concurrent releases, one releases.
+func testReleaseClientsOnce(e *env) {
+	e.domain("d")
+	ua := e.endpoint("d", "ua", "ua-1")
+	c := e.endpoint("d", "c", "")
+	n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced, AgentsFirst: true},
+		[]string{ua.ID, c.ID})
+	e.must(err)
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDone, ""))
+	const callers = 8
+	results := make(chan error, callers)
+	var mu sync.Mutex
+	releases := 0
+	for range callers {
+		go func() {
+			_, released, err := e.st.ReleaseClientsIf(e.ctx, n.ID, store.ReleaseAgentsFinished)
+			if released {
+				mu.Lock()
+				releases++
+				mu.Unlock()
+			}
+			results <- err
+		}()
+	}
+	for range callers {
+		e.must(<-results)
+	}
+	if releases != 1 {
+		e.t.Fatalf("%d callers released the clients, want 1", releases)
+	}
+}
+
+// testDeliveredAfter: the notifications delivered to an endpoint and not
+// finished, after a given one.
+func testDeliveredAfter(e *env) {
+	e.domain("d")
+	c := e.endpoint("d", "c", "")
+	other := e.endpoint("d", "o", "")
+	var ns []store.Notification
+	for range 5 {
+		n, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{c.ID, other.ID})
+		e.must(err)
+		ns = append(ns, n)
+		e.clock.Advance(time.Second)
+	}
+	for _, n := range ns[:4] {
+		_, err := e.st.MarkDelivered(e.ctx, n.ID, []string{c.ID})
+		e.must(err)
+	}
+	e.must(e.st.SetDeliveryState(e.ctx, ns[2].ID, c.ID, store.DeliveryDone, "")) // reported: received
+	// ns[4] is pending (PendingNotifications), ns[2] finished.
+	after := func(id string, limit int, want ...store.Notification) {
+		e.t.Helper()
+		got, err := e.st.DeliveredAfter(e.ctx, c.ID, id, limit)
+		e.must(err)
+		if want == nil {
+			want = []store.Notification{}
+		}
+		e.equal("delivered after "+id, got, want)
+	}
+	after(ns[0].ID, 0, ns[1], ns[3])
+	after(ns[1].ID, 0, ns[3])
+	after(ns[3].ID, 0)
+	after("ntf_unknown", 0, ns[0], ns[1], ns[3])
+	after("ntf_unknown", 2, ns[1], ns[3])
+	got, err := e.st.DeliveredAfter(e.ctx, other.ID, "", 0)
+	e.must(err)
+	e.equal("delivered to another endpoint", got, []store.Notification{})
+}
+
+// testBeatHub: a hub learns when another stopped or went silent.
+func testBeatHub(e *env) {
+	beat := func(id string, stopped bool, want time.Time) {
+		e.t.Helper()
+		got, err := e.st.BeatHub(e.ctx, id, stopped, time.Minute)
+		e.must(err)
+		e.equal("last hub gone, seen from "+id, got, want)
+	}
+	beat("a", false, time.Time{})
+	beat("b", false, time.Time{})
+	started := e.now()
+	e.clock.Advance(30 * time.Second)
+	beat("a", false, time.Time{}) // b silent for 30 s only
+	e.clock.Advance(31 * time.Second)
+	beat("a", false, started) // b silent for over a minute: gone when last heard of
+	beat("b", false, time.Time{})
+	e.clock.Advance(time.Second)
+	stopped := e.now()
+	beat("b", true, time.Time{})
+	e.clock.Advance(time.Second)
+	beat("a", false, stopped)
+	beat("c", false, stopped) // a is alive, b stopped
+	// a goes silent: the latest of a's silence and b's stop counts; a
+	// day later both are forgotten.
+	aSeen := stopped.Add(time.Second)
+	e.clock.Advance(23 * time.Hour)
+	beat("c", false, aSeen)
+	e.clock.Advance(2 * time.Hour)
+	beat("c", false, time.Time{})
+	_, err := e.st.BeatHub(e.ctx, "", false, time.Minute)
+	e.is(err, store.ErrInvalid)
 }
 
 // pendingIs fails the test unless ep's pending notifications are want.
