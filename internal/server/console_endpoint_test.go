@@ -214,6 +214,10 @@ func TestConsoleBrowserEndpointActions(t *testing.T) {
 	if role, agent := b.text("#role"), b.text("#agent-id"); role != "agent" || agent != "ua-7" {
 		t.Fatalf("designated: role %q agent %q", role, agent)
 	}
+	// Its plan is now an update agent's.
+	if got := eval[string](b, `(document.querySelector("#plan-summary") || document.querySelector("#plan-error")).textContent`); !strings.Contains(got, "role agent") {
+		t.Fatalf("plan of the designated agent: %q", got)
+	}
 	b.run("undesignate", chromedp.Click(chromedp.CSS("#action-undesignate")), chromedp.WaitVisible(chromedp.CSS("#confirm")),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#done")))
 	if role := b.text("#role"); role != "client" {

@@ -90,8 +90,14 @@ func (c *Console) endpointPage(w http.ResponseWriter, r *http.Request) {
 		var res api.PreviewResult
 		err := c.call(ctx, r, http.MethodGet, "/api/v1/policy", nil, http.StatusOK, &pol)
 		if err == nil {
+			// The endpoint's own role, agent id and addresses: the same
+			// plan as naming the endpoint, without reading the registry.
+			tgt := api.PreviewTarget{Addresses: ep.Addresses, Role: ep.Role, AgentID: ep.AgentID}
+			if len(ep.Addresses) == 0 {
+				tgt = api.PreviewTarget{Endpoint: ep.ID}
+			}
 			err = c.call(ctx, r, http.MethodPost, api.PathPolicyPreview, api.PreviewRequest{Document: pol.Document,
-				Targets: []api.PreviewTarget{{Endpoint: ep.ID}}}, http.StatusOK, &res)
+				Targets: []api.PreviewTarget{tgt}}, http.StatusOK, &res)
 		}
 		if err == nil && len(res.Previews) == 1 {
 			data["Plan"] = res.Previews[0].Current
