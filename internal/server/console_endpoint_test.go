@@ -11,9 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cascade-update/cascade/internal/endpoint"
-	"github.com/cascade-update/cascade/internal/server"
-	"github.com/cascade-update/cascade/internal/server/console"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/server/console"
 	"github.com/cascade-update/cascade/internal/store"
 	"github.com/cascade-update/cascade/internal/testkit"
 )
@@ -305,7 +304,7 @@ func TestConsoleBrowserAddressFilter(t *testing.T) {
 // even by a direct POST; each change is in the audit log.
 func TestConsoleBrowserAccounts(t *testing.T) {
 	b := newBrowser(t)
-	e := newEnv(t, sqliteDB, func(c *server.Config) {})
+	e := newEnv(t, sqliteDB)
 	e.account("alice", store.AccountAdmin, testPassword)
 	e.account("victor", store.AccountViewer, testPassword)
 
