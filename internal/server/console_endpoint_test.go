@@ -126,7 +126,7 @@ func TestConsoleBrowserEndpointPage(t *testing.T) {
 	// Update now: confirmation, then the notification reaches the
 	// connected endpoint, which runs and reports.
 	b.run("update now", chromedp.Click(chromedp.CSS("#action-notify")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
-	if got := b.text("#what"); !strings.Contains(got, "client-1") || !strings.Contains(got, "it is") {
+	if got := b.text("#what"); !strings.Contains(got, "client-1") || !strings.Contains(got, "(it is)") {
 		t.Errorf("confirmation says %q", got)
 	}
 	b.run("confirm", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#done")))
