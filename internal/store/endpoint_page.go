@@ -93,8 +93,9 @@ func (s *sqlStore) QueryEndpoints(ctx context.Context, q EndpointQuery) ([]Endpo
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s: %w", op, err)
 		}
-		where = append(where, `EXISTS (SELECT 1 FROM endpoint_addresses a
-			WHERE a.endpoint_id = e.id AND a.addr_key BETWEEN ? AND ?)`)
+		// The range selects from the address index first (its addr_key
+		// index), then the endpoints by id.
+		where = append(where, `e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.addr_key BETWEEN ? AND ?)`)
 		args = append(args, lo, hi)
 	}
 	if q.IDs != nil {
