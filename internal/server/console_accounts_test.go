@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -98,4 +99,62 @@ func TestNotifyEndpointAPI(t *testing.T) {
 			t.Fatalf("audit %+v %v", es, err)
 		}
 	})
+}
+
+// TestConsoleEndpointPageErrors: an unknown endpoint's page is 404, an
+// unknown action 404, an action the API refuses shows the API's message
+// with its status, an invalid address filter is 400.
+func TestConsoleEndpointPageErrors(t *testing.T) {
+	e := newEnv(t, sqliteDB)
+	e.account("alice", store.AccountAdmin, testPassword)
+	c := consoleClient()
+	res := signInHTTP(t, c, e.url, "alice", testPassword)
+	var cookie *http.Cookie
+	for _, k := range res.Cookies() {
+		if k.Name == console.CookieName {
+			cookie = k
+		}
+	}
+	if cookie == nil {
+		t.Fatal("no session cookie")
+	}
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.AddCookie(cookie)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var sb strings.Builder
+		if _, err := io.Copy(&sb, res.Body); err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, sb.String()
+	}
+	ep := createEndpoint(t, e, store.Endpoint{Hostname: "pc-1", Addresses: []string{"10.0.0.1"}})
+	if code, _ := do(http.MethodGet, "endpoints/ep_nobody", ""); code != http.StatusNotFound {
+		t.Errorf("unknown endpoint: %d", code)
+	}
+	if code, _ := do(http.MethodPost, "endpoints/"+ep.ID+"/explode", "x=1"); code != http.StatusNotFound {
+		t.Errorf("unknown action: %d", code)
+	}
+	if code, _ := do(http.MethodPost, "endpoints/"+ep.ID+"/revoke", "x=1"); code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", code)
+	}
+	// Designating a revoked endpoint: the API refuses it, the page says so.
+	code, body := do(http.MethodPost, "endpoints/"+ep.ID+"/designate", "agent_id=ua-1")
+	if code != http.StatusForbidden || !strings.Contains(body, "was not changed (designate)") {
+		t.Errorf("designating a revoked endpoint: %d %s", code, body)
+	}
+	if code, body := do(http.MethodGet, "endpoints?addr=10.0.0.0-2001:db8::1", ""); code != http.StatusBadRequest || !strings.Contains(body, "mixes IPv4 and IPv6") {
+		t.Errorf("mixed address filter: %d %s", code, body)
+	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -99,11 +100,14 @@ func (c *Console) endpointPage(w http.ResponseWriter, r *http.Request) {
 			err = c.call(ctx, r, http.MethodPost, api.PathPolicyPreview, api.PreviewRequest{Document: pol.Document,
 				Targets: []api.PreviewTarget{tgt}}, http.StatusOK, &res)
 		}
-		if err == nil && len(res.Previews) == 1 {
+		switch {
+		case err != nil:
+			data["PlanError"] = "The plan could not be computed: " + err.Error()
+		case len(res.Previews) != 1:
+			data["PlanError"] = fmt.Sprintf("The plan could not be computed: the preview answered %d plans.", len(res.Previews))
+		default:
 			data["Plan"] = res.Previews[0].Current
 			data["PolicyVersion"] = res.PolicyVersion
-		} else {
-			data["PlanError"] = fmt.Sprint("the plan could not be computed: ", err)
 		}
 	}
 	var reps []api.Report
@@ -134,7 +138,8 @@ func (c *Console) endpointPage(w http.ResponseWriter, r *http.Request) {
 // apiFail shows an admin API refusal with its status, anything else as a
 // failure.
 func (c *Console) apiFail(w http.ResponseWriter, r *http.Request, err error) {
-	if ae, ok := err.(*apiError); ok {
+	var ae *apiError
+	if errors.As(err, &ae) {
 		c.errorPage(w, r, ae.code, ae.msg)
 		return
 	}
@@ -196,7 +201,8 @@ func (c *Console) changeEndpoint(w http.ResponseWriter, r *http.Request) {
 		out = &n
 	}
 	if err := c.call(r.Context(), r, method, path, body, want, out); err != nil {
-		if ae, ok := err.(*apiError); ok {
+		var ae *apiError
+		if errors.As(err, &ae) {
 			c.errorPage(w, r, ae.code, fmt.Sprintf("Endpoint %s was not changed (%s): %s", id, action, ae.msg))
 			return
 		}
