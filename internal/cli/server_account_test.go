@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cascade-update/cascade/internal/server/console"
 	"github.com/cascade-update/cascade/internal/store"
@@ -57,5 +58,82 @@ func TestServerAccountCreate(t *testing.T) {
 	all, err := st.ListAccounts(ctx)
 	if err != nil || len(all) != 1 {
 		t.Fatalf("accounts after refusals: %+v (%v)", all, err)
+	}
+}
+
+// TestServerAccountManage: cascade server admin list --accounts, disable,
+// enable and passwd on the database, each audited as cli; the last
+// admin stays enabled.
+func TestServerAccountManage(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out bytes.Buffer
+	for _, o := range []serverAdminCreateOptions{{User: "alice"}, {User: "vera", Viewer: true}} {
+		if err := runServerAccountCreate(ctx, st, o, strings.NewReader("a long enough password\n"), &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vera, err := st.AccountByName(ctx, "vera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := store.HashSecret("vera's session")
+	if _, err := st.CreateSession(ctx, store.Session{Hash: sess, AccountID: vera.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := accountDisable(ctx, st, "alice", true, "disable", &out); err == nil || !strings.Contains(err.Error(), "last enabled admin") {
+		t.Fatalf("disabling the last admin: %v", err)
+	}
+	if err := accountDisable(ctx, st, "nobody", true, "disable", &out); err == nil || !strings.Contains(err.Error(), `no console account is called "nobody"`) {
+		t.Fatalf("disabling an unknown account: %v", err)
+	}
+	if err := accountDisable(ctx, st, "vera", true, "disable", &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.TouchSession(ctx, sess, time.Hour, time.Hour); err == nil {
+		t.Fatal("vera's session outlived her account's disabling")
+	}
+	out.Reset()
+	if err := accountList(ctx, st, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], "alice") || !strings.HasPrefix(lines[2], "vera") ||
+		!strings.HasSuffix(lines[1], "-") || strings.HasSuffix(lines[2], "-") {
+		t.Fatalf("account list:\n%s", out.String())
+	}
+	if err := accountDisable(ctx, st, "vera", false, "enable", &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := accountPasswd(ctx, st, "vera", strings.NewReader("short\n"), &out); err == nil || !strings.Contains(err.Error(), "at least 12") {
+		t.Fatalf("short password: %v", err)
+	}
+	if err := accountPasswd(ctx, st, "vera", strings.NewReader("another long password\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	vera, err = st.AccountByName(ctx, "vera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := console.VerifyPassword(vera.PasswordHash, "another long password"); !ok || !vera.Disabled.IsZero() {
+		t.Fatalf("vera after enable and passwd: %+v", vera)
+	}
+	es, err := st.ListAudit(ctx, store.AuditFilter{Kind: "account."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range es {
+		if e.Actor != "cli" || e.Target == "" {
+			t.Errorf("audit entry %+v", e)
+		}
+		kinds = append(kinds, e.Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "account.password,account.enable,account.disable,account.create,account.create" {
+		t.Fatalf("audit kinds, newest first: %s", got)
 	}
 }

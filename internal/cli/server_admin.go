@@ -28,7 +28,7 @@ type serverAdminCreateOptions struct {
 
 func init() {
 	serverCommands = append(serverCommands, func() *cobra.Command {
-		cmd := &cobra.Command{Use: "admin", Short: "Create, list and revoke admin tokens"}
+		cmd := &cobra.Command{Use: "admin", Short: "Create, list and revoke admin tokens; manage web console accounts"}
 		var c serverAdminCreateOptions
 		create := &cobra.Command{
 			Use:   "create --data DIR [--name NAME | --user NAME [--viewer]]",
@@ -53,7 +53,8 @@ it needs at least 12 characters and is stored as an argon2id hash.`,
 		create.Flags().StringVar(&c.User, "user", "", "make a web console account with this name instead of a token")
 		create.Flags().BoolVar(&c.Viewer, "viewer", false, "with --user: the account may look but not change anything")
 		create.MarkFlagRequired("data")
-		cmd.AddCommand(create, serverAdminList(), serverAdminRevoke())
+		cmd.AddCommand(create, serverAdminList(), serverAdminRevoke(), serverAccountDisable(true), serverAccountDisable(false),
+			serverAccountPasswd())
 		return cmd
 	})
 }
@@ -74,14 +75,7 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, in io
 			return usageError(fmt.Errorf("admin create: %s exists; remove it or choose another --out (the token file is created anew, 0600)", o.Out))
 		}
 	}
-	cfg, err := server.LoadConfig(o.Data)
-	if err != nil {
-		return usageError(err)
-	}
-	if o.Database != "" {
-		cfg.Database = o.Database
-	}
-	st, err := store.Open(ctx, cfg.DSN(o.Data), store.Options{})
+	st, err := openServerStore(ctx, o.Data, o.Database)
 	if err != nil {
 		return err
 	}
@@ -106,13 +100,40 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, in io
 	return nil
 }
 
+// openServerStore opens the database of the server in dir (database, when
+// set, instead of the configured one).
+func openServerStore(ctx context.Context, dir, database string) (store.Store, error) {
+	if dir == "" {
+		return nil, usageError(fmt.Errorf("--data is required"))
+	}
+	if err := checkServerURLFlags(database, ""); err != nil {
+		return nil, err
+	}
+	cfg, err := server.LoadConfig(dir)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	if database != "" {
+		cfg.Database = database
+	}
+	return store.Open(ctx, cfg.DSN(dir), store.Options{})
+}
+
 func serverAdminList() *cobra.Command {
 	var c adminConn
+	var accounts bool
+	var database string
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List admin tokens",
-		Args:  cobra.NoArgs,
+		Use:   "list [--accounts --data DIR]",
+		Short: "List admin tokens, or the web console's accounts",
+		Long: `List lists the admin tokens through the API. With --accounts it lists the web
+console's accounts instead (name, role, created, last sign-in, disabled),
+read from the database of the server in --data (the server may be running).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if accounts {
+				return runServerAccountList(cmd.Context(), c.Data, database, c.JSON, cmd.OutOrStdout())
+			}
 			var ts []api.AdminToken
 			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/admin-tokens", nil, nil, &ts); err != nil {
 				return err
@@ -129,6 +150,8 @@ func serverAdminList() *cobra.Command {
 		},
 	}
 	c.flags(cmd.Flags())
+	cmd.Flags().BoolVar(&accounts, "accounts", false, "list the web console's accounts (needs --data) instead of admin tokens")
+	cmd.Flags().StringVar(&database, "database", "", "with --accounts: PostgreSQL URL instead of the configured database")
 	return cmd
 }
 

@@ -17,7 +17,7 @@ import (
 func init() {
 	serverCommands = append(serverCommands, func() *cobra.Command {
 		cmd := &cobra.Command{Use: "endpoint", Short: "List, inspect, designate and revoke enrolled endpoints"}
-		cmd.AddCommand(serverEndpointList(), serverEndpointShow(), serverEndpointRole(), serverEndpointRevoke())
+		cmd.AddCommand(serverEndpointList(), serverEndpointShow(), serverEndpointRole(), serverEndpointRevoke(), serverEndpointNotify())
 		return cmd
 	}, func() *cobra.Command {
 		cmd := &cobra.Command{Use: "agents", Short: "List update agents and their analytical report"}
@@ -122,6 +122,21 @@ func serverEndpointRevoke() *cobra.Command {
 	return adminCommand("revoke ID", "Revoke an endpoint's credential (its calls are refused from now on)", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *adminConn, args []string) error {
 			return c.call(cmd.Context(), http.MethodPost, "/api/v1/endpoints/"+pathEscape(args[0])+"/revoke", nil, nil, nil)
+		})
+}
+
+func serverEndpointNotify() *cobra.Command {
+	return adminCommand("notify ID", "Update now: notify this endpoint alone of the deployed component versions", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *adminConn, args []string) error {
+			var n api.Notification
+			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/endpoints/"+pathEscape(args[0])+"/notify", nil, nil, &n); err != nil {
+				return err
+			}
+			if c.JSON {
+				return printJSON(cmd.OutOrStdout(), n)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "notification %s sent to endpoint %s\n", n.ID, args[0])
+			return nil
 		})
 }
 

@@ -105,6 +105,20 @@ func (s *Server) handleNotifyAll(w http.ResponseWriter, r *http.Request) {
 	s.writeNotification(w, r, n, http.StatusCreated)
 }
 
+// handleNotifyEndpoint notifies one endpoint of the deployed component
+// versions ("update now"): it runs a notify-components update at once.
+func (s *Server) handleNotifyEndpoint(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n, err := s.content.notifyEndpoint(r.Context(), id)
+	if err != nil {
+		writeError(w, s.log, r, err, true)
+		return
+	}
+	*noteAudit(r) = auditNote{summary: fmt.Sprintf("notification %s to endpoint %s (update now)", n.ID, id)}
+	s.log.Info("notified endpoint", "notification", n.ID, "endpoint", id, "by", adminOf(r).Name)
+	s.writeNotification(w, r, n, http.StatusCreated)
+}
+
 func (s *Server) handleGetNotification(w http.ResponseWriter, r *http.Request) {
 	n, err := s.st.Notification(r.Context(), r.PathValue("id"))
 	if err != nil {

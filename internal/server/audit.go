@@ -23,6 +23,7 @@ var auditKinds = map[string]string{
 	"DELETE /api/v1/domains/{domain}/programs/{program}": "program.withdraw",
 	"PUT /api/v1/endpoints/{id}/role":                    "endpoint.role",
 	"POST /api/v1/endpoints/{id}/revoke":                 "endpoint.revoke",
+	"POST /api/v1/endpoints/{id}/notify":                 "notification.notify-endpoint",
 	"POST /api/v1/tokens":                                "enrollment-token.create",
 	"DELETE /api/v1/tokens/{id}":                         "enrollment-token.revoke",
 	"POST /api/v1/admin-tokens":                          "admin-token.create",

@@ -84,6 +84,11 @@ type Config struct {
 	// ConsoleNotSeen is after how long without contact the web console
 	// counts an endpoint as not seen (default 7 days).
 	ConsoleNotSeen Duration `json:"console_not_seen,omitempty"`
+	// ConsoleIdle ends a console session after this long without a
+	// request (default 30m); ConsoleAbsolute this long after sign-in,
+	// whatever its use (default 12h).
+	ConsoleIdle     Duration `json:"console_idle,omitempty"`
+	ConsoleAbsolute Duration `json:"console_absolute,omitempty"`
 	// NotifyPoll is how often the notification hub reads the database
 	// for notifications made by other server processes, agents' reports
 	// and expired agent timeouts (default 2s).
@@ -136,6 +141,8 @@ func (c *Config) defaults() {
 	def(&c.NotifyPoll, 2*time.Second)
 	def(&c.ReconnectGrace, 30*time.Second)
 	def(&c.PruneInterval, time.Hour)
+	def(&c.ConsoleIdle, 30*time.Minute)
+	def(&c.ConsoleAbsolute, 12*time.Hour)
 	c.Limits.defaults()
 	if c.TLSCert == "" && c.TLSKey == "" {
 		c.TLSCert, c.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
@@ -171,6 +178,10 @@ func (c *Config) validate() error {
 	}
 	if time.Duration(c.SyncInterval) < time.Minute || time.Duration(c.RefreshInterval) < time.Minute {
 		return errors.New("sync_interval and refresh_interval must be at least 1m")
+	}
+	if c.ConsoleIdle > c.ConsoleAbsolute {
+		return fmt.Errorf("console_idle (%s) must not be longer than console_absolute (%s)",
+			time.Duration(c.ConsoleIdle), time.Duration(c.ConsoleAbsolute))
 	}
 	return nil
 }

@@ -18,7 +18,8 @@ import (
 // without token authentication, for the console's changes.
 func (s *Server) mountConsole(mux, adminAPI *http.ServeMux) {
 	c, err := console.New(console.Options{Store: s.st, Backend: &consoleBackend{s: s, api: adminAPI},
-		Logger: s.log, Now: s.now, NotSeen: time.Duration(s.cfg.ConsoleNotSeen)})
+		Logger: s.log, Now: s.now, NotSeen: time.Duration(s.cfg.ConsoleNotSeen),
+		Idle: time.Duration(s.cfg.ConsoleIdle), Absolute: time.Duration(s.cfg.ConsoleAbsolute)})
 	if err != nil {
 		// The templates are embedded: a parse error is a build defect.
 		panic(err)

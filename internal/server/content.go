@@ -20,6 +20,10 @@ type Notifier interface {
 	// versions (component name to version) are deployed, and returns the
 	// stored notification.
 	NotifyAll(ctx context.Context, versions map[string]string, domain string) (store.Notification, error)
+	// NotifyEndpoint notifies the one endpoint id ("update now") that
+	// versions are deployed, at once whatever its role, and returns the
+	// stored notification.
+	NotifyEndpoint(ctx context.Context, versions map[string]string, id string) (store.Notification, error)
 }
 
 // content is what the admin API and the syncer do with components: hold,
@@ -110,15 +114,9 @@ func (c *content) notifyAll(ctx context.Context, domain string) (store.Notificat
 	if c.notify == nil {
 		return store.Notification{}, errorf(http.StatusServiceUnavailable, "notifications are not available")
 	}
-	comps, err := c.st.ListComponents(ctx)
+	versions, err := c.deployedNow(ctx)
 	if err != nil {
 		return store.Notification{}, err
-	}
-	versions := map[string]string{}
-	for _, s := range comps {
-		if s.Deployed != "" {
-			versions[s.Name] = s.Deployed
-		}
 	}
 	if domain != "" {
 		if _, err := c.st.Domain(ctx, domain); err != nil {
@@ -126,6 +124,34 @@ func (c *content) notifyAll(ctx context.Context, domain string) (store.Notificat
 		}
 	}
 	return c.notify.NotifyAll(ctx, versions, domain)
+}
+
+// notifyEndpoint notifies the endpoint id alone of the deployed component
+// versions.
+func (c *content) notifyEndpoint(ctx context.Context, id string) (store.Notification, error) {
+	if c.notify == nil {
+		return store.Notification{}, errorf(http.StatusServiceUnavailable, "notifications are not available")
+	}
+	versions, err := c.deployedNow(ctx)
+	if err != nil {
+		return store.Notification{}, err
+	}
+	return c.notify.NotifyEndpoint(ctx, versions, id)
+}
+
+// deployedNow returns the deployed version of each component.
+func (c *content) deployedNow(ctx context.Context) (map[string]string, error) {
+	comps, err := c.st.ListComponents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	versions := map[string]string{}
+	for _, s := range comps {
+		if s.Deployed != "" {
+			versions[s.Name] = s.Deployed
+		}
+	}
+	return versions, nil
 }
 
 func componentJSON(s store.ComponentState) api.Component {

@@ -58,6 +58,7 @@ func (s *Server) routes() http.Handler {
 	a("GET /api/v1/endpoints/{id}", s.handleGetEndpoint)
 	a("PUT /api/v1/endpoints/{id}/role", s.handleSetRole)
 	a("POST /api/v1/endpoints/{id}/revoke", s.handleRevokeEndpoint)
+	a("POST /api/v1/endpoints/{id}/notify", s.handleNotifyEndpoint)
 	a("GET /api/v1/endpoints/{id}/reports", s.handleEndpointReports)
 	a("GET /api/v1/agents", s.handleListAgents)
 	a("GET /api/v1/agents/report", s.handleAgentReport)

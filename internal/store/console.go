@@ -29,6 +29,7 @@ type Account struct {
 	PasswordHash string // an encoded password hash (internal/server/console/password); never the password
 	Created      time.Time
 	Disabled     time.Time // zero while the account may sign in
+	LastSignIn   time.Time // zero: never signed in
 }
 
 // Session is a signed-in console session. The browser holds the secret;
@@ -73,6 +74,22 @@ type Accounts interface {
 	AccountByName(ctx context.Context, name string) (Account, error)
 	// ListAccounts returns every account ordered by name.
 	ListAccounts(ctx context.Context) ([]Account, error)
+	// SetAccountDisabled disables the account called name (disabled
+	// true; its sessions are deleted at once, so it is signed out
+	// everywhere) or enables it again, and returns it. Disabling the last
+	// enabled admin account is ErrConflict; an unknown name ErrNotFound.
+	// Disabling a disabled account keeps its first time.
+	SetAccountDisabled(ctx context.Context, name string, disabled bool) (Account, error)
+	// SetAccountRole gives the account called name role (AccountAdmin or
+	// AccountViewer, else ErrInvalid) and returns it. Making the last
+	// enabled admin account a viewer is ErrConflict; an unknown name
+	// ErrNotFound.
+	SetAccountRole(ctx context.Context, name string, role AccountRole) (Account, error)
+	// SetAccountPassword stores hash (non-empty, else ErrInvalid) as the
+	// password of the account called name and deletes each of its
+	// sessions but keep (the session that made the change; zero: none).
+	// An unknown name is ErrNotFound.
+	SetAccountPassword(ctx context.Context, name, hash string, keep Hash) (Account, error)
 	// CreateSession stores a session with s.Hash (non-zero, else
 	// ErrInvalid) for the account s.AccountID (unknown: ErrNotFound;
 	// disabled: ErrRevoked). It sets Created and LastSeen to the clock's
@@ -109,12 +126,12 @@ func ValidAccountName(name string) bool {
 	return true
 }
 
-const accountCols = "id, name, role, password_hash, created_at, disabled_at"
+const accountCols = "id, name, role, password_hash, created_at, disabled_at, last_signin_at"
 
 func scanAccount(row scanner) (Account, error) {
 	var a Account
 	var role string
-	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled})
+	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled}, timeCol{&a.LastSignIn})
 	a.Role = AccountRole(role)
 	return a, err
 }
@@ -133,7 +150,7 @@ func (s *sqlStore) CreateAccount(ctx context.Context, a Account) (Account, error
 	}
 	a.Created, a.Disabled = s.now(), timeZero
 	a.ID = newID("acct", a.Created)
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, NULL)`),
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, NULL, NULL)`),
 		a.ID, a.Name, string(a.Role), a.PasswordHash, s.t(a.Created))
 	if err != nil {
 		return Account{}, fail(op+" "+a.Name, err)
@@ -182,6 +199,10 @@ func (s *sqlStore) CreateSession(ctx context.Context, ses Session) (Session, err
 		}
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO sessions (secret_hash, account_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)`),
 			ses.Hash.String(), ses.AccountID, s.t(ses.Created), s.t(ses.LastSeen))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE accounts SET last_signin_at = ? WHERE id = ?`), s.t(ses.Created), ses.AccountID)
 		return err
 	})
 	if err != nil {
@@ -202,7 +223,7 @@ func (s *sqlStore) TouchSession(ctx context.Context, h Hash, idle, absolute time
 			` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.secret_hash = ?`), h.String())
 		var name, role string
 		err := row.Scan(&ses.AccountID, timeCol{&ses.Created}, timeCol{&ses.LastSeen},
-			&a.ID, &name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled})
+			&a.ID, &name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled}, timeCol{&a.LastSignIn})
 		if err != nil {
 			return err
 		}

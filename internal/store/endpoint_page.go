@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -23,6 +24,12 @@ type EndpointQuery struct {
 	// SeenBefore keeps endpoints last seen before it ("not seen for N
 	// days").
 	SeenBefore time.Time
+	// AddrFrom and AddrTo, when valid, keep endpoints with at least one
+	// reported address in the inclusive range AddrFrom-AddrTo, of one
+	// family as internal/policy's ranges are (an IPv4-mapped IPv6 address
+	// counts as IPv4; an IPv6 range matches IPv6 addresses only). One
+	// without the other, or a range mixing families, is ErrInvalid.
+	AddrFrom, AddrTo netip.Addr
 	// IDs, when non-nil, keeps only these endpoints (an empty slice keeps
 	// none).
 	IDs []string
@@ -80,6 +87,16 @@ func (s *sqlStore) QueryEndpoints(ctx context.Context, q EndpointQuery) ([]Endpo
 	}
 	if !q.SeenBefore.IsZero() {
 		where, args = append(where, "e.last_seen_at < ?"), append(args, s.t(q.SeenBefore))
+	}
+	if q.AddrFrom.IsValid() || q.AddrTo.IsValid() {
+		lo, hi, err := rangeKeys(q.AddrFrom, q.AddrTo)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", op, err)
+		}
+		// The range selects from the address index first (its addr_key
+		// index), then the endpoints by id.
+		where = append(where, `e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.addr_key BETWEEN ? AND ?)`)
+		args = append(args, lo, hi)
 	}
 	if q.IDs != nil {
 		if len(q.IDs) == 0 {

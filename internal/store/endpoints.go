@@ -130,7 +130,10 @@ func (s *sqlStore) insertEndpoint(ctx context.Context, q querier, e Endpoint) er
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`),
 		e.ID, e.Hostname, e.Domain, string(e.Role), nullStr(e.AgentID), nullStr(e.AgentURL),
 		addrs, e.CredentialHash.String(), s.t(e.Enrolled), s.t(e.LastSeen), inst)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.insertAddresses(ctx, q, e.ID, addrKeys(e.Addresses))
 }
 
 // CreateEndpoint implements Endpoints.
@@ -138,7 +141,7 @@ func (s *sqlStore) CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, er
 	op := "create endpoint " + e.Hostname
 	e, err := s.newEndpoint(e)
 	if err == nil {
-		err = s.insertEndpoint(ctx, s.w, e)
+		err = s.tx(ctx, func(tx *sql.Tx) error { return s.insertEndpoint(ctx, tx, e) })
 	}
 	if err != nil {
 		return Endpoint{}, s.failAgent(ctx, op, err, e.AgentID)
@@ -191,14 +194,14 @@ func (s *sqlStore) AuthenticateEndpoint(ctx context.Context, h Hash) (Endpoint, 
 // returning the updated endpoint. set is the SET clause, args its
 // arguments. Revocation is final, so telling a revoked endpoint from a
 // missing one after the UPDATE needs no transaction.
-func (s *sqlStore) updateLive(ctx context.Context, id, set string, args ...any) (Endpoint, error) {
-	e, err := scanEndpoint(s.w.QueryRowContext(ctx, s.q(`UPDATE endpoints SET `+set+`
+func (s *sqlStore) updateLive(ctx context.Context, q querier, id, set string, args ...any) (Endpoint, error) {
+	e, err := scanEndpoint(q.QueryRowContext(ctx, s.q(`UPDATE endpoints SET `+set+`
 		WHERE id = ? AND revoked_at IS NULL RETURNING `+endpointCols), append(args, id)...))
 	if !errors.Is(err, sql.ErrNoRows) {
 		return e, err
 	}
 	var one int
-	if err := s.w.QueryRowContext(ctx, s.q(`SELECT 1 FROM endpoints WHERE id = ?`), id).Scan(&one); err != nil {
+	if err := q.QueryRowContext(ctx, s.q(`SELECT 1 FROM endpoints WHERE id = ?`), id).Scan(&one); err != nil {
 		return Endpoint{}, err
 	}
 	return Endpoint{}, ErrRevoked
@@ -235,7 +238,19 @@ func (s *sqlStore) UpdateEndpointStatus(ctx context.Context, id string, u Status
 	if u.AgentURL != nil {
 		set, args = append(set, "agent_url = ?"), append(args, nullStr(*u.AgentURL))
 	}
-	e, err := s.updateLive(ctx, id, strings.Join(set, ", "), args...)
+	var e Endpoint
+	var err error
+	if u.Addresses == nil {
+		e, err = s.updateLive(ctx, s.w, id, strings.Join(set, ", "), args...)
+	} else {
+		// The address index changes with the addresses.
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if e, err = s.updateLive(ctx, tx, id, strings.Join(set, ", "), args...); err != nil {
+				return err
+			}
+			return s.setAddresses(ctx, tx, id, e.Addresses)
+		})
+	}
 	if err != nil {
 		return Endpoint{}, fail(op, err)
 	}
@@ -248,7 +263,7 @@ func (s *sqlStore) SetEndpointRole(ctx context.Context, id string, role Role, ag
 	if err := checkRole(role, agentID); err != nil {
 		return Endpoint{}, fmt.Errorf("%s: %w", op, err)
 	}
-	e, err := s.updateLive(ctx, id, "role = ?, agent_id = ?", string(role), nullStr(agentID))
+	e, err := s.updateLive(ctx, s.w, id, "role = ?, agent_id = ?", string(role), nullStr(agentID))
 	if err != nil {
 		return Endpoint{}, s.failAgent(ctx, op, err, agentID)
 	}
@@ -285,7 +300,7 @@ func (s *sqlStore) RotateEndpointCredential(ctx context.Context, id string, h Ha
 	if h.IsZero() {
 		return fmt.Errorf("%s: %w: hash is required", op, ErrInvalid)
 	}
-	if _, err := s.updateLive(ctx, id, "credential_hash = ?", h.String()); err != nil {
+	if _, err := s.updateLive(ctx, s.w, id, "credential_hash = ?", h.String()); err != nil {
 		return fail(op, err)
 	}
 	return nil

@@ -56,6 +56,14 @@ func migrations(kind dialectKind) ([]migration, error) {
 	return out, nil
 }
 
+// goSteps are the migrations' steps that SQL alone cannot do, by
+// version: each runs after the migration's SQL, in its transaction.
+func (s *sqlStore) goSteps() map[int64]func(context.Context, *sql.Tx) error {
+	return map[int64]func(context.Context, *sql.Tx) error{
+		11: s.backfillAddresses, // 0011: index the addresses of existing endpoints
+	}
+}
+
 // migrate applies the migrations the database lacks. On PostgreSQL it holds
 // an advisory lock (one per schema) for the whole run, so server processes
 // starting together apply each migration once; on SQLite each migration's
@@ -132,6 +140,11 @@ func (s *sqlStore) apply(ctx context.Context, conn *sql.Conn, m migration) error
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("migrate %s: %w", m.name, translate(err))
+	}
+	if step := s.goSteps()[m.version]; step != nil {
+		if err := step(ctx, tx); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.name, translate(err))
+		}
 	}
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 		m.version, m.name, s.t(s.now())); err != nil {

@@ -39,6 +39,9 @@ type Announcement struct {
 	// Domain limits the notification to the endpoints of one domain; ""
 	// targets every domain.
 	Domain string
+	// Endpoint, when set, limits the notification to that one endpoint
+	// (Domain is then its domain): it is sent at once, whatever its role.
+	Endpoint string
 }
 
 // eventOf builds the event of a stored notification.

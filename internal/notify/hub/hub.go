@@ -56,6 +56,7 @@ type Store interface {
 	// one process (SQLite) returns errors.ErrUnsupported.
 	Listen(ctx context.Context, topic string, fn func(payload string)) error
 	BeatHub(ctx context.Context, id string, stopped bool, silence time.Duration) (time.Time, error)
+	Endpoint(ctx context.Context, id string) (store.Endpoint, error)
 }
 
 // Options configure a Hub. Only Store is required.
@@ -276,6 +277,15 @@ func (h *Hub) NotifyAll(ctx context.Context, versions map[string]string, domain 
 	return h.create(ctx, Announcement{Versions: versions, Domain: domain})
 }
 
+// NotifyEndpoint is Notify for the one endpoint id ("update now"): an
+// unknown endpoint is store.ErrNotFound, a revoked one store.ErrRevoked.
+func (h *Hub) NotifyEndpoint(ctx context.Context, versions map[string]string, id string) (store.Notification, error) {
+	if id == "" {
+		return store.Notification{}, fmt.Errorf("notify endpoint: %w: no endpoint id", store.ErrInvalid)
+	}
+	return h.create(ctx, Announcement{Versions: versions, Endpoint: id})
+}
+
 // create is Notify.
 func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, error) {
 	const op = "notify endpoints"
@@ -295,14 +305,24 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 	if len(doc) > notify.MaxEventSize-1024 {
 		return store.Notification{}, fmt.Errorf("%s: %w: %d bytes of versions", op, notify.ErrTooLarge, len(doc))
 	}
-	eps, err := h.st.ListEndpoints(ctx, store.EndpointFilter{Domain: a.Domain})
-	if err != nil {
+	var eps []store.Endpoint
+	if a.Endpoint != "" {
+		e, err := h.st.Endpoint(ctx, a.Endpoint)
+		if err != nil {
+			return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+		}
+		if !e.Revoked.IsZero() {
+			return store.Notification{}, fmt.Errorf("%s: endpoint %s: %w", op, e.ID, store.ErrRevoked)
+		}
+		eps, a.Domain = []store.Endpoint{e}, e.Domain
+	} else if eps, err = h.st.ListEndpoints(ctx, store.EndpointFilter{Domain: a.Domain}); err != nil {
 		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
 	}
 	ids, agents := make([]string, len(eps)), false
 	for i, e := range eps {
 		ids[i] = e.ID
-		agents = agents || e.Role == store.RoleAgent
+		// A lone endpoint has no clients to hold back behind it.
+		agents = agents || (e.Role == store.RoleAgent && a.Endpoint == "")
 	}
 	n, err := h.st.CreateNotification(ctx, store.Notification{Versions: doc, Domain: a.Domain, AgentsFirst: agents}, ids)
 	if err != nil {

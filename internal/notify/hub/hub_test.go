@@ -421,3 +421,53 @@ func TestStreamQueue(t *testing.T) {
 	c.enqueue(&frame{id: "d"}) // over the bound: the stream is closed
 	<-c.done
 }
+
+// TestNotifyEndpoint: "update now" reaches the one endpoint at once, even
+// a client behind an update agent of its domain, and no other; a revoked
+// or unknown endpoint is refused and nothing is stored.
+func TestNotifyEndpoint(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		fx := newFixture(t, open)
+		s := fx.serve(fx.options(), false)
+		fx.endpoint("ua-1", "berlin", store.RoleAgent)
+		fx.endpoint("c-1", "berlin", store.RoleClient)
+		fx.endpoint("c-2", "berlin", store.RoleClient)
+		revoked := fx.endpoint("c-old", "berlin", store.RoleClient)
+		ctx := context.Background()
+		if err := fx.st.RevokeEndpoint(ctx, revoked.ID); err != nil {
+			t.Fatal(err)
+		}
+		a, c1, c2 := fx.listen(s, "ua-1"), fx.listen(s, "c-1"), fx.listen(s, "c-2")
+		fx.connected(s, "ua-1", "c-1", "c-2")
+
+		n, err := s.hub.NotifyEndpoint(ctx, v2, fx.eps["c-1"].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := c1.expect(t, n.ID); e.Domain != "berlin" || !maps.Equal(e.Versions, v2) {
+			t.Fatalf("event %+v", e)
+		}
+		if n.AgentsFirst || n.ClientsReleased.IsZero() {
+			t.Fatalf("a lone endpoint's notification waits for agents: %+v", n)
+		}
+		a.none(t)
+		c2.none(t)
+		ds, err := fx.st.Deliveries(ctx, n.ID, store.DeliveryFilter{})
+		if err != nil || len(ds) != 1 || ds[0].EndpointID != fx.eps["c-1"].ID {
+			t.Fatalf("deliveries: %+v %v", ds, err)
+		}
+		before, err := fx.st.ListNotifications(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.hub.NotifyEndpoint(ctx, v2, revoked.ID); !errors.Is(err, store.ErrRevoked) {
+			t.Fatalf("revoked endpoint: %v", err)
+		}
+		if _, err := s.hub.NotifyEndpoint(ctx, v2, "ep_nobody"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown endpoint: %v", err)
+		}
+		if after, err := fx.st.ListNotifications(ctx, 0); err != nil || len(after) != len(before) {
+			t.Fatalf("refused notifications stored: %d then %d (%v)", len(before), len(after), err)
+		}
+	})
+}

@@ -133,6 +133,13 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("POST /signout", c.signOut)
 	mux.Handle("GET /{$}", c.viewer(c.dashboard))
 	mux.Handle("GET /endpoints", c.viewer(c.endpoints))
+	mux.Handle("GET /endpoints/{id}", c.viewer(c.endpointPage))
+	mux.Handle("GET /endpoints/{id}/{action}", c.admin(c.confirmEndpoint))
+	mux.Handle("POST /endpoints/{id}/{action}", c.admin(c.changeEndpoint))
+	mux.Handle("GET /accounts", c.admin(c.accounts))
+	mux.Handle("POST /accounts/{name}/{action}", c.admin(c.changeAccount))
+	mux.Handle("GET /password", c.viewer(c.passwordPage))
+	mux.Handle("POST /password", c.viewer(c.changePassword))
 	mux.Handle("GET /audit", c.viewer(c.audit))
 	mux.Handle("GET /enrollment", c.viewer(c.enrollment))
 	mux.Handle("GET /agents", c.viewer(c.agents))
@@ -375,7 +382,8 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
 	out := map[string]*template.Template{}
-	for _, name := range append([]string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm", "sources"}, previewTemplates...) {
+	for _, name := range append([]string{"signin", "error", "dashboard", "endpoints", "audit", "enrollment", "agents", "content", "confirm", "sources",
+		"endpoint", "endpoint_confirm", "accounts", "password"}, previewTemplates...) {
 		// templates/_*.html define parts that several pages use.
 		t, err := template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html", "templates/_*.html")
 		if err != nil {

@@ -82,6 +82,10 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusBadRequest, fmt.Sprintf("Unknown role %q.", eq.Role))
 		return
 	}
+	if err := addressRange(q.Get("addr"), &eq); err != nil {
+		c.errorPage(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
 	if !slices.Contains([]string{"", "hostname", "last_seen", "role", "id"}, eq.Sort) {
 		c.errorPage(w, r, http.StatusBadRequest, fmt.Sprintf("Unknown sort %q.", eq.Sort))
 		return
@@ -154,7 +158,7 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	}
 	link := func(p int, sort string, desc bool) string {
 		v := url.Values{}
-		for _, k := range []string{"state", "role", "agent", "q"} {
+		for _, k := range []string{"state", "role", "agent", "q", "addr"} {
 			if q.Get(k) != "" {
 				v.Set(k, q.Get(k))
 			}
@@ -172,7 +176,7 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	}
 	pages := (total + pageSize - 1) / pageSize
 	data := map[string]any{"Rows": out, "Total": total, "Page": page, "Pages": max(pages, 1),
-		"State": state, "Role": string(eq.Role), "Agent": agent, "Agents": agents, "Q": eq.Text, "Sort": eq.Sort, "Desc": eq.Desc,
+		"State": state, "Role": string(eq.Role), "Agent": agent, "Agents": agents, "Q": eq.Text, "Addr": q.Get("addr"), "Sort": eq.Sort, "Desc": eq.Desc,
 		"States": endpointStates[1:], "NotSeenDays": int(c.notSeen.Hours() / 24)}
 	if page > 1 {
 		data["Prev"] = link(page-1, eq.Sort, eq.Desc)

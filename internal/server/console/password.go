@@ -26,12 +26,15 @@ const (
 // MinPasswordLen is the shortest password an account may have.
 const MinPasswordLen = 12
 
+// ErrShortPassword refuses a password shorter than MinPasswordLen.
+var ErrShortPassword = fmt.Errorf("a password needs at least %d characters", MinPasswordLen)
+
 // HashPassword returns the argon2id hash of password in the PHC string
 // format ($argon2id$v=19$m=...,t=...,p=...$salt$hash). A password shorter
 // than MinPasswordLen is refused.
 func HashPassword(password string) (string, error) {
 	if len([]rune(password)) < MinPasswordLen {
-		return "", fmt.Errorf("hash password: a password needs at least %d characters", MinPasswordLen)
+		return "", fmt.Errorf("hash password: %w", ErrShortPassword)
 	}
 	salt := make([]byte, saltLen)
 	_, _ = rand.Read(salt) // crypto/rand.Read never fails

@@ -51,6 +51,7 @@ func testSessions(e *env) {
 	if !s.Created.Equal(e.now()) || !s.LastSeen.Equal(e.now()) {
 		e.t.Fatalf("session %+v: want Created and LastSeen now", s)
 	}
+	a.LastSignIn = s.Created // a session is a sign-in
 	_, err = e.st.CreateSession(e.ctx, store.Session{Hash: h, AccountID: a.ID})
 	e.is(err, store.ErrConflict)
 

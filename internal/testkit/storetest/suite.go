@@ -86,6 +86,9 @@ func Run(t *testing.T, open Opener) {
 		{"Sessions", testSessions},
 		{"Audit", testAudit},
 		{"QueryEndpoints", testQueryEndpoints},
+		{"QueryEndpointsAddresses", testQueryEndpointsAddresses},
+		{"AccountChanges", testAccountChanges},
+		{"LastAdminConcurrent", testLastAdminConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
