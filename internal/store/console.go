@@ -88,8 +88,13 @@ type Accounts interface {
 	// out). Deleting an unknown session succeeds.
 	DeleteSession(ctx context.Context, h Hash) error
 	// AddAudit records e, setting Seq and At. Actor and Kind are required
-	// (ErrInvalid).
+	// (ErrInvalid). (A change made with a context carrying an Audit
+	// records it in the change's own transaction: see WithAudit.)
 	AddAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// AmendAudit replaces the Target, Summary, Before and After of the
+	// recorded entry e.Seq (unknown: ErrNotFound): the details of a change
+	// known once it is made, added to the entry written with it.
+	AmendAudit(ctx context.Context, e AuditEntry) error
 	// ListAudit returns the entries matching f, newest first (by Seq), at
 	// most f.Limit. To page, pass the last Seq of one page as Before of the
 	// next.
@@ -133,8 +138,11 @@ func (s *sqlStore) CreateAccount(ctx context.Context, a Account) (Account, error
 	}
 	a.Created, a.Disabled = s.now(), timeZero
 	a.ID = newID("acct", a.Created)
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, NULL)`),
-		a.ID, a.Name, string(a.Role), a.PasswordHash, s.t(a.Created))
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.q(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, NULL)`),
+			a.ID, a.Name, string(a.Role), a.PasswordHash, s.t(a.Created))
+		return err
+	})
 	if err != nil {
 		return Account{}, fail(op+" "+a.Name, err)
 	}
@@ -230,7 +238,11 @@ func (s *sqlStore) TouchSession(ctx context.Context, h Hash, idle, absolute time
 
 // DeleteSession implements Accounts.
 func (s *sqlStore) DeleteSession(ctx context.Context, h Hash) error {
-	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String()); err != nil {
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String())
+		return err
+	})
+	if err != nil {
 		return fail("delete session", err)
 	}
 	return nil
@@ -246,16 +258,9 @@ func scanAudit(row scanner) (AuditEntry, error) {
 
 // AddAudit implements Accounts.
 func (s *sqlStore) AddAudit(ctx context.Context, e AuditEntry) (AuditEntry, error) {
-	const op = "record audit entry"
-	if e.Actor == "" || e.Kind == "" {
-		return AuditEntry{}, fmt.Errorf("%s: %w: actor and kind are required", op, ErrInvalid)
-	}
-	e.At = s.now()
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO audit_log (at, actor, kind, target, summary, before_doc, after_doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`),
-		s.t(e.At), e.Actor, e.Kind, e.Target, e.Summary, nullStr(e.Before), nullStr(e.After)).Scan(&e.Seq)
+	e, err := s.insertAudit(ctx, s.w, e)
 	if err != nil {
-		return AuditEntry{}, fail(op, err)
+		return AuditEntry{}, fail("record audit entry", err)
 	}
 	return e, nil
 }

@@ -138,12 +138,40 @@ func (s *sqlStore) CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, er
 	op := "create endpoint " + e.Hostname
 	e, err := s.newEndpoint(e)
 	if err == nil {
-		err = s.insertEndpoint(ctx, s.w, e)
+		err = s.write(ctx, func(q querier) error { return s.insertEndpoint(ctx, q, e) })
 	}
 	if err != nil {
 		return Endpoint{}, s.failAgent(ctx, op, err, e.AgentID)
 	}
 	return e, nil
+}
+
+// CreateEndpoints implements Endpoints.
+func (s *sqlStore) CreateEndpoints(ctx context.Context, es []Endpoint) error {
+	op := fmt.Sprintf("create %d endpoints", len(es))
+	rows := make([][]any, len(es))
+	for i := range es {
+		e, err := s.newEndpoint(es[i])
+		if err != nil {
+			return fail(op+": endpoint "+es[i].Hostname, err)
+		}
+		addrs, _, _ := encodeAddresses(e.Addresses) // valid: newEndpoint checked them
+		inst, _, err := encodeInstalled(e.Installed)
+		if err != nil {
+			return fail(op+": endpoint "+e.Hostname, err)
+		}
+		es[i] = e
+		rows[i] = []any{e.ID, e.Hostname, e.Domain, string(e.Role), nullStr(e.AgentID), nullStr(e.AgentURL),
+			addrs, e.CredentialHash.String(), s.t(e.Enrolled), s.t(e.LastSeen), inst}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.bulkInsert(ctx, tx, insertEndpoints, rows) })
+	if err != nil {
+		return fail(op, err)
+	}
+	return nil
 }
 
 // failAgent is fail for an operation that sets agentID: the
@@ -192,16 +220,23 @@ func (s *sqlStore) AuthenticateEndpoint(ctx context.Context, h Hash) (Endpoint, 
 // arguments. Revocation is final, so telling a revoked endpoint from a
 // missing one after the UPDATE needs no transaction.
 func (s *sqlStore) updateLive(ctx context.Context, id, set string, args ...any) (Endpoint, error) {
-	e, err := scanEndpoint(s.w.QueryRowContext(ctx, s.q(`UPDATE endpoints SET `+set+`
+	var e Endpoint
+	err := s.write(ctx, func(q querier) (err error) {
+		e, err = scanEndpoint(q.QueryRowContext(ctx, s.q(`UPDATE endpoints SET `+set+`
 		WHERE id = ? AND revoked_at IS NULL RETURNING `+endpointCols), append(args, id)...))
-	if !errors.Is(err, sql.ErrNoRows) {
-		return e, err
-	}
-	var one int
-	if err := s.w.QueryRowContext(ctx, s.q(`SELECT 1 FROM endpoints WHERE id = ?`), id).Scan(&one); err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var one int
+		if err := q.QueryRowContext(ctx, s.q(`SELECT 1 FROM endpoints WHERE id = ?`), id).Scan(&one); err != nil {
+			return err
+		}
+		return ErrRevoked
+	})
+	if err != nil {
 		return Endpoint{}, err
 	}
-	return Endpoint{}, ErrRevoked
+	return e, nil
 }
 
 // UpdateEndpointStatus implements Endpoints.

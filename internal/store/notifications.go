@@ -137,9 +137,13 @@ func (s *sqlStore) ListNotifications(ctx context.Context, limit int) ([]Notifica
 
 // ReleaseClients implements Notifications.
 func (s *sqlStore) ReleaseClients(ctx context.Context, id string) (Notification, error) {
-	n, err := scanNotification(s.w.QueryRowContext(ctx, s.q(`UPDATE notifications
+	var n Notification
+	err := s.write(ctx, func(q querier) (err error) {
+		n, err = scanNotification(q.QueryRowContext(ctx, s.q(`UPDATE notifications
 		SET clients_released_at = COALESCE(clients_released_at, ?) WHERE id = ? RETURNING `+notificationCols),
-		s.t(s.now()), id))
+			s.t(s.now()), id))
+		return err
+	})
 	if err != nil {
 		return Notification{}, fail("release clients of notification "+id, err)
 	}

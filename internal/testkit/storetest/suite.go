@@ -81,6 +81,8 @@ func Run(t *testing.T, open Opener) {
 		{"Accounts", testAccounts},
 		{"Sessions", testSessions},
 		{"Audit", testAudit},
+		{"AuditAtomic", testAuditAtomic},
+		{"AuditAmend", testAuditAmend},
 		{"QueryEndpoints", testQueryEndpoints},
 	}
 	for _, tc := range tests {
