@@ -83,6 +83,8 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", testAudit},
 		{"AuditAtomic", testAuditAtomic},
 		{"AuditAmend", testAuditAmend},
+		{"CreateEndpoints", testCreateEndpoints},
+		{"QueryManyIDs", testQueryManyIDs},
 		{"QueryEndpoints", testQueryEndpoints},
 	}
 	for _, tc := range tests {
