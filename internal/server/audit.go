@@ -111,6 +111,7 @@ func (s *Server) audited(pattern string, h http.HandlerFunc) http.HandlerFunc {
 		if !written && !ok {
 			return
 		}
+		s.view.invalidate() // the console's next page shows the change
 		if written && ok && note.target == "" && note.summary == "" && note.before == nil && note.after == nil {
 			return // nothing to add
 		}

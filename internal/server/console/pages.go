@@ -47,6 +47,9 @@ type Dashboard struct {
 	Unassigned                                          int // endpoints whose list starts with no update agent
 	LastSync                                            *api.SyncResult
 	Warnings                                            []string
+	// Generated is when the endpoint figures were computed (with a large
+	// registry they are reused for a while).
+	Generated time.Time
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
