@@ -37,6 +37,8 @@ type options struct {
 	Budget    time.Duration
 	Postgres  string
 	JSON      string
+	Only      string
+	Profile   string
 }
 
 // figures are the -json output.
@@ -79,6 +81,8 @@ func main() {
 	flag.DurationVar(&o.Budget, "budget", 30*time.Second, "time budget per page and per baseline")
 	flag.StringVar(&o.Postgres, "postgres", os.Getenv("CASCADE_TEST_POSTGRES"), "PostgreSQL DSN (default $CASCADE_TEST_POSTGRES; empty: SQLite only)")
 	flag.StringVar(&o.JSON, "json", "", "also write the figures to this file")
+	flag.StringVar(&o.Only, "only", "", "measure only the pages whose name contains this")
+	flag.StringVar(&o.Profile, "cpuprofile", "", "write a CPU profile of the page requests (not the baselines) to this file")
 	flag.Parse()
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -8,6 +8,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,7 +116,21 @@ func measure(ctx context.Context, o options, pg string) (dbFigures, int, error) 
 	}
 	defer db.Close()
 	h := w.srv.Handler()
+	if o.Profile != "" {
+		f, err := os.Create(o.Profile + "." + d.Database)
+		if err != nil {
+			return d, 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return d, 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, p := range pages() {
+		if !strings.Contains(p.name, o.Only) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return d, 0, ctx.Err()
 		}

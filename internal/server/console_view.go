@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,15 +16,20 @@ import (
 // endpoint's state and each agent's endpoints. Computing it reads every
 // endpoint and its last report and evaluates the policy for each.
 type registryView struct {
-	report  *api.AgentReport    // Members omitted
+	// report has, in each group, the first viewMembers members by
+	// hostname (a page's worth: the endpoint list has them all).
+	report  *api.AgentReport
 	states  map[string]string   // endpoint id: api.StateUpToDate, ...
 	members map[string][]string // agent id: the endpoints whose list starts with it
+	own     map[string]api.AgentMember // update agents' own membership, by endpoint id
 	at      time.Time           // when the computation started
 	cost    time.Duration       // how long it took
 }
 
 // Limits of the registry view's reuse.
 const (
+	// viewMembers is how many members of each group the view keeps.
+	viewMembers = 20
 	// viewFreshBelow: a view computed faster than this is recomputed for
 	// every page (small registries: every page is exact).
 	viewFreshBelow = 200 * time.Millisecond
@@ -132,17 +139,27 @@ func (s *Server) registryView(ctx context.Context) (*registryView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &registryView{states: map[string]string{}, members: map[string][]string{}, at: start}
+	v := &registryView{states: map[string]string{}, members: map[string][]string{}, own: map[string]api.AgentMember{}, at: start}
+	agents := map[string]bool{}
+	for _, g := range rep.Agents {
+		if g.EndpointID != "" {
+			agents[g.EndpointID] = true
+		}
+	}
 	strip := func(g *api.AgentAnalysis) {
 		ids := make([]string, len(g.Members))
 		for i, m := range g.Members {
 			v.states[m.EndpointID] = m.State
 			ids[i] = m.EndpointID
+			if agents[m.EndpointID] {
+				v.own[m.EndpointID] = m
+			}
 		}
 		if g.AgentID != "" {
 			v.members[g.AgentID] = ids
 		}
-		g.Members = nil
+		slices.SortStableFunc(g.Members, func(a, b api.AgentMember) int { return strings.Compare(a.Hostname, b.Hostname) })
+		g.Members = slices.Clip(g.Members[:min(len(g.Members), viewMembers)])
 	}
 	strip(&rep.Unassigned)
 	for i := range rep.Agents {

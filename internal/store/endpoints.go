@@ -329,8 +329,20 @@ func (s *sqlStore) RotateEndpointCredential(ctx context.Context, id string, h Ha
 // endpointWhere returns the WHERE clause selecting f's endpoints (table
 // alias e) and its arguments; revoked says whether revoked ones qualify.
 func endpointWhere(f EndpointFilter, revoked bool) (string, []any) {
-	return `(? = '' OR e.domain = ?) AND (? = '' OR e.role = ?) AND (? OR e.revoked_at IS NULL) AND e.id > ?`,
-		[]any{f.Domain, f.Domain, string(f.Role), string(f.Role), revoked, f.After}
+	// Only the conditions that filter, so that the databases use the
+	// indexes on domain and role (a condition "? = '' OR e.role = ?"
+	// reads the whole table).
+	where, args := []string{"e.id > ?"}, []any{f.After}
+	if f.Domain != "" {
+		where, args = append(where, "e.domain = ?"), append(args, f.Domain)
+	}
+	if f.Role != "" {
+		where, args = append(where, "e.role = ?"), append(args, string(f.Role))
+	}
+	if !revoked {
+		where = append(where, "e.revoked_at IS NULL")
+	}
+	return strings.Join(where, " AND "), args
 }
 
 // ListEndpoints implements Endpoints.

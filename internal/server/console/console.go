@@ -134,6 +134,7 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /{$}", c.viewer(c.dashboard))
 	mux.Handle("GET /endpoints", c.viewer(c.endpoints))
 	mux.Handle("GET /audit", c.viewer(c.audit))
+	mux.Handle("GET /audit/{seq}", c.viewer(c.auditEntry))
 	mux.Handle("GET /enrollment", c.viewer(c.enrollment))
 	mux.Handle("GET /agents", c.viewer(c.agents))
 	mux.Handle("GET /content", c.viewer(c.content))

@@ -14,8 +14,9 @@ import (
 
 // Agents is the agents page's content.
 type Agents struct {
-	// Report is the agent analytical report with members, as GET
-	// /api/v1/agents/report?members=true answers it.
+	// Report is the agent analytical report, as GET
+	// /api/v1/agents/report answers it, with the first members of each
+	// group by hostname (the endpoint list has them all).
 	Report *api.AgentReport
 	// Health is each enrolled update agent's own state, by agent id.
 	Health map[string]AgentHealth
