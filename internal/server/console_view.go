@@ -19,11 +19,11 @@ type registryView struct {
 	// report has, in each group, the first viewMembers members by
 	// hostname (a page's worth: the endpoint list has them all).
 	report  *api.AgentReport
-	states  map[string]string   // endpoint id: api.StateUpToDate, ...
-	members map[string][]string // agent id: the endpoints whose list starts with it
+	states  map[string]string          // endpoint id: api.StateUpToDate, ...
+	members map[string][]string        // agent id: the endpoints whose list starts with it
 	own     map[string]api.AgentMember // update agents' own membership, by endpoint id
-	at      time.Time           // when the computation started
-	cost    time.Duration       // how long it took
+	at      time.Time                  // when the computation started
+	cost    time.Duration              // how long it took
 }
 
 // Limits of the registry view's reuse.
