@@ -95,16 +95,14 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	var states map[string]string
 	var err error
 	switch state {
-	case api.StateFailing:
-		eq.Failing = true
-	case api.StateNoReport:
-		eq.NoReport = true
 	case "not_seen":
 		eq.SeenBefore = c.now().Add(-c.notSeen)
-	case api.StateUpToDate, api.StateBehind:
+	case api.StateUpToDate, api.StateBehind, api.StateFailing, api.StateNoReport:
 		// Up to date and behind compare versions as the agent report
 		// does (internal/version), which SQL cannot: the ids come from
-		// the same classification, the page from SQL.
+		// the same classification as the dashboard's counts (so that
+		// the list holds as many as the dashboard says), the page from
+		// SQL.
 		if states, err = c.be.EndpointStates(r.Context()); err != nil {
 			c.fail(w, r, err)
 			return
