@@ -79,7 +79,8 @@ type Accounts interface {
 	// now. A hash already stored is ErrConflict.
 	CreateSession(ctx context.Context, s Session) (Session, error)
 	// TouchSession returns the session whose secret hashes to h and its
-	// account, and sets its LastSeen to the clock's now. A session idle
+	// account, and sets its LastSeen to the clock's now when it is a
+	// minute old or more (a page view within the minute writes nothing). A session idle
 	// for idle or longer, or created absolute or longer ago, is deleted and
 	// is ErrExpired; an unknown one ErrNotFound; one whose account is
 	// disabled ErrRevoked.
@@ -198,37 +199,41 @@ func (s *sqlStore) CreateSession(ctx context.Context, ses Session) (Session, err
 	return ses, nil
 }
 
+// sessionTouchEvery is how stale a session's LastSeen may be before
+// TouchSession writes it: a page view within it only reads, so that pages
+// do not each wait for a durable write (idle expiry is at least minutes).
+const sessionTouchEvery = time.Minute
+
 // TouchSession implements Accounts.
 func (s *sqlStore) TouchSession(ctx context.Context, h Hash, idle, absolute time.Duration) (Session, Account, error) {
 	const op = "check session"
 	now := s.now()
-	var ses Session
+	ses := Session{Hash: h}
 	var a Account
-	expired := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, s.q(`SELECT s.account_id, s.created_at, s.last_seen_at, `+prefixed("a.", accountCols)+
-			` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.secret_hash = ?`), h.String())
-		var name, role string
-		err := row.Scan(&ses.AccountID, timeCol{&ses.Created}, timeCol{&ses.LastSeen},
-			&a.ID, &name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled})
-		if err != nil {
+	row := s.r.QueryRowContext(ctx, s.q(`SELECT s.account_id, s.created_at, s.last_seen_at, `+prefixed("a.", accountCols)+
+		` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.secret_hash = ?`), h.String())
+	var role string
+	err := row.Scan(&ses.AccountID, timeCol{&ses.Created}, timeCol{&ses.LastSeen},
+		&a.ID, &a.Name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled})
+	a.Role = AccountRole(role)
+	switch {
+	case err != nil:
+	case now.Sub(ses.LastSeen) >= idle || now.Sub(ses.Created) >= absolute:
+		err = s.write(ctx, func(q querier) error {
+			_, err := q.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String())
 			return err
+		})
+		if err == nil {
+			err = ErrExpired
 		}
-		a.Name, a.Role, ses.Hash = name, AccountRole(role), h
-		if now.Sub(ses.LastSeen) >= idle || now.Sub(ses.Created) >= absolute {
-			expired = true
-			_, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String())
-			return err
-		}
-		if !a.Disabled.IsZero() {
-			return fmt.Errorf("account %s: %w", a.Name, ErrRevoked)
-		}
+	case !a.Disabled.IsZero():
+		err = fmt.Errorf("account %s: %w", a.Name, ErrRevoked)
+	case now.Sub(ses.LastSeen) >= sessionTouchEvery:
 		ses.LastSeen = now
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ? WHERE secret_hash = ?`), s.t(now), h.String())
-		return err
-	})
-	if err == nil && expired {
-		err = ErrExpired
+		err = s.write(ctx, func(q querier) error {
+			_, err := q.ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ? WHERE secret_hash = ?`), s.t(now), h.String())
+			return err
+		})
 	}
 	if err != nil {
 		return Session{}, Account{}, fail(op, err)

@@ -85,6 +85,7 @@ func Run(t *testing.T, open Opener) {
 		{"AuditAmend", testAuditAmend},
 		{"CreateEndpoints", testCreateEndpoints},
 		{"QueryManyIDs", testQueryManyIDs},
+		{"SessionTouchCoarse", testSessionTouchCoarse},
 		{"QueryEndpoints", testQueryEndpoints},
 	}
 	for _, tc := range tests {
