@@ -35,7 +35,7 @@ type consoleFigures struct {
 // against the bare SQL they need (bench/console).
 func measureConsole(ctx context.Context, s *suite) (string, error) {
 	postgresDSN(ctx, s) // bench/console reads CASCADE_TEST_POSTGRES
-	args := []string{"-requests", "200", "-budget", "30s"}
+	args := []string{"-requests", "200", "-budget", "20s"}
 	if s.quick {
 		args = []string{"-endpoints", "5000", "-requests", "20", "-budget", "3s"}
 	}
