@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,9 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -25,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cascade-update/cascade/bench/internal/benchdb"
 	"github.com/cascade-update/cascade/internal/httpserver"
 	"github.com/cascade-update/cascade/internal/notify/hub"
 	"github.com/cascade-update/cascade/internal/store"
@@ -133,39 +129,7 @@ func serve(o options) error {
 // SQLite file, or a new schema in the given PostgreSQL database (so that
 // endpoints of earlier runs are not notified too), removed by cleanup.
 func database(ctx context.Context, pg string) (dsn string, cleanup func(), err error) {
-	if pg == "" {
-		dir, err := os.MkdirTemp("", "cascade-bench-notify-")
-		if err != nil {
-			return "", nil, err
-		}
-		return "sqlite:" + filepath.Join(dir, "cascade.db"), func() { os.RemoveAll(dir) }, nil
-	}
-	admin, err := sql.Open("pgx", pg)
-	if err != nil {
-		return "", nil, err
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "cascade_bench_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	cleanup = func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			fmt.Fprintln(os.Stderr, "drop schema:", err)
-		}
-		admin.Close()
-	}
-	u, err := url.Parse(pg)
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), cleanup, nil
+	return benchdb.New(ctx, pg, "cascade_bench_")
 }
 
 // control adds the driver's routes: notify, report done, delivery

@@ -22,6 +22,7 @@ func sections() []section {
 		{name: "ingest", title: "Report ingestion (issue 6)", measure: measureIngest},
 		{name: "delta", title: "Deltas (issue 16)", measure: measureDelta},
 		{name: "whatif", title: "What-if over 100,000 endpoints (issue 15)", measure: measureWhatIf},
+		{name: "console", title: "Console pages with 100,000 endpoints (issue 15)", measure: measureConsole},
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/server/console"
 	"github.com/cascade-update/cascade/internal/store"
@@ -40,16 +39,15 @@ func runServerAccountCreate(ctx context.Context, st store.Store, o serverAdminCr
 	if err != nil {
 		return usageError(fmt.Errorf("admin create: %w", err))
 	}
+	// The entry is written in the transaction that creates the account.
+	ctx = store.WithAudit(ctx, store.NewAudit(store.AuditEntry{Actor: "cli", Kind: "account.create", Target: o.User,
+		Summary: fmt.Sprintf("console account %s (%s) created", o.User, role)}))
 	a, err := st.CreateAccount(ctx, store.Account{Name: o.User, Role: role, PasswordHash: hash})
 	if errors.Is(err, store.ErrConflict) {
 		return usageError(fmt.Errorf("admin create: an account called %q exists already", o.User))
 	}
 	if err != nil {
 		return fmt.Errorf("admin create: %w", err)
-	}
-	if err := server.RecordAudit(ctx, st, store.AuditEntry{Actor: "cli", Kind: "account.create", Target: a.Name,
-		Summary: fmt.Sprintf("console account %s (%s) created", a.Name, a.Role)}); err != nil {
-		return fmt.Errorf("admin create: account %s created, but %w", a.Name, err)
 	}
 	fmt.Fprintf(out, "console account %s created (role %s)\n", a.Name, a.Role)
 	return nil

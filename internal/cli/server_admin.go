@@ -83,7 +83,9 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, in io
 	if o.User != "" {
 		return runServerAccountCreate(ctx, st, o, in, out)
 	}
-	t, secret, err := server.CreateAdminToken(ctx, st, o.Name)
+	// The entry is written in the transaction that creates the token.
+	audit := store.NewAudit(store.AuditEntry{Actor: "cli", Kind: "admin-token.create", Summary: fmt.Sprintf("admin token (%s)", o.Name)})
+	t, secret, err := server.CreateAdminToken(store.WithAudit(ctx, audit), st, o.Name)
 	if err != nil {
 		return usageError(err)
 	}
@@ -93,9 +95,11 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, in io
 			return fmt.Errorf("admin create: token %s was made (printed above), but writing it failed: %w", t.ID, err)
 		}
 	}
-	if err := server.RecordAudit(ctx, st, store.AuditEntry{Actor: "cli", Kind: "admin-token.create", Target: t.ID,
-		Summary: fmt.Sprintf("admin token %s (%s)", t.ID, t.Name)}); err != nil {
-		return fmt.Errorf("admin create: token made, but %w", err)
+	if e, ok := audit.Written(); ok {
+		e.Target, e.Summary = t.ID, fmt.Sprintf("admin token %s (%s)", t.ID, t.Name)
+		if err := st.AmendAudit(ctx, e); err != nil {
+			return fmt.Errorf("admin create: token %s made and recorded in the audit log, but adding its id to the entry failed: %w", t.ID, err)
+		}
 	}
 	return nil
 }

@@ -68,7 +68,7 @@ func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err, true)
 		return
 	}
-	*noteAudit(r) = auditNote{changed: true, target: fmt.Sprintf("version %d", p.Version),
+	*noteAudit(r) = auditNote{target: fmt.Sprintf("version %d", p.Version),
 		summary: fmt.Sprintf("policy version %d (was %d)", p.Version, prev.Version), before: prev.Document, after: doc}
 	pub, err := s.site.Publish(r.Context())
 	if err != nil {

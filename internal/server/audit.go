@@ -35,13 +35,12 @@ var auditKinds = map[string]string{
 	"POST /api/v1/notifications":                         "notification.notify-all",
 }
 
-// auditNote is what a handler adds to its request's audit entry: a
-// summary, the state before and after, a target the path does not name,
-// and whether a change was made even though the request then failed.
+// auditNote is what a handler adds to its request's audit entry once its
+// change is made: a summary, the state before and after, and a target the
+// path does not name.
 type auditNote struct {
 	summary, target string
 	before, after   any
-	changed         bool
 }
 
 type auditNoteKey struct{}
@@ -75,10 +74,16 @@ func actorOf(r *http.Request) string {
 	return "unknown"
 }
 
-// audited records, after h answers, an audit entry for every
-// state-changing request (any method but GET and HEAD) that succeeded
-// (2xx) or that noted a change: the one place the API's changes are
-// recorded. A failure to record is logged; the change stands.
+// audited records an audit entry for every state-changing request (any
+// method but GET and HEAD): the one place the API's changes are recorded.
+// The entry (who, what kind, the target the path names) travels in the
+// request's context (store.WithAudit), and the store writes it in the
+// transaction of the first change h makes: the change and its entry are
+// committed together or not at all. Once h has answered, the handler's
+// note (summary, before and after, a target the store assigned) is added
+// to the entry. A request that succeeded (2xx) without changing the
+// database (a sync started) is recorded then; one that failed without
+// changing anything is not recorded.
 func (s *Server) audited(pattern string, h http.HandlerFunc) http.HandlerFunc {
 	method, _, _ := strings.Cut(pattern, " ")
 	if method == http.MethodGet || method == http.MethodHead {
@@ -91,32 +96,44 @@ func (s *Server) audited(pattern string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		note := &auditNote{}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note))
-		h(sw, r)
-		if !note.changed && (sw.code < 200 || sw.code > 299) {
+		var parts []string
+		for _, name := range []string{"domain", "program", "id", "name"} {
+			if v := r.PathValue(name); v != "" {
+				parts = append(parts, v)
+			}
+		}
+		pending := store.NewAudit(store.AuditEntry{Actor: actorOf(r), Kind: kind, Target: strings.Join(parts, "/"),
+			Summary: r.Method + " " + r.URL.Path})
+		ctx := store.WithAudit(context.WithValue(r.Context(), auditNoteKey{}, note), pending)
+		h(sw, r.WithContext(ctx))
+		pending.Close()
+		e, written := pending.Written()
+		ok := sw.code >= 200 && sw.code <= 299
+		if !written && !ok {
 			return
 		}
-		target := note.target
-		if target == "" {
-			var parts []string
-			for _, name := range []string{"domain", "program", "id", "name"} {
-				if v := r.PathValue(name); v != "" {
-					parts = append(parts, v)
-				}
-			}
-			target = strings.Join(parts, "/")
+		s.view.invalidate() // the console's next page shows the change
+		if written && ok && note.target == "" && note.summary == "" && note.before == nil && note.after == nil {
+			return // nothing to add
 		}
-		summary := note.summary
-		if summary == "" {
-			summary = r.Method + " " + r.URL.Path
+		if note.target != "" {
+			e.Target = note.target
 		}
-		if sw.code < 200 || sw.code > 299 {
-			summary += fmt.Sprintf(" (answered %d)", sw.code)
+		if note.summary != "" {
+			e.Summary = note.summary
 		}
-		s.recordAudit(context.WithoutCancel(r.Context()), store.AuditEntry{
-			Actor: actorOf(r), Kind: kind, Target: target, Summary: summary,
-			Before: auditDoc(note.before), After: auditDoc(note.after),
-		})
+		if !ok {
+			e.Summary += fmt.Sprintf(" (answered %d)", sw.code)
+		}
+		e.Before, e.After = auditDoc(note.before), auditDoc(note.after)
+		ctx = context.WithoutCancel(r.Context())
+		if !written {
+			s.recordAudit(ctx, e)
+			return
+		}
+		if err := s.st.AmendAudit(ctx, e); err != nil {
+			s.log.Error("audit log: could not add the details of a recorded change", "seq", e.Seq, "kind", e.Kind, "err", err)
+		}
 	}
 }
 
@@ -127,8 +144,10 @@ func (s *Server) recordAudit(ctx context.Context, e store.AuditEntry) {
 	}
 }
 
-// RecordAudit records a change made outside the API (the CLI's direct
-// database commands, the console's own actions) in st's audit log.
+// RecordAudit records in st's audit log an action made outside the API
+// that changes nothing in the database. A change of the database records
+// its entry in its own transaction instead: make it with a context from
+// store.WithAudit.
 func RecordAudit(ctx context.Context, st store.Store, e store.AuditEntry) error {
 	if _, err := st.AddAudit(ctx, e); err != nil {
 		return fmt.Errorf("audit log: %w", err)

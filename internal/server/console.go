@@ -40,11 +40,13 @@ const agentDownAfter = time.Hour
 // Dashboard implements console.Backend.
 func (b *consoleBackend) Dashboard(ctx context.Context, notSeenSince time.Time) (*console.Dashboard, error) {
 	s := b.s
-	rep, err := s.agentReport(ctx, false)
+	view, err := s.view.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d := &console.Dashboard{PolicyVersion: rep.PolicyVersion, LastSync: s.sync.Last(), Unassigned: rep.Unassigned.Endpoints}
+	rep := view.report
+	d := &console.Dashboard{PolicyVersion: rep.PolicyVersion, LastSync: s.sync.Last(), Unassigned: rep.Unassigned.Endpoints,
+		Generated: rep.Generated}
 	add := func(g api.AgentAnalysis) {
 		d.Total += g.Endpoints
 		d.UpToDate += g.States[api.StateUpToDate]
@@ -90,39 +92,23 @@ func (b *consoleBackend) Dashboard(ctx context.Context, notSeenSince time.Time) 
 }
 
 // EndpointStates implements console.Backend with the agent report's
-// classification.
+// classification (the registry view).
 func (b *consoleBackend) EndpointStates(ctx context.Context) (map[string]string, error) {
-	deployed, err := b.s.deployedVersions(ctx)
+	view, err := b.s.view.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	eps, last, err := b.s.registry(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(eps))
-	for _, e := range eps {
-		rep, ok := last[e.ID]
-		out[e.ID] = member(e, rep, ok, deployed).State
-	}
-	return out, nil
+	return view.states, nil
 }
 
-// AgentMembers implements console.Backend with the agent report.
+// AgentMembers implements console.Backend with the agent report (the
+// registry view).
 func (b *consoleBackend) AgentMembers(ctx context.Context, agentID string) ([]string, error) {
-	rep, err := b.s.agentReport(ctx, true)
+	view, err := b.s.view.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ids := []string{}
-	for _, g := range rep.Agents {
-		if g.AgentID == agentID {
-			for _, m := range g.Members {
-				ids = append(ids, m.EndpointID)
-			}
-		}
-	}
-	return ids, nil
+	return append([]string{}, view.members[agentID]...), nil
 }
 
 // AuditFilter implements console.Backend.

@@ -5,32 +5,33 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/server/console"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
 // Agents implements console.Backend: the agent analytical report with
-// members, from the function GET /api/v1/agents/report answers with,
+// the first members of each agent by hostname (the registry view: the
+// function GET /api/v1/agents/report answers with),
 // and each enrolled update agent's own health as GET /api/v1/agents
 // shows it.
 func (b *consoleBackend) Agents(ctx context.Context) (*console.Agents, error) {
 	s := b.s
-	rep, err := s.agentReport(ctx, true)
+	view, err := s.view.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	own := map[string]api.AgentMember{}
-	for _, g := range append([]api.AgentAnalysis{rep.Unassigned}, rep.Agents...) {
-		for _, m := range g.Members {
-			own[m.EndpointID] = m
-		}
+	// A copy: the page sorts the members it shows.
+	rep, own := *view.report, view.own
+	rep.Agents = slices.Clone(rep.Agents)
+	for i := range rep.Agents {
+		rep.Agents[i].Members = slices.Clone(rep.Agents[i].Members)
 	}
+	rep.Unassigned.Members = slices.Clone(rep.Unassigned.Members)
 	agents, err := s.st.ListEndpoints(ctx, store.EndpointFilter{Role: store.RoleAgent})
 	if err != nil {
 		return nil, err
 	}
-	out := &console.Agents{Report: rep, Health: map[string]console.AgentHealth{}}
+	out := &console.Agents{Report: &rep, Health: map[string]console.AgentHealth{}}
 	for _, a := range agents {
 		m := own[a.ID]
 		out.Health[a.AgentID] = console.AgentHealth{EndpointID: a.ID, Hostname: a.Hostname, Addresses: a.Addresses,

@@ -83,6 +83,7 @@ type Server struct {
 	creds   *credCache
 	hub     *hub.Hub
 	metrics *metrics
+	view    *viewCache // the console's registry view (console_view.go)
 
 	limits      Limits             // s.cfg.Limits with defaults
 	enrollLimit *ratelimit.Limiter // enrollment requests per client address
@@ -227,6 +228,7 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 	s.ingest = newIngester(s.st, s.log, 1)
 	s.metrics = newMetrics(s)
 	s.sync.metrics, s.ingest.metrics = s.metrics, s.metrics
+	s.view = newViewCache(s.registryView, s.now, s.log)
 	return nil
 }
 
@@ -251,6 +253,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 // Close closes what New opened.
 func (s *Server) Close() error {
 	var err error
+	if s.view != nil {
+		s.view.close()
+	}
 	for _, h := range []*static.Handler{s.vendorFiles, s.siteFiles} {
 		if h != nil {
 			err = errors.Join(err, h.Close())

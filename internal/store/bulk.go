@@ -25,7 +25,9 @@ var (
 		WHERE excluded.received_at >= last_reports.received_at`, cols: 3}
 	insertDeliveries = bulkTable{head: `INSERT INTO notification_deliveries (notification_id, endpoint_id, role, state) VALUES `,
 		cols: 4}
-	bulkTables = []bulkTable{insertReports, insertReportCategories, upsertLastReports, insertDeliveries}
+	insertEndpoints = bulkTable{head: `INSERT INTO endpoints (id, hostname, domain, role, agent_id, agent_url,
+		addresses, credential_hash, enrolled_at, last_seen_at, installed) VALUES `, cols: 11}
+	bulkTables = []bulkTable{insertReports, insertReportCategories, upsertLastReports, insertDeliveries, insertEndpoints}
 )
 
 // bulkRows is the most rows one statement carries: enough to amortise a

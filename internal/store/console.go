@@ -96,7 +96,8 @@ type Accounts interface {
 	// now. A hash already stored is ErrConflict.
 	CreateSession(ctx context.Context, s Session) (Session, error)
 	// TouchSession returns the session whose secret hashes to h and its
-	// account, and sets its LastSeen to the clock's now. A session idle
+	// account, and sets its LastSeen to the clock's now when it is a
+	// minute old or more (a page view within the minute writes nothing). A session idle
 	// for idle or longer, or created absolute or longer ago, is deleted and
 	// is ErrExpired; an unknown one ErrNotFound; one whose account is
 	// disabled ErrRevoked.
@@ -105,8 +106,13 @@ type Accounts interface {
 	// out). Deleting an unknown session succeeds.
 	DeleteSession(ctx context.Context, h Hash) error
 	// AddAudit records e, setting Seq and At. Actor and Kind are required
-	// (ErrInvalid).
+	// (ErrInvalid). (A change made with a context carrying an Audit
+	// records it in the change's own transaction: see WithAudit.)
 	AddAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// AmendAudit replaces the Target, Summary, Before and After of the
+	// recorded entry e.Seq (unknown: ErrNotFound): the details of a change
+	// known once it is made, added to the entry written with it.
+	AmendAudit(ctx context.Context, e AuditEntry) error
 	// ListAudit returns the entries matching f, newest first (by Seq), at
 	// most f.Limit. To page, pass the last Seq of one page as Before of the
 	// next.
@@ -150,8 +156,11 @@ func (s *sqlStore) CreateAccount(ctx context.Context, a Account) (Account, error
 	}
 	a.Created, a.Disabled = s.now(), timeZero
 	a.ID = newID("acct", a.Created)
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, NULL, NULL)`),
-		a.ID, a.Name, string(a.Role), a.PasswordHash, s.t(a.Created))
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.q(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, NULL, NULL)`),
+			a.ID, a.Name, string(a.Role), a.PasswordHash, s.t(a.Created))
+		return err
+	})
 	if err != nil {
 		return Account{}, fail(op+" "+a.Name, err)
 	}
@@ -211,37 +220,41 @@ func (s *sqlStore) CreateSession(ctx context.Context, ses Session) (Session, err
 	return ses, nil
 }
 
+// sessionTouchEvery is how stale a session's LastSeen may be before
+// TouchSession writes it: a page view within it only reads, so that pages
+// do not each wait for a durable write (idle expiry is at least minutes).
+const sessionTouchEvery = time.Minute
+
 // TouchSession implements Accounts.
 func (s *sqlStore) TouchSession(ctx context.Context, h Hash, idle, absolute time.Duration) (Session, Account, error) {
 	const op = "check session"
 	now := s.now()
-	var ses Session
+	ses := Session{Hash: h}
 	var a Account
-	expired := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, s.q(`SELECT s.account_id, s.created_at, s.last_seen_at, `+prefixed("a.", accountCols)+
-			` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.secret_hash = ?`), h.String())
-		var name, role string
-		err := row.Scan(&ses.AccountID, timeCol{&ses.Created}, timeCol{&ses.LastSeen},
-			&a.ID, &name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled}, timeCol{&a.LastSignIn})
-		if err != nil {
+	row := s.r.QueryRowContext(ctx, s.q(`SELECT s.account_id, s.created_at, s.last_seen_at, `+prefixed("a.", accountCols)+
+		` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.secret_hash = ?`), h.String())
+	var role string
+	err := row.Scan(&ses.AccountID, timeCol{&ses.Created}, timeCol{&ses.LastSeen},
+		&a.ID, &a.Name, &role, &a.PasswordHash, timeCol{&a.Created}, timeCol{&a.Disabled}, timeCol{&a.LastSignIn})
+	a.Role = AccountRole(role)
+	switch {
+	case err != nil:
+	case now.Sub(ses.LastSeen) >= idle || now.Sub(ses.Created) >= absolute:
+		err = s.write(ctx, func(q querier) error {
+			_, err := q.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String())
 			return err
+		})
+		if err == nil {
+			err = ErrExpired
 		}
-		a.Name, a.Role, ses.Hash = name, AccountRole(role), h
-		if now.Sub(ses.LastSeen) >= idle || now.Sub(ses.Created) >= absolute {
-			expired = true
-			_, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String())
-			return err
-		}
-		if !a.Disabled.IsZero() {
-			return fmt.Errorf("account %s: %w", a.Name, ErrRevoked)
-		}
+	case !a.Disabled.IsZero():
+		err = fmt.Errorf("account %s: %w", a.Name, ErrRevoked)
+	case now.Sub(ses.LastSeen) >= sessionTouchEvery:
 		ses.LastSeen = now
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ? WHERE secret_hash = ?`), s.t(now), h.String())
-		return err
-	})
-	if err == nil && expired {
-		err = ErrExpired
+		err = s.write(ctx, func(q querier) error {
+			_, err := q.ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ? WHERE secret_hash = ?`), s.t(now), h.String())
+			return err
+		})
 	}
 	if err != nil {
 		return Session{}, Account{}, fail(op, err)
@@ -251,7 +264,11 @@ func (s *sqlStore) TouchSession(ctx context.Context, h Hash, idle, absolute time
 
 // DeleteSession implements Accounts.
 func (s *sqlStore) DeleteSession(ctx context.Context, h Hash) error {
-	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String()); err != nil {
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE secret_hash = ?`), h.String())
+		return err
+	})
+	if err != nil {
 		return fail("delete session", err)
 	}
 	return nil
@@ -267,16 +284,9 @@ func scanAudit(row scanner) (AuditEntry, error) {
 
 // AddAudit implements Accounts.
 func (s *sqlStore) AddAudit(ctx context.Context, e AuditEntry) (AuditEntry, error) {
-	const op = "record audit entry"
-	if e.Actor == "" || e.Kind == "" {
-		return AuditEntry{}, fmt.Errorf("%s: %w: actor and kind are required", op, ErrInvalid)
-	}
-	e.At = s.now()
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO audit_log (at, actor, kind, target, summary, before_doc, after_doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`),
-		s.t(e.At), e.Actor, e.Kind, e.Target, e.Summary, nullStr(e.Before), nullStr(e.After)).Scan(&e.Seq)
+	e, err := s.insertAudit(ctx, s.w, e)
 	if err != nil {
-		return AuditEntry{}, fail(op, err)
+		return AuditEntry{}, fail("record audit entry", err)
 	}
 	return e, nil
 }

@@ -108,7 +108,9 @@ func (s *sqlStore) RecordComponentSync(ctx context.Context, name, version string
 		return ComponentState{}, fmt.Errorf("%s: %w: name and version are required", op, ErrInvalid)
 	}
 	now := s.t(s.now())
-	c, err := scanComponent(s.w.QueryRowContext(ctx, s.q(`INSERT INTO components (`+componentCols+`)
+	var c ComponentState
+	err := s.write(ctx, func(q querier) (err error) {
+		c, err = scanComponent(q.QueryRowContext(ctx, s.q(`INSERT INTO components (`+componentCols+`)
 		VALUES (?, ?, ?, ?, ?, FALSE)
 		ON CONFLICT (name) DO UPDATE SET
 			latest_version = excluded.latest_version,
@@ -117,6 +119,8 @@ func (s *sqlStore) RecordComponentSync(ctx context.Context, name, version string
 			deployed_at = CASE WHEN components.held OR components.deployed_version = excluded.latest_version
 				THEN components.deployed_at ELSE excluded.synced_at END
 		RETURNING `+componentCols), name, version, now, version, now))
+		return err
+	})
 	if err != nil {
 		return ComponentState{}, fail(op, err)
 	}
@@ -129,11 +133,15 @@ func (s *sqlStore) HoldComponent(ctx context.Context, name string, hold bool) (C
 	if !hold {
 		op = "release component " + name
 	}
-	c, err := scanComponent(s.w.QueryRowContext(ctx, s.q(`UPDATE components SET
+	var c ComponentState
+	err := s.write(ctx, func(q querier) (err error) {
+		c, err = scanComponent(q.QueryRowContext(ctx, s.q(`UPDATE components SET
 			held = ?,
 			deployed_at = CASE WHEN ? OR deployed_version = latest_version THEN deployed_at ELSE ? END,
 			deployed_version = CASE WHEN ? THEN deployed_version ELSE latest_version END
 		WHERE name = ? RETURNING `+componentCols), hold, hold, s.t(s.now()), hold, name))
+		return err
+	})
 	if err != nil {
 		return ComponentState{}, fail(op, err)
 	}
@@ -146,9 +154,13 @@ func (s *sqlStore) DeployComponent(ctx context.Context, name, version string) (C
 	if !validName(version) {
 		return ComponentState{}, fmt.Errorf("%s: %w: version is required", op, ErrInvalid)
 	}
-	c, err := scanComponent(s.w.QueryRowContext(ctx, s.q(`UPDATE components SET
+	var c ComponentState
+	err := s.write(ctx, func(q querier) (err error) {
+		c, err = scanComponent(q.QueryRowContext(ctx, s.q(`UPDATE components SET
 			deployed_version = ?, deployed_at = ?
 		WHERE name = ? RETURNING `+componentCols), version, s.t(s.now()), name))
+		return err
+	})
 	if err != nil {
 		return ComponentState{}, fail(op, err)
 	}

@@ -354,7 +354,14 @@ func classify(err error) dbErrorKind {
 }
 
 // tx runs fn in a write transaction, committing when fn returns nil.
+// When ctx carries an audit entry still to write (WithAudit), the entry
+// is written in the same transaction, after fn's change: both are
+// committed, or neither.
 func (s *sqlStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	a := pendingAudit(ctx)
+	if a != nil {
+		defer a.mu.Unlock()
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -363,8 +370,18 @@ func (s *sqlStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
+	var entry AuditEntry
+	if a != nil {
+		if entry, err = s.insertAudit(ctx, tx, a.entry); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("record audit entry: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if a != nil {
+		a.entry, a.written = entry, true
 	}
 	return nil
 }

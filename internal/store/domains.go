@@ -167,9 +167,12 @@ func (s *sqlStore) ApproveProgram(ctx context.Context, a ProgramApproval) (Progr
 		return ProgramApproval{}, fmt.Errorf("%s: %w: domain, program and version are required", op, ErrInvalid)
 	}
 	a.Approved = s.now()
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO program_approvals (`+approvalCols+`) VALUES (?, ?, ?, ?)
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.q(`INSERT INTO program_approvals (`+approvalCols+`) VALUES (?, ?, ?, ?)
 		ON CONFLICT (domain, program) DO UPDATE SET version = excluded.version, approved_at = excluded.approved_at`),
-		a.Domain, a.Program, a.Version, s.t(a.Approved))
+			a.Domain, a.Program, a.Version, s.t(a.Approved))
+		return err
+	})
 	if err != nil {
 		return ProgramApproval{}, fail(op, err)
 	}
@@ -178,10 +181,13 @@ func (s *sqlStore) ApproveProgram(ctx context.Context, a ProgramApproval) (Progr
 
 // WithdrawProgramApproval implements Programs.
 func (s *sqlStore) WithdrawProgramApproval(ctx context.Context, domain, program string) error {
-	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM program_approvals WHERE domain = ? AND program = ?`), domain, program)
-	if err == nil {
-		err = affected(res)
-	}
+	err := s.write(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.q(`DELETE FROM program_approvals WHERE domain = ? AND program = ?`), domain, program)
+		if err == nil {
+			err = affected(res)
+		}
+		return err
+	})
 	if err != nil {
 		return fail(fmt.Sprintf("withdraw approval of program %s for domain %s", program, domain), err)
 	}

@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -102,10 +102,17 @@ func (s *sqlStore) QueryEndpoints(ctx context.Context, q EndpointQuery) ([]Endpo
 		if len(q.IDs) == 0 {
 			return []EndpointRow{}, 0, nil
 		}
-		where = append(where, "e.id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(q.IDs)), ", ")+")")
-		for _, id := range q.IDs {
-			args = append(args, id)
+		// One parameter, a JSON array, however many ids (a filter may
+		// keep tens of thousands, beyond both databases' parameter limits).
+		list, err := json.Marshal(q.IDs)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", op, err)
 		}
+		in := "e.id IN (SELECT value FROM json_each(?))"
+		if s.kind == dialectPostgres {
+			in = "e.id IN (SELECT json_array_elements_text(?::json))"
+		}
+		where, args = append(where, in), append(args, string(list))
 	}
 	cond := strings.Join(where, " AND ")
 	var total int
@@ -122,16 +129,28 @@ func (s *sqlStore) QueryEndpoints(ctx context.Context, q EndpointQuery) ([]Endpo
 		return nil, 0, fail(op, err)
 	}
 	out := make([]EndpointRow, len(eps))
+	if len(eps) == 0 {
+		return out, total, nil
+	}
+	// The page's last reports, in one query.
+	ids := make([]any, len(eps))
 	for i, e := range eps {
-		out[i].Endpoint = e
-		r, err := s.LastReport(ctx, e.ID)
-		switch {
-		case err == nil:
-			r.Document = nil
-			out[i].LastReport = r
-		case !errors.Is(err, ErrNotFound):
-			return nil, 0, fail(op, err)
-		}
+		ids[i] = e.ID
+	}
+	reps, err := s.queryReports(ctx, `SELECT `+reportCols+`, NULL AS document, `+categoryCols+`
+		FROM last_reports l JOIN reports r ON r.id = l.report_id
+		LEFT JOIN report_categories c ON c.report_id = r.id
+		WHERE l.endpoint_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)
+		ORDER BY r.id, c.category`, ids...)
+	if err != nil {
+		return nil, 0, fail(op, err)
+	}
+	last := make(map[string]Report, len(reps))
+	for _, r := range reps {
+		last[r.EndpointID] = r
+	}
+	for i, e := range eps {
+		out[i].Endpoint, out[i].LastReport = e, last[e.ID]
 	}
 	return out, total, nil
 }

@@ -149,6 +149,34 @@ func (s *sqlStore) CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, er
 	return e, nil
 }
 
+// CreateEndpoints implements Endpoints.
+func (s *sqlStore) CreateEndpoints(ctx context.Context, es []Endpoint) error {
+	op := fmt.Sprintf("create %d endpoints", len(es))
+	rows := make([][]any, len(es))
+	for i := range es {
+		e, err := s.newEndpoint(es[i])
+		if err != nil {
+			return fail(op+": endpoint "+es[i].Hostname, err)
+		}
+		addrs, _, _ := encodeAddresses(e.Addresses) // valid: newEndpoint checked them
+		inst, _, err := encodeInstalled(e.Installed)
+		if err != nil {
+			return fail(op+": endpoint "+e.Hostname, err)
+		}
+		es[i] = e
+		rows[i] = []any{e.ID, e.Hostname, e.Domain, string(e.Role), nullStr(e.AgentID), nullStr(e.AgentURL),
+			addrs, e.CredentialHash.String(), s.t(e.Enrolled), s.t(e.LastSeen), inst}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.bulkInsert(ctx, tx, insertEndpoints, rows) })
+	if err != nil {
+		return fail(op, err)
+	}
+	return nil
+}
+
 // failAgent is fail for an operation that sets agentID: the
 // ConflictError of an agent id already in use names the agent id and the
 // endpoint holding it.
@@ -194,7 +222,16 @@ func (s *sqlStore) AuthenticateEndpoint(ctx context.Context, h Hash) (Endpoint, 
 // returning the updated endpoint. set is the SET clause, args its
 // arguments. Revocation is final, so telling a revoked endpoint from a
 // missing one after the UPDATE needs no transaction.
-func (s *sqlStore) updateLive(ctx context.Context, q querier, id, set string, args ...any) (Endpoint, error) {
+func (s *sqlStore) updateLive(ctx context.Context, id, set string, args ...any) (e Endpoint, err error) {
+	err = s.write(ctx, func(q querier) (err error) {
+		e, err = s.updateLiveIn(ctx, q, id, set, args...)
+		return err
+	})
+	return e, err
+}
+
+// updateLiveIn is updateLive with q, in a transaction of the caller's.
+func (s *sqlStore) updateLiveIn(ctx context.Context, q querier, id, set string, args ...any) (Endpoint, error) {
 	e, err := scanEndpoint(q.QueryRowContext(ctx, s.q(`UPDATE endpoints SET `+set+`
 		WHERE id = ? AND revoked_at IS NULL RETURNING `+endpointCols), append(args, id)...))
 	if !errors.Is(err, sql.ErrNoRows) {
@@ -204,7 +241,7 @@ func (s *sqlStore) updateLive(ctx context.Context, q querier, id, set string, ar
 	if err := q.QueryRowContext(ctx, s.q(`SELECT 1 FROM endpoints WHERE id = ?`), id).Scan(&one); err != nil {
 		return Endpoint{}, err
 	}
-	return Endpoint{}, ErrRevoked
+	return e, nil
 }
 
 // UpdateEndpointStatus implements Endpoints.
@@ -241,11 +278,11 @@ func (s *sqlStore) UpdateEndpointStatus(ctx context.Context, id string, u Status
 	var e Endpoint
 	var err error
 	if u.Addresses == nil {
-		e, err = s.updateLive(ctx, s.w, id, strings.Join(set, ", "), args...)
+		e, err = s.updateLive(ctx, id, strings.Join(set, ", "), args...)
 	} else {
 		// The address index changes with the addresses.
 		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if e, err = s.updateLive(ctx, tx, id, strings.Join(set, ", "), args...); err != nil {
+			if e, err = s.updateLiveIn(ctx, tx, id, strings.Join(set, ", "), args...); err != nil {
 				return err
 			}
 			return s.setAddresses(ctx, tx, id, e.Addresses)
@@ -263,7 +300,7 @@ func (s *sqlStore) SetEndpointRole(ctx context.Context, id string, role Role, ag
 	if err := checkRole(role, agentID); err != nil {
 		return Endpoint{}, fmt.Errorf("%s: %w", op, err)
 	}
-	e, err := s.updateLive(ctx, s.w, id, "role = ?, agent_id = ?", string(role), nullStr(agentID))
+	e, err := s.updateLive(ctx, id, "role = ?, agent_id = ?", string(role), nullStr(agentID))
 	if err != nil {
 		return Endpoint{}, s.failAgent(ctx, op, err, agentID)
 	}
@@ -300,7 +337,7 @@ func (s *sqlStore) RotateEndpointCredential(ctx context.Context, id string, h Ha
 	if h.IsZero() {
 		return fmt.Errorf("%s: %w: hash is required", op, ErrInvalid)
 	}
-	if _, err := s.updateLive(ctx, s.w, id, "credential_hash = ?", h.String()); err != nil {
+	if _, err := s.updateLive(ctx, id, "credential_hash = ?", h.String()); err != nil {
 		return fail(op, err)
 	}
 	return nil
@@ -309,8 +346,20 @@ func (s *sqlStore) RotateEndpointCredential(ctx context.Context, id string, h Ha
 // endpointWhere returns the WHERE clause selecting f's endpoints (table
 // alias e) and its arguments; revoked says whether revoked ones qualify.
 func endpointWhere(f EndpointFilter, revoked bool) (string, []any) {
-	return `(? = '' OR e.domain = ?) AND (? = '' OR e.role = ?) AND (? OR e.revoked_at IS NULL) AND e.id > ?`,
-		[]any{f.Domain, f.Domain, string(f.Role), string(f.Role), revoked, f.After}
+	// Only the conditions that filter, so that the databases use the
+	// indexes on domain and role (a condition "? = '' OR e.role = ?"
+	// reads the whole table).
+	where, args := []string{"e.id > ?"}, []any{f.After}
+	if f.Domain != "" {
+		where, args = append(where, "e.domain = ?"), append(args, f.Domain)
+	}
+	if f.Role != "" {
+		where, args = append(where, "e.role = ?"), append(args, string(f.Role))
+	}
+	if !revoked {
+		where = append(where, "e.revoked_at IS NULL")
+	}
+	return strings.Join(where, " AND "), args
 }
 
 // ListEndpoints implements Endpoints.

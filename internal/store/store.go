@@ -186,6 +186,11 @@ type Endpoints interface {
 	// ErrInvalid). Unknown domain: ErrNotFound; a credential hash or agent
 	// id already in use: ErrConflict.
 	CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
+	// CreateEndpoints registers every endpoint of es as CreateEndpoint
+	// does each, in one transaction (an imported registry, a benchmark's):
+	// all or none. It sets the fields CreateEndpoint sets in the caller's
+	// slice.
+	CreateEndpoints(ctx context.Context, es []Endpoint) error
 	// Endpoint returns the endpoint with this id, revoked or not, or
 	// ErrNotFound.
 	Endpoint(ctx context.Context, id string) (Endpoint, error)

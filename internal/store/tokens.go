@@ -23,8 +23,11 @@ func (s *sqlStore) CreateAdminToken(ctx context.Context, t AdminToken) (AdminTok
 	}
 	t.Created, t.Revoked = s.now(), timeZero
 	t.ID = newID("adm", t.Created)
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, NULL)`),
-		t.ID, t.Name, t.Hash.String(), s.t(t.Created))
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.q(`INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, NULL)`),
+			t.ID, t.Name, t.Hash.String(), s.t(t.Created))
+		return err
+	})
 	if err != nil {
 		return AdminToken{}, fail(op, err)
 	}
@@ -66,11 +69,14 @@ func (s *sqlStore) RevokeAdminToken(ctx context.Context, id string) error {
 
 // revoke sets revoked_at of the row with this id in table unless set.
 func (s *sqlStore) revoke(ctx context.Context, op, table, id string) error {
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE `+table+` SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`),
-		s.t(s.now()), id)
-	if err == nil {
-		err = affected(res)
-	}
+	err := s.write(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.q(`UPDATE `+table+` SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`),
+			s.t(s.now()), id)
+		if err == nil {
+			err = affected(res)
+		}
+		return err
+	})
 	if err != nil {
 		return fail(op+" "+id, err)
 	}
@@ -99,9 +105,12 @@ func (s *sqlStore) CreateEnrollmentToken(ctx context.Context, t EnrollmentToken)
 		return EnrollmentToken{}, fmt.Errorf("%s: %w: expiry %s is not in the future", op, ErrInvalid, t.Expires)
 	}
 	t.ID, t.Created, t.Uses, t.Revoked, t.Expires = newID("enr", now), now, 0, timeZero, normTime(t.Expires)
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO enrollment_tokens (`+enrollmentCols+`)
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.q(`INSERT INTO enrollment_tokens (`+enrollmentCols+`)
 		VALUES (?, ?, ?, ?, 0, ?, ?, NULL, ?)`),
-		t.ID, t.Hash.String(), t.Domain, t.MaxUses, s.t(t.Expires), s.t(t.Created), t.Agents)
+			t.ID, t.Hash.String(), t.Domain, t.MaxUses, s.t(t.Expires), s.t(t.Created), t.Agents)
+		return err
+	})
 	if err != nil {
 		return EnrollmentToken{}, fail(op+" for domain "+t.Domain, err)
 	}

@@ -9,8 +9,8 @@ import (
 )
 
 // Account management: the changes the accounts page and `cascade server
-// admin disable|enable|passwd` make, each recorded in the audit log with
-// its actor ("account:NAME" from the console, "cli" from the CLI). The
+// admin disable|enable|passwd` make, each recorded in the audit log, in
+// the change's own transaction, with its actor ("account:NAME" from the console, "cli" from the CLI). The
 // store keeps an enabled admin account (ErrConflict otherwise); an
 // account cannot disable itself or change its own role.
 
@@ -23,12 +23,10 @@ var ErrWrongPassword = errors.New("the current password is wrong")
 
 func isSelf(actor, name string) bool { return actor == "account:"+name }
 
-// record adds the audit entry of a change already made.
-func record(ctx context.Context, st store.Store, e store.AuditEntry) error {
-	if _, err := st.AddAudit(context.WithoutCancel(ctx), e); err != nil {
-		return fmt.Errorf("%s: the change was made, but the audit log could not record it: %w", e.Summary, err)
-	}
-	return nil
+// audited returns ctx carrying e: the store writes it in the
+// transaction of the change made with ctx (both or neither).
+func audited(ctx context.Context, e store.AuditEntry) context.Context {
+	return store.WithAudit(ctx, store.NewAudit(e))
 }
 
 // SetAccountDisabled disables the account called name (its sessions end
@@ -41,15 +39,12 @@ func SetAccountDisabled(ctx context.Context, st store.Store, actor, name string,
 			return store.Account{}, fmt.Errorf("disable account %s: %w", name, ErrSelf)
 		}
 	}
-	a, err := st.SetAccountDisabled(ctx, name, disabled)
-	if err != nil {
-		return store.Account{}, err
-	}
-	summary := fmt.Sprintf("console account %s %sd", a.Name, verb)
+	summary := fmt.Sprintf("console account %s %sd", name, verb)
 	if disabled {
 		summary += " (its sessions ended)"
 	}
-	return a, record(ctx, st, store.AuditEntry{Actor: actor, Kind: kind, Target: a.Name, Summary: summary})
+	ctx = audited(ctx, store.AuditEntry{Actor: actor, Kind: kind, Target: name, Summary: summary})
+	return st.SetAccountDisabled(ctx, name, disabled)
 }
 
 // SetAccountRole gives the account called name role, as actor.
@@ -61,13 +56,10 @@ func SetAccountRole(ctx context.Context, st store.Store, actor, name string, rol
 	if err != nil {
 		return store.Account{}, err
 	}
-	a, err := st.SetAccountRole(ctx, name, role)
-	if err != nil {
-		return store.Account{}, err
-	}
-	return a, record(ctx, st, store.AuditEntry{Actor: actor, Kind: "account.role", Target: a.Name,
-		Summary: fmt.Sprintf("console account %s: role %s (was %s)", a.Name, a.Role, before.Role),
-		Before:  string(before.Role), After: string(a.Role)})
+	ctx = audited(ctx, store.AuditEntry{Actor: actor, Kind: "account.role", Target: name,
+		Summary: fmt.Sprintf("console account %s: role %s (was %s)", name, role, before.Role),
+		Before:  string(before.Role), After: string(role)})
+	return st.SetAccountRole(ctx, name, role)
 }
 
 // ChangePassword sets the password of the account called name to
@@ -98,10 +90,8 @@ func SetPassword(ctx context.Context, st store.Store, actor, name, password stri
 	if err != nil {
 		return fmt.Errorf("change password of %s: %w", name, err)
 	}
-	a, err := st.SetAccountPassword(ctx, name, hash, keep)
-	if err != nil {
-		return err
-	}
-	return record(ctx, st, store.AuditEntry{Actor: actor, Kind: "account.password", Target: a.Name,
-		Summary: fmt.Sprintf("console account %s: password changed (its other sessions ended)", a.Name)})
+	ctx = audited(ctx, store.AuditEntry{Actor: actor, Kind: "account.password", Target: name,
+		Summary: fmt.Sprintf("console account %s: password changed (its other sessions ended)", name)})
+	_, err = st.SetAccountPassword(ctx, name, hash, keep)
+	return err
 }

@@ -141,6 +141,7 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /password", c.viewer(c.passwordPage))
 	mux.Handle("POST /password", c.viewer(c.changePassword))
 	mux.Handle("GET /audit", c.viewer(c.audit))
+	mux.Handle("GET /audit/{seq}", c.viewer(c.auditEntry))
 	mux.Handle("GET /enrollment", c.viewer(c.enrollment))
 	mux.Handle("GET /agents", c.viewer(c.agents))
 	mux.Handle("GET /content", c.viewer(c.content))

@@ -47,6 +47,9 @@ type Dashboard struct {
 	Unassigned                                          int // endpoints whose list starts with no update agent
 	LastSync                                            *api.SyncResult
 	Warnings                                            []string
+	// Generated is when the endpoint figures were computed (with a large
+	// registry they are reused for a while).
+	Generated time.Time
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -96,16 +99,14 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	var states map[string]string
 	var err error
 	switch state {
-	case api.StateFailing:
-		eq.Failing = true
-	case api.StateNoReport:
-		eq.NoReport = true
 	case "not_seen":
 		eq.SeenBefore = c.now().Add(-c.notSeen)
-	case api.StateUpToDate, api.StateBehind:
+	case api.StateUpToDate, api.StateBehind, api.StateFailing, api.StateNoReport:
 		// Up to date and behind compare versions as the agent report
 		// does (internal/version), which SQL cannot: the ids come from
-		// the same classification, the page from SQL.
+		// the same classification as the dashboard's counts (so that
+		// the list holds as many as the dashboard says), the page from
+		// SQL.
 		if states, err = c.be.EndpointStates(r.Context()); err != nil {
 			c.fail(w, r, err)
 			return
@@ -220,6 +221,27 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 		data["Next"] = "/audit?" + v.Encode()
 	}
 	c.render(w, r, http.StatusOK, "audit", data)
+}
+
+// auditEntry shows one entry of the audit log with the states before and
+// after (the log's page links to it: inlining every entry's documents
+// would make that page as large as the policies it records).
+func (c *Console) auditEntry(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	if err != nil || seq <= 0 {
+		c.errorPage(w, r, http.StatusNotFound, "No such audit entry.")
+		return
+	}
+	es, err := c.st.ListAudit(r.Context(), store.AuditFilter{Before: seq + 1, Limit: 1})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if len(es) == 0 || es[0].Seq != seq {
+		c.errorPage(w, r, http.StatusNotFound, "No such audit entry.")
+		return
+	}
+	c.render(w, r, http.StatusOK, "audit", map[string]any{"Entries": es, "Entry": true})
 }
 
 func (c *Console) enrollment(w http.ResponseWriter, r *http.Request) {

@@ -2,9 +2,11 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,8 +16,9 @@ import (
 
 // Agents is the agents page's content.
 type Agents struct {
-	// Report is the agent analytical report with members, as GET
-	// /api/v1/agents/report?members=true answers it.
+	// Report is the agent analytical report, as GET
+	// /api/v1/agents/report answers it, with the first members of each
+	// group by hostname (the endpoint list has them all).
 	Report *api.AgentReport
 	// Health is each enrolled update agent's own state, by agent id.
 	Health map[string]AgentHealth
@@ -86,8 +89,25 @@ func (c *Console) agents(w http.ResponseWriter, r *http.Request) {
 	for i := range a.Report.Agents {
 		slices.SortStableFunc(a.Report.Agents[i].Members, byHost)
 	}
-	c.render(w, r, http.StatusOK, "agents", map[string]any{"A": a, "Now": c.now(), "States": endpointStates[1:5]})
+	// A page of agents: each shows its health and first clients.
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pages := max(1, (len(a.Report.Agents)+agentsPerPage-1)/agentsPerPage)
+	page = min(max(page, 1), pages)
+	report := *a.Report
+	report.Agents = report.Agents[(page-1)*agentsPerPage : min(len(report.Agents), page*agentsPerPage)]
+	a.Report = &report
+	data := map[string]any{"A": a, "Now": c.now(), "States": endpointStates[1:5], "Page": page, "Pages": pages}
+	if page > 1 {
+		data["Prev"] = fmt.Sprintf("/agents?page=%d", page-1)
+	}
+	if page < pages {
+		data["Next"] = fmt.Sprintf("/agents?page=%d", page+1)
+	}
+	c.render(w, r, http.StatusOK, "agents", data)
 }
+
+// agentsPerPage is how many update agents a page of /agents shows.
+const agentsPerPage = 10
 
 func (c *Console) content(w http.ResponseWriter, r *http.Request) {
 	ct, err := c.be.Content(r.Context())
