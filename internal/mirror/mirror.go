@@ -82,7 +82,7 @@ type Result struct {
 	UpToDate            bool  // the source had nothing newer than the mirror
 	Targets             int   // targets copied or checked (all, or the selected ones)
 	Fetched             int   // targets downloaded (or copied from Local)
-	Bytes               int64 // bytes of the targets downloaded
+	Bytes               int64 // bytes of targets that came from the source (not those copied from Local)
 	Pruned              int   // files removed by Prune
 	// Rebuilt counts the targets made from a delta and a base the mirror
 	// held (package delta) instead of downloaded; DeltaErrors says why a
@@ -115,11 +115,11 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 	var batch atomicfile.Batch
 	deltas := deltaIndex(targets)
 	for _, p := range paths {
-		fetched, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress, deltas[p], func(r *rebuilt, err error) {
+		fetched, n, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress, deltas[p], func(r *rebuilt, err error) {
 			if r.fetched {
 				res.Fetched++
-				res.Bytes += r.bytes
 			}
+			res.Bytes += r.bytes
 			if errors.Is(err, errDeltaOnly) {
 				return
 			}
@@ -134,8 +134,8 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 		}
 		if fetched {
 			res.Fetched++
-			res.Bytes += targets[p].Length
 		}
+		res.Bytes += n
 	}
 	if err := batch.Sync(); err != nil {
 		return nil, failure.New(failure.Local, "mirror targets", err)
@@ -185,19 +185,22 @@ func selected(ctx context.Context, o Options, v *trust.View, targets map[string]
 // from a local file, rebuilt from one of deltas (see rebuild; each attempt
 // is told to tried), or downloaded, verified, and renamed into place
 // through b (whose Sync makes the renames durable). It reports whether it
-// downloaded the target in full.
+// fetched the target in full (downloaded, or copied from local), and how
+// many bytes came from the source for it (none for a local copy that
+// matched).
 func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles,
-	local func(string, int64) string, progress func(string, int64, int64), deltas []string, tried func(*rebuilt, error), targets map[string]*metadata.TargetFiles) (bool, error) {
+	local func(string, int64) string, progress func(string, int64, int64), deltas []string, tried func(*rebuilt, error),
+	targets map[string]*metadata.TargetFiles) (bool, int64, error) {
 	rel, err := trust.ConsistentPath(p, tf)
 	if err != nil {
-		return false, failure.New(failure.Verification, "mirror "+p, err)
+		return false, 0, failure.New(failure.Verification, "mirror "+p, err)
 	}
 	dst := filepath.Join(base, "targets", filepath.FromSlash(rel))
 	if fi, err := os.Stat(dst); err == nil && fi.Mode().IsRegular() && fi.Size() == tf.Length {
-		return false, nil
+		return false, 0, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, failure.New(failure.Local, "mirror "+p, err)
+		return false, 0, failure.New(failure.Local, "mirror "+p, err)
 	}
 	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst))
 	haveLocal := false
@@ -222,21 +225,35 @@ func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p
 		case r != nil:
 			tried(r, err)
 			if err == nil {
-				return false, nil
+				return false, 0, nil
 			}
 		}
 	}
-	var report func(int64)
-	if progress != nil {
-		report = func(done int64) { progress(p, done, tf.Length) }
+	// The download reports the offset it starts from (0, or where a
+	// partial file ends) and then its progress: what came from the
+	// source is the difference. A complete local copy makes no request.
+	var from, done int64 = -1, 0
+	report := func(n int64) {
+		if from < 0 || n < done {
+			from = n
+		}
+		done = n
+		if progress != nil {
+			progress(p, n, tf.Length)
+		}
 	}
-	if err := v.Download(ctx, p, tf, tmp, report); err != nil {
-		return false, err
+	err = v.Download(ctx, p, tf, tmp, report)
+	var n int64
+	if from >= 0 {
+		n = done - from
+	}
+	if err != nil {
+		return false, n, err
 	}
 	if err := b.Rename(tmp, dst); err != nil {
-		return false, failure.New(failure.Local, "mirror "+p, err)
+		return false, n, failure.New(failure.Local, "mirror "+p, err)
 	}
-	return true, nil
+	return true, n, nil
 }
 
 // copyFile copies src to a new file dst.

@@ -45,7 +45,7 @@ func deltaIndex(targets map[string]*metadata.TargetFiles) map[string][]string {
 type rebuilt struct {
 	delta   string // the delta's target path
 	fetched bool   // the delta was downloaded
-	bytes   int64  // its length, if downloaded
+	bytes   int64  // the bytes of it that came from the source
 }
 
 // rebuild tries to make the mirror's copy of target p (at dst) from one of
@@ -85,11 +85,8 @@ func rebuild(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p st
 		return nil, nil
 	}
 	dtf := targets[best]
-	fetched, err := copyTarget(ctx, b, v, base, best, dtf, nil, nil, nil, nil, nil)
-	out := &rebuilt{delta: best, fetched: fetched}
-	if fetched {
-		out.bytes = dtf.Length
-	}
+	fetched, n, err := copyTarget(ctx, b, v, base, best, dtf, nil, nil, nil, nil, nil)
+	out := &rebuilt{delta: best, fetched: fetched, bytes: n}
 	if err != nil || only {
 		return out, err
 	}

@@ -250,6 +250,12 @@ func TestDeltaCopiedWithLocalFile(t *testing.T) {
 	if res.Rebuilt != 0 || len(res.DeltaErrors) != 0 {
 		t.Errorf("rebuilt %d, errors %v; want the local file", res.Rebuilt, res.DeltaErrors)
 	}
+	// Only the delta (and the index) came from the source: the file
+	// copied from the local one is not counted as downloaded (it was,
+	// and agents reported it as bytes fetched upstream).
+	if res.Bytes < tf.Length || res.Bytes >= int64(len(cur))/4 {
+		t.Errorf("%d bytes from the source, want the delta's %d and the index, not the file's %d", res.Bytes, tf.Length, len(cur))
+	}
 	got := files(t, filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "2"))
 	if len(got) != 2 {
 		t.Fatalf("version 2 in the mirror: %d files, want the file and the delta", len(got))
