@@ -89,6 +89,10 @@ type Result struct {
 	// delta failed (the target was then downloaded in full).
 	Rebuilt     int
 	DeltaErrors []string
+	// Recreated counts the deltas made locally (delta.Create from a base
+	// the mirror holds and a file this copy rebuilt from another delta)
+	// instead of downloaded, each matching its signed length and sha256.
+	Recreated int
 	// View is the verified view the copy was made from, with every
 	// delegated role loaded.
 	View *trust.View `json:"-"`
@@ -114,7 +118,19 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 	res.Targets = len(paths)
 	var batch atomicfile.Batch
 	deltas := deltaIndex(targets)
+	rebuiltNow := map[string]bool{} // files this copy rebuilt from a delta
+	newest := newestFiles(targets)
 	for _, p := range paths {
+		if r := deltaResult(p); r != "" && rebuiltNow[r] && newest[r] {
+			ok, err := recreate(&batch, base, p, targets[p], targets)
+			if ok {
+				res.Recreated++
+				continue
+			}
+			if err != nil {
+				res.DeltaErrors = append(res.DeltaErrors, err.Error())
+			}
+		}
 		fetched, n, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress, deltas[p], func(r *rebuilt, err error) {
 			if r.fetched {
 				res.Fetched++
@@ -127,6 +143,7 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 				res.DeltaErrors = append(res.DeltaErrors, err.Error())
 			} else {
 				res.Rebuilt++
+				rebuiltNow[p] = true
 			}
 		}, targets)
 		if err != nil {
