@@ -135,6 +135,9 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 			if r.fetched {
 				res.Fetched++
 			}
+			if r.recreated {
+				res.Recreated++
+			}
 			res.Bytes += r.bytes
 			if errors.Is(err, errDeltaOnly) {
 				return
@@ -233,13 +236,8 @@ func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p
 			}
 		}
 	}
-	if len(deltas) > 0 {
-		r, err := rebuild(ctx, b, v, base, p, tf, dst, deltas, targets, haveLocal)
-		switch {
-		case r != nil && haveLocal:
-			// The delta was only copied, for clients holding its base.
-			tried(&rebuilt{delta: r.delta, fetched: r.fetched, bytes: r.bytes}, errDeltaOnly)
-		case r != nil:
+	if len(deltas) > 0 && !haveLocal {
+		if r, err := rebuild(ctx, b, v, base, p, tf, dst, deltas, targets, false); r != nil {
 			tried(r, err)
 			if err == nil {
 				return false, 0, nil
@@ -269,6 +267,15 @@ func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p
 	}
 	if err := b.Rename(tmp, dst); err != nil {
 		return false, n, failure.New(failure.Local, "mirror "+p, err)
+	}
+	if haveLocal && len(deltas) > 0 {
+		// The file came from the host: the delta from the version the
+		// mirror held is still wanted, for its clients that hold that
+		// version too. It is recreated from the base and the file, or
+		// copied (rebuild with only).
+		if r, _ := rebuild(ctx, b, v, base, p, tf, dst, deltas, targets, true); r != nil {
+			tried(r, errDeltaOnly)
+		}
 	}
 	return true, n, nil
 }

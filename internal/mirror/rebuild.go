@@ -55,6 +55,8 @@ type rebuilt struct {
 	delta   string // the delta's target path
 	fetched bool   // the delta was downloaded
 	bytes   int64  // the bytes of it that came from the source
+	// recreated: made locally from the base and the file (recreate).
+	recreated bool
 }
 
 // rebuild tries to make the mirror's copy of target p (at dst) from one of
@@ -66,8 +68,9 @@ type rebuilt struct {
 // It returns nil and no error when no delta applies; an error (the copy
 // then downloads p in full) when the delta fails.
 //
-// With only set, the delta is copied (for the mirror's clients that hold
-// the same base) but not applied: the caller has the file from elsewhere.
+// With only set, the delta is recreated (see recreate) or copied, for
+// the mirror's clients that hold the same base, but not applied: the
+// caller has put the file at dst from elsewhere.
 func rebuild(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles, dst string,
 	deltas []string, targets map[string]*metadata.TargetFiles, only bool) (*rebuilt, error) {
 	want := hex.EncodeToString(tf.Hashes["sha256"])
@@ -94,6 +97,13 @@ func rebuild(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p st
 		return nil, nil
 	}
 	dtf := targets[best]
+	if only {
+		// The mirror holds the base and the file: make the delta rather
+		// than download it, when it comes out as signed.
+		if ok, _ := recreate(b, base, best, dtf, targets); ok {
+			return &rebuilt{delta: best, recreated: true}, nil
+		}
+	}
 	fetched, n, err := copyTarget(ctx, b, v, base, best, dtf, nil, nil, nil, nil, nil)
 	out := &rebuilt{delta: best, fetched: fetched, bytes: n}
 	if err != nil || only {

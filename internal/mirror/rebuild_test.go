@@ -253,7 +253,8 @@ func TestRebuildFallsBack(t *testing.T) {
 
 // TestDeltaCopiedWithLocalFile: an agent that installed the new version
 // itself (Options.Local) copies the file locally and still mirrors the
-// delta from the version it held, for its clients that hold it too.
+// delta from the version it held, for its clients that hold it too:
+// recreated from the base and the file, as the origin has it.
 func TestDeltaCopiedWithLocalFile(t *testing.T) {
 	fx := newFixture(t)
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -279,19 +280,24 @@ func TestDeltaCopiedWithLocalFile(t *testing.T) {
 	if res.Rebuilt != 0 || len(res.DeltaErrors) != 0 {
 		t.Errorf("rebuilt %d, errors %v; want the local file", res.Rebuilt, res.DeltaErrors)
 	}
-	// Only the delta (and the index) came from the source: the file
-	// copied from the local one is not counted as downloaded (it was,
-	// and agents reported it as bytes fetched upstream).
-	if res.Bytes < tf.Length || res.Bytes >= int64(len(cur))/4 {
-		t.Errorf("%d bytes from the source, want the delta's %d and the index, not the file's %d", res.Bytes, tf.Length, len(cur))
+	// Only the index came from the source: the file copied from the
+	// local one is not counted as downloaded (it was, and agents
+	// reported it as bytes fetched upstream), and the delta is
+	// recreated from the base and the file, not downloaded.
+	if res.Recreated != 1 || res.Bytes >= tf.Length {
+		t.Errorf("%d bytes from the source, %d deltas recreated; want the index only (delta: %d bytes, file: %d)",
+			res.Bytes, res.Recreated, tf.Length, len(cur))
 	}
 	got := files(t, filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "2"))
 	if len(got) != 2 {
 		t.Fatalf("version 2 in the mirror: %d files, want the file and the delta", len(got))
 	}
 	for name, b := range got {
-		if strings.HasSuffix(name, index.DeltaExt) && int64(len(b)) != tf.Length {
-			t.Errorf("delta %s: %d bytes, want %d", name, len(b), tf.Length)
+		if strings.HasSuffix(name, index.DeltaExt) {
+			want, _ := filepath.Glob(filepath.Join(fx.origin.PublishedDir(), "targets", "components", "pattern", "2", name))
+			if len(want) != 1 || !bytes.Equal(b, readFile(t, want[0])) {
+				t.Errorf("delta %s: %d bytes, not the origin's (%d bytes)", name, len(b), tf.Length)
+			}
 		}
 		if strings.HasSuffix(name, ".lpt.bin") && !bytes.Equal(b, cur) {
 			t.Errorf("%s is not version 2", name)
