@@ -20,6 +20,7 @@ func sections() []section {
 		{name: "notify", title: "Notifying 10,000 connected endpoints (issue 6)", measure: measureNotify},
 		{name: "ingest", title: "Report ingestion (issue 6)", measure: measureIngest},
 		{name: "delta", title: "Deltas (issue 16)", measure: measureDelta},
+		{name: "fanoutdelta", title: "Fan-out with deltas: 50 update agents, a new version differing by 0.5% (issue 16)", measure: measureFanoutDelta},
 		{name: "whatif", title: "What-if over 100,000 endpoints (issue 15)", measure: measureWhatIf},
 	}
 }
