@@ -49,6 +49,10 @@
 //	a chain of agents three deep; "notify all"       TestAgentChain
 //	a server restart (graceful, crash, outage)       TestServerRestartDuringFanOut
 //	  during a fan-out, nothing lost
+//	deltas (docs/deltas.md): the server rebuilds from   TestDeltaUpdates
+//	  deltas, an agent installs and serves them, its
+//	  client updates three versions in a row by delta;
+//	  20 versions behind (beyond K) gets the full file
 //
 // Set CASCADE_E2E_KEEP=1 to keep the sites' directories (their paths are
 // in the test log) for inspection; a failed test prints the output of

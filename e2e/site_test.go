@@ -120,11 +120,17 @@ func fileName(name string) string {
 // --program) at the origin.
 func (s *site) publish(kind, name, version string) {
 	s.t.Helper()
+	s.publishData(kind, name, version, []byte(payload(name, version)))
+}
+
+// publishData publishes version of an item whose one file holds data.
+func (s *site) publishData(kind, name, version string, data []byte) {
+	s.t.Helper()
 	src := filepath.Join(s.dir, "payloads", name, version, fileName(name))
 	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
 		s.t.Fatal(err)
 	}
-	if err := os.WriteFile(src, []byte(payload(name, version)), 0o644); err != nil {
+	if err := os.WriteFile(src, data, 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 	mustCascade(s.t, nil, "origin", "publish", s.originDir, kind, name, "--version", version, src)

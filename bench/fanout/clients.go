@@ -158,7 +158,17 @@ func (w *world) update(ctx context.Context, i int, want string, buf []byte) (int
 		if err != nil {
 			return got, fmt.Errorf("endpoint %d: %w", i, err)
 		}
-		n, err := download(ctx, g.client, v, p, tf, buf)
+		if w.cfg.Deltas && want == newVersion {
+			n, ok, err := w.fromDelta(ctx, g, v, tf)
+			got += n
+			if err != nil {
+				return got, fmt.Errorf("endpoint %d: %w", i, err)
+			}
+			if ok {
+				continue
+			}
+		}
+		n, err := download(ctx, g.client, v, p, tf, buf, nil)
 		got += n
 		if err != nil {
 			return got, fmt.Errorf("endpoint %d: %w", i, err)
@@ -171,16 +181,20 @@ func (w *world) update(ctx context.Context, i int, want string, buf []byte) (int
 }
 
 // download streams a target through sha256 (the bytes are then
-// dropped) and checks the signed length and hash. A busy source (503
-// with Retry-After) is retried a few times.
-func download(ctx context.Context, c *http.Client, v *trust.View, p string, tf *metadata.TargetFiles, buf []byte) (int64, error) {
+// dropped, or written to keep if it is not nil) and checks the signed
+// length and hash. A busy source (503 with Retry-After) is retried a few
+// times.
+func download(ctx context.Context, c *http.Client, v *trust.View, p string, tf *metadata.TargetFiles, buf []byte, keep *bytes.Buffer) (int64, error) {
 	u, err := v.TargetURL(p, tf)
 	if err != nil {
 		return 0, err
 	}
 	op := v.Source().Name + ": " + p
 	for attempt := 0; ; attempt++ {
-		n, retry, err := downloadOnce(ctx, c, u, op, tf, buf)
+		if keep != nil {
+			keep.Reset()
+		}
+		n, retry, err := downloadOnce(ctx, c, u, op, tf, buf, keep)
 		if retry <= 0 || attempt >= 4 {
 			return n, err
 		}
@@ -194,7 +208,7 @@ func download(ctx context.Context, c *http.Client, v *trust.View, p string, tf *
 
 // downloadOnce is one GET of a target; retry > 0 asks for another try
 // after that long (503 with Retry-After).
-func downloadOnce(ctx context.Context, c *http.Client, u, op string, tf *metadata.TargetFiles, buf []byte) (int64, time.Duration, error) {
+func downloadOnce(ctx context.Context, c *http.Client, u, op string, tf *metadata.TargetFiles, buf []byte, keep *bytes.Buffer) (int64, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -215,7 +229,11 @@ func downloadOnce(ctx context.Context, c *http.Client, u, op string, tf *metadat
 		return 0, 0, failure.Newf(failure.HTTPError, op, "status %s", resp.Status)
 	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, io.LimitReader(resp.Body, tf.Length+1), buf)
+	var sink io.Writer = h
+	if keep != nil {
+		sink = io.MultiWriter(h, keep)
+	}
+	n, err := io.CopyBuffer(sink, io.LimitReader(resp.Body, tf.Length+1), buf)
 	if err != nil {
 		return n, 0, failure.New(failure.Unreachable, op, err)
 	}

@@ -168,3 +168,45 @@ func TestServerLink(t *testing.T) {
 		t.Fatalf("%d endpoints verified, the server sent %d bytes (%s)", d.Verified, d.ServerBytes, d.FirstError)
 	}
 }
+
+// TestDeltas: the deltas comparison at a small scale. With deltas off
+// every party sends the file; with deltas on the origin sends one delta
+// (and the index) of targets, the server one delta per agent, every
+// agent and the server rebuild the file from the delta and every
+// endpoint applies it.
+func TestDeltas(t *testing.T) {
+	ctx := context.Background()
+	cfg := small(t)
+	cfg.Size, cfg.Similar = 1<<20, true
+	off, err := measure(ctx, cfg, viaAgents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Deltas = true
+	on, err := measure(ctx, cfg, viaAgents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*scenarioResult{off, on} {
+		if r.Verified != cfg.Endpoints || r.Failed != 0 {
+			t.Fatalf("deltas %v: %d endpoints verified, %d failed (%s)", r == on, r.Verified, r.Failed, r.FirstError)
+		}
+	}
+	if off.EndpointDeltas != 0 || off.ServerRebuilt != 0 || off.AgentsRebuilt != 0 || off.ServerTargetBytes < int64(cfg.Agents)*cfg.Size {
+		t.Errorf("deltas off: %+v", off)
+	}
+	if on.DeltaBytes <= 0 || on.DeltaBytes > cfg.Size/20 {
+		t.Fatalf("deltas on: a delta of %d bytes for a %d-byte file changed by 0.5%%", on.DeltaBytes, cfg.Size)
+	}
+	if on.EndpointDeltas != int64(cfg.Endpoints) || on.ServerRebuilt != 1 || on.AgentsRebuilt != int64(cfg.Agents) {
+		t.Errorf("deltas on: %d endpoints applied the delta, the server rebuilt %d files, the agents %d", on.EndpointDeltas, on.ServerRebuilt, on.AgentsRebuilt)
+	}
+	// Targets: the delta (and the category index, under 1 KiB) once from
+	// the origin, once per agent from the server.
+	if on.OriginTargetBytes < on.DeltaBytes || on.OriginTargetBytes > on.DeltaBytes+1024 {
+		t.Errorf("deltas on: %d target bytes left the origin, want the delta's %d and the index", on.OriginTargetBytes, on.DeltaBytes)
+	}
+	if n := int64(cfg.Agents); on.ServerTargetBytes < n*on.DeltaBytes || on.ServerTargetBytes > n*(on.DeltaBytes+1024) {
+		t.Errorf("deltas on: %d target bytes left the server, want %d agents x the delta's %d and the index", on.ServerTargetBytes, n, on.DeltaBytes)
+	}
+}

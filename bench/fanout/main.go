@@ -68,6 +68,8 @@ type options struct {
 	Size        int64
 	Concurrency int
 	ServerLink  int64
+	Deltas      bool // the deltas comparison (parent); deltas on (child)
+	Similar     bool // internal: the content of the deltas comparison
 	Dir         string
 	JSON        string
 	Scenario    string // internal: run this scenario and print its result
@@ -81,6 +83,8 @@ func main() {
 	flag.Int64Var(&o.Size, "size", 16<<20, "size of the new component in bytes")
 	flag.IntVar(&o.Concurrency, "concurrency", 256, "endpoint updates in flight")
 	flag.Int64Var(&o.ServerLink, "server-link", 0, "bytes/s of the link all the server's responses share, e.g. 125000000 for 1 Gbit/s (0: unlimited)")
+	flag.BoolVar(&o.Deltas, "deltas", false, "compare, through the agents, a new version differing by 0.5% from the one held with deltas off and on")
+	flag.BoolVar(&o.Similar, "similar", false, "internal: with -scenario, the content of the deltas comparison")
 	flag.StringVar(&o.Dir, "dir", defaultDir(), "where the working directories go (default: /dev/shm if present)")
 	flag.StringVar(&o.JSON, "json", "", "also write the figures to this file")
 	flag.StringVar(&o.Scenario, "scenario", "", "internal: run one scenario (direct or agents) and print its result as JSON")
@@ -125,8 +129,12 @@ func defaultDir() string {
 }
 
 func (o options) config() config {
+	prefix := o.Scenario
+	if o.Similar {
+		prefix += map[bool]string{false: " (deltas off)", true: " (deltas on)"}[o.Deltas]
+	}
 	return config{Endpoints: o.Endpoints, Agents: o.Agents, Size: o.Size, Concurrency: o.Concurrency, Dir: o.Dir, ServerLink: o.ServerLink,
-		Log: log.New(os.Stderr, o.Scenario+": ", log.Ltime)}
+		Similar: o.Similar, Deltas: o.Similar && o.Deltas, Log: log.New(os.Stderr, prefix+": ", log.Ltime)}
 }
 
 // child runs one scenario and prints its result on stdout.
@@ -145,6 +153,9 @@ func child(o options) error {
 func parent(o options) error {
 	log.Printf("fan-out: %d endpoints, %d agents, a new %s component, %d in flight, %d CPUs, working in %s",
 		o.Endpoints, o.Agents, mib(o.Size), o.Concurrency, runtime.NumCPU(), o.Dir)
+	if o.Deltas {
+		return parentDeltas(o)
+	}
 	d, err := runChild(o, direct)
 	if err != nil {
 		return err
@@ -168,6 +179,36 @@ func parent(o options) error {
 	return nil
 }
 
+// parentDeltas runs the deltas comparison: the agents scenario with the
+// same content, deltas off then on, each in a child process.
+func parentDeltas(o options) error {
+	o.Similar, o.Deltas = true, false
+	off, err := runChild(o, viaAgents)
+	if err != nil {
+		return err
+	}
+	o.Deltas = true
+	on, err := runChild(o, viaAgents)
+	if err != nil {
+		return err
+	}
+	s := summarizeDeltas(o, off, on)
+	printDeltaTable(os.Stdout, s)
+	if o.JSON != "" {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		if err := os.WriteFile(o.JSON, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", o.JSON, err)
+		}
+	}
+	if off.Verified != o.Endpoints || on.Verified != o.Endpoints {
+		return fmt.Errorf("not every endpoint verified the new version (deltas off %d, on %d of %d)", off.Verified, on.Verified, o.Endpoints)
+	}
+	if on.EndpointDeltas != int64(o.Endpoints) {
+		return fmt.Errorf("%d of %d endpoints applied the delta", on.EndpointDeltas, o.Endpoints)
+	}
+	return nil
+}
+
 // runChild re-executes this program for one scenario.
 func runChild(o options, scenario string) (*scenarioResult, error) {
 	self, err := os.Executable()
@@ -176,7 +217,8 @@ func runChild(o options, scenario string) (*scenarioResult, error) {
 	}
 	cmd := exec.Command(self, "-scenario", scenario, "-endpoints", strconv.Itoa(o.Endpoints),
 		"-agents", strconv.Itoa(o.Agents), "-size", strconv.FormatInt(o.Size, 10),
-		"-concurrency", strconv.Itoa(o.Concurrency), "-dir", o.Dir, "-server-link", strconv.FormatInt(o.ServerLink, 10))
+		"-concurrency", strconv.Itoa(o.Concurrency), "-dir", o.Dir, "-server-link", strconv.FormatInt(o.ServerLink, 10),
+		"-similar="+strconv.FormatBool(o.Similar), "-deltas="+strconv.FormatBool(o.Deltas))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -36,6 +36,17 @@ type scenarioResult struct {
 	AgentsRefreshSeconds float64 `json:"agents_refresh_seconds"`
 	EndpointsSeconds     float64 `json:"endpoints_seconds"`
 
+	// The deltas comparison (-deltas): the size of the delta published,
+	// the files the server and the agents rebuilt from a delta, the
+	// endpoints that applied one.
+	DeltaBytes int64 `json:"delta_bytes,omitempty"`
+	// Target bytes (files, deltas, indexes) of ServerBytes, OriginBytes.
+	ServerTargetBytes int64 `json:"server_target_bytes"`
+	OriginTargetBytes int64 `json:"origin_target_bytes"`
+	ServerRebuilt     int64 `json:"server_rebuilt"`
+	AgentsRebuilt     int64 `json:"agents_rebuilt"`
+	EndpointDeltas    int64 `json:"endpoint_deltas"`
+
 	// PeakRSSMiB is the process's VmHWM, reset after the setup when the
 	// kernel allows it (PeakRSSReset); PeakHeapMiB is the largest sampled
 	// Go heap (live and not yet swept objects) from the publish on.
@@ -53,8 +64,8 @@ func measure(ctx context.Context, cfg config, mode string) (*scenarioResult, err
 		res.Agents = cfg.Agents
 	}
 	start := time.Now()
-	cfg.Log.Printf("setup: origin, server, agents (%d), %d endpoints up to date with version %s",
-		res.Agents, cfg.Endpoints, oldVersion)
+	cfg.Log.Printf("setup: origin, server, agents (%d), %d endpoints up to date with version %s (deltas: %v)",
+		res.Agents, cfg.Endpoints, oldVersion, cfg.Deltas)
 	w, err := newWorld(ctx, cfg, mode)
 	if err != nil {
 		return nil, err
@@ -76,6 +87,9 @@ func measure(ctx context.Context, cfg config, mode string) (*scenarioResult, err
 	res.ServerBytes, res.ServerRequests = w.serverBytes.n.Load(), w.serverBytes.requests.Load()
 	res.OriginBytes = w.originBytes.n.Load()
 	res.AgentsServed = w.agentsServed()
+	res.DeltaBytes, res.ServerRebuilt, res.AgentsRebuilt = w.deltaBytes, w.serverRebuilt.Load(), w.agentsRebuilt.Load()
+	res.EndpointDeltas = w.deltas.Load()
+	res.ServerTargetBytes, res.OriginTargetBytes = w.serverBytes.targets.Load(), w.originBytes.targets.Load()
 	for _, a := range w.agents {
 		res.AgentsRequests += a.bytes.requests.Load()
 	}

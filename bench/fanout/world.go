@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,10 +48,15 @@ type config struct {
 	Agents      int
 	Size        int64
 	Concurrency int
-	Dir         string      // parent of the working directory
-	Bins        int         // hash bins of the vendor repository (0: repo.DefaultBins)
-	ServerLink  int64       // bytes/s of the link all the server's responses share (0: unlimited)
-	Log         *log.Logger // progress; nil discards it
+	Dir         string // parent of the working directory
+	Bins        int    // hash bins of the vendor repository (0: repo.DefaultBins)
+	ServerLink  int64  // bytes/s of the link all the server's responses share (0: unlimited)
+	// Similar makes version 1 Size bytes too, and version 2 version 1
+	// with 0.5% of its 64-byte records rewritten (the deltas comparison,
+	// deltas.go); Deltas has the origin publish the delta from version 1
+	// (otherwise its repository makes none) and the endpoints use it.
+	Similar, Deltas bool
+	Log             *log.Logger // progress; nil discards it
 }
 
 // withDefaults returns cfg with a discarding logger if it has none.
@@ -83,6 +89,17 @@ type world struct {
 	agents  []*relay
 	groups  []*group // connection pools of the endpoints, one per agent
 	clients []string // the endpoints' trust store directories
+
+	// base is version 1 of the file on disk, which every endpoint holds
+	// (Similar): they share this one read-only copy as the base of the
+	// delta they apply. deltas counts the endpoints that used the delta;
+	// serverRebuilt and agentsRebuilt the files the server and the
+	// agents rebuilt from a delta during the event.
+	base                         *os.File
+	baseSHA                      string
+	deltas                       atomic.Int64
+	serverRebuilt, agentsRebuilt atomic.Int64
+	deltaBytes                   int64 // of the delta the origin published last
 
 	root     []byte
 	handlers []*static.Handler
@@ -142,14 +159,20 @@ func (w *world) Close() {
 	for _, h := range w.handlers {
 		h.Close()
 	}
+	if w.base != nil {
+		w.base.Close()
+	}
 	os.RemoveAll(w.work)
 }
 
 // startOrigin creates the vendor repository, publishes version 1 and
 // serves the published tree on 127.0.0.2.
 func (w *world) startOrigin(ctx context.Context) error {
-	r, err := repo.Init(filepath.Join(w.work, "origin"), repo.InitOptions{Options: repo.Options{Now: w.now},
-		Settings: repo.Settings{Kind: repo.Vendor, Bins: w.cfg.Bins}})
+	settings := repo.Settings{Kind: repo.Vendor, Bins: w.cfg.Bins}
+	if w.cfg.Similar && !w.cfg.Deltas {
+		settings.Deltas = new(int) // the baseline: no deltas at all
+	}
+	r, err := repo.Init(filepath.Join(w.work, "origin"), repo.InitOptions{Options: repo.Options{Now: w.now}, Settings: settings})
 	if err != nil {
 		return fmt.Errorf("init the origin repository: %w", err)
 	}
@@ -157,7 +180,11 @@ func (w *world) startOrigin(ctx context.Context) error {
 	if w.root, err = r.TrustedRoot(); err != nil {
 		return fmt.Errorf("origin root: %w", err)
 	}
-	if err := w.publish(ctx, oldVersion, oldSize); err != nil {
+	size := int64(oldSize)
+	if w.cfg.Similar {
+		size = w.cfg.Size
+	}
+	if err := w.publish(ctx, oldVersion, size); err != nil {
 		return err
 	}
 	h, err := static.New(filepath.Dir(r.PublishedDir()), static.Options{})
@@ -173,14 +200,24 @@ func (w *world) startOrigin(ctx context.Context) error {
 // data, written to a file first so that the repository copies it.
 func (w *world) publish(ctx context.Context, version string, size int64) error {
 	name := filepath.Join(w.work, "payload-"+version)
-	if err := writeRandom(name, size, version); err != nil {
+	if w.cfg.Similar {
+		if err := w.writeSimilar(name, version); err != nil {
+			return err
+		}
+	} else if err := writeRandom(name, size, version); err != nil {
 		return err
 	}
-	defer os.Remove(name)
+	if !w.cfg.Similar || version != oldVersion {
+		defer os.Remove(name) // version 1 of Similar stays: the endpoints' base
+	}
 	it := repo.Item{Category: "components", Name: component, Version: version,
 		Files: []repo.File{{Name: fileName, Path: name}}}
-	if _, err := w.origin.Publish(ctx, it); err != nil {
+	res, err := w.origin.Publish(ctx, it)
+	if err != nil {
 		return fmt.Errorf("publish %s %s: %w", component, version, err)
+	}
+	for _, d := range res.Deltas {
+		w.deltaBytes = d.Length
 	}
 	return nil
 }
@@ -237,11 +274,12 @@ func (w *world) startServer(ctx context.Context) error {
 
 // syncServer is the server's sync: a verified copy of the origin.
 func (w *world) syncServer(ctx context.Context) error {
-	_, err := mirror.Copy(ctx, mirror.Options{Store: w.serverTrust, Fetcher: w.serverFetch, Dir: w.serverDir,
+	res, err := mirror.Copy(ctx, mirror.Options{Store: w.serverTrust, Fetcher: w.serverFetch, Dir: w.serverDir,
 		Source: trust.Source{Name: "origin", Base: w.originURL}})
 	if err != nil {
 		return fmt.Errorf("server: mirror the origin: %w", err)
 	}
+	w.serverRebuilt.Add(int64(res.Rebuilt))
 	return nil
 }
 
@@ -280,9 +318,12 @@ func (w *world) refreshAgents(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, a := range w.agents {
 		wg.Go(func() {
-			if _, err := a.Refresh(ctx, "vendor", trust.Source{Name: "server", Base: w.serverURL}); err != nil {
+			res, err := a.Refresh(ctx, "vendor", trust.Source{Name: "server", Base: w.serverURL})
+			if err != nil {
 				errs[i] = fmt.Errorf("agent %d: %w", i, err)
+				return
 			}
+			w.agentsRebuilt.Add(int64(res.Rebuilt))
 		})
 	}
 	wg.Wait()
@@ -318,6 +359,8 @@ func (w *world) source(i int) trust.Source {
 
 // resetCounters zeroes the byte counters (after the setup).
 func (w *world) resetCounters() {
+	w.serverRebuilt.Store(0)
+	w.agentsRebuilt.Store(0)
 	w.originBytes.reset()
 	w.serverBytes.reset()
 	for _, a := range w.agents {
@@ -334,19 +377,26 @@ func (w *world) agentsServed() int64 {
 	return n
 }
 
-// counter counts the response body bytes and the requests of a handler.
+// counter counts the response body bytes and the requests of a handler,
+// and apart the body bytes of targets (paths under /targets/: files,
+// deltas, category indexes).
 type counter struct {
 	n        atomic.Int64
+	targets  atomic.Int64
 	requests atomic.Int64
 }
 
-func (c *counter) reset() { c.n.Store(0); c.requests.Store(0) }
+func (c *counter) reset() { c.n.Store(0); c.targets.Store(0); c.requests.Store(0) }
 
 // wrap returns h counting into c.
 func (c *counter) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c.requests.Add(1)
-		h.ServeHTTP(&countingWriter{ResponseWriter: rw, n: &c.n}, r)
+		cw := &countingWriter{ResponseWriter: rw, n: &c.n}
+		h.ServeHTTP(cw, r)
+		if strings.Contains(r.URL.Path, "/targets/") {
+			c.targets.Add(cw.own)
+		}
 	})
 }
 
@@ -354,18 +404,21 @@ func (c *counter) wrap(h http.Handler) http.Handler {
 // through to the server's, so files still go out with sendfile.
 type countingWriter struct {
 	http.ResponseWriter
-	n *atomic.Int64
+	n   *atomic.Int64
+	own int64 // this response's body bytes
 }
 
 func (cw *countingWriter) Write(b []byte) (int, error) {
 	n, err := cw.ResponseWriter.Write(b)
 	cw.n.Add(int64(n))
+	cw.own += int64(n)
 	return n, err
 }
 
 func (cw *countingWriter) ReadFrom(src io.Reader) (int64, error) {
 	n, err := io.Copy(cw.ResponseWriter, src)
 	cw.n.Add(n)
+	cw.own += n
 	return n, err
 }
 

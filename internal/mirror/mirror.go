@@ -82,13 +82,17 @@ type Result struct {
 	UpToDate            bool  // the source had nothing newer than the mirror
 	Targets             int   // targets copied or checked (all, or the selected ones)
 	Fetched             int   // targets downloaded (or copied from Local)
-	Bytes               int64 // bytes of the targets downloaded
+	Bytes               int64 // bytes of targets that came from the source (not those copied from Local)
 	Pruned              int   // files removed by Prune
 	// Rebuilt counts the targets made from a delta and a base the mirror
 	// held (package delta) instead of downloaded; DeltaErrors says why a
 	// delta failed (the target was then downloaded in full).
 	Rebuilt     int
 	DeltaErrors []string
+	// Recreated counts the deltas made locally (delta.Create from a base
+	// the mirror holds and a file this copy rebuilt from another delta)
+	// instead of downloaded, each matching its signed length and sha256.
+	Recreated int
 	// View is the verified view the copy was made from, with every
 	// delegated role loaded.
 	View *trust.View `json:"-"`
@@ -114,12 +118,27 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 	res.Targets = len(paths)
 	var batch atomicfile.Batch
 	deltas := deltaIndex(targets)
+	rebuiltNow := map[string]bool{} // files this copy rebuilt from a delta
+	newest := newestFiles(targets)
 	for _, p := range paths {
-		fetched, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress, deltas[p], func(r *rebuilt, err error) {
+		if r := deltaResult(p); r != "" && rebuiltNow[r] && newest[r] {
+			ok, err := recreate(&batch, base, p, targets[p], targets)
+			if ok {
+				res.Recreated++
+				continue
+			}
+			if err != nil {
+				res.DeltaErrors = append(res.DeltaErrors, err.Error())
+			}
+		}
+		fetched, n, err := copyTarget(ctx, &batch, v, base, p, targets[p], o.Local, o.Progress, deltas[p], func(r *rebuilt, err error) {
 			if r.fetched {
 				res.Fetched++
-				res.Bytes += r.bytes
 			}
+			if r.recreated {
+				res.Recreated++
+			}
+			res.Bytes += r.bytes
 			if errors.Is(err, errDeltaOnly) {
 				return
 			}
@@ -127,6 +146,7 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 				res.DeltaErrors = append(res.DeltaErrors, err.Error())
 			} else {
 				res.Rebuilt++
+				rebuiltNow[p] = true
 			}
 		}, targets)
 		if err != nil {
@@ -134,8 +154,8 @@ func Copy(ctx context.Context, o Options) (*Result, error) {
 		}
 		if fetched {
 			res.Fetched++
-			res.Bytes += targets[p].Length
 		}
+		res.Bytes += n
 	}
 	if err := batch.Sync(); err != nil {
 		return nil, failure.New(failure.Local, "mirror targets", err)
@@ -185,19 +205,22 @@ func selected(ctx context.Context, o Options, v *trust.View, targets map[string]
 // from a local file, rebuilt from one of deltas (see rebuild; each attempt
 // is told to tried), or downloaded, verified, and renamed into place
 // through b (whose Sync makes the renames durable). It reports whether it
-// downloaded the target in full.
+// fetched the target in full (downloaded, or copied from local), and how
+// many bytes came from the source for it (none for a local copy that
+// matched).
 func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p string, tf *metadata.TargetFiles,
-	local func(string, int64) string, progress func(string, int64, int64), deltas []string, tried func(*rebuilt, error), targets map[string]*metadata.TargetFiles) (bool, error) {
+	local func(string, int64) string, progress func(string, int64, int64), deltas []string, tried func(*rebuilt, error),
+	targets map[string]*metadata.TargetFiles) (bool, int64, error) {
 	rel, err := trust.ConsistentPath(p, tf)
 	if err != nil {
-		return false, failure.New(failure.Verification, "mirror "+p, err)
+		return false, 0, failure.New(failure.Verification, "mirror "+p, err)
 	}
 	dst := filepath.Join(base, "targets", filepath.FromSlash(rel))
 	if fi, err := os.Stat(dst); err == nil && fi.Mode().IsRegular() && fi.Size() == tf.Length {
-		return false, nil
+		return false, 0, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, failure.New(failure.Local, "mirror "+p, err)
+		return false, 0, failure.New(failure.Local, "mirror "+p, err)
 	}
 	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst))
 	haveLocal := false
@@ -213,30 +236,48 @@ func copyTarget(ctx context.Context, b *atomicfile.Batch, v *trust.View, base, p
 			}
 		}
 	}
-	if len(deltas) > 0 {
-		r, err := rebuild(ctx, b, v, base, p, tf, dst, deltas, targets, haveLocal)
-		switch {
-		case r != nil && haveLocal:
-			// The delta was only copied, for clients holding its base.
-			tried(&rebuilt{delta: r.delta, fetched: r.fetched, bytes: r.bytes}, errDeltaOnly)
-		case r != nil:
+	if len(deltas) > 0 && !haveLocal {
+		if r, err := rebuild(ctx, b, v, base, p, tf, dst, deltas, targets, false); r != nil {
 			tried(r, err)
 			if err == nil {
-				return false, nil
+				return false, 0, nil
 			}
 		}
 	}
-	var report func(int64)
-	if progress != nil {
-		report = func(done int64) { progress(p, done, tf.Length) }
+	// The download reports the offset it starts from (0, or where a
+	// partial file ends) and then its progress: what came from the
+	// source is the difference. A complete local copy makes no request.
+	var from, done int64 = -1, 0
+	report := func(n int64) {
+		if from < 0 || n < done {
+			from = n
+		}
+		done = n
+		if progress != nil {
+			progress(p, n, tf.Length)
+		}
 	}
-	if err := v.Download(ctx, p, tf, tmp, report); err != nil {
-		return false, err
+	err = v.Download(ctx, p, tf, tmp, report)
+	var n int64
+	if from >= 0 {
+		n = done - from
+	}
+	if err != nil {
+		return false, n, err
 	}
 	if err := b.Rename(tmp, dst); err != nil {
-		return false, failure.New(failure.Local, "mirror "+p, err)
+		return false, n, failure.New(failure.Local, "mirror "+p, err)
 	}
-	return true, nil
+	if haveLocal && len(deltas) > 0 {
+		// The file came from the host: the delta from the version the
+		// mirror held is still wanted, for its clients that hold that
+		// version too. It is recreated from the base and the file, or
+		// copied (rebuild with only).
+		if r, _ := rebuild(ctx, b, v, base, p, tf, dst, deltas, targets, true); r != nil {
+			tried(r, errDeltaOnly)
+		}
+	}
+	return true, n, nil
 }
 
 // copyFile copies src to a new file dst.

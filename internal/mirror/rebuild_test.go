@@ -114,10 +114,14 @@ func mustCopy(t *testing.T, o Options) *Result {
 
 // TestRebuildFromDeltas: a server mirror (everything) and three agent
 // mirrors (the current state) behind it rebuild each new version from the
-// delta from the version they hold: the server fetches deltas from the
-// origin, never the file; each agent fetches exactly one delta from the
-// server, so the target bytes leaving the server per version are the
-// number of agents times the delta's size (plus the index).
+// delta from the version they hold. The server fetches exactly one delta
+// per version from the origin, never the file, and recreates the deltas
+// from the older versions it holds (delta.Create, checked against their
+// signed hashes), so it still offers every delta: the target bytes
+// leaving the origin per version are one delta (plus the index). Each
+// agent fetches exactly one delta from the server, so the target bytes
+// leaving the server per version are the number of agents times the
+// delta's size (plus the index).
 func TestRebuildFromDeltas(t *testing.T) {
 	fx := newFixture(t)
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -126,7 +130,8 @@ func TestRebuildFromDeltas(t *testing.T) {
 		cur[i] = byte(rng.IntN(256))
 	}
 	fx.publishEdit("1", rng, cur)
-	server := fx.newMirror(fx.src, false)
+	originURL, fromOrigin := serveCounted(t, filepath.Dir(fx.origin.PublishedDir()))
+	server := fx.newMirror(trust.Source{Name: "origin", Base: originURL}, false)
 	mustCopy(t, server)
 	serverURL, served := serveCounted(t, server.Dir)
 	var agents []Options
@@ -138,10 +143,21 @@ func TestRebuildFromDeltas(t *testing.T) {
 	for v := 2; v <= 4; v++ {
 		ver := fmt.Sprint(v)
 		fx.publishEdit(ver, rng, cur)
+		fromOrigin.reset()
 		sres := mustCopy(t, server)
-		if sres.Rebuilt != 1 || len(sres.DeltaErrors) != 0 || sres.Bytes >= int64(len(cur))/4 {
-			t.Fatalf("server, version %s: rebuilt %d, %d bytes fetched for a %d-byte file, errors %v",
-				ver, sres.Rebuilt, sres.Bytes, len(cur), sres.DeltaErrors)
+		if sres.Rebuilt != 1 || sres.Recreated != v-2 || len(sres.DeltaErrors) != 0 || sres.Bytes >= int64(len(cur))/4 {
+			t.Fatalf("server, version %s: rebuilt %d, recreated %d deltas (want %d), %d bytes fetched for a %d-byte file, errors %v",
+				ver, sres.Rebuilt, sres.Recreated, v-2, sres.Bytes, len(cur), sres.DeltaErrors)
+		}
+		// The server holds every delta the origin published, as the
+		// origin has it.
+		for b := 1; b < v; b++ {
+			dp := index.DeltaPath("components", "pattern", ver, "lpt.bin", fmt.Sprint(b))
+			got, _ := filepath.Glob(filepath.Join(server.Dir, "vendor", "targets", "components", "pattern", ver, "*.lpt.bin.from-"+fmt.Sprint(b)+index.DeltaExt))
+			want, _ := filepath.Glob(filepath.Join(fx.origin.PublishedDir(), "targets", "components", "pattern", ver, "*.lpt.bin.from-"+fmt.Sprint(b)+index.DeltaExt))
+			if len(got) != 1 || len(want) != 1 || !bytes.Equal(readFile(t, got[0]), readFile(t, want[0])) {
+				t.Errorf("server, version %s: %s is %v, want the origin's %v", ver, dp, got, want)
+			}
 		}
 		served.reset()
 		for i, a := range agents {
@@ -164,6 +180,19 @@ func TestRebuildFromDeltas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var originDeltas, originOther int64
+		for name, n := range fromOrigin.targets {
+			switch {
+			case strings.HasSuffix(name, index.DeltaExt):
+				originDeltas += n
+			case !strings.HasSuffix(name, "."+index.Name):
+				originOther += n
+			}
+		}
+		if originDeltas != tf.Length || originOther != 0 {
+			t.Errorf("version %s: the origin sent %d delta bytes (want one delta, %d) and %d bytes of full files",
+				ver, originDeltas, tf.Length, originOther)
+		}
 		var deltaBytes, indexes, other int64
 		for name, n := range served.targets {
 			switch {
@@ -179,8 +208,8 @@ func TestRebuildFromDeltas(t *testing.T) {
 			t.Errorf("version %s: the server sent %d delta bytes (want %d agents x %d) and %d bytes of full files",
 				ver, deltaBytes, len(agents), tf.Length, other)
 		}
-		t.Logf("version %s: server -> agents: %d bytes of deltas, %d of metadata and indexes (file: %d bytes)",
-			ver, deltaBytes, served.meta+indexes, len(cur))
+		t.Logf("version %s: origin -> server: %d bytes of deltas, %d of metadata and indexes; server -> agents: %d bytes of deltas, %d of metadata and indexes (file: %d bytes)",
+			ver, originDeltas, fromOrigin.meta+sumIndexes(fromOrigin), deltaBytes, served.meta+indexes, len(cur))
 	}
 }
 
@@ -224,7 +253,8 @@ func TestRebuildFallsBack(t *testing.T) {
 
 // TestDeltaCopiedWithLocalFile: an agent that installed the new version
 // itself (Options.Local) copies the file locally and still mirrors the
-// delta from the version it held, for its clients that hold it too.
+// delta from the version it held, for its clients that hold it too:
+// recreated from the base and the file, as the origin has it.
 func TestDeltaCopiedWithLocalFile(t *testing.T) {
 	fx := newFixture(t)
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -250,16 +280,110 @@ func TestDeltaCopiedWithLocalFile(t *testing.T) {
 	if res.Rebuilt != 0 || len(res.DeltaErrors) != 0 {
 		t.Errorf("rebuilt %d, errors %v; want the local file", res.Rebuilt, res.DeltaErrors)
 	}
+	// Only the index came from the source: the file copied from the
+	// local one is not counted as downloaded (it was, and agents
+	// reported it as bytes fetched upstream), and the delta is
+	// recreated from the base and the file, not downloaded.
+	if res.Recreated != 1 || res.Bytes >= tf.Length {
+		t.Errorf("%d bytes from the source, %d deltas recreated; want the index only (delta: %d bytes, file: %d)",
+			res.Bytes, res.Recreated, tf.Length, len(cur))
+	}
 	got := files(t, filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "2"))
 	if len(got) != 2 {
 		t.Fatalf("version 2 in the mirror: %d files, want the file and the delta", len(got))
 	}
 	for name, b := range got {
-		if strings.HasSuffix(name, index.DeltaExt) && int64(len(b)) != tf.Length {
-			t.Errorf("delta %s: %d bytes, want %d", name, len(b), tf.Length)
+		if strings.HasSuffix(name, index.DeltaExt) {
+			want, _ := filepath.Glob(filepath.Join(fx.origin.PublishedDir(), "targets", "components", "pattern", "2", name))
+			if len(want) != 1 || !bytes.Equal(b, readFile(t, want[0])) {
+				t.Errorf("delta %s: %d bytes, not the origin's (%d bytes)", name, len(b), tf.Length)
+			}
 		}
 		if strings.HasSuffix(name, ".lpt.bin") && !bytes.Equal(b, cur) {
 			t.Errorf("%s is not version 2", name)
 		}
+	}
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sumIndexes is the bytes of category indexes c counted.
+func sumIndexes(c *counter) int64 {
+	var n int64
+	for name, k := range c.targets {
+		if strings.HasSuffix(name, "."+index.Name) {
+			n += k
+		}
+	}
+	return n
+}
+
+// TestRecreateMismatchDownloads: a delta the mirror cannot recreate
+// byte for byte (here its base was altered on the mirror's disk; a
+// publisher whose encoder differs does the same) is not kept: the error
+// is in DeltaErrors and the delta is downloaded, as the origin has it.
+func TestRecreateMismatchDownloads(t *testing.T) {
+	fx := newFixture(t)
+	rng := rand.New(rand.NewPCG(10, 10))
+	cur := make([]byte, 1<<20)
+	for i := range cur {
+		cur[i] = byte(rng.IntN(256))
+	}
+	fx.publishEdit("1", rng, cur)
+	m := fx.newMirror(fx.src, false)
+	mustCopy(t, m)
+	fx.publishEdit("2", rng, cur)
+	mustCopy(t, m)
+	bases, _ := filepath.Glob(filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "1", "*.lpt.bin"))
+	if len(bases) != 1 {
+		t.Fatalf("base: %v", bases)
+	}
+	b := readFile(t, bases[0])
+	b[1000] ^= 1
+	if err := os.WriteFile(bases[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fx.publishEdit("3", rng, cur)
+	res := mustCopy(t, m)
+	if res.Rebuilt != 1 || res.Recreated != 0 || len(res.DeltaErrors) != 1 || !strings.Contains(res.DeltaErrors[0], "recreate") {
+		t.Fatalf("rebuilt %d, recreated %d, errors %q; want the delta from 1 not recreated", res.Rebuilt, res.Recreated, res.DeltaErrors)
+	}
+	got, _ := filepath.Glob(filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "3", "*.lpt.bin.from-1"+index.DeltaExt))
+	want, _ := filepath.Glob(filepath.Join(fx.origin.PublishedDir(), "targets", "components", "pattern", "3", "*.lpt.bin.from-1"+index.DeltaExt))
+	if len(got) != 1 || len(want) != 1 || !bytes.Equal(readFile(t, got[0]), readFile(t, want[0])) {
+		t.Errorf("the delta from 1: %v, want the origin's %v", got, want)
+	}
+	t.Log(res.DeltaErrors[0])
+}
+
+// TestRecreateNewestOnly: a copy that brings two new versions at once
+// recreates the deltas of the newest one and downloads those of the
+// version in between (no endpoint is sent to it).
+func TestRecreateNewestOnly(t *testing.T) {
+	fx := newFixture(t)
+	rng := rand.New(rand.NewPCG(11, 11))
+	cur := make([]byte, 1<<20)
+	for i := range cur {
+		cur[i] = byte(rng.IntN(256))
+	}
+	m := fx.newMirror(fx.src, false)
+	for _, v := range []string{"1", "2"} {
+		fx.publishEdit(v, rng, cur)
+		mustCopy(t, m)
+	}
+	fx.publishEdit("3", rng, cur)
+	fx.publishEdit("4", rng, cur)
+	res := mustCopy(t, m)
+	// 3 from 2 and 4 from 3 are fetched to rebuild; 3 from 1 is
+	// downloaded; 4 from 2 and 4 from 1 are recreated.
+	if res.Rebuilt != 2 || res.Recreated != 2 || len(res.DeltaErrors) != 0 {
+		t.Fatalf("rebuilt %d, recreated %d, errors %q; want 2 and 2", res.Rebuilt, res.Recreated, res.DeltaErrors)
 	}
 }

@@ -92,10 +92,10 @@ func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
 	}
 	res.Timestamp, res.UpToDate, res.Targets, res.Fetched, res.Bytes = m.Timestamp, m.UpToDate, m.Targets, m.Fetched, m.Bytes
 	if m.Rebuilt > 0 {
-		s.log.Info("sync: files rebuilt from deltas instead of downloaded", "files", m.Rebuilt)
+		s.log.Info("sync: files rebuilt from deltas instead of downloaded", "files", m.Rebuilt, "deltas_recreated", m.Recreated)
 	}
 	for _, e := range m.DeltaErrors {
-		s.log.Warn("sync: delta failed, the file was downloaded in full", "error", e)
+		s.log.Warn("sync: delta failed or not recreated, downloaded instead", "error", e)
 	}
 	idx, err := s.localIndex(ctx, "components")
 	if err != nil {

@@ -110,6 +110,9 @@ func (ru *run) fromDelta(ctx context.Context, c *candidate, f install.File, dst 
 	}
 	n := max(held-resumed, 0)
 	if err != nil {
+		// The full file follows: a partial delta (a source that broke
+		// the connection mid-body) would only stay in the cache.
+		os.Remove(ddst + ".part")
 		_, _, a := fail(err)
 		return n, false, a
 	}

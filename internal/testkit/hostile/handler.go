@@ -246,8 +246,8 @@ func (h *Handler) mix(w http.ResponseWriter, r *http.Request, name string) {
 }
 
 // alter answers with an altered copy of a file of the tree (Stall,
-// Trickle, Tamper, Truncate, ShortLength, Oversize); a missing file is an
-// honest 404.
+// Trickle, Tamper, Truncate, ShortLength, Oversize) or, in its place,
+// Options.Body (Replace); a missing file is an honest 404.
 func (h *Handler) alter(w http.ResponseWriter, r *http.Request, name string) {
 	b, err := h.dir.ReadFile(name)
 	if err != nil {
@@ -280,6 +280,9 @@ func (h *Handler) alter(w http.ResponseWriter, r *http.Request, name string) {
 		b = b[:len(b)/2]
 		h.header(w, name, int64(len(b)), !h.o.HideLength)
 		w.Write(b)
+	case Replace:
+		h.header(w, name, int64(len(h.o.Body)), true)
+		w.Write(h.o.Body)
 	case Oversize:
 		h.header(w, name, int64(len(b))+h.o.Pad, !h.o.HideLength)
 		if _, err := w.Write(b); err == nil {

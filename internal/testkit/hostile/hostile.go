@@ -8,7 +8,8 @@
 // body, redirects in a loop or to another scheme, tampers with what it
 // serves, replays another validly signed tree (rolled back, expired or
 // frozen), mixes two states of the repository, truncates or pads bodies,
-// or answers an HTTP error. docs/hostile-sources.md lists every behaviour
+// answers an HTTP error, or serves bytes of its choosing under a
+// target's name. docs/hostile-sources.md lists every behaviour
 // with the failure class (package failure) an endpoint must report for it
 // and the rule of docs/update-process.md that says why.
 //
@@ -33,6 +34,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cascade-update/cascade/internal/index"
 )
 
 // Behaviour is one way a source misbehaves.
@@ -112,6 +115,10 @@ const (
 	Oversize Behaviour = "oversize"
 	// Status answers Options.Status (default 500) to every request.
 	Status Behaviour = "status"
+	// Replace answers 200 with Options.Body (its length declared) in
+	// place of the file: bytes of the source's choosing under a target's
+	// name, such as another delta or a decompression bomb.
+	Replace Behaviour = "replace"
 )
 
 // connectionLevel are the behaviours that happen below HTTP.
@@ -120,7 +127,7 @@ var connectionLevel = []Behaviour{Refuse, Reset, Hang, Garbage, HeaderFlood}
 // behaviours is every behaviour New or Start accepts.
 var behaviours = []Behaviour{Honest, Refuse, Reset, Hang, Garbage, HeaderFlood, Silent, Stall, Trickle, Endless,
 	RedirectLoop, RedirectChain, RedirectScheme, Tamper, Rollback, Expired, Freeze, Foreign, Mix,
-	Truncate, ShortLength, Oversize, Status}
+	Truncate, ShortLength, Oversize, Status, Replace}
 
 // ConnectionLevel reports whether b happens below HTTP, so that only Start
 // can serve it.
@@ -164,6 +171,8 @@ type Options struct {
 	// without a Content-Length (chunked), so a client must enforce its
 	// limits on what it reads rather than on what is declared.
 	HideLength bool
+	// Body is what Replace serves.
+	Body []byte
 	// TLS, if set, makes Start serve HTTPS (or, for the connection-level
 	// behaviours, TLS) with it; see SelfSigned. New ignores it.
 	TLS *tls.Config
@@ -215,6 +224,10 @@ func (o Options) withDefaults() (Options, error) {
 		if o.RedirectTo == "" {
 			return o, errors.New("hostile source: behaviour redirect-scheme needs RedirectTo")
 		}
+	case Replace:
+		if o.Body == nil {
+			return o, errors.New("hostile source: behaviour replace needs Body")
+		}
 	}
 	for _, d := range []string{o.Dir, o.Alt} {
 		if d == "" {
@@ -234,16 +247,22 @@ func Metadata(urlPath string) bool { return strings.Contains(urlPath, "/metadata
 // indexes included.
 func Targets(urlPath string) bool { return strings.Contains(urlPath, "/targets/") }
 
-// Payload selects the targets that are not a category index
-// (<kind>/targets/<category>/<sha256>.index.json): the files that are
-// installed, which an endpoint streams to disk.
+// Payload selects the targets that are neither a category index
+// (<kind>/targets/<category>/<sha256>.index.json) nor a delta (Delta):
+// the files that are installed, which an endpoint streams to disk.
 func Payload(urlPath string) bool {
 	_, rest, ok := strings.Cut(urlPath, "/targets/")
 	if !ok {
 		return false
 	}
 	isIndex := strings.Count(rest, "/") == 1 && strings.HasSuffix(rest, ".index.json")
-	return !isIndex
+	return !isIndex && !Delta(urlPath)
+}
+
+// Delta selects the deltas (targets named <file>.from-<version>.cdlt,
+// docs/deltas.md), which an endpoint applies to the version it holds.
+func Delta(urlPath string) bool {
+	return strings.Contains(urlPath, "/targets/") && strings.HasSuffix(urlPath, index.DeltaExt)
 }
 
 // Role selects the requests for one metadata role: "timestamp"

@@ -82,18 +82,20 @@ func TestMatchers(t *testing.T) {
 		"/vendor/targets/components/abc.index.json",
 		"/vendor/targets/components/pattern/1/abc.sig.dat",
 		"/vendor/targets/components/pattern/1/abc.index.json",
+		"/vendor/targets/components/pattern/2/abc.sig.dat.from-1.cdlt",
 	}
 	for _, tt := range []struct {
 		name  string
 		match func(string) bool
 		want  []bool
 	}{
-		{"Metadata", hostile.Metadata, []bool{true, true, true, false, false, false}},
-		{"Targets", hostile.Targets, []bool{false, false, false, true, true, true}},
-		{"Payload", hostile.Payload, []bool{false, false, false, false, true, true}},
-		{"Role(timestamp)", hostile.Role("timestamp"), []bool{true, false, false, false, false, false}},
-		{"Role(snapshot)", hostile.Role("snapshot"), []bool{false, true, false, false, false, false}},
-		{"Role(bins)", hostile.Role("bins"), []bool{false, false, true, false, false, false}},
+		{"Metadata", hostile.Metadata, []bool{true, true, true, false, false, false, false}},
+		{"Targets", hostile.Targets, []bool{false, false, false, true, true, true, true}},
+		{"Payload", hostile.Payload, []bool{false, false, false, false, true, true, false}},
+		{"Delta", hostile.Delta, []bool{false, false, false, false, false, false, true}},
+		{"Role(timestamp)", hostile.Role("timestamp"), []bool{true, false, false, false, false, false, false}},
+		{"Role(snapshot)", hostile.Role("snapshot"), []bool{false, true, false, false, false, false, false}},
+		{"Role(bins)", hostile.Role("bins"), []bool{false, false, true, false, false, false, false}},
 	} {
 		for i, p := range paths {
 			if got := tt.match(p); got != tt.want[i] {
@@ -140,6 +142,7 @@ func TestBodies(t *testing.T) {
 		{hostile.Options{Behaviour: hostile.Oversize, Pad: 10, HideLength: true}, -1, data + "          "},
 		{hostile.Options{Behaviour: hostile.Trickle, TrickleBytes: 200, TrickleEvery: time.Millisecond}, int64(len(data)), data},
 		{hostile.Options{Behaviour: hostile.Rollback, Alt: tree(t, map[string]string{p: "old"})}, 3, "old"},
+		{hostile.Options{Behaviour: hostile.Replace, Body: []byte("other")}, 5, "other"},
 	} {
 		tt.o.Dir = dir
 		s := start(t, tt.o)

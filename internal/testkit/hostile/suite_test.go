@@ -25,6 +25,7 @@ const (
 	ruleLength   = "unable to update: serves anything that fails verification (length)"
 	ruleExpired  = "unable to update: serves anything that fails verification (expired metadata)"
 	ruleStale    = "unable to update: is stale (older than what the endpoint already trusts)"
+	ruleDelta    = "a delta that fails to download, apply or verify is recorded in the report and the file is downloaded in full from the same source"
 )
 
 // hostileCase is one hostile behaviour as the first source of an
@@ -45,7 +46,16 @@ type hostileCase struct {
 	// skew moves the endpoint's clock forward by skewed after its first
 	// install; the honest mirror then serves the "future" tree.
 	skew bool
-	want failure.Class
+	// delta: the case is about the delta from the installed 2.0 of a.ptn
+	// (the one file large enough to be updated by delta) to 3.0; the
+	// source misbehaves on deltas only, and updates the endpoint with
+	// the full file after the failed delta (checkDelta).
+	delta bool
+	// body names what Replace serves (see deltaBody).
+	body string
+	// alterBase alters the endpoint's installed a.ptn on disk first.
+	alterBase bool
+	want      failure.Class
 }
 
 func cases() []hostileCase {
@@ -106,6 +116,12 @@ func cases() []hostileCase {
 		{name: "404", rule: ruleNotFound, o: status(http.StatusNotFound), want: failure.NotFound},
 		{name: "410", rule: ruleNotFound, o: status(http.StatusGone), want: failure.NotFound},
 		{name: "404-payload", rule: ruleNotFound, o: hostile.Options{Behaviour: hostile.Status, Status: http.StatusNotFound, Match: hostile.Payload}, want: failure.NotFound},
+		{name: "delta-tamper", rule: ruleDelta, o: with(hostile.Tamper, hostile.Delta), delta: true, want: failure.Verification},
+		{name: "delta-other-base", rule: ruleDelta, o: with(hostile.Replace, hostile.Delta), body: "other-base", delta: true, want: failure.Verification},
+		{name: "delta-bomb", rule: ruleDelta, o: with(hostile.Replace, hostile.Delta), body: "bomb", delta: true, want: failure.Verification},
+		{name: "delta-truncate", rule: ruleDelta, o: with(hostile.Truncate, hostile.Delta), delta: true, want: failure.Unreachable},
+		{name: "delta-short-length", rule: ruleDelta, o: with(hostile.ShortLength, hostile.Delta), delta: true, want: failure.Verification},
+		{name: "delta-base-altered", rule: ruleDelta, o: b(hostile.Honest), alterBase: true, delta: true, want: failure.Local},
 	}
 }
 
@@ -126,6 +142,10 @@ func TestHostileSources(t *testing.T) {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			t.Parallel()
 			t.Log(tc.rule)
+			if tc.delta {
+				w.checkDelta(t, tc, refs[false])
+				return
+			}
 			w.check(t, tc, refs[tc.skew])
 		})
 	}
@@ -152,7 +172,7 @@ func (w *world) controls(t *testing.T, ref state) {
 			t.Fatalf("%s: %+v", o.Behaviour, rc)
 		}
 		checkInstalled(t, e, w.v3)
-		if err := sameDigests(string(o.Behaviour)+": trusted metadata", e.state(t).trusted, ref.trusted); err != nil {
+		if err := sameTrusted(string(o.Behaviour)+": trusted metadata", e.state(t), ref); err != nil {
 			t.Error(err)
 		}
 	}
@@ -167,8 +187,14 @@ func (w *world) reference(t *testing.T, skew bool) state {
 	if skew {
 		e.skew.Store(int64(skewed))
 	}
-	if rc := e.run(t, w.honestURL(skew)); rc.Result != report.Updated || rc.After["pattern"] != "3.0" {
+	rc := e.run(t, w.honestURL(skew))
+	if rc.Result != report.Updated || rc.After["pattern"] != "3.0" {
 		t.Fatalf("reference run: %+v", rc)
+	}
+	// a.ptn comes by delta from an honest source: otherwise the delta
+	// cases would test nothing.
+	if rc.Deltas != 1 || len(rc.Attempts) != 0 {
+		t.Fatalf("reference run: %d files by delta, attempts %+v; want %s by delta", rc.Deltas, rc.Attempts, deltaFile)
 	}
 	checkInstalled(t, e, w.v3)
 	return e.state(t)
@@ -204,6 +230,9 @@ func (w *world) startHostile(t *testing.T, tc hostileCase) (*hostile.Server, *x5
 	}
 	if tc.toHonest {
 		o.RedirectTo = w.honestURL(tc.skew)
+	}
+	if tc.body != "" {
+		o.Body = w.deltaBody(t, tc.body)
 	}
 	ip := loopback()
 	var pool *x509.CertPool
@@ -257,7 +286,7 @@ func (w *world) check(t *testing.T, tc hostileCase, ref state) {
 	}
 	checkInstalled(t, e, w.v3)
 	after = e.state(t)
-	if err := sameDigests("trusted metadata", after.trusted, ref.trusted); err != nil {
+	if err := sameTrusted("trusted metadata", after, ref); err != nil {
 		t.Error(err)
 	}
 	if err := sameDigests("installed", after.installed, ref.installed); err != nil {

@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,13 +112,18 @@ func foreignTree(t *testing.T, dir string) string {
 }
 
 // publish publishes a three-file version of the "pattern" component and
-// returns its files by install path.
+// returns its files by install path. a.ptn is large enough for an
+// endpoint to update it by delta (the publisher makes deltas from the
+// earlier versions; see patternRecords); b.ptn and sig.dat are not.
 func publish(t *testing.T, r *repo.Repo, ver string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	it := repo.Item{Category: "components", Name: "pattern", Version: ver}
 	for i, n := range []string{"a.ptn", "b.ptn", "sig.dat"} {
 		data := strings.Repeat(fmt.Sprintf("%s-%s-%d|", n, ver, i), 1000+i*500)
+		if i == 0 {
+			data = patternRecords(ver)
+		}
 		files["pattern/"+n] = data
 		it.Files = append(it.Files, repo.File{Name: n, Data: []byte(data)})
 	}
@@ -123,6 +131,28 @@ func publish(t *testing.T, r *repo.Repo, ver string) map[string]string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// patternRecords is a.ptn of version ver ("N.0"): 5,000 records of 14
+// bytes (70 KB, more than the 64 KiB from which an endpoint looks for a
+// delta), each counting the versions up to N that changed it; version k
+// changes the records whose number is k modulo 7. So each version
+// differs from the one before in a seventh of its records, at places of
+// its own, and the deltas from 1.0 and from 2.0 to 3.0 differ.
+func patternRecords(ver string) string {
+	var n int
+	fmt.Sscanf(ver, "%d.", &n)
+	var b strings.Builder
+	for i := range 5000 {
+		c := 0
+		for k := 1; k <= n; k++ {
+			if i%7 == k {
+				c++
+			}
+		}
+		fmt.Fprintf(&b, "a.ptn %05d %d|", i, c)
+	}
+	return b.String()
 }
 
 func sum(b []byte) string {
@@ -233,17 +263,51 @@ func (e *endpoint) run(t *testing.T, urls ...string) *report.Category {
 }
 
 // state is what an endpoint holds: its trusted metadata and its installed
-// components, each as a map from relative path to sha256.
+// components, each as a map from relative path to sha256, and the hash
+// bins it has loaded (the trust store's roles.json: role -> sha256).
 type state struct {
 	trusted, installed map[string]string
+	roles              map[string]string
 }
 
 func (e *endpoint) state(t *testing.T) state {
 	t.Helper()
-	return state{
+	st := state{
 		trusted:   digest(t, filepath.Join(e.dir, "trust", "vendor", "current")),
 		installed: digest(t, filepath.Join(e.dir, "installed", "components", "current")),
+		roles:     map[string]string{},
 	}
+	b, err := os.ReadFile(filepath.Join(e.dir, "trust", "vendor", "current", "roles.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &st.roles)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// sameTrusted reports the first difference between the trusted metadata
+// of got and want, with one allowance: hash bins are loaded when a
+// lookup needs them, so got may hold fewer of them than want (an
+// endpoint that rebuilt a file from a delta of the first source and took
+// the rest from the second one did not look the delta up in the second
+// one's bins). Every bin got holds must be want's.
+func sameTrusted(what string, got, want state) error {
+	strip := func(m map[string]string) map[string]string {
+		out := maps.Clone(m)
+		delete(out, "roles.json")
+		return out
+	}
+	if err := sameDigests(what, strip(got.trusted), strip(want.trusted)); err != nil {
+		return err
+	}
+	for role, sum := range got.roles {
+		if want.roles[role] != sum {
+			return fmt.Errorf("%s: role %s is %.12q, want %.12q", what, role, sum, want.roles[role])
+		}
+	}
+	return nil
 }
 
 // digest maps every regular file under dir (symlinks followed at the top)
