@@ -241,7 +241,7 @@ func (s *sqlStore) updateLiveIn(ctx context.Context, q querier, id, set string, 
 	if err := q.QueryRowContext(ctx, s.q(`SELECT 1 FROM endpoints WHERE id = ?`), id).Scan(&one); err != nil {
 		return Endpoint{}, err
 	}
-	return e, nil
+	return Endpoint{}, ErrRevoked
 }
 
 // UpdateEndpointStatus implements Endpoints.
