@@ -42,6 +42,12 @@ type syncer struct {
 	// kick asks Run for a sync now (buffered: requests coalesce).
 	kick    chan struct{}
 	metrics *metrics // counts runs and failures (nil: none)
+	// writer reports whether this process is the writer, which alone
+	// records and deploys what it synced; the others only mirror (nil:
+	// always the writer).
+	writer func() bool
+	// signal tells the other server processes (nil: none).
+	signal func(ctx context.Context, payload string) error
 
 	pmu  sync.Mutex
 	prog *syncProgress // the running sync's downloads (nil: none running)
@@ -96,6 +102,14 @@ func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
 	}
 	for _, e := range m.DeltaErrors {
 		s.log.Warn("sync: delta failed, the file was downloaded in full", "error", e)
+	}
+	if s.writer != nil && !s.writer() {
+		return nil // the writer records and deploys
+	}
+	if s.signal != nil && !m.UpToDate {
+		if err := s.signal(ctx, fmt.Sprintf("%s %d", sigVendor, m.Timestamp)); err != nil {
+			s.log.Warn("tell the other server processes about the sync", "err", err)
+		}
 	}
 	idx, err := s.localIndex(ctx, "components")
 	if err != nil {
@@ -158,6 +172,16 @@ func (s *syncer) localIndex(ctx context.Context, cat string) (*index.Index, erro
 		return nil, fmt.Errorf("read mirrored %s: %w", cat, err)
 	}
 	return idx, nil
+}
+
+// vendorTimestamp returns the version of the mirrored vendor timestamp
+// (0 before the first sync).
+func (s *syncer) vendorTimestamp() int64 {
+	v, _, err := s.trust.Versions()
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // Last returns the outcome of the last sync, or nil before the first.
