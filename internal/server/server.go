@@ -72,11 +72,11 @@ type Server struct {
 	ownStore bool
 	// cl is the database's side of the site repository and the writer
 	// role (nil for a Store without it: everything as one process).
-	cl store.Cluster
-	log      *slog.Logger
-	now      func() time.Time
-	ln       net.Listener
-	dirLock  *filelock.Lock // held while the server uses its SQLite database
+	cl      store.Cluster
+	log     *slog.Logger
+	now     func() time.Time
+	ln      net.Listener
+	dirLock *filelock.Lock // held while the server uses its SQLite database
 
 	site    *site
 	sync    *syncer
