@@ -47,8 +47,6 @@ type Cluster interface {
 	SiteHead(ctx context.Context) (SiteVersion, error)
 	// SiteFile returns a site file by path; ErrNotFound if unknown.
 	SiteFile(ctx context.Context, path string) ([]byte, error)
-	// SitePaths returns the paths of every site file the database holds.
-	SitePaths(ctx context.Context) (map[string]bool, error)
 	// Shared returns a shared value; ErrNotFound if unset.
 	Shared(ctx context.Context, name string) ([]byte, error)
 	// PutShared sets a shared value; with keep, a value already set is
@@ -116,27 +114,6 @@ func (s *sqlStore) SiteFile(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("read site file %s: %w", path, translate(err))
 	}
 	return b, nil
-}
-
-// SitePaths implements Cluster.
-func (s *sqlStore) SitePaths(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT path FROM site_files`)
-	if err != nil {
-		return nil, fmt.Errorf("list site files: %w", translate(err))
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, fmt.Errorf("list site files: %w", translate(err))
-		}
-		out[p] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list site files: %w", translate(err))
-	}
-	return out, nil
 }
 
 // Shared implements Cluster.
