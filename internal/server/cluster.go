@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -126,9 +127,7 @@ func (s *site) materialiseLocked(ctx context.Context) (bool, error) {
 
 // materialise copies head from the database into dir/site/, verified
 // against the trusted metadata ts, timestamp.json last.
-func materialise(ctx context.Context, cl store.Cluster, ts *trust.Store, head store.SiteVersion, dir string, log interface {
-	Info(string, ...any)
-}) error {
+func materialise(ctx context.Context, cl store.Cluster, ts *trust.Store, head store.SiteVersion, dir string, log *slog.Logger) error {
 	f := fetch.New(fetch.Options{Transport: &dbTransport{cl: cl, head: head}, MinRate: -1})
 	res, err := mirror.Copy(ctx, mirror.Options{Store: ts, Fetcher: f, Dir: dir, Prune: true,
 		Source: trust.Source{Name: "the database's site repository", Base: "http://database.invalid/"}})

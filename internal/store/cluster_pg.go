@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -182,9 +183,10 @@ func (s *sqlStore) Watch(ctx context.Context, fn func(payload string)) error {
 	if err != nil {
 		return fmt.Errorf("listen for the server processes' signals: %w", translate(err))
 	}
-	// The connection carries LISTEN state: it never goes back to the pool.
-	defer conn.Raw(func(any) error { return sql.ErrConnDone }) //nolint:errcheck
 	defer conn.Close()
+	// The connection carries LISTEN state: it never goes back to the pool
+	// (driver.ErrBadConn discards it; deferred calls run last first).
+	defer conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck
 	ch, err := s.channel(ctx, conn)
 	if err != nil {
 		return fmt.Errorf("listen for the server processes' signals: %w", err)
