@@ -13,6 +13,9 @@
 // SQLite by default, PostgreSQL for several processes) and in the data
 // directory (Init): server.json, the site repository's keys and tree, the
 // mirrored vendor tree and its trusted metadata, the TLS certificate.
+// Several processes share a PostgreSQL database and nothing else
+// (cluster.go, Join): the database holds the signed site repository, one
+// process (the writer) signs, and the others materialise what it signed.
 package server
 
 import (
