@@ -400,3 +400,44 @@ func TestStaleWriterCannotCommit(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "a to follow b", func() bool { return sameSite(t, a, b) })
 	c.versions()
 }
+
+// TestRestartedFollowerServesNewestAtOnce: a process that was down while
+// the writer signed new versions brings its copy up to date before it
+// serves: its first answer is the newest state.
+func TestRestartedFollowerServesNewestAtOnce(t *testing.T) {
+	c, a := newCluster(t)
+	b := c.join("b")
+	testkit.Eventually(t, 30*time.Second, "b to serve a's site repository", func() bool { return sameSite(t, a, b) })
+	b.stop()
+	a.setPolicy(t, c.first.origin.url, "while b was down")
+	b2 := c.start("b", b.dir)
+	if !sameSite(t, a, b2) {
+		t.Fatal("the restarted process served an older site repository than the writer's")
+	}
+}
+
+// TestSiteVersionsInSQLite: with SQLite (one process, always the writer)
+// the database holds every signed state too: the newest is the one
+// served, byte for byte.
+func TestSiteVersionsInSQLite(t *testing.T) {
+	e := newEnv(t, sqliteDB)
+	var res api.PolicyResult
+	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: "origin: " + e.origin.url + "\nserver: " + e.url + "\n# sqlite\n"}, &res)
+	cl, ok := store.ClusterOf(e.st)
+	if !ok {
+		t.Fatal("the SQLite store is not a Cluster")
+	}
+	head, err := cl.SiteHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, served := e.get("/site/metadata/timestamp.json", "")
+	if code != http.StatusOK || served != string(head.Timestamp) || head.Version != res.Published.Timestamp {
+		t.Fatalf("served timestamp (%d) differs from the database's newest, version %d (published %d)", code, head.Version, res.Published.Timestamp)
+	}
+	var st api.Status
+	e.call(http.MethodGet, "/api/v1/status", nil, &st)
+	if !st.Writer {
+		t.Fatal("the one SQLite process is not the writer")
+	}
+}
