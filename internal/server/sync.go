@@ -37,8 +37,7 @@ type syncer struct {
 	// retry is the delay after a failed sync (default a minute).
 	retry time.Duration
 
-	mu   sync.Mutex // one sync at a time
-	last *api.SyncResult
+	mu sync.Mutex // one sync at a time
 	// kick asks Run for a sync now (buffered: requests coalesce).
 	kick    chan struct{}
 	metrics *metrics // counts runs and failures (nil: none)
@@ -49,8 +48,9 @@ type syncer struct {
 	// signal tells the other server processes (nil: none).
 	signal func(ctx context.Context, payload string) error
 
-	pmu  sync.Mutex
-	prog *syncProgress // the running sync's downloads (nil: none running)
+	pmu  sync.Mutex      // guards prog and last, never held during a sync
+	prog *syncProgress   // the running sync's downloads (nil: none running)
+	last *api.SyncResult // the outcome of the last sync (nil before the first)
 }
 
 // syncProgress is what the running sync has downloaded, by target.
@@ -86,7 +86,9 @@ func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
 		s.log.Info("synced from origin", "timestamp", res.Timestamp, "fetched", res.Fetched, "bytes", res.Bytes,
 			"deployed", res.Deployed)
 	}
+	s.pmu.Lock()
 	s.last = &res
+	s.pmu.Unlock()
 	return res, err
 }
 
@@ -186,8 +188,8 @@ func (s *syncer) vendorTimestamp() int64 {
 
 // Last returns the outcome of the last sync, or nil before the first.
 func (s *syncer) Last() *api.SyncResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
 	if s.last == nil {
 		return nil
 	}
