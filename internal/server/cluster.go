@@ -118,6 +118,14 @@ func (s *site) materialiseLocked(ctx context.Context) (bool, error) {
 	if bytes.Equal(local, head.Timestamp) {
 		return false, nil
 	}
+	root, err := s.cl.SiteFile(ctx, "metadata/1.root.json")
+	if err != nil {
+		return false, fmt.Errorf("materialise the site repository: %w", err)
+	}
+	if own, err := s.repo.TrustedRoot(); err == nil && !bytes.Equal(own, root) {
+		return false, fmt.Errorf("materialise the site repository: the site repository in %s is not the one in the database (its keys are another `cascade server init`'s): make this server's data directory with `cascade server join`",
+			s.repo.Dir())
+	}
 	if lv > head.Version {
 		return false, fmt.Errorf("materialise the site repository: the copy in %s (timestamp version %d) is newer than the database's (%d): was the database restored from an older backup? (docs/server.md, Several server processes)",
 			s.repo.Dir(), lv, head.Version)

@@ -441,3 +441,27 @@ func TestSiteVersionsInSQLite(t *testing.T) {
 		t.Fatal("the one SQLite process is not the writer")
 	}
 }
+
+// TestSecondInitRefused: a data directory made by its own `server init`
+// on a database another server already uses holds other site keys: it is
+// refused at start, in one line pointing to `server join`.
+func TestSecondInitRefused(t *testing.T) {
+	c, _ := newCluster(t)
+	root, err := c.first.origin.repo.TrustedRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "second")
+	if _, err := server.Init(dir, server.InitOptions{VendorRoot: root, Now: time.Now, SiteBins: 16, Config: server.Config{
+		Origin: c.first.origin.url, Database: c.withName("second"), Listen: "127.0.0.1:0", URL: "https://127.0.0.1:1/"}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), server.Options{Dir: dir})
+	if err == nil {
+		srv.Close()
+		t.Fatal("a second init's data directory started on the database of another")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "cascade server join") || strings.Contains(msg, "\n") {
+		t.Fatalf("second init: %q", msg)
+	}
+}
