@@ -274,6 +274,35 @@ func TestServersShareTheSiteRepository(t *testing.T) {
 	if !strings.Contains(idx, `"policy"`) || idx != siteIndex(t, b) {
 		t.Fatalf("the served indexes differ or lack the policy:\n%s\n%s", idx, siteIndex(t, b))
 	}
+
+	// Vendor content: the writer syncs a new version and tells b, which
+	// mirrors it from the origin itself (its own sync is 15 minutes off).
+	c.first.origin.publish(t, "components", "pattern", "2.0")
+	var res2 api.SyncResult
+	if err := a.admin.Call(context.Background(), http.MethodPost, "/api/v1/content/sync", nil, nil, &res2); err != nil {
+		t.Fatal(err)
+	}
+	if res2.Deployed["pattern"] != "2.0" {
+		t.Fatalf("the writer's sync: %+v", res2)
+	}
+	testkit.Eventually(t, 30*time.Second, "b to mirror the vendor timestamp a synced", func() bool {
+		return string(vendorFile(t, b, "metadata/timestamp.json")) == string(vendorFile(t, a, "metadata/timestamp.json"))
+	})
+}
+
+// vendorFile fetches /vendor/PATH from p's server (nil when it is missing).
+func vendorFile(t *testing.T, p *peer, path string) []byte {
+	t.Helper()
+	resp, err := p.admin.HTTPClient().Get(p.url + "vendor/" + path)
+	if err != nil {
+		t.Fatalf("GET /vendor/%s from %s: %v", path, p.name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	return b
 }
 
 // siteIndex returns the domain_settings index p serves, through its
