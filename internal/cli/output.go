@@ -97,6 +97,7 @@ func writeServerStatus(out io.Writer, st api.Status) error {
 	}
 	fmt.Fprintf(tw, "last sync\t%s\n", syncSummary(st.LastSync))
 	fmt.Fprintf(tw, "connected\t%d endpoints\n", st.Connected)
+	fmt.Fprintf(tw, "writer\t%s\n", yesNo(st.Writer))
 	return tw.Flush()
 }
 

@@ -69,6 +69,7 @@ database     sqlite /var/lib/cascade/server.db
 site         timestamp version 12, expires 2026-03-05T05:06:07Z
 last sync    2026-03-04T05:07:37Z: updated (timestamp 41, 9 targets, 2 fetched, 3.0 MiB); deployed engine 7.2, pattern 17.736.00; notification n-7
 connected    6 endpoints
+writer       no
 `},
 		{[]string{"server", "notifications", "list"}, `ID   CREATED               DOMAIN  VERSIONS                       AGENTS FIRST  CLIENTS RELEASED
 n-7  2026-03-04T05:06:07Z  (all)   engine 7.2, pattern 17.736.00  yes           2026-03-04T05:07:37Z

@@ -81,19 +81,24 @@ func (t *tree) commitTargets(s signer) error {
 
 // commit makes the tree's changes visible: it writes the dirty targets
 // roles, a new snapshot when anything changed or resignSnapshot is set,
-// fsyncs, and replaces timestamp.json last. before runs just before the
-// timestamp is replaced (a test hook; nil in production). On error every
-// file written is removed and the published tree is as before.
-func (t *tree) commit(s signer, resignSnapshot bool, before func() error) error {
+// fsyncs, signs the new timestamp and replaces timestamp.json last.
+// before runs with the new timestamp's bytes just before it replaces the
+// old (nil: nothing). On error every file written is removed and the
+// published tree is as before.
+func (t *tree) commit(s signer, resignSnapshot bool, before func(timestamp []byte) error) error {
 	if err := t.commitWrites(s, resignSnapshot); err != nil {
 		return t.abort(err)
 	}
+	data, err := t.signTimestamp(s)
+	if err != nil {
+		return t.abort(err)
+	}
 	if before != nil {
-		if err := before(); err != nil {
+		if err := before(data); err != nil {
 			return t.abort(err)
 		}
 	}
-	if err := t.writeTimestamp(s); err != nil {
+	if err := t.writeTimestamp(data); err != nil {
 		return t.abort(err)
 	}
 	t.written = nil
@@ -139,18 +144,23 @@ func (t *tree) commitWrites(s signer, resignSnapshot bool) error {
 // are durable before the timestamp that references them.
 func (t *tree) syncWritten() error { return t.batch.Sync() }
 
-// writeTimestamp signs a new timestamp and renames it over timestamp.json.
-// Once the rename is done the new state is visible; a failure to fsync
-// the directory after that is kept in t.syncErr rather than returned, as
-// the commit cannot be undone any more.
-func (t *tree) writeTimestamp(s signer) error {
+// signTimestamp signs the next timestamp version and returns its bytes.
+func (t *tree) signTimestamp(s signer) ([]byte, error) {
 	ts := t.timestamp
 	ts.Signed.Version++
 	ts.Signed.Expires = s.expires(s.expiry.Timestamp)
 	data, err := signMeta(ts, s.keys[metadata.TIMESTAMP])
 	if err != nil {
-		return fmt.Errorf("timestamp: %w", err)
+		return nil, fmt.Errorf("timestamp: %w", err)
 	}
+	return data, nil
+}
+
+// writeTimestamp renames the signed timestamp over timestamp.json. Once
+// the rename is done the new state is visible; a failure to fsync the
+// directory after that is kept in t.syncErr rather than returned, as the
+// commit cannot be undone any more.
+func (t *tree) writeTimestamp(data []byte) error {
 	var b atomicfile.Batch
 	if err := b.WriteFile(filepath.Join(t.l.metadataDir(), timestampFile), data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", timestampFile, err)

@@ -85,6 +85,12 @@ func loadKey(name string) (*signingKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read key: %w", err)
 	}
+	return parseKey(name, data)
+}
+
+// parseKey reads the PEM of a key written by saveKey; name says where it
+// came from.
+func parseKey(name string, data []byte) (*signingKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("read key %s: no PEM PRIVATE KEY block", name)
@@ -104,10 +110,19 @@ func loadKey(name string) (*signingKey, error) {
 // key IDs that the current root (or, for bins, the targets delegation)
 // authorises, so that a mixed-up keys directory is caught before anything
 // is signed.
-func loadOnlineKeys(l layout, root *metadata.RootType, bins *metadata.SuccinctRoles) (map[string]*signingKey, error) {
+func loadOnlineKeys(l layout, root *metadata.RootType, bins *metadata.SuccinctRoles, source func(string) ([]byte, error)) (map[string]*signingKey, error) {
 	keys := map[string]*signingKey{}
 	for _, role := range onlineRoles {
-		k, err := loadKey(l.keyFile(role))
+		var k *signingKey
+		var err error
+		if source == nil {
+			k, err = loadKey(l.keyFile(role))
+		} else {
+			var pem []byte
+			if pem, err = source(role); err == nil {
+				k, err = parseKey(role+" key", pem)
+			}
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("load %s key: %w (publishing needs it)", role, err)
 		}

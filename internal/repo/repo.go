@@ -27,6 +27,33 @@ type Options struct {
 	// (File.Path) into the repository, with its path, the bytes copied so
 	// far and its size (for progress bars).
 	Progress func(file string, done, total int64)
+	// Keys, if set, returns the PEM of an online role's private key
+	// ("targets", "snapshot", "timestamp", "bins") instead of reading
+	// DIR/keys/ROLE.pem (the management server keeps them sealed in its
+	// database). An error wrapping os.ErrNotExist says it has none.
+	Keys func(role string) ([]byte, error)
+	// Commit, if set, is called by every publish and refresh once each
+	// new file is written and synced and the new timestamp is signed,
+	// just before timestamp.json is replaced. An error abandons the
+	// commit: the files written are removed and the published tree is as
+	// it was. The management server records the new state in its
+	// database here, so that no state is served that the database does
+	// not hold.
+	Commit func(ctx context.Context, c Commit) error
+}
+
+// Commit is a new state of the repository, about to be made visible.
+type Commit struct {
+	// Previous and Timestamp are the timestamp versions before and after
+	// (Timestamp = Previous+1).
+	Previous, Timestamp int64
+	// TimestampJSON is the new timestamp.json, byte for byte.
+	TimestampJSON []byte
+	// Files are the files the commit adds to the published tree, by
+	// slash-separated path relative to it ("metadata/4.snapshot.json",
+	// "targets/..."); a content-addressed target that was already there
+	// is not among them.
+	Files map[string][]byte
 }
 
 // InitOptions are the options of Init.
@@ -46,6 +73,8 @@ type Repo struct {
 	now      func() time.Time
 	log      *slog.Logger
 	progress func(file string, done, total int64)
+	keySrc   func(role string) ([]byte, error)
+	onCommit func(ctx context.Context, c Commit) error
 
 	mu   sync.Mutex             // serialises writers within the process
 	keys map[string]*signingKey // online keys, loaded by the first writer
@@ -63,7 +92,8 @@ func newRepo(dir string, s Settings, o Options) (*Repo, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Repo{l: layout{dir: dir, kind: s.Kind}, settings: s, now: o.Now, log: log, progress: o.Progress}, nil
+	return &Repo{l: layout{dir: dir, kind: s.Kind}, settings: s, now: o.Now, log: log, progress: o.Progress,
+		keySrc: o.Keys, onCommit: o.Commit}, nil
 }
 
 // Open opens the repository in dir. It reads the settings and checks that
@@ -109,6 +139,7 @@ func (r *Repo) TrustedRoot() ([]byte, error) {
 
 // writeOp is the state of one publish or refresh, under the lock.
 type writeOp struct {
+	ctx    context.Context
 	tree   *tree
 	state  *privateState
 	signer signer
@@ -143,7 +174,7 @@ func (r *Repo) write(ctx context.Context, now time.Time, fn func(op *writeOp) er
 	if err != nil {
 		return err
 	}
-	op := &writeOp{tree: t, state: st, signer: signer{keys: r.keys, expiry: r.settings.Expiry, now: now}}
+	op := &writeOp{ctx: ctx, tree: t, state: st, signer: signer{keys: r.keys, expiry: r.settings.Expiry, now: now}}
 	if err := fn(op); err != nil {
 		return err
 	}
@@ -175,7 +206,7 @@ func (r *Repo) loadKeys(t *tree) error {
 	if r.keys != nil {
 		return nil
 	}
-	keys, err := loadOnlineKeys(r.l, &t.root.Signed, t.succinct())
+	keys, err := loadOnlineKeys(r.l, &t.root.Signed, t.succinct(), r.keySrc)
 	if err != nil {
 		return err
 	}
@@ -183,9 +214,34 @@ func (r *Repo) loadKeys(t *tree) error {
 	return nil
 }
 
-// commit commits op's tree, running the test hook if set.
+// commit commits op's tree, running the test hook and Options.Commit if
+// set.
 func (r *Repo) commit(op *writeOp, resignSnapshot bool) error {
-	return op.tree.commit(op.signer, resignSnapshot, r.beforeTimestamp)
+	t := op.tree
+	return t.commit(op.signer, resignSnapshot, func(ts []byte) error {
+		if r.beforeTimestamp != nil {
+			if err := r.beforeTimestamp(); err != nil {
+				return err
+			}
+		}
+		if r.onCommit == nil {
+			return nil
+		}
+		c := Commit{Timestamp: t.timestamp.Signed.Version, Previous: t.timestamp.Signed.Version - 1,
+			TimestampJSON: ts, Files: map[string][]byte{}}
+		for _, name := range t.written {
+			rel, err := filepath.Rel(r.l.published(), name)
+			if err != nil {
+				return fmt.Errorf("commit: %w", err)
+			}
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return fmt.Errorf("commit: %w", err)
+			}
+			c.Files[filepath.ToSlash(rel)] = b
+		}
+		return r.onCommit(op.ctx, c)
+	})
 }
 
 // dirIsEmpty reports whether dir is missing or an empty directory.

@@ -10,8 +10,14 @@ import (
 )
 
 // handleSync copies the origin now and answers with the outcome (502 when
-// the copy failed).
+// the copy failed). A process that is not the writer also asks the
+// writer to sync (only the writer records and deploys what it synced).
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
+	if s.cl != nil && s.site.Writer() == nil {
+		if err := s.cl.Signal(r.Context(), sigSync); err != nil {
+			s.log.Warn("ask the writer to sync", "err", err)
+		}
+	}
 	res, err := s.sync.Sync(r.Context())
 	if err != nil {
 		writeError(w, s.log, r, errorf(http.StatusBadGateway, "sync: %v", err), true)
@@ -234,5 +240,6 @@ func (s *Server) handleServerStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.Status{URL: s.cfg.URL, Fingerprint: s.fp.String(), VendorRootSHA256: trust.RootSHA256(s.vendorRoot), Origin: s.cfg.Origin,
-		Database: redactDSN(s.cfg.DSN(s.dir)), Site: st, LastSync: s.sync.Last(), Syncing: s.sync.Progress(), Connected: s.connectedCount()})
+		Database: redactDSN(s.cfg.DSN(s.dir)), Site: st, LastSync: s.sync.Last(), Syncing: s.sync.Progress(), Connected: s.connectedCount(),
+		Writer: s.cl == nil || s.site.Writer() != nil})
 }

@@ -98,6 +98,20 @@ type Config struct {
 	// back, as reconnecting rather than offline, unless it disconnected
 	// from this process since it started (default 30s).
 	ReconnectGrace Duration `json:"reconnect_grace,omitempty"`
+	// KeySecret is the file holding the key secret under which the site
+	// repository's online keys are sealed in a PostgreSQL database shared
+	// by several server processes (default "key-secret"; the first server
+	// on PostgreSQL writes it, `cascade server join --key-secret` copies
+	// it). Unused on SQLite.
+	KeySecret string `json:"key_secret,omitempty"`
+	// WriterPoll is how often a server process that is not the writer
+	// tries to become it (default 2s): the bound on a takeover after the
+	// writer died, with PostgreSQL's release of its lock.
+	WriterPoll Duration `json:"writer_poll,omitempty"`
+	// FollowInterval is how often a process that is not the writer checks
+	// the database for a new site version, besides being told of one by
+	// the writer (default 10s).
+	FollowInterval Duration `json:"follow_interval,omitempty"`
 	// Limits bound what one client can make the server do
 	// (docs/security.md, "Limits of the API").
 	Limits Limits `json:"limits"`
@@ -121,6 +135,8 @@ const (
 	contentDir     = "content"      // served tree: content/vendor/...
 	vendorRootFile = "vendor-root.json"
 	tlsDir         = "tls"
+	siteTrustDir   = "site-trust" // the materialised site repository's trusted metadata
+	keySecretFile  = "key-secret" // seals the site keys in a shared database
 )
 
 // defaults fills zero fields.
@@ -143,6 +159,11 @@ func (c *Config) defaults() {
 	def(&c.PruneInterval, time.Hour)
 	def(&c.ConsoleIdle, 30*time.Minute)
 	def(&c.ConsoleAbsolute, 12*time.Hour)
+	def(&c.WriterPoll, 2*time.Second)
+	def(&c.FollowInterval, 10*time.Second)
+	if c.KeySecret == "" {
+		c.KeySecret = keySecretFile
+	}
 	c.Limits.defaults()
 	if c.TLSCert == "" && c.TLSKey == "" {
 		c.TLSCert, c.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")

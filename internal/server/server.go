@@ -13,6 +13,9 @@
 // SQLite by default, PostgreSQL for several processes) and in the data
 // directory (Init): server.json, the site repository's keys and tree, the
 // mirrored vendor tree and its trusted metadata, the TLS certificate.
+// Several processes share a PostgreSQL database and nothing else
+// (cluster.go, Join): the database holds the signed site repository, one
+// process (the writer) signs, and the others materialise what it signed.
 package server
 
 import (
@@ -71,10 +74,13 @@ type Server struct {
 	cfg      *Config
 	st       store.Store
 	ownStore bool
-	log      *slog.Logger
-	now      func() time.Time
-	ln       net.Listener
-	dirLock  *filelock.Lock // held while the server uses its SQLite database
+	// cl is the database's side of the site repository and the writer
+	// role (nil for a Store without it: everything as one process).
+	cl      store.Cluster
+	log     *slog.Logger
+	now     func() time.Time
+	ln      net.Listener
+	dirLock *filelock.Lock // held while the server uses its SQLite database
 
 	site    *site
 	sync    *syncer
@@ -132,10 +138,21 @@ func (s *Server) open(ctx context.Context, o Options) error {
 		}
 		s.ownStore = true
 	}
-	rp, err := repo.Open(filepath.Join(s.dir, siteDir), repo.Options{Now: s.now, Logger: s.log})
+	s.site = &site{st: s.st, log: s.log, now: s.now, interval: time.Duration(s.cfg.RefreshInterval),
+		kick: make(chan struct{}, 1), changed: make(chan struct{})}
+	ropts := repo.Options{Now: s.now, Logger: s.log}
+	if cl, ok := store.ClusterOf(s.st); ok {
+		s.cl, s.site.cl = cl, cl
+		ropts.Keys, ropts.Commit = s.keySource, s.site.commitHook
+		if s.site.trust, err = openSiteTrust(s.dir, s.now, s.log); err != nil {
+			return fmt.Errorf("open server: %w", err)
+		}
+	}
+	rp, err := repo.Open(filepath.Join(s.dir, siteDir), ropts)
 	if err != nil {
 		return fmt.Errorf("open server: %w", err)
 	}
+	s.site.repo = rp
 	vt, err := trust.Open(filepath.Join(s.dir, vendorTrustDir), trust.Options{Kind: string(repo.Vendor), Now: s.now, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("open server: vendor trust store: %w", err)
@@ -156,7 +173,48 @@ func (s *Server) open(ctx context.Context, o Options) error {
 	if err := s.wire(rp, vt, o); err != nil {
 		return err
 	}
-	return s.bootstrap(ctx)
+	if err := s.bootstrap(ctx); err != nil {
+		return err
+	}
+	return s.join(ctx)
+}
+
+// join brings the served site repository to the database's newest
+// version and, if no other process is the writer, makes this one it (on
+// SQLite it always is). A process whose copy cannot be brought up to date
+// does not start: it would serve what the others do not.
+func (s *Server) join(ctx context.Context) error {
+	if s.cl == nil {
+		return nil
+	}
+	if err := s.site.Follow(ctx); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	w, ok, err := s.cl.TryWriter(ctx, s.holder())
+	if err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
+	if ok {
+		if err := s.becomeWriter(ctx, w, false); err != nil {
+			return fmt.Errorf("open server: %w", err)
+		}
+	}
+	return nil
+}
+
+// openSiteTrust opens the served site repository's trusted metadata,
+// anchored, the first time, at the repository's first root.
+func openSiteTrust(dir string, now func() time.Time, log *slog.Logger) (*trust.Store, error) {
+	o := trust.Options{Kind: string(repo.Site), Now: now, Logger: log}
+	td := filepath.Join(dir, siteTrustDir)
+	if _, err := os.Stat(td); err == nil {
+		return trust.Open(td, o)
+	}
+	root, err := os.ReadFile(filepath.Join(dir, siteDir, "published", string(repo.Site), "metadata", "1.root.json"))
+	if err != nil {
+		return nil, fmt.Errorf("site trust store: %w", err)
+	}
+	return trust.Init(td, root, o)
 }
 
 // lockSQLite takes the data directory's lock when the database is
@@ -205,7 +263,6 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 	s.limits.defaults()
 	s.enrollLimit = newEnrollLimiter(s.limits, s.now)
 	s.reports = newReportGate(s.limits, s.now)
-	s.site = &site{repo: rp, st: s.st, log: s.log, now: s.now, interval: time.Duration(s.cfg.RefreshInterval)}
 	proxy := http.ProxyFromEnvironment
 	if s.cfg.Proxy != "" {
 		pu, _ := url.Parse(s.cfg.Proxy) // validated with the config
@@ -215,6 +272,10 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 		ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second})
 	s.sync = &syncer{st: s.st, trust: vt, fetcher: fetcher, origin: s.cfg.Origin, dir: filepath.Join(s.dir, contentDir),
 		log: s.log, now: s.now, interval: time.Duration(s.cfg.SyncInterval), retry: o.SyncRetry, kick: make(chan struct{}, 1)}
+	if s.cl != nil {
+		s.sync.writer = func() bool { return s.site.Writer() != nil }
+		s.sync.signal = s.cl.Signal
+	}
 	hub, err := s.newHub()
 	if err != nil {
 		return fmt.Errorf("open server: %w", err)
@@ -255,6 +316,11 @@ func (s *Server) Close() error {
 	var err error
 	if s.view != nil {
 		s.view.close()
+	}
+	if s.site != nil {
+		if w := s.site.Writer(); w != nil {
+			s.site.dropWriter(w)
+		}
 	}
 	for _, h := range []*static.Handler{s.vendorFiles, s.siteFiles} {
 		if h != nil {
@@ -321,6 +387,9 @@ func (s *Server) Run(ctx context.Context) error {
 		{name: "site", run: s.site.Run},
 		{name: "prune", run: s.prune},
 		{name: "notify", run: s.hub.Run},
+	}
+	if s.cl != nil {
+		services = append(services, service{name: "writer", run: s.elect}, service{name: "follow", run: s.follow})
 	}
 	return supervise(ctx, s.log, services)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/sitedoc"
 	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // site keeps the site repository's domain_settings items
@@ -30,14 +31,33 @@ import (
 // the items whose content changed in one commit; Run also reconciles on a
 // schedule (so a publish that failed after the database write is retried)
 // and re-signs the timestamp so it never expires.
+//
+// With a store.Cluster (cluster.go) the database holds the signed states:
+// only the writer signs, and a process that is not the writer asks it to
+// publish and waits for the new state to reach its own copy.
 type site struct {
 	repo     *repo.Repo
 	st       store.Store
 	log      *slog.Logger
 	now      func() time.Time
 	interval time.Duration
+	// cl is the database's side of the site repository; nil: the
+	// repository lives in the data directory only (a test's Store).
+	cl store.Cluster
+	// trust is the served copy's trusted metadata (with cl).
+	trust *trust.Store
+	// publishWait bounds how long a process that is not the writer waits
+	// for the writer to publish a change (default 30s).
+	publishWait time.Duration
+	// kick asks Run to reconcile now.
+	kick chan struct{}
 
-	mu sync.Mutex // one publish at a time in this process
+	mu sync.Mutex // one publish or materialisation at a time in this process
+	// writer is this process's hold on the writer role (nil: another
+	// process writes; always set without cl).
+	writer store.Writer
+	// changed is closed (and replaced) when the served copy changes.
+	changed chan struct{}
 }
 
 // siteCategory is the category of every item the server publishes.
@@ -115,18 +135,51 @@ func deploymentCaps(comps []store.ComponentState) map[string]string {
 
 // Publish signs, in one commit, every item whose published content
 // differs from the database's; items of deleted domains get an empty
-// document. It returns what it published.
+// document. It returns what it published. In a process that is not the
+// writer it asks the writer to, and waits until its own copy holds the
+// documents.
 func (s *site) Publish(ctx context.Context) (api.Published, error) {
 	s.mu.Lock()
+	if s.cl != nil && s.writer == nil {
+		s.mu.Unlock()
+		return s.forward(ctx)
+	}
 	defer s.mu.Unlock()
-	out := api.Published{Items: map[string]string{}}
+	out, items, err := s.pendingLocked(ctx)
+	if err != nil || len(items) == 0 {
+		return out, err
+	}
+	res, err := s.repo.Publish(ctx, items...)
+	if errors.Is(err, store.ErrConflict) && s.cl != nil {
+		// The database moved on without this copy (it was behind):
+		// catch up and publish what is still missing.
+		if _, merr := s.materialiseLocked(ctx); merr != nil {
+			return api.Published{Items: map[string]string{}}, fmt.Errorf("publish site documents: %w", err)
+		}
+		if out, items, err = s.pendingLocked(ctx); err != nil || len(items) == 0 {
+			return out, err
+		}
+		res, err = s.repo.Publish(ctx, items...)
+	}
+	if err != nil {
+		return api.Published{Items: map[string]string{}}, fmt.Errorf("publish site documents: %w", err)
+	}
+	out.Timestamp = res.Timestamp
+	s.log.Info("published site documents", "items", slices.Sorted(maps.Keys(out.Items)), "timestamp", res.Timestamp)
+	return out, nil
+}
+
+// pendingLocked returns the items whose published content differs from
+// the database's, at their next versions (and those versions in out).
+func (s *site) pendingLocked(ctx context.Context) (out api.Published, items []repo.Item, err error) {
+	out = api.Published{Items: map[string]string{}}
 	docs, err := s.documents(ctx)
 	if err != nil {
-		return out, fmt.Errorf("publish site documents: %w", err)
+		return out, nil, fmt.Errorf("publish site documents: %w", err)
 	}
 	idx, err := s.repo.Index(siteCategory)
 	if err != nil {
-		return out, fmt.Errorf("publish site documents: %w", err)
+		return out, nil, fmt.Errorf("publish site documents: %w", err)
 	}
 	empty, _ := json.Marshal(sitedoc.DomainSettings{Settings: json.RawMessage("{}"), Programs: map[string]string{}})
 	for name := range idx.Items {
@@ -134,7 +187,6 @@ func (s *site) Publish(ctx context.Context) (api.Published, error) {
 			docs[name] = siteDoc{sitedoc.SettingsFile, empty} // the domain was deleted
 		}
 	}
-	var items []repo.Item
 	for _, name := range slices.Sorted(maps.Keys(docs)) {
 		d := docs[name]
 		cur, ok := idx.Items[name]
@@ -146,16 +198,107 @@ func (s *site) Publish(ctx context.Context) (api.Published, error) {
 			Files: []repo.File{{Name: d.file, Data: d.data}}})
 		out.Items[name] = v
 	}
-	if len(items) == 0 {
-		return out, nil
+	return out, items, nil
+}
+
+// forward has the writer publish the database's documents and waits, up
+// to publishWait, until this process's copy holds them.
+func (s *site) forward(ctx context.Context) (api.Published, error) {
+	wait := s.publishWait
+	if wait <= 0 {
+		wait = 30 * time.Second
 	}
-	res, err := s.repo.Publish(ctx, items...)
-	if err != nil {
-		return api.Published{Items: map[string]string{}}, fmt.Errorf("publish site documents: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var asked []string
+	var lastAsk time.Time
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		_, err := s.materialiseLocked(ctx)
+		var pending api.Published
+		var items []repo.Item
+		if err == nil {
+			pending, items, err = s.pendingLocked(ctx)
+		}
+		_, ts := s.localTimestamp()
+		s.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			return api.Published{Items: map[string]string{}}, err
+		}
+		if err == nil && len(items) == 0 {
+			out := api.Published{Items: map[string]string{}}
+			if idx, err := s.repo.Index(siteCategory); err == nil && len(asked) > 0 {
+				for _, name := range asked {
+					out.Items[name] = idx.Items[name].Version
+				}
+				out.Timestamp = ts
+			}
+			return out, nil
+		}
+		if asked == nil {
+			asked = slices.Sorted(maps.Keys(pending.Items))
+		}
+		if time.Since(lastAsk) > 5*time.Second { // again, in case the writer changed
+			if err := s.cl.Signal(ctx, sigPublish); err != nil && ctx.Err() == nil {
+				return api.Published{Items: map[string]string{}}, fmt.Errorf("publish site documents: ask the writer: %w", err)
+			}
+			lastAsk = time.Now()
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return api.Published{Items: map[string]string{}}, fmt.Errorf(
+				"publish site documents: the writing server process did not publish them within %s (they are stored; it publishes them at its next reconcile)", wait)
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
 	}
-	out.Timestamp = res.Timestamp
-	s.log.Info("published site documents", "items", slices.Sorted(maps.Keys(out.Items)), "timestamp", res.Timestamp)
-	return out, nil
+}
+
+// Follow brings the served copy to the database's newest version unless
+// this process is the writer (whose copy is the newest).
+func (s *site) Follow(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cl == nil || s.writer != nil {
+		return nil
+	}
+	ok, err := s.materialiseLocked(ctx)
+	if ok && err == nil {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+	return err
+}
+
+// Writer returns this process's hold on the writer role, or nil.
+func (s *site) Writer() store.Writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writer
+}
+
+// dropWriter gives the hold w up.
+func (s *site) dropWriter(w store.Writer) {
+	s.mu.Lock()
+	if s.writer == w {
+		s.writer = nil
+	}
+	s.mu.Unlock()
+	if err := w.Release(); err != nil {
+		s.log.Warn("release the writer role", "err", err)
+	}
+}
+
+// Kick asks Run to reconcile as soon as it can.
+func (s *site) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // published reports whether version ver of item name holds exactly d: its
@@ -180,32 +323,50 @@ func nextVersion(cur string, exists bool) string {
 	return strconv.FormatUint(n+1, 10)
 }
 
-// Refresh re-signs the timestamp (and any role near expiry).
+// Refresh re-signs the timestamp (and any role near expiry); only the
+// writer does.
 func (s *site) Refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cl != nil && s.writer == nil {
+		return nil
+	}
 	if _, err := s.repo.Refresh(ctx, s.now()); err != nil {
 		return fmt.Errorf("refresh site repository: %w", err)
 	}
 	return nil
 }
 
-// Run reconciles and refreshes at once, then every interval, until ctx is
-// cancelled. Failures are logged and retried at the next tick.
+// Run reconciles and refreshes at once, then every interval and when
+// kicked (a process that is not the writer leaves both to the writer),
+// until ctx is cancelled. Failures are logged and retried at the next
+// tick.
 func (s *site) Run(ctx context.Context) error {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
+	refreshed := time.Time{}
 	for {
-		if _, err := s.Publish(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("site reconcile", "err", err)
-		}
-		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("site refresh", "err", err)
+		if s.cl == nil || s.Writer() != nil {
+			if _, err := s.Publish(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("site reconcile", "err", err)
+			}
+			// A kick reconciles; the timestamp is re-signed on schedule
+			// (and by the first run of a new writer).
+			if time.Since(refreshed) >= s.interval/2 {
+				if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("site refresh", "err", err)
+				} else {
+					refreshed = time.Now()
+				}
+			}
+		} else {
+			refreshed = time.Time{}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.kick:
 		}
 	}
 }

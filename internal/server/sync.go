@@ -37,14 +37,20 @@ type syncer struct {
 	// retry is the delay after a failed sync (default a minute).
 	retry time.Duration
 
-	mu   sync.Mutex // one sync at a time
-	last *api.SyncResult
+	mu sync.Mutex // one sync at a time
 	// kick asks Run for a sync now (buffered: requests coalesce).
 	kick    chan struct{}
 	metrics *metrics // counts runs and failures (nil: none)
+	// writer reports whether this process is the writer, which alone
+	// records and deploys what it synced; the others only mirror (nil:
+	// always the writer).
+	writer func() bool
+	// signal tells the other server processes (nil: none).
+	signal func(ctx context.Context, payload string) error
 
-	pmu  sync.Mutex
-	prog *syncProgress // the running sync's downloads (nil: none running)
+	pmu  sync.Mutex      // guards prog and last, never held during a sync
+	prog *syncProgress   // the running sync's downloads (nil: none running)
+	last *api.SyncResult // the outcome of the last sync (nil before the first)
 }
 
 // syncProgress is what the running sync has downloaded, by target.
@@ -80,7 +86,9 @@ func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
 		s.log.Info("synced from origin", "timestamp", res.Timestamp, "fetched", res.Fetched, "bytes", res.Bytes,
 			"deployed", res.Deployed)
 	}
+	s.pmu.Lock()
 	s.last = &res
+	s.pmu.Unlock()
 	return res, err
 }
 
@@ -96,6 +104,14 @@ func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
 	}
 	for _, e := range m.DeltaErrors {
 		s.log.Warn("sync: delta failed or not recreated, downloaded instead", "error", e)
+	}
+	if s.writer != nil && !s.writer() {
+		return nil // the writer records and deploys
+	}
+	if s.signal != nil && !m.UpToDate {
+		if err := s.signal(ctx, fmt.Sprintf("%s %d", sigVendor, m.Timestamp)); err != nil {
+			s.log.Warn("tell the other server processes about the sync", "err", err)
+		}
 	}
 	idx, err := s.localIndex(ctx, "components")
 	if err != nil {
@@ -160,10 +176,20 @@ func (s *syncer) localIndex(ctx context.Context, cat string) (*index.Index, erro
 	return idx, nil
 }
 
+// vendorTimestamp returns the version of the mirrored vendor timestamp
+// (0 before the first sync).
+func (s *syncer) vendorTimestamp() int64 {
+	v, _, err := s.trust.Versions()
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
 // Last returns the outcome of the last sync, or nil before the first.
 func (s *syncer) Last() *api.SyncResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
 	if s.last == nil {
 		return nil
 	}

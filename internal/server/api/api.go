@@ -379,6 +379,10 @@ type Status struct {
 	// Syncing is the progress of the sync running now (absent when none).
 	Syncing   *SyncProgress `json:"syncing,omitempty"`
 	Connected int           `json:"connected"`
+	// Writer says whether this process is the one that syncs from the
+	// origin, signs the site repository and refreshes its timestamp
+	// (several server processes share a PostgreSQL database; one writes).
+	Writer bool `json:"writer"`
 
 	// VendorRootSHA256 is the hash of the vendor root the server gives
 	// endpoints at enrollment (what --vendor-root-sha256 checks).

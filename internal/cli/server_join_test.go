@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/server"
+	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
+)
+
+// TestServerJoin: `cascade server join` makes a second data directory
+// from the PostgreSQL database of a running server (its origin, the
+// site repository's newest version) and the key secret, and refuses, in
+// one line, a call without its required flags or with the wrong secret.
+func TestServerJoin(t *testing.T) {
+	code, _, stderr := run("server", "join", "--data", t.TempDir())
+	if code == 0 || !strings.Contains(stderr, "--data, --database and --key-secret are required") {
+		t.Fatalf("join without flags: exit %d: %s", code, stderr)
+	}
+	u, err := url.Parse(pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, ok := u.User.Password(); ok { // the CLI refuses a password in a URL
+		t.Setenv("PGPASSWORD", pw)
+		u.User = url.User(u.User.Username())
+	}
+	dsn := u.String()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	originURL := serveOrigin(t, ctx, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	first := filepath.Join(dir, "first")
+	mustRun(t, "server", "init", first, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/", "--database", dsn,
+		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
+	out := &testkit.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- runServerRun(ctx, serverRunOptions{Data: first, Listener: ln}, out) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server run: %v", err)
+		}
+	}()
+	testkit.Eventually(t, 30*time.Second, "the first server's line", func() bool { return strings.Contains(out.String(), "cascade server at") })
+
+	wrong := filepath.Join(dir, "wrong-secret")
+	os.WriteFile(wrong, []byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), 0o600)
+	second := filepath.Join(dir, "second")
+	code, _, stderr = run("server", "join", "--data", second, "--database", dsn, "--key-secret", wrong, "--listen", "127.0.0.1:8444")
+	if code == 0 || !strings.Contains(stderr, "not the one that sealed the site keys") || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+		t.Fatalf("join with the wrong secret: exit %d: %s", code, stderr)
+	}
+	if entries, _ := os.ReadDir(second); len(entries) > 0 {
+		t.Fatalf("a failed join left %d files in %s", len(entries), second)
+	}
+	got := mustRun(t, "server", "join", "--data", second, "--database", dsn, "--key-secret", filepath.Join(first, "key-secret"),
+		"--listen", "127.0.0.1:8444", "--url", "https://127.0.0.1:8444/")
+	for _, want := range []string{"joined the server processes in " + second, "origin:       " + originURL, "fingerprint:  sha256:", "site version: "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("join output lacks %q:\n%s", want, got)
+		}
+	}
+	cfg, err := server.LoadConfig(second)
+	if err != nil || cfg.Origin != originURL || cfg.Database != dsn {
+		t.Fatalf("joined configuration: %+v %v", cfg, err)
+	}
+	a, _ := os.ReadFile(filepath.Join(first, "site", "published", "site", "metadata", "1.root.json"))
+	b, _ := os.ReadFile(filepath.Join(second, "site", "published", "site", "metadata", "1.root.json"))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Fatal("the joined data directory holds another site root")
+	}
+}

@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// On PostgreSQL the writer holds a session advisory lock on a connection
+// of its own: the database releases it the moment that session ends (the
+// process died, its connection broke), and the writer's commits run on
+// that same session, so a process that lost the lock cannot commit. The
+// lock, like the signal channel, is named after the schema
+// (current_schema()), so that databases shared by several sites (or
+// tests) keep them apart.
+const writerLockKey = `hashtextextended('cascade.server.writer:' || coalesce(current_schema(), ''), 0)`
+
+// writerPing is how often the writer checks its session; a failed check
+// ends its hold (Lost), well before another process can take over.
+const writerPing = 2 * time.Second
+
+type pgWriter struct {
+	s      *sqlStore
+	holder string
+	mu     sync.Mutex // one use of conn at a time
+	conn   *sql.Conn
+	lost   chan struct{}
+	once   sync.Once
+	stop   chan struct{}
+}
+
+func (s *sqlStore) tryPostgresWriter(ctx context.Context, holder string) (Writer, bool, error) {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("take the writer lock: %w", translate(err))
+	}
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(`+writerLockKey+`)`).Scan(&ok); err != nil {
+		conn.Close()
+		return nil, false, fmt.Errorf("take the writer lock: %w", translate(err))
+	}
+	if !ok {
+		conn.Close()
+		return nil, false, nil
+	}
+	// A writer cut off by the network holds the lock until the database
+	// notices: keepalives bound that to about 11 s (on TCP connections).
+	for _, set := range []string{"SET tcp_keepalives_idle = 5", "SET tcp_keepalives_interval = 2", "SET tcp_keepalives_count = 3"} {
+		_, _ = conn.ExecContext(ctx, set)
+	}
+	w := &pgWriter{s: s, holder: holder, conn: conn, lost: make(chan struct{}), stop: make(chan struct{})}
+	go w.watch()
+	return w, true, nil
+}
+
+// watch checks the session every writerPing and ends the hold when it
+// fails.
+func (w *pgWriter) watch() {
+	t := time.NewTicker(writerPing)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		ctx, cancel := context.WithTimeout(context.Background(), writerPing)
+		var one int
+		err := w.conn.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+		cancel()
+		w.mu.Unlock()
+		if err != nil {
+			w.end()
+			return
+		}
+	}
+}
+
+// end closes the session (releasing the lock if the database still
+// holds it) and Lost.
+func (w *pgWriter) end() {
+	w.once.Do(func() {
+		close(w.stop)
+		w.conn.Close()
+		close(w.lost)
+	})
+}
+
+func (w *pgWriter) CommitSite(ctx context.Context, c SiteCommit) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.lost:
+		return fmt.Errorf("commit site version %d: %w", c.Version, &dbError{kind: ErrConflict,
+			msg: "this process is no longer the writer"})
+	default:
+	}
+	tx, err := w.conn.BeginTx(ctx, nil)
+	if err != nil {
+		err = translate(err)
+		if errors.Is(err, ErrUnavailable) {
+			go w.end()
+		}
+		return fmt.Errorf("commit site version %d: begin: %w", c.Version, err)
+	}
+	if err := w.s.commitSite(ctx, tx, c, w.holder); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit site version %d: %w", c.Version, translate(err))
+	}
+	// The version is committed: a notice that does not go out is made up
+	// for by the other processes' periodic check (Watch's contract).
+	_ = w.s.Signal(ctx, fmt.Sprintf("site %d", c.Version))
+	return nil
+}
+
+func (w *pgWriter) Lost() <-chan struct{} { return w.lost }
+
+func (w *pgWriter) Release() error {
+	w.mu.Lock()
+	select {
+	case <-w.lost:
+		w.mu.Unlock()
+		return nil
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := w.conn.ExecContext(ctx, `SELECT pg_advisory_unlock(`+writerLockKey+`)`)
+	cancel()
+	w.mu.Unlock()
+	w.end()
+	if err != nil {
+		return fmt.Errorf("release the writer lock: %w", translate(err))
+	}
+	return nil
+}
+
+// channel returns the signal channel of the store's schema.
+func (s *sqlStore) channel(ctx context.Context, q querier) (string, error) {
+	var schema sql.NullString
+	if err := q.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return "", fmt.Errorf("read the current schema: %w", translate(err))
+	}
+	ch := "cascade.server." + schema.String
+	if len(ch) > 63 { // NAMEDATALEN-1
+		sum := sha256.Sum256([]byte(schema.String))
+		ch = "cascade.server." + hex.EncodeToString(sum[:16])
+	}
+	return ch, nil
+}
+
+// Signal implements Cluster.
+func (s *sqlStore) Signal(ctx context.Context, payload string) error {
+	if s.kind == dialectSQLite {
+		return nil
+	}
+	ch, err := s.channel(ctx, s.w)
+	if err != nil {
+		return fmt.Errorf("signal the server processes: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, `SELECT pg_notify($1, $2)`, ch, payload); err != nil {
+		return fmt.Errorf("signal the server processes: %w", translate(err))
+	}
+	return nil
+}
+
+// Watch implements Cluster.
+func (s *sqlStore) Watch(ctx context.Context, fn func(payload string)) error {
+	if s.kind == dialectSQLite {
+		<-ctx.Done()
+		return nil
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("listen for the server processes' signals: %w", translate(err))
+	}
+	defer conn.Close()
+	// The connection carries LISTEN state: it never goes back to the pool
+	// (driver.ErrBadConn discards it; deferred calls run last first).
+	defer conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck
+	ch, err := s.channel(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("listen for the server processes' signals: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `LISTEN "`+strings.ReplaceAll(ch, `"`, `""`)+`"`); err != nil {
+		return fmt.Errorf("listen for the server processes' signals: %w", translate(err))
+	}
+	for {
+		var payload string
+		err := conn.Raw(func(dc any) error {
+			c, ok := dc.(*stdlib.Conn)
+			if !ok {
+				return errors.New("not a pgx connection")
+			}
+			n, err := c.Conn().WaitForNotification(ctx)
+			if err != nil {
+				return err
+			}
+			payload = n.Payload
+			return nil
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("listen for the server processes' signals: %w", translate(err))
+		}
+		fn(payload)
+	}
+}

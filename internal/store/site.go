@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// SiteVersion is one signed state of the site repository as the database
+// holds it: the version and bytes of its timestamp.json. The files it
+// names are site files (Cluster.SiteFile).
+type SiteVersion struct {
+	Version int64
+	// Timestamp is the signed timestamp.json, byte for byte.
+	Timestamp []byte
+	// Writer names the process that committed it.
+	Writer  string
+	Created time.Time
+}
+
+// SiteCommit is a new signed state of the site repository.
+type SiteCommit struct {
+	// Previous is the version it follows; 0 for the first version the
+	// database holds (which may be any version: a repository made before
+	// the database held it).
+	Previous int64
+	// Version is Previous+1 (or any positive version for the first).
+	Version   int64
+	Timestamp []byte
+	// Files are the files of the published tree the state adds, by path
+	// relative to it ("metadata/3.snapshot.json", "targets/..."). Files
+	// are immutable: a path the database holds already keeps its bytes.
+	Files map[string][]byte
+}
+
+// Cluster is what the server processes sharing one database have in
+// common besides the Store: the site repository's signed states and
+// files, small shared values, the choice of the one writer, and signals
+// between the processes. The SQLite and PostgreSQL stores implement it
+// (see ClusterOf).
+type Cluster interface {
+	// SiteHead returns the newest site version; ErrNotFound if there is
+	// none yet.
+	SiteHead(ctx context.Context) (SiteVersion, error)
+	// SiteFile returns a site file by path; ErrNotFound if unknown.
+	SiteFile(ctx context.Context, path string) ([]byte, error)
+	// Shared returns a shared value; ErrNotFound if unset.
+	Shared(ctx context.Context, name string) ([]byte, error)
+	// PutShared sets a shared value; with keep, a value already set is
+	// left as it is (and no error is returned).
+	PutShared(ctx context.Context, name string, data []byte, keep bool) error
+	// TryWriter makes this process the writer if no other process is:
+	// ok is false when another one is. On SQLite the one process always
+	// is. The Writer is held until Release or until Lost is closed.
+	TryWriter(ctx context.Context, holder string) (w Writer, ok bool, err error)
+	// Signal sends payload to every process's Watch (this one's too).
+	// On SQLite it does nothing: there are no other processes.
+	Signal(ctx context.Context, payload string) error
+	// Watch calls fn with each payload signalled until ctx is done or the
+	// connection that listens fails (an error: call it again; signals sent
+	// in between are lost, so callers also check on a schedule). On
+	// SQLite it waits for ctx.
+	Watch(ctx context.Context, fn func(payload string)) error
+}
+
+// Writer is the right to do the work that must happen once among the
+// server processes; see Cluster.TryWriter.
+type Writer interface {
+	// CommitSite records a new site version and its files in one
+	// transaction. A version that does not follow the newest one is
+	// ErrConflict (another writer committed it: this one is stale or its
+	// copy is behind); a writer that lost its lock cannot commit at all.
+	CommitSite(ctx context.Context, c SiteCommit) error
+	// Lost is closed when the writer's hold ended: its database session
+	// failed (another process may be the writer now) or Release was
+	// called.
+	Lost() <-chan struct{}
+	// Release gives the writer's hold up.
+	Release() error
+}
+
+// ClusterOf returns st's Cluster, or false for a Store without one (a
+// test double).
+func ClusterOf(st Store) (Cluster, bool) {
+	c, ok := st.(Cluster)
+	return c, ok
+}
+
+// SiteHead implements Cluster.
+func (s *sqlStore) SiteHead(ctx context.Context) (SiteVersion, error) {
+	var v SiteVersion
+	err := s.r.QueryRowContext(ctx, `SELECT version, timestamp_json, writer, created_at FROM site_versions
+		ORDER BY version DESC LIMIT 1`).Scan(&v.Version, &v.Timestamp, &v.Writer, timeCol{&v.Created})
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("read the newest site version: %w", ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("read the newest site version: %w", translate(err))
+	}
+	return v, nil
+}
+
+// SiteFile implements Cluster.
+func (s *sqlStore) SiteFile(ctx context.Context, path string) ([]byte, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT data FROM site_files WHERE path = ?`), path).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read site file %s: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read site file %s: %w", path, translate(err))
+	}
+	return b, nil
+}
+
+// Shared implements Cluster.
+func (s *sqlStore) Shared(ctx context.Context, name string) ([]byte, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT data FROM server_shared WHERE name = ?`), name).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read shared %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read shared %s: %w", name, translate(err))
+	}
+	return b, nil
+}
+
+// PutShared implements Cluster.
+func (s *sqlStore) PutShared(ctx context.Context, name string, data []byte, keep bool) error {
+	q := `INSERT INTO server_shared (name, data, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`
+	if keep {
+		q = `INSERT INTO server_shared (name, data, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	if _, err := s.w.ExecContext(ctx, s.q(q), name, data, s.t(s.now())); err != nil {
+		return fmt.Errorf("write shared %s: %w", name, translate(err))
+	}
+	return nil
+}
+
+// commitSite records c in tx (see Writer.CommitSite).
+func (s *sqlStore) commitSite(ctx context.Context, tx *sql.Tx, c SiteCommit, holder string) error {
+	op := fmt.Sprintf("commit site version %d", c.Version)
+	if c.Version <= 0 || len(c.Timestamp) == 0 || (c.Previous != 0 && c.Version != c.Previous+1) {
+		return fmt.Errorf("%s: %w: version %d cannot follow %d", op, ErrInvalid, c.Version, c.Previous)
+	}
+	var head sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM site_versions`).Scan(&head); err != nil {
+		return fmt.Errorf("%s: %w", op, translate(err))
+	}
+	if head.Int64 != c.Previous {
+		return fmt.Errorf("%s: %w", op, &dbError{kind: ErrConflict, msg: fmt.Sprintf(
+			"the database's newest site version is %d, not %d: another writer committed it", head.Int64, c.Previous)})
+	}
+	now := s.t(s.now())
+	for p, data := range c.Files {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO site_files (path, data, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (path) DO NOTHING`), p, data, now); err != nil {
+			return fmt.Errorf("%s: file %s: %w", op, p, translate(err))
+		}
+	}
+	var prev any
+	if c.Previous != 0 {
+		prev = c.Previous
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO site_versions (version, previous, timestamp_json, writer, created_at)
+		VALUES (?, ?, ?, ?, ?)`), c.Version, prev, c.Timestamp, holder, now); err != nil {
+		err = translate(err)
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) {
+			return fmt.Errorf("%s: %w", op, &dbError{kind: ErrConflict, msg: "another writer committed a site version first", cause: DriverError(err)})
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// sqliteWriter is the writer on SQLite: the one server process.
+type sqliteWriter struct {
+	s      *sqlStore
+	holder string
+	lost   chan struct{}
+	once   sync.Once
+}
+
+func (w *sqliteWriter) CommitSite(ctx context.Context, c SiteCommit) error {
+	return w.s.tx(ctx, func(tx *sql.Tx) error { return w.s.commitSite(ctx, tx, c, w.holder) })
+}
+
+func (w *sqliteWriter) Lost() <-chan struct{} { return w.lost }
+
+func (w *sqliteWriter) Release() error {
+	w.once.Do(func() { close(w.lost) })
+	return nil
+}
+
+// TryWriter implements Cluster.
+func (s *sqlStore) TryWriter(ctx context.Context, holder string) (Writer, bool, error) {
+	if s.kind == dialectSQLite {
+		return &sqliteWriter{s: s, holder: holder, lost: make(chan struct{})}, true, nil
+	}
+	return s.tryPostgresWriter(ctx, holder)
+}

@@ -1,0 +1,204 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cascade-update/cascade/internal/store"
+	"github.com/cascade-update/cascade/internal/testkit"
+	"github.com/cascade-update/cascade/internal/testkit/pgtest"
+)
+
+func cluster(t *testing.T, st store.Store) store.Cluster {
+	t.Helper()
+	c, ok := store.ClusterOf(st)
+	if !ok {
+		t.Fatal("the store is not a Cluster")
+	}
+	return c
+}
+
+// TestSiteVersionChain: on both databases, site versions form one chain:
+// the first may be any version, each next one must follow the newest
+// (neither repeat, skip nor go back), and a commit that does not follow
+// leaves nothing behind (not its files either).
+func TestSiteVersionChain(t *testing.T) {
+	for name, open := range map[string]func(testing.TB, func() time.Time) store.Store{
+		"sqlite": openSQLite, "postgres": openPostgres,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			c := cluster(t, open(t, time.Now))
+			if _, err := c.SiteHead(ctx); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("head of an empty database: %v", err)
+			}
+			w, ok, err := c.TryWriter(ctx, "test")
+			if err != nil || !ok {
+				t.Fatalf("TryWriter: %v %v", ok, err)
+			}
+			defer w.Release()
+			commit := func(prev, v int64, file string) error {
+				return w.CommitSite(ctx, store.SiteCommit{Previous: prev, Version: v, Timestamp: []byte{byte(v)},
+					Files: map[string][]byte{file: []byte(file)}})
+			}
+			if err := commit(0, 7, "metadata/7.snapshot.json"); err != nil {
+				t.Fatal(err)
+			}
+			if err := commit(7, 8, "metadata/8.snapshot.json"); err != nil {
+				t.Fatal(err)
+			}
+			for _, bad := range []struct {
+				prev, v int64
+				want    error
+			}{
+				{7, 8, store.ErrConflict},  // repeats 8
+				{0, 9, store.ErrConflict},  // a second first version
+				{0, 3, store.ErrConflict},  // backwards
+				{8, 10, store.ErrInvalid},  // skips 9
+				{9, 10, store.ErrConflict}, // follows a version that does not exist
+				{6, 7, store.ErrConflict},  // backwards, following
+			} {
+				err := commit(bad.prev, bad.v, "metadata/bad.json")
+				if !errors.Is(err, bad.want) {
+					t.Errorf("commit %d after %d: %v, want %v", bad.v, bad.prev, err, bad.want)
+				}
+			}
+			if _, err := c.SiteFile(ctx, "metadata/bad.json"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a refused commit's file: %v, want not found", err)
+			}
+			head, err := c.SiteHead(ctx)
+			if err != nil || head.Version != 8 || string(head.Timestamp) != "\x08" || head.Writer != "test" {
+				t.Fatalf("head: %+v %v", head, err)
+			}
+			if b, err := c.SiteFile(ctx, "metadata/7.snapshot.json"); err != nil || string(b) != "metadata/7.snapshot.json" {
+				t.Fatalf("file: %q %v", b, err)
+			}
+			if err := c.PutShared(ctx, "a", []byte("1"), true); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.PutShared(ctx, "a", []byte("2"), true); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := c.Shared(ctx, "a"); err != nil || string(b) != "1" {
+				t.Fatalf("kept shared value: %q %v", b, err)
+			}
+			if err := c.PutShared(ctx, "a", []byte("3"), false); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := c.Shared(ctx, "a"); err != nil || string(b) != "3" {
+				t.Fatalf("replaced shared value: %q %v", b, err)
+			}
+		})
+	}
+}
+
+// TestPostgresOneWriter: of two stores on one schema only one is the
+// writer; a writer whose session dies loses its hold (Lost), cannot
+// commit, and the other takes over; a writer released hands over at once.
+// Signals reach every watcher of the schema and no other schema's.
+func TestPostgresOneWriter(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	a, b := cluster(t, openDSN(t, dsn, time.Now)), cluster(t, openDSN(t, dsn, time.Now))
+	other := cluster(t, openPostgres(t, time.Now))
+
+	wa, ok, err := a.TryWriter(ctx, "a")
+	if err != nil || !ok {
+		t.Fatalf("a: %v %v", ok, err)
+	}
+	if _, ok, err := b.TryWriter(ctx, "b"); err != nil || ok {
+		t.Fatalf("b while a writes: %v %v", ok, err)
+	}
+	wo, ok, err := other.TryWriter(ctx, "other")
+	if err != nil || !ok {
+		t.Fatalf("another schema's writer: %v %v", ok, err)
+	}
+	defer wo.Release()
+	if err := wa.CommitSite(ctx, store.SiteCommit{Version: 1, Timestamp: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+
+	got := make(chan string, 10)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { done <- b.Watch(wctx, func(p string) { got <- p }) }()
+	go func() { done <- other.Watch(wctx, func(p string) { got <- "other: " + p }) }()
+	testkit.Eventually(t, 10*time.Second, "a signal reaches the other process", func() bool {
+		a.Signal(ctx, "ping")
+		select {
+		case p := <-got:
+			if p != "ping" {
+				t.Fatalf("signal: %q", p)
+			}
+			return true
+		case <-time.After(100 * time.Millisecond):
+			return false
+		}
+	})
+
+	// Kill a's session from outside, as a crash or a network cut would.
+	killWriterSessions(t, dsn)
+	select {
+	case <-wa.Lost():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the writer did not notice that its session ended")
+	}
+	err = wa.CommitSite(ctx, store.SiteCommit{Previous: 1, Version: 2, Timestamp: []byte("2")})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a stale writer's commit: %v, want conflict", err)
+	}
+	var wb store.Writer
+	testkit.Eventually(t, 10*time.Second, "b becomes the writer", func() bool {
+		wb, ok, err = b.TryWriter(ctx, "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	})
+	if err := wb.CommitSite(ctx, store.SiteCommit{Previous: 1, Version: 2, Timestamp: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wb.Release(); err != nil {
+		t.Fatal(err)
+	}
+	wa2, ok, err := a.TryWriter(ctx, "a")
+	if err != nil || !ok {
+		t.Fatalf("a after b released: %v %v", ok, err)
+	}
+	wa2.Release()
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(got) > 0 {
+		if p := <-got; p != "ping" && p != "site 2" {
+			t.Fatalf("unexpected signal %q (another schema's?)", p)
+		}
+	}
+}
+
+// killWriterSessions terminates the sessions holding an advisory lock in
+// dsn's database (the schema's writer).
+func killWriterSessions(t *testing.T, dsn string) {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.ExecContext(context.Background(), `WITH k AS (SELECT hashtextextended('cascade.server.writer:' || current_schema(), 0) AS key)
+		SELECT pg_terminate_backend(pid) FROM pg_locks, k WHERE locktype = 'advisory' AND granted
+		AND objid = (key & 4294967295)::oid AND classid = ((key >> 32) & 4294967295)::oid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("terminated %d writer sessions, want 1", n)
+	}
+}
