@@ -56,6 +56,7 @@ var (
 			"serve (the hostile source among them)",
 		"bench/agent":         "benchmark: publishes the origin it serves",
 		"bench/fanout":        "benchmark: publishes the origin of its world",
+		"bench/console":       "benchmark: times the console pages of a real server (internal/server)",
 		"scripts/screenshots": "runs the demo site (internal/demo) to photograph its console",
 	}
 )

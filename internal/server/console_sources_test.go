@@ -36,32 +36,6 @@ func (b *browser) choose(sel, value string) {
 	}
 }
 
-// poll waits until a JavaScript expression is true in the page.
-func (b *browser) poll(what, expr string) {
-	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-		b.t.Fatalf("waiting for %s (%s): %v", what, expr, err)
-	}
-}
-
-// submit clicks sel, which posts a form, and waits for the page the
-// server answers (the mark set in the page before the click is gone).
-func (b *browser) submit(what, sel string) {
-	b.t.Helper()
-	b.submitBy(what, chromedp.Click(chromedp.CSS(sel)))
-}
-
-// submitBy is submit with the action that posts the form.
-func (b *browser) submitBy(what string, act chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	eval[bool](b, `window.cascadeOldPage = true`)
-	b.run(what, act)
-	testkit.Eventually(b.t, 30*time.Second, what+": the page answered", func() bool {
-		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.cascadeOldPage === undefined && document.readyState === "complete"`))
-		return err == nil && ok
-	})
-}
-
 // sourceRows are the rows of the page's list: "addresses source".
 func (b *browser) sourceRows() []string {
 	b.t.Helper()
