@@ -14,7 +14,7 @@ import (
 // writer to sync (only the writer records and deploys what it synced).
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	if s.cl != nil && s.site.Writer() == nil {
-		if err := s.cl.Signal(r.Context(), sigSync); err != nil {
+		if err := s.st.Signal(r.Context(), store.TopicServer, sigSync); err != nil {
 			s.log.Warn("ask the writer to sync", "err", err)
 		}
 	}

@@ -46,7 +46,7 @@ const (
 // (the root key stays with the operator).
 var siteKeyRoles = []string{"targets", "snapshot", "timestamp", "bins"}
 
-// Signals between the processes (store.Cluster.Signal).
+// Signals between the processes (store.Signals, topic store.TopicServer).
 const (
 	sigSite    = "site"    // "site N": version N was committed
 	sigVendor  = "vendor"  // "vendor N": the writer mirrored vendor timestamp N
@@ -379,7 +379,7 @@ func (s *Server) follow(ctx context.Context) error {
 	kick := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
-			err := s.cl.Watch(ctx, func(p string) {
+			err := s.st.Listen(ctx, store.TopicServer, func(p string) {
 				name, arg, _ := strings.Cut(p, " ")
 				writer := s.site.Writer() != nil
 				switch {
@@ -398,6 +398,9 @@ func (s *Server) follow(ctx context.Context) error {
 					s.sync.Kick()
 				}
 			})
+			if errors.Is(err, errors.ErrUnsupported) {
+				return // one process (SQLite): nobody to listen to
+			}
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("listening for the other server processes", "err", err)
 				t := time.NewTimer(time.Second)

@@ -274,7 +274,7 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 		log: s.log, now: s.now, interval: time.Duration(s.cfg.SyncInterval), retry: o.SyncRetry, kick: make(chan struct{}, 1)}
 	if s.cl != nil {
 		s.sync.writer = func() bool { return s.site.Writer() != nil }
-		s.sync.signal = s.cl.Signal
+		s.sync.signal = func(ctx context.Context, p string) error { return s.st.Signal(ctx, store.TopicServer, p) }
 	}
 	hub, err := s.newHub()
 	if err != nil {

@@ -240,7 +240,7 @@ func (s *site) forward(ctx context.Context) (api.Published, error) {
 			asked = slices.Sorted(maps.Keys(pending.Items))
 		}
 		if time.Since(lastAsk) > 5*time.Second { // again, in case the writer changed
-			if err := s.cl.Signal(ctx, sigPublish); err != nil && ctx.Err() == nil {
+			if err := s.st.Signal(ctx, store.TopicServer, sigPublish); err != nil && ctx.Err() == nil {
 				return api.Published{Items: map[string]string{}}, fmt.Errorf("publish site documents: ask the writer: %w", err)
 			}
 			lastAsk = time.Now()

@@ -2,17 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // On PostgreSQL the writer holds a session advisory lock on a connection
@@ -121,8 +115,8 @@ func (w *pgWriter) CommitSite(ctx context.Context, c SiteCommit) error {
 		return fmt.Errorf("commit site version %d: %w", c.Version, translate(err))
 	}
 	// The version is committed: a notice that does not go out is made up
-	// for by the other processes' periodic check (Watch's contract).
-	_ = w.s.Signal(ctx, fmt.Sprintf("site %d", c.Version))
+	// for by the other processes' periodic check (Listen's contract).
+	_ = w.s.Signal(ctx, TopicServer, fmt.Sprintf("site %d", c.Version))
 	return nil
 }
 
@@ -145,78 +139,4 @@ func (w *pgWriter) Release() error {
 		return fmt.Errorf("release the writer lock: %w", translate(err))
 	}
 	return nil
-}
-
-// channel returns the signal channel of the store's schema.
-func (s *sqlStore) channel(ctx context.Context, q querier) (string, error) {
-	var schema sql.NullString
-	if err := q.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
-		return "", fmt.Errorf("read the current schema: %w", translate(err))
-	}
-	ch := "cascade.server." + schema.String
-	if len(ch) > 63 { // NAMEDATALEN-1
-		sum := sha256.Sum256([]byte(schema.String))
-		ch = "cascade.server." + hex.EncodeToString(sum[:16])
-	}
-	return ch, nil
-}
-
-// Signal implements Cluster.
-func (s *sqlStore) Signal(ctx context.Context, payload string) error {
-	if s.kind == dialectSQLite {
-		return nil
-	}
-	ch, err := s.channel(ctx, s.w)
-	if err != nil {
-		return fmt.Errorf("signal the server processes: %w", err)
-	}
-	if _, err := s.w.ExecContext(ctx, `SELECT pg_notify($1, $2)`, ch, payload); err != nil {
-		return fmt.Errorf("signal the server processes: %w", translate(err))
-	}
-	return nil
-}
-
-// Watch implements Cluster.
-func (s *sqlStore) Watch(ctx context.Context, fn func(payload string)) error {
-	if s.kind == dialectSQLite {
-		<-ctx.Done()
-		return nil
-	}
-	conn, err := s.w.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("listen for the server processes' signals: %w", translate(err))
-	}
-	defer conn.Close()
-	// The connection carries LISTEN state: it never goes back to the pool
-	// (driver.ErrBadConn discards it; deferred calls run last first).
-	defer conn.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck
-	ch, err := s.channel(ctx, conn)
-	if err != nil {
-		return fmt.Errorf("listen for the server processes' signals: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, `LISTEN "`+strings.ReplaceAll(ch, `"`, `""`)+`"`); err != nil {
-		return fmt.Errorf("listen for the server processes' signals: %w", translate(err))
-	}
-	for {
-		var payload string
-		err := conn.Raw(func(dc any) error {
-			c, ok := dc.(*stdlib.Conn)
-			if !ok {
-				return errors.New("not a pgx connection")
-			}
-			n, err := c.Conn().WaitForNotification(ctx)
-			if err != nil {
-				return err
-			}
-			payload = n.Payload
-			return nil
-		})
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("listen for the server processes' signals: %w", translate(err))
-		}
-		fn(payload)
-	}
 }

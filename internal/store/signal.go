@@ -28,12 +28,22 @@ type Signals interface {
 	// fn runs on Listen's goroutine. On SQLite it returns an error
 	// wrapping errors.ErrUnsupported at once.
 	Listen(ctx context.Context, topic string, fn func(payload string)) error
+	// Signal sends payload on topic to every process listening, this one
+	// included, outside any transaction. On SQLite it does nothing: there
+	// are no other processes.
+	Signal(ctx context.Context, topic, payload string) error
 }
 
 // TopicNotifications is the topic of the signals the store sends when
 // a notification is created ("created ID") and when its clients are
 // released ("released ID"), with the transaction doing it.
 const TopicNotifications = "notifications"
+
+// TopicServer is the topic of the signals the server processes send each
+// other about the site repository and the writer's work: "site N" (the
+// writer committed site version N), "vendor N" (it synced the vendor
+// timestamp N), "publish" and "sync" (another process asks the writer).
+const TopicServer = "server"
 
 // channelSQL is the SQL expression of topic's PostgreSQL channel:
 // "cascade_TOPIC_SCHEMA", with the md5 of the schema when that is longer
@@ -59,6 +69,17 @@ func (s *sqlStore) signal(ctx context.Context, tx *sql.Tx, topic, payload string
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_notify(`+channelSQL(topic)+`, $1)`, payload)
 	return err
+}
+
+// Signal implements Signals.
+func (s *sqlStore) Signal(ctx context.Context, topic, payload string) error {
+	if s.kind != dialectPostgres {
+		return nil
+	}
+	if _, err := s.w.ExecContext(ctx, `SELECT pg_notify(`+channelSQL(topic)+`, $1)`, payload); err != nil {
+		return fail("signal "+topic, err)
+	}
+	return nil
 }
 
 // Listen implements Signals. The connection is taken from the pool for

@@ -38,8 +38,8 @@ type SiteCommit struct {
 
 // Cluster is what the server processes sharing one database have in
 // common besides the Store: the site repository's signed states and
-// files, small shared values, the choice of the one writer, and signals
-// between the processes. The SQLite and PostgreSQL stores implement it
+// files, small shared values and the choice of the one writer (signals
+// between the processes are the Store's Signals, TopicServer). The SQLite and PostgreSQL stores implement it
 // (see ClusterOf).
 type Cluster interface {
 	// SiteHead returns the newest site version; ErrNotFound if there is
@@ -56,14 +56,6 @@ type Cluster interface {
 	// ok is false when another one is. On SQLite the one process always
 	// is. The Writer is held until Release or until Lost is closed.
 	TryWriter(ctx context.Context, holder string) (w Writer, ok bool, err error)
-	// Signal sends payload to every process's Watch (this one's too).
-	// On SQLite it does nothing: there are no other processes.
-	Signal(ctx context.Context, payload string) error
-	// Watch calls fn with each payload signalled until ctx is done or the
-	// connection that listens fails (an error: call it again; signals sent
-	// in between are lost, so callers also check on a schedule). On
-	// SQLite it waits for ctx.
-	Watch(ctx context.Context, fn func(payload string)) error
 }
 
 // Writer is the right to do the work that must happen once among the

@@ -98,12 +98,12 @@ func TestSiteVersionChain(t *testing.T) {
 // TestPostgresOneWriter: of two stores on one schema only one is the
 // writer; a writer whose session dies loses its hold (Lost), cannot
 // commit, and the other takes over; a writer released hands over at once.
-// Signals reach every watcher of the schema and no other schema's.
+// Signals (store.TopicServer) reach every listener of the schema and no other schema's.
 func TestPostgresOneWriter(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
-	a, b := cluster(t, openDSN(t, dsn, time.Now)), cluster(t, openDSN(t, dsn, time.Now))
-	other := cluster(t, openPostgres(t, time.Now))
+	sa, sb, so := openDSN(t, dsn, time.Now), openDSN(t, dsn, time.Now), openPostgres(t, time.Now)
+	a, b, other := cluster(t, sa), cluster(t, sb), cluster(t, so)
 
 	wa, ok, err := a.TryWriter(ctx, "a")
 	if err != nil || !ok {
@@ -125,10 +125,17 @@ func TestPostgresOneWriter(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 2)
-	go func() { done <- b.Watch(wctx, func(p string) { got <- p }) }()
-	go func() { done <- other.Watch(wctx, func(p string) { got <- "other: " + p }) }()
+	listen := func(st store.Store, prefix string) {
+		done <- st.Listen(wctx, store.TopicServer, func(p string) {
+			if p != "" { // "" says: now listening
+				got <- prefix + p
+			}
+		})
+	}
+	go listen(sb, "")
+	go listen(so, "other: ")
 	testkit.Eventually(t, 10*time.Second, "a signal reaches the other process", func() bool {
-		a.Signal(ctx, "ping")
+		sa.Signal(ctx, store.TopicServer, "ping")
 		select {
 		case p := <-got:
 			if p != "ping" {
