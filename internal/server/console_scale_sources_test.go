@@ -1,0 +1,93 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/store"
+)
+
+// sourcesPageLink finds the pages of the list: links for the viewer,
+// buttons for the administrator (which GET /sources?page=N shows too).
+var sourcesPageLink = regexp.MustCompile(`(?:href="/sources\?page=|value="page:)([0-9]+)"`)
+
+// TestConsolePagesAtScaleSources: with the largest list the policy allows
+// (1024 entries, each with two warnings: an agent that is not enrolled and
+// addresses that hold no endpoint), every page of the update source page
+// is under 150 KB before compression, for the administrator (the editor,
+// its pages, a step of editing, the review) and for the viewer, and the
+// pages together show every entry with its warnings.
+func TestConsolePagesAtScaleSources(t *testing.T) {
+	e := newEnv(t, sqliteDB)
+	e.account("alice", store.AccountAdmin, testPassword)
+	e.account("victor", store.AccountViewer, testPassword)
+	pv, _ := policyInForce(e)
+	var doc strings.Builder
+	doc.WriteString(pv.Document + "clients:\n  source: customized\ncustom_sources:\n")
+	var want []string
+	for i := range policy.MaxSources {
+		a := fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+		fmt.Fprintf(&doc, "  - {addresses: %s, source: \"agent:ua-%04d\"}\n", a, i)
+		want = append(want, fmt.Sprintf("%s agent:ua-%04d", a, i))
+	}
+	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: doc.String()}, nil)
+	v, p := policyInForce(e)
+	if len(p.CustomSources) != policy.MaxSources {
+		t.Fatalf("the policy in force has %d entries", len(p.CustomSources))
+	}
+	admin, viewer := consoleSession(t, e, "alice"), consoleSession(t, e, "victor")
+	check := func(who, what string, code int, page string) {
+		t.Helper()
+		t.Logf("%-8s %-40s %7d bytes", who, what, len(page))
+		if code != http.StatusOK {
+			t.Fatalf("%s %s: %d %.300s", who, what, code, page)
+		}
+		if len(page) > maxPageBytes {
+			t.Errorf("%s %s: %d bytes, more than %d", who, what, len(page), maxPageBytes)
+		}
+	}
+	for _, s := range []struct {
+		who string
+		get func(method, path string, form url.Values) (int, string)
+	}{{"admin", admin}, {"viewer", viewer}} {
+		code, first := s.get(http.MethodGet, "sources", nil)
+		check(s.who, "GET /sources", code, first)
+		rows, warnings := pageRows(first), strings.Count(first, `class="warning"`)
+		pages := map[string]bool{}
+		for _, m := range sourcesPageLink.FindAllStringSubmatch(first, -1) {
+			if m[1] != "1" && !pages[m[1]] {
+				pages[m[1]] = true
+				code, page := s.get(http.MethodGet, "sources?page="+m[1], nil)
+				check(s.who, "GET /sources?page="+m[1], code, page)
+				rows = append(rows, pageRows(page)...)
+				warnings += strings.Count(page, `class="warning"`)
+			}
+		}
+		if strings.Join(rows, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: the pages show %d entries, not the %d of the list in order", s.who, len(rows), len(want))
+		}
+		if warnings != 2*len(want) {
+			t.Errorf("%s: the pages show %d warnings, want %d", s.who, warnings, 2*len(want))
+		}
+	}
+	// A step of editing (moving the last entry up) and the review.
+	code, page := admin(http.MethodPost, "sources", url.Values{"form": {"editor"}, "base": {fmt.Sprint(v.Version)},
+		"policy": {v.Document}, "clients_source": {"customized"}, "agents_source": {"standard"},
+		"fallback_components": {"1"}, "fallback_domain_settings": {"1"}, "fallback_programs": {"1"},
+		"action": {fmt.Sprintf("up:%d", policy.MaxSources-1)}})
+	check("admin", "POST /sources (move up)", code, page)
+	if rows := pageRows(page); len(rows) < 2 || rows[len(rows)-1] != want[len(want)-2] || rows[len(rows)-2] != want[len(want)-1] {
+		t.Errorf("after moving the last entry up the page shows %q", rows)
+	}
+	code, page = admin(http.MethodPost, "sources", url.Values{"base": {fmt.Sprint(v.Version)}, "policy": {strings.Replace(v.Document, "10.0.0.0/24", "10.0.0.0/23", 1)}, "action": {"save"}})
+	check("admin", "POST /sources (save: the review)", code, page)
+	if !strings.Contains(page, `id="publish"`) {
+		t.Errorf("the review has no publish button")
+	}
+}
