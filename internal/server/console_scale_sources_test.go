@@ -85,6 +85,33 @@ func TestConsolePagesAtScaleSources(t *testing.T) {
 	if rows := pageRows(page); len(rows) < 2 || rows[len(rows)-1] != want[len(want)-2] || rows[len(rows)-2] != want[len(want)-1] {
 		t.Errorf("after moving the last entry up the page shows %q", rows)
 	}
+	// Without JavaScript the first entry of page 2 moves up onto page 1,
+	// which the answer shows.
+	form := url.Values{"form": {"editor"}, "base": {fmt.Sprint(v.Version)}, "policy": {v.Document}, "clients_source": {"customized"},
+		"agents_source": {"standard"}, "page": {"2"}, "action": {fmt.Sprintf("up:%d", 50)}}
+	_, page = admin(http.MethodPost, "sources", form)
+	if rows := pageRows(page); len(rows) != 50 || rows[48] != want[48] || rows[49] != want[50] {
+		t.Errorf("after moving entry 51 up the page shows %d entries, ending %q", len(rows), rows[len(rows)-2:])
+	}
+	// The page's script sends the order of the rows it shows.
+	form.Set("action", "apply")
+	form["order"] = []string{"51", "50"}
+	_, page = admin(http.MethodPost, "sources", form)
+	if rows := pageRows(page); len(rows) != 50 || rows[0] != want[51] || rows[1] != want[50] || rows[2] != want[52] {
+		t.Errorf("after reordering page 2 it shows %q", rows[:3])
+	}
+	for _, bad := range [][]string{{"51", "51"}, {"1024"}, {"-1"}, {"x"}} {
+		form["order"] = bad
+		if code, _ := admin(http.MethodPost, "sources", form); code != http.StatusBadRequest {
+			t.Errorf("order %q answered %d, want 400", bad, code)
+		}
+	}
+	// A save refused for a problem in entry 1000 shows its page.
+	code, page = admin(http.MethodPost, "sources", url.Values{"base": {fmt.Sprint(v.Version)}, "action": {"save"},
+		"policy": {strings.Replace(v.Document, "10.3.231.0/24", "10.3.231.0/33", 1)}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, `<tr data-entry="1000" class="invalid">`) || len(page) > maxPageBytes {
+		t.Errorf("a save refused for entry 1000: %d, %d bytes, rows %q", code, len(page), pageRows(page)[:1])
+	}
 	code, page = admin(http.MethodPost, "sources", url.Values{"base": {fmt.Sprint(v.Version)}, "policy": {strings.Replace(v.Document, "10.0.0.0/24", "10.0.0.0/23", 1)}, "action": {"save"}})
 	check("admin", "POST /sources (save: the review)", code, page)
 	if !strings.Contains(page, `id="publish"`) {
