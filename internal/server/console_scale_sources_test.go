@@ -117,4 +117,16 @@ func TestConsolePagesAtScaleSources(t *testing.T) {
 	if !strings.Contains(page, `id="publish"`) {
 		t.Errorf("the review has no publish button")
 	}
+	// The review of a list replaced whole: 1024 entries removed, 1024 added.
+	replaced := strings.ReplaceAll(strings.ReplaceAll(v.Document, "addresses: 10.", "addresses: 172."), "agent:ua-", "agent:ub-")
+	code, page = admin(http.MethodPost, "sources", url.Values{"base": {fmt.Sprint(v.Version)}, "policy": {replaced}, "action": {"save"}})
+	check("admin", "POST /sources (save: a list replaced)", code, page)
+	// It lists 600 of the 2048 changes, 300 of each kind, and counts them.
+	if !strings.Contains(page, "Entries added (1024)") || !strings.Contains(page, "Entries removed (1024)") ||
+		strings.Count(page, `<p class="more">And 724 more`) != 2 {
+		t.Errorf("the review of a list replaced does not count the changes it leaves out")
+	}
+	if n := strings.Count(page, "<li>entry "); n != 600 || !strings.Contains(page, "<li>entry 300: 172.1.43.0/24 → agent:ub-0299</li>") {
+		t.Errorf("the review of a list replaced lists %d entries added or removed, want 600 from the first", n)
+	}
 }

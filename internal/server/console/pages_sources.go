@@ -67,6 +67,8 @@ type sourcesView struct {
 	ReviewWarnings []string
 	MoreWarnings   int
 	Diff           *Diff
+	// Shown is the part of Diff's entries the review lists.
+	Shown Shown
 	// Newer is the version published since the draft was started, when
 	// the difference is shown against it.
 	Newer int64
@@ -76,6 +78,11 @@ type sourcesView struct {
 // with the longest list (policy.MaxSources entries, each with warnings)
 // a page and the draft it carries stay under 150 KB (issue 15).
 const sourcesPageSize = 50
+
+// maxReviewChanges is the number of entries added, removed, moved or
+// changed that the review lists (the headings count them all): the
+// review of a list of 1024 entries replaced whole stays under 150 KB.
+const maxReviewChanges = 600
 
 // maxReviewWarnings is the number of warnings the review lists; the
 // editor shows every warning next to its entry.
@@ -441,6 +448,7 @@ func (c *Console) reviewSources(w http.ResponseWriter, r *http.Request, v *sourc
 		v.Newer = v.InForce.Version
 	}
 	v.Base = v.InForce.Version
+	v.Shown = v.Diff.Shown(maxReviewChanges)
 	if v.Diff.Empty() {
 		v.Diff = nil
 		v.Notice = fmt.Sprintf("The draft is the same as version %d in force: there is nothing to save.", v.InForce.Version)
