@@ -59,19 +59,17 @@ func consoleSession(t *testing.T, e *env, name string) func(method, path string,
 }
 
 // editorForm is the update source page's form as a browser without
-// JavaScript posts it: the settings, the list's rows (ids 0..n-1, in
-// order) and the action.
+// JavaScript posts it: the settings, the draft (the policy field, whose
+// list's rows have the ids 0..n-1, in order) and the action.
 func editorForm(base int64, p *policy.Policy, action string, entries ...string) url.Values {
-	f := url.Values{"form": {"editor"}, "base": {fmt.Sprint(base)}, "origin": {p.Origin}, "server": {p.Server},
+	doc := fmt.Sprintf("origin: %s\nserver: %s\ncustom_sources:\n", p.Origin, p.Server)
+	for _, en := range entries {
+		a, src, _ := strings.Cut(en, " ")
+		doc += fmt.Sprintf("  - {addresses: %q, source: %q}\n", a, src)
+	}
+	return url.Values{"form": {"editor"}, "base": {fmt.Sprint(base)}, "policy": {doc}, "origin": {p.Origin}, "server": {p.Server},
 		"clients_source": {string(p.Clients.Source)}, "agents_source": {string(p.Agents.Source)},
 		"fallback_components": {"1"}, "fallback_domain_settings": {"1"}, "fallback_programs": {"1"}, "action": {action}}
-	for i, en := range entries {
-		a, src, _ := strings.Cut(en, " ")
-		f.Add("e_id", fmt.Sprint(i))
-		f.Add("e_addresses", a)
-		f.Add("e_source", src)
-	}
-	return f
 }
 
 var pageRow = regexp.MustCompile(`(?s)<span class="addresses">([^<]*)</span>.*?<span class="source">([^<]*)</span>`)

@@ -567,3 +567,54 @@ func TestConsoleBrowserSourcesEndpointFollows(t *testing.T) {
 		t.Fatalf("the server's last report of the client says components came from %q: %+v", src, hist[0].Categories)
 	}
 }
+
+// TestConsoleBrowserSourcesLongList: a list of 60 entries shows 50 a
+// page; the pager carries the draft; on page 2 a move without a reload
+// sends the order of that page's rows and the draft follows; moving the
+// first entry of page 2 up posts the form and shows page 1, ending with it.
+func TestConsoleBrowserSourcesLongList(t *testing.T) {
+	b := newBrowser(t)
+	e := sourcesEnv(t)
+	pv, _ := policyInForce(e)
+	doc := pv.Document + "clients: {source: customized}\ncustom_sources:\n"
+	var want []string
+	for i := range 60 {
+		doc += fmt.Sprintf("  - {addresses: 10.1.%d.0/24, source: \"agent:ua-1\"}\n", i)
+		want = append(want, fmt.Sprintf("10.1.%d.0/24 agent:ua-1", i))
+	}
+	e.call(http.MethodPut, "/api/v1/policy", api.PutPolicy{Document: doc}, nil)
+	b.signIn(e.url, "alice", testPassword)
+	b.run("update source page", chromedp.Navigate(e.url+"sources"), chromedp.WaitVisible(chromedp.CSS("#source-table")))
+	if got := b.sourceRows(); strings.Join(got, ",") != strings.Join(want[:50], ",") {
+		t.Fatalf("page 1 shows %d entries: %q", len(got), got)
+	}
+	// A setting changed, then page 2: the draft keeps the setting.
+	b.run("untick a fallback", chromedp.Click(chromedp.CSS("#fallback_programs")))
+	b.poll("the setting in the draft", `!document.querySelector("#draft").hasAttribute("data-state") && document.querySelector("#policy").value.includes("programs: false")`)
+	b.submit("page 2", `.pager button[value="page:2"]`)
+	if got := b.sourceRows(); strings.Join(got, ",") != strings.Join(want[50:], ",") {
+		t.Fatalf("page 2 shows %q", got)
+	}
+	if !eval[bool](b, `document.querySelector("#policy").value.includes("programs: false") && !document.querySelector("#fallback_programs").checked`) {
+		t.Fatal("page 2 lost the draft's setting")
+	}
+	eval[bool](b, `window.cascadeTestMark = true`)
+	b.run("move entry 52 up", chromedp.Click(chromedp.CSS(`tr[data-entry="52"] button.up`)))
+	b.poll("the draft's policy to follow the move", `!document.querySelector("#draft").hasAttribute("data-state") &&
+		document.querySelector("#policy").value.indexOf("10.1.51.0/24") < document.querySelector("#policy").value.indexOf("10.1.50.0/24")`)
+	if !eval[bool](b, `window.cascadeTestMark === true`) {
+		t.Fatal("moving an entry within a page reloaded the page")
+	}
+	moved := append(append([]string{}, want[:50]...), want[51], want[50])
+	moved = append(moved, want[52:]...)
+	if got := b.sourceRows(); strings.Join(got, ",") != strings.Join(moved[50:], ",") {
+		t.Fatalf("page 2 after the move: %q", got)
+	}
+	b.submit("move entry 51 up", `tr[data-entry="51"] button.up`)
+	if got := b.sourceRows(); len(got) != 50 || got[48] != want[48] || got[49] != want[51] {
+		t.Fatalf("after moving entry 51 up page 1 shows %d entries ending %q", len(got), got[len(got)-2:])
+	}
+	if !eval[bool](b, `document.querySelector("#policy").value.includes("programs: false")`) {
+		t.Fatal("the move across pages lost the draft's setting")
+	}
+}

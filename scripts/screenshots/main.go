@@ -8,7 +8,9 @@
 // server, two update agents and their clients, one round of updates and a
 // failover), signs in to the server's console with headless Chromium (the
 // browser tests' setup, internal/testkit/browser) and saves one PNG per
-// console page at a fixed 1280x800 viewport as console-NAME.png. A page
+// console page at a fixed 1280x800 viewport as console-NAME.png (a
+// paletted PNG of the page's 256 most frequent colours, to keep the
+// repository small). A page
 // this build does not serve (404) is skipped with a note, so the script
 // keeps working as pages are added. Last it rewrites the part of the
 // document between the screenshot markers to show the pictures saved.
@@ -187,6 +189,9 @@ func photograph(path string, site demo.Site, outDir string) ([]shot, error) {
 		}
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		if err != nil {
+			return saved, fmt.Errorf("screenshot of /%s: %w", p, err)
+		}
+		if png, err = shrink(png); err != nil {
 			return saved, fmt.Errorf("screenshot of /%s: %w", p, err)
 		}
 		file := filepath.Join(outDir, "console-"+sh.name+".png")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,6 +40,7 @@ type sourcesView struct {
 	Rows      []sourceRow
 	Problems  []string // problems of the document, not of one entry
 	Warnings  []string // lint warnings of no entry (an agent no entry names)
+	Full      []string // every lint warning, as lint words it
 	LintError string
 	Agents    []agentOption
 	Editor    entryEditor
@@ -50,10 +52,48 @@ type sourcesView struct {
 	Notice   string
 	Saved    int64
 	Notified string
-	Diff     *Diff
+	// Page is the page of the list shown (1-based, sourcesPageSize
+	// entries each); Pages are the list's pages when it has more than one.
+	Page  int
+	Pages []listPage
+	// ReadOnly: the account may not change the policy (the pager links to
+	// the version in force instead of carrying the draft).
+	ReadOnly bool
+	// Flagged counts the entries with problems, and with warnings, in
+	// the whole list (the page shows only its own).
+	WithProblems, WithWarnings int
+	// ReviewWarnings are the warnings the review lists, and MoreWarnings
+	// how many more the editor shows.
+	ReviewWarnings []string
+	MoreWarnings   int
+	Diff           *Diff
+	// Shown is the part of Diff's entries the review lists.
+	Shown Shown
 	// Newer is the version published since the draft was started, when
 	// the difference is shown against it.
 	Newer int64
+}
+
+// sourcesPageSize is the number of entries a page of the list shows:
+// with the longest list (policy.MaxSources entries, each with warnings)
+// a page and the draft it carries stay under 150 KB (issue 15).
+const sourcesPageSize = 50
+
+// maxReviewChanges is the number of entries added, removed, moved or
+// changed that the review lists (the headings count them all): the
+// review of a list of 1024 entries replaced whole stays under 150 KB.
+const maxReviewChanges = 600
+
+// maxReviewWarnings is the number of warnings the review lists; the
+// editor shows every warning next to its entry.
+const maxReviewWarnings = 20
+
+// listPage is a page of the list: its number, its first and last entry,
+// and whether an entry on it has a problem or a warning.
+type listPage struct {
+	N, From, To       int
+	Problems, Warning bool
+	Current           bool
 }
 
 // sourceRow is one entry of the draft's list.
@@ -110,6 +150,7 @@ func (c *Console) sourcesPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v.Saved, _ = strconv.ParseInt(q.Get("saved"), 10, 64)
 	v.Notified = q.Get("notified")
+	v.Page, _ = strconv.Atoi(q.Get("page"))
 	c.renderSources(w, r, http.StatusOK, v, rowsOf(d, nil), -1)
 }
 
@@ -133,6 +174,7 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	base, _ := strconv.ParseInt(r.PostFormValue("base"), 10, 64)
 	v := &sourcesView{InForce: pv, Base: base, Draft: d, Editor: postedEditor(r)}
+	v.Page, _ = strconv.Atoi(r.PostFormValue("page"))
 	editID := -2 // the row being edited, by its posted id
 	if v.Editor.Editing {
 		editID = v.Editor.ID
@@ -150,6 +192,8 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	switch action {
 	case "", "apply":
+	case "page":
+		v.Page = id
 	case "cancel":
 		v.Editor, editID = entryEditor{Kind: "range", SourceKind: "agent"}, -2
 	case "up", "down":
@@ -163,6 +207,7 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 		}
 		if to >= 0 && to < len(rows) {
 			rows[at], rows[to] = rows[to], rows[at]
+			v.Page = to/sourcesPageSize + 1
 		}
 	case "edit":
 		if at < 0 {
@@ -170,6 +215,7 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		v.Editor, editID = editorFor(rows[at].Entry), rows[at].id
+		v.Page = at/sourcesPageSize + 1
 	case "entry":
 		e, msg := v.Editor.entry()
 		if msg != "" {
@@ -180,9 +226,11 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 		if i := slices.IndexFunc(rows, func(x draftRow) bool { return x.id == editID }); editID >= 0 && i >= 0 {
 			rows[i].Entry = e
 			v.Notice = fmt.Sprintf("Entry %d changed in the draft.", i+1)
+			v.Page = i/sourcesPageSize + 1
 		} else {
 			rows = append(rows, draftRow{Entry: e, id: -1})
 			v.Notice = fmt.Sprintf("Entry %d added to the draft.", len(rows))
+			v.Page = (len(rows)-1)/sourcesPageSize + 1
 		}
 		v.Editor, editID = entryEditor{Kind: "range", SourceKind: "agent"}, -2
 	case "delete":
@@ -204,6 +252,7 @@ func (c *Console) sourcesPost(w http.ResponseWriter, r *http.Request) {
 			v.Draft = d
 		}
 		rows = rowsOf(nil, list)
+		v.Page = 1
 		v.Notice = fmt.Sprintf("Imported %s into the draft: nothing is saved until you save it.", entries(len(list)))
 		editID = -2
 		v.Editor = entryEditor{Kind: "range", SourceKind: "agent"}
@@ -270,7 +319,45 @@ func (c *Console) renderSources(w http.ResponseWriter, r *http.Request, code int
 		}
 	}
 	c.lintRows(r, v, p)
+	v.ReadOnly = accountOf(r).Role != store.AccountAdmin
+	v.paginate()
 	c.render(w, r, code, "sources", map[string]any{"S": v})
+}
+
+// paginate keeps the rows of the page shown (every row's problems and
+// warnings are known by then), lists the pages, and picks the warnings
+// the review lists.
+func (v *sourcesView) paginate() {
+	for _, row := range v.Rows {
+		if len(row.Problems) > 0 {
+			v.WithProblems++
+		}
+		if len(row.Warnings) > 0 {
+			v.WithWarnings++
+		}
+	}
+	for _, w := range v.Full {
+		if len(v.ReviewWarnings) < maxReviewWarnings {
+			v.ReviewWarnings = append(v.ReviewWarnings, w)
+		} else {
+			v.MoreWarnings++
+		}
+	}
+	n := (len(v.Rows) + sourcesPageSize - 1) / sourcesPageSize
+	v.Page = max(1, min(v.Page, n))
+	if n > 1 {
+		for k := 1; k <= n; k++ {
+			pg := listPage{N: k, From: (k-1)*sourcesPageSize + 1, To: min(k*sourcesPageSize, len(v.Rows)), Current: k == v.Page}
+			for _, row := range v.Rows[pg.From-1 : pg.To] {
+				pg.Problems = pg.Problems || len(row.Problems) > 0
+				pg.Warning = pg.Warning || len(row.Warnings) > 0
+			}
+			v.Pages = append(v.Pages, pg)
+		}
+	}
+	if n > 0 {
+		v.Rows = v.Rows[(v.Page-1)*sourcesPageSize : min(v.Page*sourcesPageSize, len(v.Rows))]
+	}
 }
 
 // lintRows puts the lint warnings of a valid draft next to the entries
@@ -285,11 +372,28 @@ func (c *Console) lintRows(r *http.Request, v *sourcesView, p *policy.Policy) {
 	}
 	for _, lw := range ws {
 		if lw.Entry >= 1 && lw.Entry <= len(v.Rows) {
-			v.Rows[lw.Entry-1].Warnings = append(v.Rows[lw.Entry-1].Warnings, lw.Message)
+			row := &v.Rows[lw.Entry-1]
+			row.Warnings = append(row.Warnings, nextToEntry(lw.Message, row.Pos, row.Entry))
+			v.Full = append(v.Full, lw.Message)
 		} else {
 			v.Warnings = append(v.Warnings, lw.Message)
+			v.Full = append(v.Full, lw.Message)
 		}
 	}
+}
+
+// nextToEntry is a lint warning as shown next to the entry it concerns:
+// without the name of the entry it starts with (lint's "custom_sources
+// entry N (ADDRESSES SOURCE)"), which the row shows.
+func nextToEntry(msg string, n int, e policy.Entry) string {
+	rest, ok := strings.CutPrefix(msg, fmt.Sprintf("custom_sources entry %d (%s %s)", n, e.Addresses, e.Source))
+	switch {
+	case !ok:
+		return msg
+	case strings.HasPrefix(rest, ": "):
+		return rest[2:]
+	}
+	return "This entry" + rest
 }
 
 // lintDraft returns the warnings of a valid draft, from the API's lint
@@ -320,9 +424,15 @@ func (c *Console) reviewSources(w http.ResponseWriter, r *http.Request, v *sourc
 	}
 	p, problems := checkDraft(&draft)
 	if p == nil {
-		n := 0
-		for _, ps := range problems {
+		n, first := 0, 0
+		for i, ps := range problems {
 			n += len(ps)
+			if i > 0 && (first == 0 || i < first) {
+				first = i
+			}
+		}
+		if first > 0 {
+			v.Page = (first-1)/sourcesPageSize + 1 // the page of the first problem
 		}
 		v.Error = fmt.Sprintf("Nothing was saved: the draft has %d problem(s), shown next to what they concern. Correct them and save again.", n)
 		c.renderSources(w, r, http.StatusUnprocessableEntity, v, rows, editID)
@@ -338,6 +448,7 @@ func (c *Console) reviewSources(w http.ResponseWriter, r *http.Request, v *sourc
 		v.Newer = v.InForce.Version
 	}
 	v.Base = v.InForce.Version
+	v.Shown = v.Diff.Shown(maxReviewChanges)
 	if v.Diff.Empty() {
 		v.Diff = nil
 		v.Notice = fmt.Sprintf("The draft is the same as version %d in force: there is nothing to save.", v.InForce.Version)
@@ -444,20 +555,24 @@ func (c *Console) sourcesExport(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// postedDraft reads the draft of a post: the editor's fields (form=editor:
-// the settings and the list in the order posted), or else the complete
-// document in the `policy` field (the confirmation page, and any page
-// that sends a draft back to the editor).
+// postedDraft reads the draft of a post: the complete document in the
+// `policy` field (the draft is carried once, in the form every post of
+// the page sends), with the editor's settings fields over it (form=editor)
+// and, when the page's script reordered the rows shown, their new order
+// (`order`: the row ids of one page in the order shown).
 func postedDraft(r *http.Request) (*policy.Policy, []draftRow, error) {
 	f := r.PostForm
-	if f.Get("form") != "editor" {
-		d, err := readDraft([]byte(f.Get("policy")))
-		if err != nil {
-			return nil, nil, err
-		}
-		return d, rowsOf(d, nil), nil
+	d, err := readDraft([]byte(f.Get("policy")))
+	if err != nil {
+		return nil, nil, err
 	}
-	d := newDraft()
+	rows := rowsOf(d, nil)
+	if f.Get("form") != "editor" {
+		return d, rows, nil
+	}
+	list := d.CustomSources
+	d = newDraft()
+	d.CustomSources = list
 	d.Origin, d.Server = strings.TrimSpace(f.Get("origin")), strings.TrimSpace(f.Get("server"))
 	d.DownloadFromOrigin = f.Get("download_from_origin") != ""
 	d.Clients.Source = policy.Mode(f.Get("clients_source"))
@@ -467,19 +582,32 @@ func postedDraft(r *http.Request) (*policy.Policy, []draftRow, error) {
 	d.FallbackToServer.Components = f.Get("fallback_components") != ""
 	d.FallbackToServer.DomainSettings = f.Get("fallback_domain_settings") != ""
 	d.FallbackToServer.Programs = f.Get("fallback_programs") != ""
-	ids, as, ss := f["e_id"], f["e_addresses"], f["e_source"]
-	if len(ids) != len(as) || len(ids) != len(ss) {
-		return nil, nil, errors.New("the list's fields do not match")
-	}
-	rows := make([]draftRow, len(ids))
-	for i := range ids {
-		id, err := strconv.Atoi(ids[i])
-		if err != nil || id < 0 {
-			return nil, nil, fmt.Errorf("row id %q", ids[i])
+	if order := f["order"]; len(order) > 0 {
+		if rows, err = reorder(rows, order); err != nil {
+			return nil, nil, err
 		}
-		rows[i] = draftRow{Entry: policy.Entry{Addresses: as[i], Source: ss[i]}, id: id}
 	}
 	return d, rows, nil
+}
+
+// reorder puts the rows whose ids order names (distinct) in that order,
+// on the positions they held.
+func reorder(rows []draftRow, order []string) ([]draftRow, error) {
+	ids := make([]int, len(order))
+	seen := map[int]bool{}
+	for i, s := range order {
+		id, err := strconv.Atoi(s)
+		if err != nil || id < 0 || id >= len(rows) || seen[id] {
+			return nil, fmt.Errorf("the order of the list names row %q", s)
+		}
+		ids[i], seen[id] = id, true
+	}
+	at := slices.Sorted(maps.Keys(seen)) // the positions they held (rows[i].id == i)
+	out := slices.Clone(rows)
+	for k, id := range ids {
+		out[at[k]] = rows[id]
+	}
+	return out, nil
 }
 
 // rowsOf returns the rows of d's list, or of list when given.

@@ -190,6 +190,32 @@ type Diff struct {
 	Changed  []EntryChange
 }
 
+// Shown is a part of a Diff's entries that the review lists: each list
+// cut to what the page has room for, and how many of each it leaves out.
+type Shown struct {
+	Added, Removed, Moved, Changed                 []EntryChange
+	MoreAdded, MoreRemoved, MoreMoved, MoreChanged int
+}
+
+// Shown lists at most n of d's entry changes in all, shared between the
+// lists (a short list whole, the room it leaves to the longer ones), so
+// that the review of a list replaced whole stays under 150 KB; the counts
+// say what is left out.
+func (d *Diff) Shown(n int) Shown {
+	lists := []*[]EntryChange{&d.Added, &d.Removed, &d.Moved, &d.Changed}
+	order := []int{0, 1, 2, 3}
+	slices.SortStableFunc(order, func(a, b int) int { return len(*lists[a]) - len(*lists[b]) })
+	shown, more := make([][]EntryChange, 4), make([]int, 4)
+	for k, i := range order {
+		l := *lists[i]
+		m := min(len(l), n/(len(order)-k))
+		n -= m
+		shown[i], more[i] = l[:m], len(l)-m
+	}
+	return Shown{Added: shown[0], Removed: shown[1], Moved: shown[2], Changed: shown[3],
+		MoreAdded: more[0], MoreRemoved: more[1], MoreMoved: more[2], MoreChanged: more[3]}
+}
+
 // Empty reports whether the draft is the version in force.
 func (d *Diff) Empty() bool {
 	return len(d.Settings)+len(d.Added)+len(d.Removed)+len(d.Moved)+len(d.Changed) == 0

@@ -160,3 +160,19 @@ func TestDiffPolicies(t *testing.T) {
 		t.Fatalf("moved to the top: %+v", m)
 	}
 }
+
+// TestDiffShown: the review's room is shared between the lists, a short
+// list shown whole and the room it leaves going to the longer ones.
+func TestDiffShown(t *testing.T) {
+	l := func(n int) []EntryChange { return make([]EntryChange, n) }
+	d := &Diff{Added: l(2), Removed: l(1000), Changed: l(400)}
+	s := d.Shown(600)
+	if len(s.Added) != 2 || len(s.Moved) != 0 || len(s.Removed) != 299 || len(s.Changed) != 299 ||
+		s.MoreAdded != 0 || s.MoreRemoved != 701 || s.MoreChanged != 101 {
+		t.Fatalf("shown %d/%d/%d/%d, more %d/%d/%d/%d", len(s.Added), len(s.Removed), len(s.Moved), len(s.Changed),
+			s.MoreAdded, s.MoreRemoved, s.MoreMoved, s.MoreChanged)
+	}
+	if s := d.Shown(5000); len(s.Removed) != 1000 || s.MoreRemoved+s.MoreChanged+s.MoreAdded != 0 {
+		t.Fatalf("with room for all: %+v", s)
+	}
+}

@@ -11,15 +11,19 @@
 
   function draft() { return document.getElementById("draft"); }
 
-  // refresh posts the form as it is (action "apply") and puts the page
-  // the server answers in place of the draft: the server's order, its
-  // validation and warnings, and the `policy` field.
+  // refresh posts the form as it is (action "apply"), with the order of
+  // the rows shown (`order`: their ids, which the check boxes hold), and
+  // puts the page the server answers in place of the draft: the server's
+  // order, its validation and warnings, and the `policy` field.
   // Only the answer to the last one is shown: an earlier answer, which
   // misses the later steps, is dropped.
   function refresh(form) {
     var n = ++latest;
     var data = new FormData(form);
     data.set("action", "apply");
+    form.querySelectorAll("#source-table input.sel").forEach(function (sel) {
+      data.append("order", sel.value);
+    });
     draft().setAttribute("data-state", "refreshing");
     fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin" })
       .then(function (res) {
@@ -76,18 +80,18 @@
     if (!b || !b.form) {
       return;
     }
-    ev.preventDefault();
     var tr = b.closest("tr");
     var tbody = tr.parentNode;
-    if (b.classList.contains("up")) {
-      if (!tr.previousElementSibling) {
-        return;
-      }
+    var up = b.classList.contains("up");
+    // The first row of a page moved up (the last moved down) goes to the
+    // next page: the form's own post does that.
+    if (!(up ? tr.previousElementSibling : tr.nextElementSibling)) {
+      return;
+    }
+    ev.preventDefault();
+    if (up) {
       tbody.insertBefore(tr, tr.previousElementSibling);
     } else {
-      if (!tr.nextElementSibling) {
-        return;
-      }
       tbody.insertBefore(tr.nextElementSibling, tr);
     }
     renumber(tbody);
