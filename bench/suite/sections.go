@@ -19,6 +19,7 @@ func sections() []section {
 		{name: "fanout", title: "Fan-out: 10,000 endpoints behind 50 update agents (issue 7)", measure: measureFanout},
 		{name: "notify", title: "Notifying 10,000 connected endpoints (issue 6)", measure: measureNotify},
 		{name: "notify-processes", title: "Notifying endpoints across two server processes (issue 18)", measure: measureNotifyProcesses},
+		{name: "takeover", title: "Writer takeover across two server processes (issue 18)", measure: measureTakeover},
 		{name: "ingest", title: "Report ingestion (issue 6)", measure: measureIngest},
 		{name: "delta", title: "Deltas (issue 16)", measure: measureDelta},
 		{name: "fanoutdelta", title: "Fan-out with deltas: 50 update agents, a new version differing by 0.5% (issue 16)", measure: measureFanoutDelta},
