@@ -21,6 +21,7 @@ func sections() []section {
 		{name: "notify-processes", title: "Notifying endpoints across two server processes (issue 18)", measure: measureNotifyProcesses},
 		{name: "takeover", title: "Writer takeover across two server processes (issue 18)", measure: measureTakeover},
 		{name: "ingest", title: "Report ingestion (issue 6)", measure: measureIngest},
+		{name: "ingest-processes", title: "Report ingestion across two server processes (issue 18)", measure: measureReportsProcesses},
 		{name: "delta", title: "Deltas (issue 16)", measure: measureDelta},
 		{name: "fanoutdelta", title: "Fan-out with deltas: 50 update agents, a new version differing by 0.5% (issue 16)", measure: measureFanoutDelta},
 		{name: "whatif", title: "What-if over 100,000 endpoints (issue 15)", measure: measureWhatIf},
