@@ -54,7 +54,8 @@ func measureTakeover(ctx context.Context, s *suite) (string, error) {
 	return fmt.Sprintf("Two real `cascade server run` processes on one PostgreSQL database (the second made by `cascade server join`), "+
 		"each with its own data directory. The writer is SIGKILLed; the time runs from the kill until the database holds the "+
 		"next site version (`site_versions`, read every 5 ms), signed by the other process, which took the advisory lock at "+
-		"its next `writer_poll` and re-signed the timestamp. The killed process is then started again (it follows) and the "+
+		"its next `writer_poll` and re-signed the timestamp. The kill comes a random time (uniform, up to one `writer_poll`) "+
+		"after the other process is ready, so at a random point of its poll for the lock, as a crash would. The killed process is then started again (it follows) and the "+
 		"next round kills the new writer: %d rounds for each `writer_poll` (2 s is the default). The baseline, same run and "+
 		"same processes: an admin change (a component hold or release) sent to the writer, until the database holds the "+
 		"version signed for it, when nothing fails (median of as many). Load average when the run ended: %s (other "+

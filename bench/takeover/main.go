@@ -3,9 +3,11 @@
 // processes"): two real `cascade server run` processes (the second made
 // by `cascade server join`); the writer is SIGKILLed, and the time is
 // measured from the kill until the database holds the next site version,
-// signed by the other process. The killed process is then started again
-// (it follows), and the next round kills the new writer. Median, minimum
-// and maximum of the rounds, for each writer_poll asked for.
+// signed by the other process. The kill comes a random time (up to one
+// writer_poll) after the other process is ready, so at a random point of
+// its poll for the writer's lock. The killed process is then started
+// again (it follows), and the next round kills the new writer. Median,
+// minimum and maximum of the rounds, for each writer_poll asked for.
 //
 // The baseline, same run and same processes: the time from an admin
 // change (a component hold or release, sent to the writer) until the
@@ -23,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"runtime"
@@ -146,6 +149,10 @@ func measure(ctx context.Context, database string, poll time.Duration, rounds in
 	log.Printf("writer_poll %s: %d takeovers", poll, rounds)
 	writer, follower := a, b
 	for i := range rounds {
+		// A crash comes at no particular point of the follower's poll:
+		// wait up to one writer_poll after it is ready (it tried for the
+		// lock as it started).
+		time.Sleep(rand.N(poll))
 		d, err := takeover(ctx, c, writer, follower)
 		if err != nil {
 			return nil, fmt.Errorf("takeover %d: %w", i+1, err)
