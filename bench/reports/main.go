@@ -9,10 +9,11 @@
 // waiting for a connection counts) and from when it was sent.
 //
 // The endpoints upload over a bounded pool of kept-alive HTTPS
-// connections per server process (-conns), not one connection each: the
-// driver is one process under this machine's open-file limit.
+// connections (-conns in all, split evenly across the server processes,
+// so both phases have as many uploads in flight), not one connection
+// each: the driver is one process under this machine's open-file limit.
 //
-//	go run ./bench/reports -database postgres://... [-endpoints 100000] [-window 1m] [-conns 64] [-json FILE]
+//	go run ./bench/reports -database postgres://... [-endpoints 100000] [-window 1m] [-conns 128] [-json FILE]
 //
 // The run gets a new schema in that database, dropped at the end.
 package main
@@ -62,7 +63,7 @@ type output struct {
 	CPUs       int     `json:"cpus"`
 	Endpoints  int     `json:"endpoints"`
 	WindowS    float64 `json:"window_s"`
-	Conns      int     `json:"conns_per_process"`
+	Conns      int     `json:"conns"`
 	EnrollS    float64 `json:"enroll_s"`
 	One        phase   `json:"one_process"`
 	Two        phase   `json:"two_processes"`
@@ -75,7 +76,7 @@ func main() {
 	database := flag.String("database", os.Getenv("CASCADE_TEST_POSTGRES"), "PostgreSQL database URL")
 	n := flag.Int("endpoints", 100000, "endpoints, each uploading one report per phase")
 	window := flag.Duration("window", time.Minute, "the uploads are spread evenly over this")
-	conns := flag.Int("conns", 64, "kept-alive connections to each server process")
+	conns := flag.Int("conns", 128, "kept-alive connections in all, split evenly across the server processes")
 	jsonOut := flag.String("json", "", "write the figures to this file")
 	flag.Parse()
 	log.SetFlags(0)
@@ -86,7 +87,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("\n%d endpoints, one report each within %s, %d connections per process, %d CPUs, load before %s\n",
+	fmt.Printf("\n%d endpoints, one report each within %s, %d connections, %d CPUs, load before %s\n",
 		out.Endpoints, *window, out.Conns, out.CPUs, out.LoadBefore)
 	fmt.Printf("%-36s %14s %14s %8s\n", "", "2 processes", "1 process", "ratio")
 	fmt.Printf("%-36s %14.0f %14.0f %7.2fx\n", "reports/s", out.Two.PerSecond, out.One.PerSecond, out.RateRatio)
@@ -197,8 +198,8 @@ func enroll(ctx context.Context, dsn string, n int) ([]string, error) {
 }
 
 // upload has every endpoint upload one report, endpoint i at start +
-// i*window/n to server i mod len(servers), over conns connections per
-// server.
+// i*window/n to server i mod len(servers), over conns connections split
+// evenly across the servers.
 func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, secrets []string, window time.Duration,
 	conns int, tag string) (*phase, error) {
 	n := len(secrets)
@@ -210,6 +211,7 @@ func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, 
 		i     int
 		sched time.Time
 	}
+	conns /= len(servers)
 	queues := make([]chan job, len(servers))
 	clients := make([]*http.Client, len(servers))
 	for k, s := range servers {

@@ -24,7 +24,7 @@ type reportsPhase struct {
 type reportsFigures struct {
 	Endpoints int          `json:"endpoints"`
 	WindowS   float64      `json:"window_s"`
-	Conns     int          `json:"conns_per_process"`
+	Conns     int          `json:"conns"`
 	EnrollS   float64      `json:"enroll_s"`
 	One       reportsPhase `json:"one_process"`
 	Two       reportsPhase `json:"two_processes"`
@@ -38,9 +38,9 @@ func measureReportsProcesses(ctx context.Context, s *suite) (string, error) {
 	if dsn == "" {
 		return "", errors.New("no PostgreSQL (CASCADE_TEST_POSTGRES, scripts/postgres-test-setup)")
 	}
-	args := []string{"-endpoints", "100000", "-window", "1m", "-conns", "64"}
+	args := []string{"-endpoints", "100000", "-window", "1m", "-conns", "128"}
 	if s.quick {
-		args = []string{"-endpoints", "3000", "-window", "5s", "-conns", "16"}
+		args = []string{"-endpoints", "3000", "-window", "5s", "-conns", "32"}
 	}
 	var f reportsFigures
 	cmd, err := runJSON(ctx, s, "reports", &f, append(args, "-database", dsn)...)
@@ -55,7 +55,8 @@ func measureReportsProcesses(ctx context.Context, s *suite) (string, error) {
 		"(HTTPS, endpoint authentication, JSON decoding, batched writes) on one PostgreSQL database. First every upload "+
 		"to one process (the baseline), then the same endpoints split across two (the second made by `cascade server join`), "+
 		"same run. The driver is one process under this machine's hard limit of 20,000 open files, so the endpoints share "+
-		"%d kept-alive connections per server process instead of one each; it runs on the same 2 cores as the servers and "+
+		"%d kept-alive connections in all (split evenly across the processes, so both phases have as many uploads in "+
+		"flight) instead of one each; it runs on the same 2 cores as the servers and "+
 		"PostgreSQL. Reports per second: the reports accepted over the time from the first scheduled upload until the "+
 		"last answer (every accepted report is checked to be stored). Latency from an upload's scheduled time (waiting for "+
 		"a connection counts) and, p99, from sending it. Load average after each phase: %s (one process), %s (two).\n\n",
