@@ -243,8 +243,10 @@ func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, 
 						sent := time.Now()
 						err = cl.Call(ctx, http.MethodPost, api.PathReports, nil, api.ReportUpload{Report: newReport(tag, j.i)}, nil)
 						now := time.Now()
-						send[j.i] = now.Sub(sent)
-						lat[j.i] = now.Sub(j.sched)
+						if err == nil {
+							send[j.i] = max(now.Sub(sent), 1)
+							lat[j.i] = max(now.Sub(j.sched), 1)
+						}
 						for t := last.Load(); now.UnixNano() > t && !last.CompareAndSwap(t, now.UnixNano()); t = last.Load() {
 						}
 					}
@@ -274,6 +276,12 @@ func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, 
 	}
 	p.SpanS = time.Unix(0, last.Load()).Sub(start).Seconds()
 	p.PerSecond = float64(n-p.Failed) / p.SpanS
+	// Only the accepted uploads (a failed one keeps 0).
+	lat, send = slices.DeleteFunc(lat, func(d time.Duration) bool { return d == 0 }),
+		slices.DeleteFunc(send, func(d time.Duration) bool { return d == 0 })
+	if len(lat) == 0 {
+		return nil, fmt.Errorf("every upload failed: %s", p.FirstError)
+	}
 	msq := func(v []time.Duration, q float64) float64 {
 		s := slices.Clone(v)
 		slices.Sort(s)
