@@ -207,6 +207,10 @@ func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, 
 	if err != nil {
 		return nil, err
 	}
+	pgStarted, err := c.Started(ctx)
+	if err != nil {
+		return nil, err
+	}
 	type job struct {
 		i     int
 		sched time.Time
@@ -270,6 +274,9 @@ func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, 
 		close(q)
 	}
 	wg.Wait()
+	if err := c.Restarted(ctx, pgStarted); err != nil {
+		return nil, err
+	}
 	p := &phase{Processes: len(servers), Reports: n, Failed: int(failed.Load()), Load: loadavg()}
 	if e, ok := firstErr.Load().(string); ok {
 		p.FirstError = e
@@ -296,6 +303,18 @@ func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, 
 	p.StoredAfter = after - before
 	log.Printf("  %d processes: %.0f reports/s over %.1f s, p50 %.0f ms, p99 %.0f ms, %d failed, %d stored, load %s",
 		p.Processes, p.PerSecond, p.SpanS, p.P50MS, p.P99MS, p.Failed, p.StoredAfter, p.Load)
+	if p.Failed > 0 {
+		log.Printf("  first failure: %s", p.FirstError)
+		for _, s := range servers {
+			shown := 0
+			for _, line := range strings.Split(s.Output(), "\n") {
+				if strings.Contains(line, "ERROR") && shown < 3 {
+					log.Printf("  %s: %s", s.Name, line)
+					shown++
+				}
+			}
+		}
+	}
 	if p.StoredAfter != n-p.Failed {
 		return nil, fmt.Errorf("%d uploads accepted but %d reports stored", n-p.Failed, p.StoredAfter)
 	}

@@ -136,6 +136,10 @@ func measure(ctx context.Context, database string, poll time.Duration, rounds in
 	if err := b.WaitFor(ctx, time.Minute, "the second server to follow", func(st api.Status) bool { return !st.Writer }); err != nil {
 		return nil, err
 	}
+	pgStarted, err := c.Started(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r := &result{WriterPoll: poll.String(), Rounds: rounds}
 	log.Printf("writer_poll %s: %d signings by the writer (the baseline)", poll, rounds)
 	for i := range rounds {
@@ -167,6 +171,9 @@ func measure(ctx context.Context, database string, poll time.Duration, rounds in
 			return nil, err
 		}
 		writer, follower = follower, writer
+	}
+	if err := c.Restarted(ctx, pgStarted); err != nil {
+		return nil, err
 	}
 	r.MedianMS, r.MinMS, r.MaxMS = median(r.TakeoverMS), slices.Min(r.TakeoverMS), slices.Max(r.TakeoverMS)
 	r.SignMedianMS = median(r.SignMS)

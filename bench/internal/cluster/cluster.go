@@ -386,3 +386,26 @@ func editJSON(name string, edit func(map[string]any)) error {
 	}
 	return atomicfile.WriteFile(name, append(b, '\n'), 0o600)
 }
+
+// Restarted is an error when PostgreSQL was restarted since since (as
+// Started said), which spoils any figure measured over that time.
+func (c *Cluster) Restarted(ctx context.Context, since time.Time) error {
+	t, err := c.Started(ctx)
+	if err != nil {
+		return err
+	}
+	if !t.Equal(since) {
+		return fmt.Errorf("PostgreSQL restarted at %s, during the measurement (another user of the database server?): "+
+			"its figures are not valid, run again", t.UTC().Format(time.TimeOnly))
+	}
+	return nil
+}
+
+// Started is when the PostgreSQL server started.
+func (c *Cluster) Started(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	if err := c.DB.QueryRowContext(ctx, `SELECT pg_postmaster_start_time()`).Scan(&t); err != nil {
+		return t, fmt.Errorf("read when PostgreSQL started: %w", err)
+	}
+	return t, nil
+}
