@@ -38,10 +38,10 @@ PASS
 func TestWriteKeepsOtherSections(t *testing.T) {
 	secs := []section{{name: "a", title: "A"}, {name: "b", title: "B"}, {name: "c", title: "C"}}
 	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
-	if err := write(file, secs, map[string]string{"a": "first a", "b": "first b"}, false); err != nil {
+	if err := write(file, secs, map[string]string{"a": "first a", "b": "first b"}, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := write(file, secs, map[string]string{"b": "second b"}, true); err != nil {
+	if err := write(file, secs, map[string]string{"b": "second b"}, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(file)
@@ -97,7 +97,7 @@ func TestWriteKeepsUnknownSections(t *testing.T) {
 	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := write(file, secs, map[string]string{"b": "new b"}, true); err != nil {
+	if err := write(file, secs, map[string]string{"b": "new b"}, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(file)
