@@ -92,9 +92,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := &suite{verbose: *verbose, log: os.Stderr, quick: *quick}
-	bodies := map[string]string{}
+	bodies, stamps := map[string]string{}, map[string]string{}
 	for _, sec := range selected {
 		start := time.Now()
+		stamps[sec.name] = machine() // the load before this section ran
 		log.Printf("== %s: %s", sec.name, sec.title)
 		body, err := sec.measure(ctx, s)
 		if ctx.Err() != nil {
@@ -107,7 +108,7 @@ func main() {
 		bodies[sec.name] = body
 		log.Printf("   done in %s", time.Since(start).Round(time.Second))
 	}
-	if err := write(*out, secs, bodies, *only != ""); err != nil {
+	if err := write(*out, secs, bodies, stamps, *only != ""); err != nil {
 		log.Fatalf("bench/suite: %v", err)
 	}
 	log.Printf("wrote %s", *out)
@@ -155,32 +156,78 @@ func machine() string {
 }
 
 // write renders the file: with keep, the sections not measured now are
-// taken from the existing file.
-func write(name string, secs []section, bodies map[string]string, keep bool) error {
+// taken from the existing file, and so are sections written by hand
+// between markers of names the suite does not know, each kept after the
+// section it followed. stamps are the sections' "Measured" lines
+// (machine() now for one missing).
+func write(name string, secs []section, bodies, stamps map[string]string, keep bool) error {
 	old := map[string]string{}
+	after := map[string][]string{} // a known section (or "") -> the unknown ones following it
 	if keep {
 		b, err := os.ReadFile(name)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		old = splitSections(string(b))
+		prev := ""
+		for _, n := range sectionOrder(string(b)) {
+			if slices.ContainsFunc(secs, func(s section) bool { return s.name == n }) {
+				prev = n
+			} else {
+				after[prev] = append(after[prev], n)
+			}
+		}
 	}
 	var buf strings.Builder
 	buf.WriteString(header)
+	unknown := func(prev string) {
+		for _, n := range after[prev] {
+			fmt.Fprintf(&buf, "\n%s\n%s\n%s\n", startMarker(n), old[n], endMarker(n))
+		}
+	}
+	unknown("")
 	for _, sec := range secs {
 		body, ok := bodies[sec.name]
 		if ok {
-			body = fmt.Sprintf("## %s\n\n%s\n\n%s", sec.title, machine(), strings.TrimSpace(body))
+			stamp, ok := stamps[sec.name]
+			if !ok {
+				stamp = machine()
+			}
+			body = fmt.Sprintf("## %s\n\n%s\n\n%s", sec.title, stamp, strings.TrimSpace(body))
 		} else if body, ok = old[sec.name]; !ok {
 			body = fmt.Sprintf("## %s\n\nNot measured yet: `go run ./bench/suite -only %s`.", sec.title, sec.name)
 		}
 		fmt.Fprintf(&buf, "\n%s\n%s\n%s\n", startMarker(sec.name), strings.TrimSpace(body), endMarker(sec.name))
+		unknown(sec.name)
 	}
 	return atomicfile.WriteFile(name, []byte(buf.String()), 0o644)
 }
 
 func startMarker(name string) string { return "<!-- bench:" + name + " -->" }
 func endMarker(name string) string   { return "<!-- /bench:" + name + " -->" }
+
+// sectionOrder returns the names of the sections of a file written by
+// write, in order.
+func sectionOrder(doc string) []string {
+	var names []string
+	for {
+		i := strings.Index(doc, "<!-- bench:")
+		if i < 0 {
+			return names
+		}
+		doc = doc[i+len("<!-- bench:"):]
+		name, rest, ok := strings.Cut(doc, " -->")
+		if !ok {
+			return names
+		}
+		_, after, ok := strings.Cut(rest, endMarker(name))
+		if !ok {
+			return names
+		}
+		names = append(names, name)
+		doc = after
+	}
+}
 
 // splitSections returns the bodies between the markers of a file written
 // by write, by section name.

@@ -38,10 +38,10 @@ PASS
 func TestWriteKeepsOtherSections(t *testing.T) {
 	secs := []section{{name: "a", title: "A"}, {name: "b", title: "B"}, {name: "c", title: "C"}}
 	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
-	if err := write(file, secs, map[string]string{"a": "first a", "b": "first b"}, false); err != nil {
+	if err := write(file, secs, map[string]string{"a": "first a", "b": "first b"}, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := write(file, secs, map[string]string{"b": "second b"}, true); err != nil {
+	if err := write(file, secs, map[string]string{"b": "second b"}, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(file)
@@ -82,5 +82,34 @@ func TestTableAndFormats(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestWriteKeepsUnknownSections: a section written by hand between
+// markers the suite does not know survives a partial run, in its place.
+func TestWriteKeepsUnknownSections(t *testing.T) {
+	secs := []section{{name: "a", title: "A"}, {name: "b", title: "B"}}
+	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	doc := header + "\n<!-- bench:first -->\n## First\n\nby hand 1\n<!-- /bench:first -->\n" +
+		"\n<!-- bench:a -->\n## A\n\nold a\n<!-- /bench:a -->\n" +
+		"\n<!-- bench:x -->\n## X\n\nby hand 2\n<!-- /bench:x -->\n" +
+		"\n<!-- bench:b -->\n## B\n\nold b\n<!-- /bench:b -->\n"
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(file, secs, map[string]string{"b": "new b"}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sectionOrder(string(b)); strings.Join(got, ",") != "first,a,x,b" {
+		t.Fatalf("sections %v in:\n%s", got, b)
+	}
+	got := splitSections(string(b))
+	if got["first"] != "## First\n\nby hand 1" || got["x"] != "## X\n\nby hand 2" || got["a"] != "## A\n\nold a" ||
+		!strings.Contains(got["b"], "new b") {
+		t.Fatalf("sections: %q", got)
 	}
 }
