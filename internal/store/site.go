@@ -64,6 +64,12 @@ type Cluster interface {
 	// in between are lost, so callers also check on a schedule). On
 	// SQLite it waits for ctx.
 	Watch(ctx context.Context, fn func(payload string)) error
+	// RecordServerKey records (or refreshes) a server process's key.
+	RecordServerKey(ctx context.Context, k ServerKey) error
+	// ServerKeys returns every recorded key, oldest first.
+	ServerKeys(ctx context.Context) ([]ServerKey, error)
+	// ForgetServerKey removes a recorded key; ErrNotFound if unknown.
+	ForgetServerKey(ctx context.Context, fingerprint string) error
 }
 
 // Writer is the right to do the work that must happen once among the
