@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,6 +70,9 @@ func (ts *threeServers) join(name string) *clusterServer {
 	editJSON(t, filepath.Join(dir, "server.json"), func(c map[string]any) {
 		c["agent_timeout"] = "1m"
 		c["notify_poll"] = "500ms"
+		// The database-restart case has its endpoints upload without
+		// pause: no per-endpoint report limit in the way.
+		c["limits"] = map[string]any{"reports_per_hour": 1e7, "report_burst": 100000}
 	})
 	fp := mustFingerprint(t, out)
 	p := startProc(t, "server "+name, s.serverEnv, "server", "run", "--data", dir)
@@ -136,6 +140,24 @@ func TestThreeServers(t *testing.T) {
 			return x.cs.call(http.MethodGet, "/api/v1/endpoints/"+x.m.id, nil, &ep) == nil && ep.Connected
 		})
 	}
+	// c answered the client's enrollment with every process's key (each
+	// recorded its own in the database; no peer_keys): the client pins
+	// all three.
+	b, err := os.ReadFile(filepath.Join(client.dataDir, "server", "enrollment.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enr struct {
+		KeyFingerprints []string `json:"key_fingerprints"`
+	}
+	if err := json.Unmarshal(b, &enr); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*clusterServer{ts.a, ts.b, ts.c} {
+		if !slices.Contains(enr.KeyFingerprints, p.fp.String()) {
+			t.Fatalf("the client enrolled at c pins %v, not %s's key %s", enr.KeyFingerprints, p.name, p.fp)
+		}
+	}
 	steps := []struct {
 		name string
 		fn   func(t *testing.T, agent, client *member)
@@ -153,9 +175,8 @@ func TestThreeServers(t *testing.T) {
 }
 
 // joinEmpty: b and c, joined on empty data directories, serve the bytes
-// a serves (the site's timestamp and first root) within 30 s, and every
-// process answers enrollment with all three keys (recorded in the
-// database, no peer_keys).
+// a serves (the site's timestamp and first root, the vendor timestamp)
+// within 30 s; a is the only writer.
 func (ts *threeServers) joinEmpty(t *testing.T) {
 	ts.b = ts.join("b")
 	ts.c = ts.join("c")
@@ -331,9 +352,11 @@ func (ts *threeServers) databaseRestart(t *testing.T, _, _ *member) {
 	}
 	// Four endpoints, two on each of b and c.
 	type uploader struct {
-		c     *api.Client
-		acked []string
-		fails int
+		c      *api.Client
+		acked  []string
+		fails  int
+		last   error // the last upload's error after the restart
+		lastAt time.Time
 	}
 	var ups []*uploader
 	for i, p := range []*clusterServer{ts.b, ts.c, ts.b, ts.c} {
@@ -384,11 +407,15 @@ func (ts *threeServers) databaseRestart(t *testing.T, _, _ *member) {
 				err = u.c.Call(ctx, http.MethodPost, api.PathReports, nil, api.ReportUpload{Report: raw}, &acc)
 				cancel()
 				if err != nil {
+					if _, ok := phase.Load("restarted"); ok {
+						u.last, u.lastAt = err, time.Now()
+					}
 					u.fails++
 					time.Sleep(50 * time.Millisecond)
 					continue
 				}
 				u.acked = append(u.acked, acc.ID)
+				time.Sleep(10 * time.Millisecond)
 				if _, ok := phase.Load("restarted"); ok && !after {
 					after = true
 					ackedAfter.Done()
@@ -397,6 +424,7 @@ func (ts *threeServers) databaseRestart(t *testing.T, _, _ *member) {
 		}()
 	}
 	time.Sleep(time.Second) // load before the restart
+	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	out, err := exec.CommandContext(ctx, restart, clusters[0], clusters[1], "restart").CombinedOutput()
 	cancel()
@@ -405,12 +433,13 @@ func (ts *threeServers) databaseRestart(t *testing.T, _, _ *member) {
 		wg.Wait()
 		t.Fatalf("pg_ctlcluster %s %s restart: %v: %s", clusters[0], clusters[1], err, out)
 	}
-	t.Logf("PostgreSQL %s/%s restarted under load", clusters[0], clusters[1])
+	t.Logf("PostgreSQL %s/%s restarted under load (the command took %v)", clusters[0], clusters[1], time.Since(began).Round(time.Millisecond))
 	phase.Store("restarted", true)
 	waited := make(chan struct{})
 	go func() { ackedAfter.Wait(); close(waited) }()
 	select {
 	case <-waited:
+		t.Logf("every endpoint had a report acknowledged %v after the restart began", time.Since(began).Round(time.Millisecond))
 	case <-time.After(time.Minute):
 		close(stop)
 		wg.Wait()
@@ -433,6 +462,9 @@ func (ts *threeServers) databaseRestart(t *testing.T, _, _ *member) {
 			}
 		}
 		total += len(u.acked)
+		if u.last != nil {
+			t.Logf("endpoint load-%d: its last failed upload after the restart, %v after it began: %v", i, u.lastAt.Sub(began).Round(time.Millisecond), u.last)
+		}
 	}
 	t.Logf("%d reports acknowledged (all in the database), %d uploads failed during the restart", total, fails)
 }
