@@ -45,7 +45,9 @@ removed for good (a process that starts again records its key again).`}
 					return usageError(fmt.Errorf("keys forget: %w", err))
 				}
 				return runServerKeys(cmd.Context(), data, database, func(cl store.Cluster) error {
-					err := cl.ForgetServerKey(cmd.Context(), fp.String())
+					audit := store.NewAudit(store.AuditEntry{Actor: "cli", Kind: "server-key.forget", Target: fp.String(),
+						Summary: "forgot server key " + fp.String()})
+					err := cl.ForgetServerKey(store.WithAudit(cmd.Context(), audit), fp.String())
 					if errors.Is(err, store.ErrNotFound) {
 						return usageError(fmt.Errorf("keys forget: no server key %s is recorded", fp))
 					}

@@ -51,14 +51,15 @@ func (s *sqlStore) ServerKeys(ctx context.Context) ([]ServerKey, error) {
 	return out, nil
 }
 
-// ForgetServerKey implements Cluster.
+// ForgetServerKey implements Cluster. An audit entry in ctx
+// (WithAudit) is recorded in the same transaction.
 func (s *sqlStore) ForgetServerKey(ctx context.Context, fingerprint string) error {
-	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM server_keys WHERE fingerprint = ?`), fingerprint)
-	if err != nil {
-		return fmt.Errorf("forget server key %s: %w", fingerprint, translate(err))
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("forget server key %s: %w", fingerprint, ErrNotFound)
-	}
-	return nil
+	err := s.write(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.q(`DELETE FROM server_keys WHERE fingerprint = ?`), fingerprint)
+		if err == nil {
+			err = affected(res)
+		}
+		return err
+	})
+	return fail("forget server key "+fingerprint, err)
 }

@@ -19,7 +19,8 @@ func TestServerKeys(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-			c := cluster(t, open(t, func() time.Time { now = now.Add(time.Second); return now }))
+			st := open(t, func() time.Time { now = now.Add(time.Second); return now })
+			c := cluster(t, st)
 			for _, k := range []store.ServerKey{{Fingerprint: "sha256:bb", URL: "https://b/"},
 				{Fingerprint: "sha256:aa", URL: "https://a/"}, {Fingerprint: "sha256:bb", URL: "https://b2/"}} {
 				if err := c.RecordServerKey(ctx, k); err != nil {
@@ -37,11 +38,18 @@ func TestServerKeys(t *testing.T) {
 				!ks[1].Recorded.After(ks[0].Recorded) {
 				t.Fatalf("keys %+v, want aa then bb (at https://b2/)", ks)
 			}
-			if err := c.ForgetServerKey(ctx, "sha256:aa"); err != nil {
+			audited := func() context.Context {
+				return store.WithAudit(ctx, store.NewAudit(store.AuditEntry{Actor: "cli", Kind: "server-key.forget", Target: "sha256:aa"}))
+			}
+			if err := c.ForgetServerKey(audited(), "sha256:aa"); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.ForgetServerKey(ctx, "sha256:aa"); !errors.Is(err, store.ErrNotFound) {
+			if err := c.ForgetServerKey(audited(), "sha256:aa"); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("forget twice: %v", err)
+			}
+			// One entry: the failed forget recorded none.
+			if es, err := st.ListAudit(ctx, store.AuditFilter{Kind: "server-key.forget"}); err != nil || len(es) != 1 || es[0].Target != "sha256:aa" {
+				t.Fatalf("audit entries of forgetting: %+v %v", es, err)
 			}
 			if ks, err = c.ServerKeys(ctx); err != nil || len(ks) != 1 || ks[0].Fingerprint != "sha256:bb" {
 				t.Fatalf("after forgetting aa: %+v %v", ks, err)
