@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -189,7 +188,7 @@ func (ts *threeServers) joinEmpty(t *testing.T) {
 	for _, p := range []*clusterServer{ts.b, ts.c} {
 		testkit.Eventually(t, 30*time.Second, p.name+" to serve a's site metadata", func() bool {
 			for _, f := range []string{"site/metadata/timestamp.json", "site/metadata/1.root.json", "vendor/metadata/timestamp.json"} {
-				x, y := served(t, ts.a, f), served(t, p, f)
+				x, y := fetchFile(t, ts.a.api, f), fetchFile(t, p.api, f)
 				if x == nil || string(x) != string(y) {
 					last = fmt.Sprintf("%s: %d bytes at a, %d at %s", f, len(x), len(y), p.name)
 					return false
@@ -467,26 +466,6 @@ func (ts *threeServers) databaseRestart(t *testing.T, _, _ *member) {
 		}
 	}
 	t.Logf("%d reports acknowledged (all in the database), %d uploads failed during the restart", total, fails)
-}
-
-// served GETs path of what cs serves (nil unless 200).
-func served(t *testing.T, cs *clusterServer, path string) []byte {
-	t.Helper()
-	c := *cs.api
-	u, err := url.JoinPath(cs.url, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.HTTPClient().Get(u)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	return b
 }
 
 // verifyServed copies the site and vendor repositories cs serves into
