@@ -54,6 +54,25 @@
 //	  client updates three versions in a row by delta;
 //	  20 versions behind (beyond K) gets the full file
 //
+// Several server processes on one PostgreSQL (docs/server.md, "Several
+// server processes"; CASCADE_TEST_POSTGRES names the database, each test
+// its own schema):
+//
+//	the writer SIGKILLed during a sync; a joined     TestWriterKilledDuringSync
+//	  process takes over and finishes it
+//	three processes, two joined on empty data dirs:  TestThreeServers (join)
+//	  the same bytes served; every process's key
+//	  pinned (recorded in the database)
+//	a policy saved on one process followed by        TestThreeServers (policy)
+//	  endpoints on the two others
+//	a notification from one process: the agent on a  TestThreeServers (notify)
+//	  second first, the client on a third after
+//	the writer SIGKILLed with policy publishes in    TestThreeServers (kill-writer)
+//	  flight: takeover, consecutive versions,
+//	  endpoints and a fresh copy verify
+//	PostgreSQL restarted under report load: no       TestThreeServers (database-restart;
+//	  acknowledged report lost                         skipped unless root)
+//
 // Set CASCADE_E2E_KEEP=1 to keep the sites' directories (their paths are
 // in the test log) for inspection; a failed test prints the output of
 // every process it started.

@@ -47,6 +47,9 @@ type memberOptions struct {
 	// by enrollment (after the suite's defaults: a quiet schedule, short
 	// failed-source cache, generous timeouts).
 	Config map[string]any
+	// Server and Fingerprint enroll it at another server than the
+	// site's (a process of several on one database).
+	Server, Fingerprint string
 }
 
 var enrolledLine = regexp.MustCompile(`enrolled as (ep_\S+) in domain`)
@@ -62,7 +65,11 @@ func (s *site) enroll(name string, o memberOptions) *member {
 	if o.AgentID != "" {
 		token = s.agentToken
 	}
-	args := []string{"endpoint", "enroll", "--server", s.serverURL, "--fingerprint", s.fingerprint, "--vendor-root", s.originRoot,
+	server, fp := s.serverURL, s.fingerprint
+	if o.Server != "" {
+		server, fp = o.Server, o.Fingerprint
+	}
+	args := []string{"endpoint", "enroll", "--server", server, "--fingerprint", fp, "--vendor-root", s.originRoot,
 		"--config", m.config, "--hostname", name, "--address", o.Address}
 	if o.AgentID != "" {
 		m.listen = testkit.FreeAddr(t, s.nextIP())

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -136,7 +137,8 @@ func TestWriterKilledDuringSync(t *testing.T) {
 	fpB := mustFingerprint(t, out)
 	b := start("server b", bDir, fpB)
 	testkit.Eventually(t, 30*time.Second, "b to serve a's site metadata", func() bool {
-		return string(fetchFile(t, a.api, "site/metadata/timestamp.json")) == string(fetchFile(t, b.api, "site/metadata/timestamp.json"))
+		x := fetchFile(t, a.api, "site/metadata/timestamp.json")
+		return x != nil && string(x) == string(fetchFile(t, b.api, "site/metadata/timestamp.json"))
 	})
 	if st := status(t, b); st.Writer {
 		t.Fatal("b is the writer while a is")
@@ -271,27 +273,24 @@ func deployed(t *testing.T, s *clusterServer) string {
 	return ""
 }
 
-// fetchFile GETs base/path through c's pinned client (nil unless 200).
+// fetchFile GETs path under c's base URL through c's pinned client (nil
+// unless 200).
 func fetchFile(t *testing.T, c *api.Client, path string) []byte {
 	t.Helper()
-	resp, err := c.HTTPClient().Get(c.URL() + path)
+	u, err := url.JoinPath(c.URL(), path) // c.URL() has no trailing slash
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.HTTPClient().Get(u)
 	if err != nil {
 		return nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
 		return nil
 	}
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return []byte(b.String())
+	return b
 }
 
 // firstVersionBy waits for the first site version written by the

@@ -37,6 +37,7 @@ type site struct {
 	serverDir, serverURL, serverListen, fingerprint string
 	server                                          *proc
 	adminEnv                                        []string // CASCADE_ADMIN_TOKEN for admin commands
+	serverEnv                                       []string // siteOptions.Env
 	api                                             *api.Client
 	enrollToken                                     string // enrolls clients
 	agentToken                                      string // enrolls update agents (--agents)
@@ -49,6 +50,11 @@ type siteOptions struct {
 	// AgentTimeout bounds how long clients wait for update agents after a
 	// notification (default 1m).
 	AgentTimeout time.Duration
+	// Database is a PostgreSQL URL (without a password) for the server
+	// instead of SQLite; Env is added to the environment of every
+	// server command (PGPASSWORD).
+	Database string
+	Env      []string
 }
 
 // newSite creates and starts a site on 127.0.N.0/24: an origin holding
@@ -164,8 +170,13 @@ func (s *site) initServer(o siteOptions) {
 	s.serverDir = filepath.Join(s.dir, "server")
 	s.serverListen = testkit.FreeAddr(t, s.nextIP())
 	s.serverURL = "https://" + s.serverListen + "/"
-	out := mustCascade(t, nil, "server", "init", s.serverDir, "--origin", s.originURL, "--vendor-root", s.originRoot,
-		"--listen", s.serverListen, "--url", s.serverURL)
+	s.serverEnv = o.Env
+	args := []string{"server", "init", s.serverDir, "--origin", s.originURL, "--vendor-root", s.originRoot,
+		"--listen", s.serverListen, "--url", s.serverURL}
+	if o.Database != "" {
+		args = append(args, "--database", o.Database)
+	}
+	out := mustCascade(t, s.serverEnv, args...)
 	m := fingerprintLine.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("server init printed no fingerprint: %s", out)
@@ -178,13 +189,16 @@ func (s *site) initServer(o siteOptions) {
 		c["agent_timeout"] = o.AgentTimeout.String()
 		c["notify_poll"] = "500ms"
 	})
-	out = mustCascade(t, nil, "server", "admin", "create", "--data", s.serverDir, "--name", "e2e")
+	if o.Database != "" {
+		tuneCluster(t, s.serverDir)
+	}
+	out = mustCascade(t, s.serverEnv, "server", "admin", "create", "--data", s.serverDir, "--name", "e2e")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	token := lines[len(lines)-1]
 	if !strings.HasPrefix(token, "cascade_admin_") {
 		t.Fatalf("server admin create: no token in %q", out)
 	}
-	s.adminEnv = []string{"CASCADE_ADMIN_TOKEN=" + token}
+	s.adminEnv = append([]string{"CASCADE_ADMIN_TOKEN=" + token}, s.serverEnv...)
 	fp, err := api.ParseFingerprint(s.fingerprint)
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +232,7 @@ func editJSON(t *testing.T, path string, edit func(map[string]any)) {
 // answers.
 func (s *site) startServer() {
 	s.t.Helper()
-	s.server = startProc(s.t, "server", nil, "server", "run", "--data", s.serverDir)
+	s.server = startProc(s.t, "server", s.serverEnv, "server", "run", "--data", s.serverDir)
 	s.server.waitOutput(s.t, regexp.MustCompile(`cascade server at (\S+)`))
 	testkit.Eventually(s.t, 30*time.Second, "the server's admin API", func() bool {
 		var st api.Status

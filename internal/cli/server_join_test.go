@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestServerJoin(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	first := filepath.Join(dir, "first")
-	mustRun(t, "server", "init", first, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/", "--database", dsn,
+	initOut := mustRun(t, "server", "init", first, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/", "--database", dsn,
 		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
 	out := &testkit.Buffer{}
 	done := make(chan error, 1)
@@ -81,5 +82,25 @@ func TestServerJoin(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(second, "site", "published", "site", "metadata", "1.root.json"))
 	if len(a) == 0 || string(a) != string(b) {
 		t.Fatal("the joined data directory holds another site root")
+	}
+
+	// The running first server recorded its key: keys list shows it,
+	// forget removes it (once).
+	fp := regexp.MustCompile(`fingerprint: +(sha256:[0-9a-f]+)`).FindStringSubmatch(initOut)
+	if fp == nil {
+		t.Fatalf("no fingerprint in the init output:\n%s", initOut)
+	}
+	if got := mustRun(t, "server", "keys", "list", "--data", first); !strings.Contains(got, fp[1]+"  https://"+addr+"/") {
+		t.Fatalf("keys list lacks the first server's key %s at https://%s/:\n%s", fp[1], addr, got)
+	}
+	if got := mustRun(t, "server", "keys", "forget", "--data", first, fp[1]); !strings.Contains(got, "forgot server key "+fp[1]) {
+		t.Fatalf("keys forget: %s", got)
+	}
+	if got := mustRun(t, "server", "keys", "list", "--data", first); strings.Contains(got, fp[1]) {
+		t.Fatalf("keys list after forget:\n%s", got)
+	}
+	code, _, stderr = run("server", "keys", "forget", "--data", first, fp[1])
+	if code == 0 || !strings.Contains(stderr, "no server key "+fp[1]+" is recorded") {
+		t.Fatalf("forget twice: exit %d: %s", code, stderr)
 	}
 }

@@ -81,7 +81,7 @@ func (s *Server) enroll(ctx context.Context, req api.EnrollRequest) (*api.Enroll
 	s.log.Info("endpoint enrolled", "endpoint", e.ID, "hostname", e.Hostname, "domain", e.Domain, "role", e.Role)
 	return &api.EnrollResponse{EndpointID: e.ID, Credential: secret, Domain: e.Domain, Role: string(e.Role),
 		AgentID: e.AgentID, VendorRoot: s.vendorRoot, SiteRoot: s.siteRoot, Policy: p.Document, Agents: agents,
-		ServerKeys: s.serverKeys}, nil
+		ServerKeys: s.keys.get(ctx)}, nil
 }
 
 // directory returns the agent directory: every update agent that has a
@@ -118,7 +118,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		var agents []api.Agent
 		if agents, err = s.directory(r.Context()); err == nil {
 			writeJSON(w, http.StatusOK, api.StatusResponse{EndpointID: e.ID, Domain: e.Domain, Role: string(e.Role),
-				AgentID: e.AgentID, Agents: agents, ServerKeys: s.serverKeys})
+				AgentID: e.AgentID, Agents: agents, ServerKeys: s.keys.get(r.Context())})
 			return
 		}
 	}

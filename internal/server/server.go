@@ -98,7 +98,7 @@ type Server struct {
 	vendorRoot, siteRoot []byte
 	cert                 tls.Certificate
 	fp                   api.Fingerprint
-	serverKeys           []string // s.fp and the configured peers' (api.EnrollResponse.ServerKeys)
+	keys                 *keyCache // s.fp, the configured peers' and those recorded (api.EnrollResponse.ServerKeys)
 	vendorFiles          *static.Handler
 	siteFiles            *static.Handler
 }
@@ -166,7 +166,10 @@ func (s *Server) open(ctx context.Context, o Options) error {
 	if s.cert, s.fp, err = loadCert(path(s.dir, s.cfg.TLSCert), path(s.dir, s.cfg.TLSKey)); err != nil {
 		return fmt.Errorf("open server: %w", err)
 	}
-	s.serverKeys = siteKeys(s.fp, s.cfg.PeerKeys)
+	s.keys = &keyCache{own: s.fp, peers: s.cfg.PeerKeys, cl: s.cl, now: s.now}
+	if err := s.keys.record(ctx, s.cfg.URL); err != nil {
+		return fmt.Errorf("open server: %w", err)
+	}
 	if err := s.openFiles(rp); err != nil {
 		return err
 	}

@@ -56,6 +56,12 @@ type Cluster interface {
 	// ok is false when another one is. On SQLite the one process always
 	// is. The Writer is held until Release or until Lost is closed.
 	TryWriter(ctx context.Context, holder string) (w Writer, ok bool, err error)
+	// RecordServerKey records (or refreshes) a server process's key.
+	RecordServerKey(ctx context.Context, k ServerKey) error
+	// ServerKeys returns every recorded key, oldest first.
+	ServerKeys(ctx context.Context) ([]ServerKey, error)
+	// ForgetServerKey removes a recorded key; ErrNotFound if unknown.
+	ForgetServerKey(ctx context.Context, fingerprint string) error
 }
 
 // Writer is the right to do the work that must happen once among the
