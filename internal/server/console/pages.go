@@ -148,10 +148,18 @@ func (c *Console) classifiedPage(ctx context.Context, vq ViewQuery) ([]store.End
 	}
 	// An endpoint revoked since the classification is left out of the
 	// page (the store lists no revoked endpoint).
-	rows, _, err := c.st.QueryEndpoints(ctx, store.EndpointQuery{IDs: ids, Sort: vq.Sort, Desc: vq.Desc})
+	// By id, which the databases read by their primary key (ordered
+	// by a column, they may walk its index through the whole registry),
+	// then in the page's order.
+	rows, _, err := c.st.QueryEndpoints(ctx, store.EndpointQuery{IDs: ids, Sort: "id"})
 	if err != nil {
 		return nil, 0, err
 	}
+	at := make(map[string]int, len(ids))
+	for i, id := range ids {
+		at[id] = i
+	}
+	slices.SortFunc(rows, func(a, b store.EndpointRow) int { return at[a.ID] - at[b.ID] })
 	return rows, total, nil
 }
 
