@@ -28,8 +28,11 @@ type registryView struct {
 	// (viewPage).
 	rows   []viewRow
 	orders map[string][]int32
-	at     time.Time     // when the computation started
-	cost   time.Duration // how long it took
+	// lists are the filtered orders pages asked for (viewList).
+	listsMu sync.Mutex
+	lists   map[viewListKey][]int32
+	at      time.Time     // when the computation started
+	cost    time.Duration // how long it took
 }
 
 // Limits of the registry view's reuse.

@@ -64,6 +64,45 @@ func viewRows(eps []store.Endpoint, states map[string]string, members map[string
 	return rows, orders
 }
 
+// viewLists is how many filtered orders a view keeps (viewList): one per
+// combination of state, agent, role and sort asked for, up to this many.
+const viewLists = 64
+
+// viewListKey names a filtered order.
+type viewListKey struct {
+	state, agent, sort string
+	role               store.Role
+}
+
+// viewList is the view's rows matching q's filters in q's sort,
+// ascending: computed by walking the sort's order once, then kept with
+// the view (every page of the filter reads it).
+func (v *registryView) viewList(q console.ViewQuery, sort string, order []int32) []int32 {
+	key := viewListKey{state: q.State, agent: q.Agent, sort: sort, role: q.Role}
+	v.listsMu.Lock()
+	l, ok := v.lists[key]
+	v.listsMu.Unlock()
+	if ok {
+		return l
+	}
+	l = []int32{}
+	for _, i := range order {
+		r := &v.rows[i]
+		if (q.State == "" || r.state == q.State) && (q.Agent == "" || r.agent == q.Agent) && (q.Role == "" || r.role == q.Role) {
+			l = append(l, i)
+		}
+	}
+	v.listsMu.Lock()
+	defer v.listsMu.Unlock()
+	if v.lists == nil {
+		v.lists = map[viewListKey][]int32{}
+	}
+	if len(v.lists) < viewLists {
+		v.lists[key] = l
+	}
+	return l
+}
+
 // page returns the ids of q's page of the view's endpoints and how many
 // match q, without reading the database.
 func (v *registryView) page(q console.ViewQuery) ([]string, int, error) {
@@ -72,22 +111,16 @@ func (v *registryView) page(q console.ViewQuery) ([]string, int, error) {
 	if !ok {
 		return nil, 0, fmt.Errorf("page the endpoints: %w: sort %q (want hostname, last_seen, role or id)", store.ErrInvalid, q.Sort)
 	}
+	l := v.viewList(q, sort, order)
 	ids := []string{}
-	total := 0
-	for k := range order {
+	for k := max(q.Offset, 0); k < len(l) && (q.Limit <= 0 || len(ids) < q.Limit); k++ {
+		i := k
 		if q.Desc {
-			k = len(order) - 1 - k
+			i = len(l) - 1 - k
 		}
-		r := &v.rows[order[k]]
-		if (q.State != "" && r.state != q.State) || (q.Agent != "" && r.agent != q.Agent) || (q.Role != "" && r.role != q.Role) {
-			continue
-		}
-		if total >= q.Offset && (q.Limit <= 0 || len(ids) < q.Limit) {
-			ids = append(ids, r.id)
-		}
-		total++
+		ids = append(ids, v.rows[l[i]].id)
 	}
-	return ids, total, nil
+	return ids, len(l), nil
 }
 
 // EndpointPage implements console.Backend with the registry view.
