@@ -146,11 +146,10 @@ func (c *Console) classifiedPage(ctx context.Context, vq ViewQuery) ([]store.End
 	if err != nil {
 		return nil, 0, err
 	}
-	// An endpoint revoked since the classification is left out of the
-	// page (the store lists no revoked endpoint).
-	// By id, which the databases read by their primary key (ordered
-	// by a column, they may walk its index through the whole registry),
-	// then in the page's order.
+	// The rows by id, which the databases read by their primary key
+	// (ordered by a column, they may walk its index through the whole
+	// registry), then put in the page's order. An endpoint revoked since
+	// the classification is left out (the store lists no revoked one).
 	rows, _, err := c.st.QueryEndpoints(ctx, store.EndpointQuery{IDs: ids, Sort: "id"})
 	if err != nil {
 		return nil, 0, err
