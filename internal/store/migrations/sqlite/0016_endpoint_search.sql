@@ -27,7 +27,10 @@ CREATE TRIGGER endpoint_search_insert AFTER INSERT ON endpoints BEGIN
 			LOWER(NEW.hostname), LOWER(NEW.id), LOWER(COALESCE(NEW.agent_id, '')), LOWER(NEW.addresses));
 END;
 
-CREATE TRIGGER endpoint_search_update AFTER UPDATE OF id, hostname, agent_id, addresses ON endpoints BEGIN
+-- A heartbeat rewrites the addresses: only a change reaches the index.
+CREATE TRIGGER endpoint_search_update AFTER UPDATE OF id, hostname, agent_id, addresses ON endpoints
+	WHEN OLD.id IS NOT NEW.id OR OLD.hostname IS NOT NEW.hostname
+		OR OLD.agent_id IS NOT NEW.agent_id OR OLD.addresses IS NOT NEW.addresses BEGIN
 	DELETE FROM endpoint_search WHERE rowid = (SELECT key FROM endpoint_search_keys WHERE endpoint_id = OLD.id);
 	DELETE FROM endpoint_search_keys WHERE endpoint_id = OLD.id;
 	INSERT INTO endpoint_search_keys (endpoint_id) VALUES (NEW.id);
