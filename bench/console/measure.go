@@ -70,12 +70,17 @@ func pages() []page {
 			func(*world, bool) []stmt { return listPage(live, "e.hostname, e.id", 0) }},
 		{"endpoints, page 200 by last seen", "/endpoints?sort=last_seen&page=200", "count + page 200 by last seen",
 			func(*world, bool) []stmt { return listPage(live, "e.last_seen_at, e.id", 199*50) }},
-		{"endpoints, text search", "/endpoints?q=kiosk-0420", "count + one page, LIKE on hostname, id, agent id, addresses",
-			func(*world, bool) []stmt {
+		{"endpoints, text search", "/endpoints?q=kiosk-0420", "count + one page, the trigram index (migration 0016) then LIKE on hostname, id, agent id, addresses",
+			func(_ *world, sqlite bool) []stmt {
 				like := "%kiosk-0420%"
-				return listPage(live+` AND (LOWER(e.hostname) LIKE ? ESCAPE '\' OR LOWER(e.id) LIKE ? ESCAPE '\'
+				index, key := `LOWER(e.hostname || ' ' || e.id || ' ' || COALESCE(e.agent_id, '') || ' ' || e.addresses) LIKE ?`, like
+				if sqlite {
+					index, key = `e.id IN (SELECT k.endpoint_id FROM endpoint_search_keys k
+						WHERE k.key IN (SELECT rowid FROM endpoint_search WHERE endpoint_search MATCH ?))`, `"kiosk-0420"`
+				}
+				return listPage(live+` AND `+index+` AND (LOWER(e.hostname) LIKE ? ESCAPE '\' OR LOWER(e.id) LIKE ? ESCAPE '\'
 					OR LOWER(COALESCE(e.agent_id, '')) LIKE ? ESCAPE '\' OR LOWER(e.addresses) LIKE ? ESCAPE '\')`,
-					"e.hostname, e.id", 0, like, like, like, like)
+					"e.hostname, e.id", 0, key, like, like, like, like)
 			}},
 		{"endpoints, failing", "/endpoints?state=failing", "count + one page, last report failed",
 			func(*world, bool) []stmt {

@@ -39,6 +39,13 @@ func (s *Server) handleAgentReport(w http.ResponseWriter, r *http.Request) {
 // state against the deployed component versions, and where their last
 // runs actually updated from.
 func (s *Server) agentReport(ctx context.Context, members bool) (*api.AgentReport, error) {
+	return s.agentReportSeeing(ctx, members, nil)
+}
+
+// agentReportSeeing is agentReport that also hands the registry it read
+// to seen (when not nil): the registry view keeps what the endpoint list
+// sorts by.
+func (s *Server) agentReportSeeing(ctx context.Context, members bool, seen func([]store.Endpoint)) (*api.AgentReport, error) {
 	pv, err := s.st.CurrentPolicy(ctx)
 	if err != nil {
 		return nil, err
@@ -54,6 +61,9 @@ func (s *Server) agentReport(ctx context.Context, members bool) (*api.AgentRepor
 	eps, last, err := s.registry(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if seen != nil {
+		seen(eps)
 	}
 	out := &api.AgentReport{Generated: s.now().UTC(), PolicyVersion: pv.Version, Deployed: deployed,
 		Unassigned: newAnalysis("")}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/store"
 )
 
 // registryView is what the console's dashboard and its endpoint filters
@@ -22,8 +23,16 @@ type registryView struct {
 	states  map[string]string          // endpoint id: api.StateUpToDate, ...
 	members map[string][]string        // agent id: the endpoints whose list starts with it
 	own     map[string]api.AgentMember // update agents' own membership, by endpoint id
-	at      time.Time                  // when the computation started
-	cost    time.Duration              // how long it took
+	// rows are the endpoints classified, with what the endpoint list
+	// sorts them by, and orders their indexes in each of its sorts
+	// (viewPage).
+	rows   []viewRow
+	orders map[string][]int32
+	// lists are the filtered orders pages asked for (viewList).
+	listsMu sync.Mutex
+	lists   map[viewListKey][]int32
+	at      time.Time     // when the computation started
+	cost    time.Duration // how long it took
 }
 
 // Limits of the registry view's reuse.
@@ -135,7 +144,8 @@ func (c *viewCache) close() {
 func (s *Server) registryView(ctx context.Context) (*registryView, error) {
 	start := s.now()
 	began := time.Now()
-	rep, err := s.agentReport(ctx, true)
+	var eps []store.Endpoint
+	rep, err := s.agentReportSeeing(ctx, true, func(r []store.Endpoint) { eps = r })
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +175,7 @@ func (s *Server) registryView(ctx context.Context) (*registryView, error) {
 	for i := range rep.Agents {
 		strip(&rep.Agents[i])
 	}
+	v.rows, v.orders = viewRows(eps, v.states, v.members)
 	v.report, v.cost = rep, time.Since(began)
 	return v, nil
 }

@@ -32,10 +32,27 @@ type Backend interface {
 	// starts with the update agent agentID, as the agent report counts
 	// them.
 	AgentMembers(ctx context.Context, agentID string) ([]string, error)
+	// EndpointPage pages the endpoints by the same classification as
+	// EndpointStates and AgentMembers, in the order store.QueryEndpoints
+	// gives: the ids of q's page and how many match q. An unknown sort is
+	// store.ErrInvalid.
+	EndpointPage(ctx context.Context, q ViewQuery) ([]string, int, error)
 	// AuditFilter reads an audit filter from r's query, as GET
 	// /api/v1/audit does.
 	AuditFilter(r *http.Request) (store.AuditFilter, error)
 	contentBackend
+}
+
+// ViewQuery selects, orders and pages endpoints by their classification
+// (Backend.EndpointPage). Zero fields do not filter.
+type ViewQuery struct {
+	State string // api.StateUpToDate, StateBehind, StateFailing or StateNoReport
+	Agent string // the update agent the endpoints' lists start with
+	Role  store.Role
+	// Sort, Desc, Offset and Limit are as in store.EndpointQuery.
+	Sort          string
+	Desc          bool
+	Offset, Limit int
 }
 
 // Dashboard is the dashboard's content.
@@ -96,8 +113,58 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 1)
 	eq.Offset = (page - 1) * pageSize
-	var states map[string]string
+	agent := q.Get("agent")
+	classified := state != "" && state != "not_seen"
+	var rows []store.EndpointRow
+	var total int
 	var err error
+	if (classified || agent != "") && strings.TrimSpace(eq.Text) == "" && q.Get("addr") == "" {
+		// Filtered by the classification alone: it orders and counts
+		// (tens of thousands of ids need not go to SQL), SQL reads the
+		// page's rows.
+		rows, total, err = c.classifiedPage(r.Context(), ViewQuery{State: state, Agent: agent, Role: eq.Role,
+			Sort: eq.Sort, Desc: eq.Desc, Offset: eq.Offset, Limit: eq.Limit})
+	} else {
+		rows, total, err = c.queryPage(r.Context(), eq, state, agent)
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	agents, err := c.st.AgentDirectory(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.renderEndpoints(w, r, q, eq, state, agent, page, rows, total, agents)
+}
+
+// classifiedPage is a page of the endpoint list filtered by state or
+// agent (and role) only.
+func (c *Console) classifiedPage(ctx context.Context, vq ViewQuery) ([]store.EndpointRow, int, error) {
+	ids, total, err := c.be.EndpointPage(ctx, vq)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The rows by id, which the databases read by their primary key
+	// (ordered by a column, they may walk its index through the whole
+	// registry), then put in the page's order. An endpoint revoked since
+	// the classification is left out (the store lists no revoked one).
+	rows, _, err := c.st.QueryEndpoints(ctx, store.EndpointQuery{IDs: ids, Sort: "id"})
+	if err != nil {
+		return nil, 0, err
+	}
+	at := make(map[string]int, len(ids))
+	for i, id := range ids {
+		at[id] = i
+	}
+	slices.SortFunc(rows, func(a, b store.EndpointRow) int { return at[a.ID] - at[b.ID] })
+	return rows, total, nil
+}
+
+// queryPage is a page of the endpoint list from SQL, the ids of a state
+// or agent filter from the classification.
+func (c *Console) queryPage(ctx context.Context, eq store.EndpointQuery, state, agent string) ([]store.EndpointRow, int, error) {
 	switch state {
 	case "not_seen":
 		eq.SeenBefore = c.now().Add(-c.notSeen)
@@ -107,9 +174,9 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 		// the same classification as the dashboard's counts (so that
 		// the list holds as many as the dashboard says), the page from
 		// SQL.
-		if states, err = c.be.EndpointStates(r.Context()); err != nil {
-			c.fail(w, r, err)
-			return
+		states, err := c.be.EndpointStates(ctx)
+		if err != nil {
+			return nil, 0, err
 		}
 		eq.IDs = []string{}
 		for id, s := range states {
@@ -118,28 +185,22 @@ func (c *Console) endpoints(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	agent := q.Get("agent")
 	if agent != "" {
-		ids, err := c.be.AgentMembers(r.Context(), agent)
+		ids, err := c.be.AgentMembers(ctx, agent)
 		if err != nil {
-			c.fail(w, r, err)
-			return
+			return nil, 0, err
 		}
 		if eq.IDs != nil {
 			ids = slices.DeleteFunc(ids, func(id string) bool { return !slices.Contains(eq.IDs, id) })
 		}
 		eq.IDs = ids
 	}
-	agents, err := c.st.AgentDirectory(r.Context())
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	rows, total, err := c.st.QueryEndpoints(r.Context(), eq)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
+	return c.st.QueryEndpoints(ctx, eq)
+}
+
+// renderEndpoints renders a page of the endpoint list.
+func (c *Console) renderEndpoints(w http.ResponseWriter, r *http.Request, q url.Values, eq store.EndpointQuery, state, agent string,
+	page int, rows []store.EndpointRow, total int, agents []store.AgentEntry) {
 	type row struct {
 		store.EndpointRow
 		Sources []string
