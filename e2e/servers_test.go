@@ -17,12 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cascade-update/cascade/internal/fetch"
-	"github.com/cascade-update/cascade/internal/mirror"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/testkit/pgtest"
-	"github.com/cascade-update/cascade/internal/trust"
 )
 
 // slowTargets serves dir, sending the files under /vendor/targets/ at
@@ -176,27 +173,7 @@ func TestWriterKilledDuringSync(t *testing.T) {
 	checkChain(t, full, first, b.url)
 
 	// What b serves verifies, site and vendor, from the roots.
-	siteRoot, err := os.ReadFile(filepath.Join(aDir, "site", "published", "site", "metadata", "1.root.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vroot, err := os.ReadFile(vendorRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for kind, root := range map[string][]byte{"site": siteRoot, "vendor": vroot} {
-		ts, err := trust.Init(filepath.Join(dir, "verify-"+kind), root, trust.Options{Kind: kind, Now: time.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := fetch.New(fetch.Options{Transport: api.NewTransport(fpB, nil)})
-		res, err := mirror.Copy(context.Background(), mirror.Options{Store: ts, Fetcher: f, Dir: filepath.Join(dir, "copy"),
-			Source: trust.Source{Name: "b", Base: b.url}})
-		if err != nil {
-			t.Fatalf("verify b's %s repository: %v", kind, err)
-		}
-		t.Logf("b's %s repository verifies: timestamp %d, %d targets", kind, res.Timestamp, res.Targets)
-	}
+	verifyServed(t, dir, b, aDir, vendorRoot)
 }
 
 // tuneCluster shortens the writer poll and follow interval of a data

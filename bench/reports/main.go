@@ -123,15 +123,8 @@ func run(ctx context.Context, database string, n int, window time.Duration, conn
 		return nil, err
 	}
 	defer c.Close()
-	a, err := c.Add(ctx, nil)
+	a, err := c.StartWriter(ctx, nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.Start(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.WaitFor(ctx, time.Minute, "the first server to be the writer and synced",
-		func(st api.Status) bool { return st.Writer && st.LastSync != nil }); err != nil {
 		return nil, err
 	}
 	b, err := c.Add(ctx, nil)
@@ -152,10 +145,7 @@ func run(ctx context.Context, database string, n int, window time.Duration, conn
 		return nil, err
 	}
 	out.One = *one
-	if err := b.Start(ctx); err != nil {
-		return nil, err
-	}
-	if err := b.WaitFor(ctx, time.Minute, "the second server to follow", func(st api.Status) bool { return !st.Writer }); err != nil {
+	if err := b.StartFollower(ctx); err != nil {
 		return nil, err
 	}
 	log.Printf("two processes: %d reports within %s", n, window)

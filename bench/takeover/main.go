@@ -115,25 +115,15 @@ func measure(ctx context.Context, database string, poll time.Duration, rounds in
 	}
 	defer c.Close()
 	tune := func(cfg map[string]any) { cfg["writer_poll"] = poll.String() }
-	a, err := c.Add(ctx, tune)
+	a, err := c.StartWriter(ctx, tune)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.Start(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.WaitFor(ctx, time.Minute, "the first server to be the writer and synced",
-		func(st api.Status) bool { return st.Writer && st.LastSync != nil }); err != nil {
 		return nil, err
 	}
 	b, err := c.Add(ctx, tune)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.Start(ctx); err != nil {
-		return nil, err
-	}
-	if err := b.WaitFor(ctx, time.Minute, "the second server to follow", func(st api.Status) bool { return !st.Writer }); err != nil {
+	if err := b.StartFollower(ctx); err != nil {
 		return nil, err
 	}
 	pgStarted, err := c.Started(ctx)

@@ -57,26 +57,39 @@ func Init(dir string, o InitOptions) (*InitResult, error) {
 		return nil, fmt.Errorf("init server: vendor root: %w", err)
 	}
 	c := o.Config
-	generate := c.TLSCert == "" && c.TLSKey == ""
+	generate, err := settle(dir, &c)
+	if err != nil {
+		return nil, fmt.Errorf("init server: %w", err)
+	}
+	res, err := initFiles(dir, &c, o, generate)
+	if err != nil {
+		emptyDir(dir)
+		return nil, err
+	}
+	return res, nil
+}
+
+// settle completes c (its defaults, the URL from the listen address) and
+// checks it, then creates dir. generate says that no certificate was
+// given (--tls-cert, --tls-key): the server makes its own.
+func settle(dir string, c *Config) (generate bool, err error) {
+	generate = c.TLSCert == "" && c.TLSKey == ""
 	c.defaults()
 	if c.URL == "" {
 		c.URL = defaultURL(c.Listen)
 	}
 	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("init server: %w", err)
+		return false, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("init server: %w", err)
+	return generate, os.MkdirAll(dir, 0o700)
+}
+
+// emptyDir removes what dir holds: a failed init or join leaves nothing.
+func emptyDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
-	res, err := initFiles(dir, &c, o, generate)
-	if err != nil {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
-		}
-		return nil, err
-	}
-	return res, nil
 }
 
 func initFiles(dir string, c *Config, o InitOptions, generate bool) (*InitResult, error) {

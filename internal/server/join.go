@@ -78,23 +78,13 @@ func Join(ctx context.Context, dir string, o JoinOptions) (*JoinResult, error) {
 	}
 	c := o.Config
 	c.Origin = string(shared[sharedOrigin])
-	generate := c.TLSCert == "" && c.TLSKey == ""
-	c.defaults()
-	if c.URL == "" {
-		c.URL = defaultURL(c.Listen)
-	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("join server: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	generate, err := settle(dir, &c)
+	if err != nil {
 		return nil, fmt.Errorf("join server: %w", err)
 	}
 	res, err := joinFiles(ctx, dir, &c, cl, shared, o, generate)
 	if err != nil {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
-		}
+		emptyDir(dir)
 		return nil, fmt.Errorf("join server: %w", err)
 	}
 	return res, nil

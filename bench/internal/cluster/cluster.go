@@ -303,6 +303,32 @@ func (s *Server) WaitFor(ctx context.Context, d time.Duration, what string, cond
 	}
 }
 
+// StartWriter adds a server process (tune edits its server.json), starts
+// it and waits until it is the writer and has synced from the origin.
+func (c *Cluster) StartWriter(ctx context.Context, tune func(cfg map[string]any)) (*Server, error) {
+	s, err := c.Add(ctx, tune)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.WaitFor(ctx, time.Minute, "the first server to be the writer and synced",
+		func(st api.Status) bool { return st.Writer && st.LastSync != nil }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// StartFollower starts s and waits until it follows another process's
+// writer.
+func (s *Server) StartFollower(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	return s.WaitFor(ctx, time.Minute, "the second server to follow", func(st api.Status) bool { return !st.Writer })
+}
+
 // NewestVersion is the newest site version in the database and who
 // signed it (0, "" when none).
 func (c *Cluster) NewestVersion(ctx context.Context) (int64, string, error) {
