@@ -96,6 +96,7 @@ type Store interface {
 	Accounts
 	EndpointPages
 	Signals
+	Syncs
 }
 
 // AdminTokens holds the tokens that authenticate the admin API.

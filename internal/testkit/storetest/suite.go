@@ -95,6 +95,7 @@ func Run(t *testing.T, open Opener) {
 		{"QueryEndpointsSearch", testQueryEndpointsSearch},
 		{"AccountChanges", testAccountChanges},
 		{"LastAdminConcurrent", testLastAdminConcurrent},
+		{"Syncs", testSyncs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
