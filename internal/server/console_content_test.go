@@ -145,6 +145,9 @@ func TestConsoleBrowserContentHoldRelease(t *testing.T) {
 	if got := b.text("#last-sync"); !strings.Contains(got, "succeeded") {
 		t.Fatalf("last sync: %q", got)
 	}
+	if got := b.text("#sync-log tbody tr:first-child"); !strings.Contains(got, "succeeded") || !strings.Contains(got, "pattern 1.0") {
+		t.Fatalf("sync log: %q", got)
+	}
 	// Hold: a confirmation page first; cancelling changes nothing.
 	b.run("hold", chromedp.Click(chromedp.CSS(row+"button.hold")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 	if got := b.text("#what"); !strings.Contains(got, "Hold component pattern at its deployed version 1.0") {

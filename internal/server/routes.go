@@ -71,6 +71,7 @@ func (s *Server) routes() http.Handler {
 	a("DELETE /api/v1/admin-tokens/{id}", s.handleRevokeAdminToken)
 
 	a("POST /api/v1/content/sync", s.handleSync)
+	a("GET /api/v1/syncs", s.handleListSyncs)
 	a("GET /api/v1/content/components", s.handleListComponents)
 	a("POST /api/v1/content/components/{name}/hold", s.handleHold)
 	a("POST /api/v1/content/components/{name}/release", s.handleRelease)

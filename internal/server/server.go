@@ -274,7 +274,8 @@ func (s *Server) wire(rp *repo.Repo, vt *trust.Store, o Options) error {
 	fetcher := fetch.New(fetch.Options{Proxy: proxy, UserAgent: "cascade-server", Logger: s.log,
 		ConnectTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second})
 	s.sync = &syncer{st: s.st, trust: vt, fetcher: fetcher, origin: s.cfg.Origin, dir: filepath.Join(s.dir, contentDir),
-		log: s.log, now: s.now, interval: time.Duration(s.cfg.SyncInterval), retry: o.SyncRetry, kick: make(chan struct{}, 1)}
+		log: s.log, now: s.now, interval: time.Duration(s.cfg.SyncInterval), retry: o.SyncRetry, kick: make(chan struct{}, 1),
+		server: s.cfg.URL}
 	if s.cl != nil {
 		s.sync.writer = func() bool { return s.site.Writer() != nil }
 		s.sync.signal = func(ctx context.Context, p string) error { return s.st.Signal(ctx, store.TopicServer, p) }
@@ -424,5 +425,10 @@ func (s *Server) pruneOnce(ctx context.Context) {
 		s.log.Error("prune notifications", "err", err)
 	} else if n > 0 {
 		s.log.Info("pruned notifications", "deleted", n)
+	}
+	if n, err := s.st.PruneSyncs(ctx, now.Add(-time.Duration(s.cfg.ReportRetention))); err != nil {
+		s.log.Error("prune the sync log", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned the sync log", "deleted", n)
 	}
 }

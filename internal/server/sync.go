@@ -47,6 +47,8 @@ type syncer struct {
 	writer func() bool
 	// signal tells the other server processes (nil: none).
 	signal func(ctx context.Context, payload string) error
+	// server names this process in the sync log (its URL).
+	server string
 
 	pmu  sync.Mutex      // guards prog and last, never held during a sync
 	prog *syncProgress   // the running sync's downloads (nil: none running)
@@ -68,7 +70,8 @@ func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
 	s.pmu.Lock()
 	s.prog = &syncProgress{started: res.Started, files: map[string][2]int64{}}
 	s.pmu.Unlock()
-	err := s.sync(ctx, &res)
+	wrote := false
+	err := s.sync(ctx, &res, &wrote)
 	s.pmu.Lock()
 	s.prog = nil
 	s.pmu.Unlock()
@@ -89,10 +92,34 @@ func (s *syncer) Sync(ctx context.Context) (api.SyncResult, error) {
 	s.pmu.Lock()
 	s.last = &res
 	s.pmu.Unlock()
+	s.logSync(ctx, res, wrote)
 	return res, err
 }
 
-func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
+// logSync adds the sync's outcome to the sync log in the store. Every
+// process logs the syncs it runs; wrote says whether it was the writer
+// (which records and deploys) or only mirrored. A sync cancelled by
+// shutdown is still logged; a failure to log is only logged.
+func (s *syncer) logSync(ctx context.Context, res api.SyncResult, wrote bool) {
+	r := store.SyncRecord{Started: res.Started, Finished: res.Finished, Result: store.SyncSucceeded, Error: res.Error,
+		Timestamp: res.Timestamp, Targets: res.Targets, Fetched: res.Fetched, Bytes: res.Bytes, Deployed: res.Deployed,
+		Server: s.server, Writer: wrote}
+	switch {
+	case res.Error != "":
+		r.Result = store.SyncFailed
+	case res.UpToDate:
+		r.Result = store.SyncUpToDate
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.st.RecordSync(ctx, r); err != nil {
+		s.log.Error("record the sync in the sync log", "err", err)
+	}
+}
+
+// sync mirrors the origin into res and, in the writer (wrote set true),
+// records and deploys what changed.
+func (s *syncer) sync(ctx context.Context, res *api.SyncResult, wrote *bool) error {
 	m, err := mirror.Copy(ctx, mirror.Options{Store: s.trust, Fetcher: s.fetcher, Dir: s.dir,
 		Source: trust.Source{Name: "origin", Base: s.origin}, Progress: s.progress})
 	if err != nil {
@@ -108,6 +135,7 @@ func (s *syncer) sync(ctx context.Context, res *api.SyncResult) error {
 	if s.writer != nil && !s.writer() {
 		return nil // the writer records and deploys
 	}
+	*wrote = true
 	if s.signal != nil && !m.UpToDate {
 		if err := s.signal(ctx, fmt.Sprintf("%s %d", sigVendor, m.Timestamp)); err != nil {
 			s.log.Warn("tell the other server processes about the sync", "err", err)

@@ -266,6 +266,20 @@ type SyncResult struct {
 	Error        string            `json:"error,omitempty"`
 }
 
+// SyncLogEntry is one sync in the sync log (GET /api/v1/syncs): a
+// SyncResult with how it ended and which server process ran it.
+type SyncLogEntry struct {
+	ID string `json:"id"`
+	SyncResult
+	// Result is "succeeded", "failed" or "up to date".
+	Result string `json:"result"`
+	// Server is the URL of the server process that ran the sync.
+	Server string `json:"server"`
+	// Writer says whether that process was the writer (which records and
+	// deploys what a sync brings) or only mirrored the origin.
+	Writer bool `json:"writer"`
+}
+
 // NotifyRequest notifies endpoints of the deployed components.
 type NotifyRequest struct {
 	// Domain limits the notification to one domain ("": all).

@@ -116,6 +116,20 @@ func (c *Console) content(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{"C": ct}
+	// The sync log: the newest syncs (?syncs=N, default syncLogShown).
+	n, _ := strconv.Atoi(r.URL.Query().Get("syncs"))
+	if n < 1 {
+		n = syncLogShown
+	}
+	n = min(n, syncLogMax)
+	if syncs, err := c.st.ListSyncs(r.Context(), n); err != nil {
+		data["SyncLogError"] = err.Error()
+	} else {
+		data["Syncs"] = syncs
+		if len(syncs) == n && n < syncLogMax {
+			data["MoreSyncs"] = fmt.Sprintf("/content?syncs=%d", min(max(100, 5*n), syncLogMax))
+		}
+	}
 	if name := r.URL.Query().Get("changed"); name != "" {
 		for _, cc := range ct.Components {
 			if cc.Name == name {
@@ -128,6 +142,13 @@ func (c *Console) content(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "content", data)
 }
+
+// syncLogShown is how many syncs of the sync log the content page shows
+// by default; syncLogMax caps what ?syncs=N asks for.
+const (
+	syncLogShown = 20
+	syncLogMax   = 1000
+)
 
 // contentActions are the changes the content page makes, each through
 // POST /api/v1/content/components/{name}/{action}.
