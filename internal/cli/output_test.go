@@ -30,6 +30,10 @@ func fakeAdminAPI(t *testing.T) []string {
 			Connected: 6},
 		"/api/v1/notifications":     []api.Notification{notif, {ID: "n-6", Created: at.Add(-time.Hour), Versions: map[string]string{"pattern": "17.735.00"}, Domain: "berlin"}},
 		"/api/v1/notifications/n-7": notif,
+		"/api/v1/syncs": []api.SyncLogEntry{{ID: "syn_2", Result: "failed", Server: "https://10.0.0.2:8443/",
+			SyncResult: api.SyncResult{Started: later, Finished: later.Add(time.Second), Error: "mirror origin: connection refused"}},
+			{ID: "syn_1", Result: "succeeded", Server: "https://10.0.0.1:8443/", Writer: true, SyncResult: api.SyncResult{Started: at,
+				Finished: later, Timestamp: 41, Targets: 9, Fetched: 2, Bytes: 3 << 20, Deployed: map[string]string{"pattern": "17.736.00"}}}},
 		"/api/v1/reports": []api.Report{{ID: "r-1", EndpointID: "pc-4711", ReceivedAt: later, Trigger: "notify-components", Result: "updated",
 			Categories: []api.CategoryReport{
 				{Category: "components", Result: "updated", Source: "agent:ua-berlin-1", Before: map[string]string{"pattern": "17.735.00", "engine": "7.2"},
@@ -88,6 +92,10 @@ client      1        0          5     1       7
 `},
 		{[]string{"server", "reports"}, `RECEIVED              ENDPOINT  TRIGGER            RESULT   SOURCES                                               CHANGED
 2026-03-04T05:07:37Z  pc-4711   notify-components  updated  components agent:ua-berlin-1, domain_settings server  engine 7.2, pattern 17.735.00 -> 17.736.00
+`},
+		{[]string{"server", "syncs"}, `FINISHED              STARTED               RESULT     FETCHED  BYTES    DEPLOYED           SERVER                                ERROR
+2026-03-04T05:07:38Z  2026-03-04T05:07:37Z  failed     0 of 0   0 B      -                  https://10.0.0.2:8443/ (mirror only)  mirror origin: connection refused
+2026-03-04T05:07:37Z  2026-03-04T05:06:07Z  succeeded  2 of 9   3.0 MiB  pattern 17.736.00  https://10.0.0.1:8443/                -
 `},
 		{[]string{"server", "components", "list"}, `COMPONENT  LATEST     DEPLOYED   HELD  SYNCED                DEPLOYED AT
 engine     7.2        7.2        no    2026-03-04T05:06:07Z  2026-03-04T05:06:07Z
