@@ -75,10 +75,22 @@ func TestPrune(t *testing.T) {
 	if err := s.st.AddReports(ctx, reps); err != nil {
 		t.Fatal(err)
 	}
+	// The sync log is kept as long as the reports.
+	var kept store.SyncRecord
+	for _, age := range []time.Duration{48 * time.Hour, time.Hour} {
+		r, err := s.st.RecordSync(ctx, store.SyncRecord{Started: now().Add(-age), Finished: now().Add(-age), Result: store.SyncSucceeded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = r
+	}
 	s.pruneOnce(ctx)
 	left, err := s.st.ListReports(ctx, store.ReportFilter{EndpointID: ep.ID})
 	if err != nil || len(left) != 1 || left[0].ID != reps[2].ID {
 		t.Fatalf("after pruning: %+v %v", left, err)
+	}
+	if syncs, err := s.st.ListSyncs(ctx, 0); err != nil || len(syncs) != 1 || syncs[0].ID != kept.ID {
+		t.Fatalf("sync log after pruning: %+v %v", syncs, err)
 	}
 	// A week on, the last report is kept however old.
 	clock.Advance(7 * 24 * time.Hour)
