@@ -288,6 +288,23 @@ func TestServersShareTheSiteRepository(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "b to mirror the vendor timestamp a synced", func() bool {
 		return string(vendorFile(t, b, "metadata/timestamp.json")) == string(vendorFile(t, a, "metadata/timestamp.json"))
 	})
+	// The sync log, read through either process, has both syncs: the
+	// writer's, which deployed, and b's, marked as only mirroring.
+	testkit.Eventually(t, 30*time.Second, "the sync log to have a's and b's syncs of the new timestamp", func() bool {
+		var log []api.SyncLogEntry
+		if err := b.admin.Call(context.Background(), http.MethodGet, "/api/v1/syncs", nil, nil, &log); err != nil {
+			t.Fatal(err)
+		}
+		var byA, byB bool
+		for _, e := range log {
+			if e.Timestamp != res2.Timestamp || e.Result != "succeeded" {
+				continue
+			}
+			byA = byA || (e.Server == a.srv.URL() && e.Writer && e.Deployed["pattern"] == "2.0")
+			byB = byB || (e.Server == b.srv.URL() && !e.Writer && len(e.Deployed) == 0)
+		}
+		return byA && byB
+	})
 }
 
 // vendorFile fetches /vendor/PATH from p's server (nil when it is missing).
