@@ -148,6 +148,16 @@ func TestConsoleBrowserContentHoldRelease(t *testing.T) {
 	if got := b.text("#sync-log tbody tr:first-child"); !strings.Contains(got, "succeeded") || !strings.Contains(got, "pattern 1.0") {
 		t.Fatalf("sync log: %q", got)
 	}
+	// The server's sync at start and contentEnv's: asked for one, the
+	// page shows the newest and links to more.
+	b.run("one sync of the log", chromedp.Navigate(e.url+"content?syncs=1"), chromedp.WaitVisible(chromedp.CSS("#more-syncs")))
+	if n := eval[int](b, `document.querySelectorAll('#sync-log tbody tr').length`); n != 1 {
+		t.Fatalf("?syncs=1 shows %d syncs", n)
+	}
+	if href := eval[string](b, `document.querySelector('#more-syncs').getAttribute('href')`); href != "/content?syncs=100" {
+		t.Fatalf("more links to %q", href)
+	}
+	b.run("content page again", chromedp.Navigate(e.url+"content"), chromedp.WaitVisible(chromedp.CSS(row+"button.hold")))
 	// Hold: a confirmation page first; cancelling changes nothing.
 	b.run("hold", chromedp.Click(chromedp.CSS(row+"button.hold")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 	if got := b.text("#what"); !strings.Contains(got, "Hold component pattern at its deployed version 1.0") {
