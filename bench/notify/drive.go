@@ -123,8 +123,9 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 	}
 	args := []string{"-serve", "-endpoints", strconv.Itoa(o.Endpoints), "-agents", strconv.Itoa(o.Agents),
 		"-agent-timeout", o.AgentTimeout.String(), "-database", o.Database, "-tls=" + strconv.FormatBool(o.TLS),
-		"-baseline=" + strconv.FormatBool(baseline), "-join", join}
-	d := &driver{o: o, baseline: baseline, ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil)}}
+		"-baseline=" + strconv.FormatBool(baseline), "-join", join,
+		"-streams-per-conn", strconv.Itoa(o.StreamsPerConn)}
+	d := &driver{o: o, baseline: baseline, ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil, o.StreamsPerConn > 0)}}
 	for i := range n {
 		cmd := exec.Command(exe, args...)
 		stdin, err := cmd.StdinPipe() // closing it stops the server
@@ -149,7 +150,7 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 			return nil, fmt.Errorf("server process said %q: %w", line, err)
 		}
 		base := "http://"
-		if o.TLS {
+		if o.TLS || o.StreamsPerConn > 0 {
 			base = "https://"
 		}
 		d.bases = append(d.bases, base+rd.Addr)
@@ -161,11 +162,13 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 }
 
 // transport returns an HTTP/1.1 transport dialling from local (any
-// address when nil), trusting any certificate (loopback benchmark).
-func transport(local net.Addr) *http.Transport {
+// address when nil), trusting any certificate (loopback benchmark); with
+// h2, one speaking HTTP/2, which puts as many streams on a connection as
+// the server allows and dials another when they are full.
+func transport(local net.Addr, h2 bool) *http.Transport {
 	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
 	return &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second}
+		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second, ForceAttemptHTTP2: h2}
 }
 
 func (d *driver) run() (*figures, error) {
@@ -176,7 +179,11 @@ func (d *driver) run() (*figures, error) {
 	if d.baseline {
 		what = "baseline: bare SSE broadcaster, no store"
 	}
-	fmt.Printf("%s: %d endpoints (%d agents) set up in %s; TLS %v\n", what, d.o.Endpoints, d.o.Agents, d.ready.Setup, d.o.TLS)
+	proto := fmt.Sprintf("TLS %v", d.o.TLS)
+	if d.o.StreamsPerConn > 0 {
+		proto = fmt.Sprintf("HTTPS, HTTP/2, up to %d streams per connection", d.o.StreamsPerConn)
+	}
+	fmt.Printf("%s: %d endpoints (%d agents) set up in %s; %s\n", what, d.o.Endpoints, d.o.Agents, d.ready.Setup, proto)
 	f := &figures{Setup: d.ready.Setup}
 	var err error
 	if f.Idle, err = d.stats(); err != nil {
@@ -192,7 +199,11 @@ func (d *driver) run() (*figures, error) {
 	}
 	f.Connect = time.Since(began)
 	conn, idle := f.Conns, f.Idle
-	fmt.Printf("%d streams open after %s\n", conn.Connected, f.Connect.Round(time.Millisecond))
+	fmt.Printf("%d streams open after %s, over %d connections (%d streams HTTP/2)\n", conn.Connected,
+		f.Connect.Round(time.Millisecond), conn.Conns, conn.H2Streams)
+	if d.o.StreamsPerConn > 0 && conn.H2Streams < d.o.Endpoints {
+		return nil, fmt.Errorf("-streams-per-conn: only %d of %d streams are HTTP/2", conn.H2Streams, d.o.Endpoints)
+	}
 	fmt.Printf("server memory: idle heap %.1f MiB, RSS %.1f MiB; with %d streams heap %.1f MiB, Go sys %.1f MiB, "+
 		"goroutine stacks %.1f MiB, RSS %.1f MiB (%.1f KiB RSS per stream), %d goroutines\n", idle.HeapMiB, idle.RSSMiB,
 		conn.Connected, conn.HeapMiB, conn.SysMiB, conn.StackMiB, conn.RSSMiB, (conn.RSSMiB-idle.RSSMiB)*1024/float64(conn.Connected), conn.Goroutines)
@@ -220,7 +231,7 @@ func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 	clients := make([]*http.Client, d.o.Sources)
 	for i := range clients {
 		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
-		clients[i] = &http.Client{Transport: transport(local)}
+		clients[i] = &http.Client{Transport: transport(local, d.o.StreamsPerConn > 0)}
 	}
 	i := 0
 	start := func(id string, agent bool) {
@@ -354,6 +365,8 @@ func (d *driver) stats() (stats, error) {
 		sum.SysMiB += s.SysMiB
 		sum.RSSMiB += s.RSSMiB
 		sum.Goroutines += s.Goroutines
+		sum.Conns += s.Conns
+		sum.H2Streams += s.H2Streams
 	}
 	return sum, nil
 }
