@@ -167,8 +167,16 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 // the server allows and dials another when they are full.
 func transport(local net.Addr, h2 bool) *http.Transport {
 	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
-	return &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	t := &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second, ForceAttemptHTTP2: h2}
+	if h2 {
+		// One connection to each server: requests started together
+		// would otherwise each dial their own before the first is up,
+		// and more when a connection is at the server's limit.
+		t.MaxConnsPerHost = 1
+		t.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true}
+	}
+	return t
 }
 
 func (d *driver) run() (*figures, error) {
@@ -228,14 +236,23 @@ func (d *driver) run() (*figures, error) {
 // source address with its own transport.
 func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// A client for each source address; with HTTP/2 one for each
+	// -streams-per-conn endpoints of each server process (a transport
+	// holds one connection to each server), the groups taking the source
+	// addresses in turn.
 	clients := make([]*http.Client, d.o.Sources)
+	perClient := 1
+	if spc := d.o.StreamsPerConn; spc > 0 {
+		perClient = spc * len(d.bases)
+		clients = make([]*http.Client, (d.o.Endpoints+perClient-1)/perClient)
+	}
 	for i := range clients {
-		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%d.o.Sources))}
 		clients[i] = &http.Client{Transport: transport(local, d.o.StreamsPerConn > 0)}
 	}
 	i := 0
 	start := func(id string, agent bool) {
-		client := clients[i%len(clients)]
+		client := clients[i/perClient%len(clients)]
 		base := d.bases[i%len(d.bases)]
 		wg.Add(1)
 		go func() {

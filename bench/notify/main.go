@@ -88,14 +88,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/notify: -streams-per-conn must be 0 or more")
 		os.Exit(2)
 	}
-	// Each process holds one end of every connection: one per stream,
-	// or with HTTP/2 one per -streams-per-conn streams (and a few more,
-	// each source address and server process dialling its own).
-	files := uint64(o.Endpoints)
-	if o.StreamsPerConn > 0 {
-		files = files/uint64(o.StreamsPerConn) + uint64(o.Sources*max(o.Processes, 1)*2)
-	}
-	if err := rlimit.RaiseFiles(files + 1024); err != nil {
+	if err := rlimit.RaiseFiles(filesNeeded(o)); err != nil {
 		log.Fatalf("raise the open-file limit: %v", err)
 	}
 	var err error
@@ -111,6 +104,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/notify:", err)
 		os.Exit(1)
 	}
+}
+
+// filesNeeded is the open-file limit a process of the run needs: each
+// holds one end of every connection, one per stream, or with HTTP/2 one
+// per -streams-per-conn streams (rounded up for each source address and
+// server process, which dial their own, and as many again for dials that
+// race), and 1024 for everything else.
+func filesNeeded(o options) uint64 {
+	conns := o.Endpoints
+	if o.StreamsPerConn > 0 {
+		pools := max(o.Sources, 1) * max(o.Processes, 1)
+		conns = 2 * (o.Endpoints/o.StreamsPerConn + pools)
+	}
+	return uint64(conns) + 1024
 }
 
 func errorsJoin(errs ...error) error { return errors.Join(errs...) }
