@@ -260,8 +260,9 @@ func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 			listen.Run(ctx, listen.Options{URL: base + "/events", Token: id, Client: client,
 				OnEvent: func(ev notify.Event) { d.event(base, id, agent, ev) }, Logger: logger})
 		}()
+		// Stay under the listen backlog, and the store's pace.
 		if i++; i%500 == 0 {
-			time.Sleep(20 * time.Millisecond) // stay under the listen backlog
+			time.Sleep(500 * time.Second / time.Duration(d.o.ConnectRate))
 		}
 	}
 	for _, id := range d.ready.Agents {

@@ -64,6 +64,8 @@ type options struct {
 	// StreamsPerConn above 0: HTTPS with HTTP/2, up to this many event
 	// streams on a connection; 0: a connection per stream.
 	StreamsPerConn int
+	// ConnectRate is how many endpoints open their streams per second.
+	ConnectRate int
 }
 
 func main() {
@@ -80,10 +82,16 @@ func main() {
 	flag.BoolVar(&o.Baseline, "baseline", false, "internal: with -serve, be the bare broadcaster")
 	flag.IntVar(&o.Processes, "processes", 1, "hub processes sharing the PostgreSQL database (-database); "+
 		"above 1, compared with one process on the same endpoints instead of the bare broadcaster")
+	flag.IntVar(&o.ConnectRate, "connect-rate", 25000, "endpoints opening their streams per second "+
+		"(each stream's first read of its pending notifications must finish within the hub's store timeout)")
 	flag.IntVar(&o.StreamsPerConn, "streams-per-conn", 0, "above 0: HTTPS with HTTP/2, up to this many event streams sharing a connection "+
 		"(the server's MaxConcurrentStreams; needed above the open-file limit); 0: a connection per stream")
 	flag.StringVar(&o.Join, "join", "", "internal: with -serve, the DSN of a database set up by the driver")
 	flag.Parse()
+	if o.ConnectRate < 1 {
+		fmt.Fprintln(os.Stderr, "bench/notify: -connect-rate must be at least 1")
+		os.Exit(2)
+	}
 	if o.StreamsPerConn < 0 {
 		fmt.Fprintln(os.Stderr, "bench/notify: -streams-per-conn must be 0 or more")
 		os.Exit(2)

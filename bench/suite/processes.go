@@ -61,7 +61,7 @@ func measureNotifyProcesses(ctx context.Context, s *suite) (string, error) {
 	shared := n < processesTarget // the limit forbids a connection per stream: HTTP/2 streams share them
 	if shared {
 		args = []string{"-processes", "2", "-endpoints", strconv.Itoa(processesTarget), "-agents", strconv.Itoa(agents),
-			"-rounds", "3", "-streams-per-conn", strconv.Itoa(streamsPerConn)}
+			"-rounds", "3", "-streams-per-conn", strconv.Itoa(streamsPerConn), "-connect-rate", "3000"}
 	}
 	if s.quick {
 		args = []string{"-processes", "2", "-endpoints", "1000", "-agents", "50", "-rounds", "1"}
@@ -78,7 +78,8 @@ func measureNotifyProcesses(ctx context.Context, s *suite) (string, error) {
 			"raising it needs privileges, so instead of a TCP connection per endpoint the streams share HTTP/2 connections, "+
 			"up to %d on each (the benchmark server's MaxConcurrentStreams; net/http's default, which the management server "+
 			"keeps, is 250), about %d connections in all; the memory per stream below is then per HTTP/2 stream, not per "+
-			"TLS connection as a real endpoint, which has its own connection, costs", limit, streamsPerConn,
+			"TLS connection as a real endpoint, which has its own connection, costs; the endpoints connect at 3000 a second, "+
+			"so that each new stream's first read of the store finishes within the hub's store timeout", limit, streamsPerConn,
 			processesTarget/streamsPerConn)
 	} else if f.Endpoints < processesTarget {
 		scale = fmt.Sprintf(" (%d endpoints, not the issue's %d: the hard open-file limit of this machine is %d "+
