@@ -125,7 +125,7 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 		"-agent-timeout", o.AgentTimeout.String(), "-database", o.Database, "-tls=" + strconv.FormatBool(o.TLS),
 		"-baseline=" + strconv.FormatBool(baseline), "-join", join,
 		"-streams-per-conn", strconv.Itoa(o.StreamsPerConn)}
-	d := &driver{o: o, baseline: baseline, ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil, o.StreamsPerConn > 0)}}
+	d := &driver{o: o, baseline: baseline, ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil, o.StreamsPerConn > 0, false)}}
 	for i := range n {
 		cmd := exec.Command(exe, args...)
 		stdin, err := cmd.StdinPipe() // closing it stops the server
@@ -164,12 +164,15 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 // transport returns an HTTP/1.1 transport dialling from local (any
 // address when nil), trusting any certificate (loopback benchmark); with
 // h2, one speaking HTTP/2, which puts as many streams on a connection as
-// the server allows and dials another when they are full.
-func transport(local net.Addr, h2 bool) *http.Transport {
+// the server allows and dials another when they are full, or with
+// oneConn holds a single connection to each server (the endpoints'
+// groups; not the driver's control client, whose reports of 500 agents
+// must not wait for each other's slots).
+func transport(local net.Addr, h2, oneConn bool) *http.Transport {
 	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
 	t := &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second, ForceAttemptHTTP2: h2}
-	if h2 {
+	if h2 && oneConn {
 		// One connection to each server: requests started together
 		// would otherwise each dial their own before the first is up,
 		// and more when a connection is at the server's limit.
@@ -248,7 +251,7 @@ func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	for i := range clients {
 		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%d.o.Sources))}
-		clients[i] = &http.Client{Transport: transport(local, d.o.StreamsPerConn > 0)}
+		clients[i] = &http.Client{Transport: transport(local, d.o.StreamsPerConn > 0, true)}
 	}
 	i := 0
 	start := func(id string, agent bool) {
