@@ -123,8 +123,9 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 	}
 	args := []string{"-serve", "-endpoints", strconv.Itoa(o.Endpoints), "-agents", strconv.Itoa(o.Agents),
 		"-agent-timeout", o.AgentTimeout.String(), "-database", o.Database, "-tls=" + strconv.FormatBool(o.TLS),
-		"-baseline=" + strconv.FormatBool(baseline), "-join", join}
-	d := &driver{o: o, baseline: baseline, ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil)}}
+		"-baseline=" + strconv.FormatBool(baseline), "-join", join,
+		"-streams-per-conn", strconv.Itoa(o.StreamsPerConn)}
+	d := &driver{o: o, baseline: baseline, ctl: &http.Client{Timeout: time.Minute, Transport: transport(nil, o.StreamsPerConn > 0, false)}}
 	for i := range n {
 		cmd := exec.Command(exe, args...)
 		stdin, err := cmd.StdinPipe() // closing it stops the server
@@ -149,7 +150,7 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 			return nil, fmt.Errorf("server process said %q: %w", line, err)
 		}
 		base := "http://"
-		if o.TLS {
+		if o.TLS || o.StreamsPerConn > 0 {
 			base = "https://"
 		}
 		d.bases = append(d.bases, base+rd.Addr)
@@ -161,11 +162,24 @@ func measureServers(o options, baseline bool, join string, n int) (*figures, err
 }
 
 // transport returns an HTTP/1.1 transport dialling from local (any
-// address when nil), trusting any certificate (loopback benchmark).
-func transport(local net.Addr) *http.Transport {
+// address when nil), trusting any certificate (loopback benchmark); with
+// h2, one speaking HTTP/2, which puts as many streams on a connection as
+// the server allows and dials another when they are full, or with
+// oneConn holds a single connection to each server (the endpoints'
+// groups; not the driver's control client, whose reports of 500 agents
+// must not wait for each other's slots).
+func transport(local net.Addr, h2, oneConn bool) *http.Transport {
 	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
-	return &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second}
+	t := &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		MaxIdleConnsPerHost: 64, DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second, ForceAttemptHTTP2: h2}
+	if h2 && oneConn {
+		// One connection to each server: requests started together
+		// would otherwise each dial their own before the first is up,
+		// and more when a connection is at the server's limit.
+		t.MaxConnsPerHost = 1
+		t.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true}
+	}
+	return t
 }
 
 func (d *driver) run() (*figures, error) {
@@ -176,7 +190,11 @@ func (d *driver) run() (*figures, error) {
 	if d.baseline {
 		what = "baseline: bare SSE broadcaster, no store"
 	}
-	fmt.Printf("%s: %d endpoints (%d agents) set up in %s; TLS %v\n", what, d.o.Endpoints, d.o.Agents, d.ready.Setup, d.o.TLS)
+	proto := fmt.Sprintf("TLS %v", d.o.TLS)
+	if d.o.StreamsPerConn > 0 {
+		proto = fmt.Sprintf("HTTPS, HTTP/2, up to %d streams per connection", d.o.StreamsPerConn)
+	}
+	fmt.Printf("%s: %d endpoints (%d agents) set up in %s; %s\n", what, d.o.Endpoints, d.o.Agents, d.ready.Setup, proto)
 	f := &figures{Setup: d.ready.Setup}
 	var err error
 	if f.Idle, err = d.stats(); err != nil {
@@ -192,7 +210,11 @@ func (d *driver) run() (*figures, error) {
 	}
 	f.Connect = time.Since(began)
 	conn, idle := f.Conns, f.Idle
-	fmt.Printf("%d streams open after %s\n", conn.Connected, f.Connect.Round(time.Millisecond))
+	fmt.Printf("%d streams open after %s, over %d connections (%d streams HTTP/2)\n", conn.Connected,
+		f.Connect.Round(time.Millisecond), conn.Conns, conn.H2Streams)
+	if d.o.StreamsPerConn > 0 && conn.H2Streams < d.o.Endpoints {
+		return nil, fmt.Errorf("-streams-per-conn: only %d of %d streams are HTTP/2", conn.H2Streams, d.o.Endpoints)
+	}
 	fmt.Printf("server memory: idle heap %.1f MiB, RSS %.1f MiB; with %d streams heap %.1f MiB, Go sys %.1f MiB, "+
 		"goroutine stacks %.1f MiB, RSS %.1f MiB (%.1f KiB RSS per stream), %d goroutines\n", idle.HeapMiB, idle.RSSMiB,
 		conn.Connected, conn.HeapMiB, conn.SysMiB, conn.StackMiB, conn.RSSMiB, (conn.RSSMiB-idle.RSSMiB)*1024/float64(conn.Connected), conn.Goroutines)
@@ -217,14 +239,23 @@ func (d *driver) run() (*figures, error) {
 // source address with its own transport.
 func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// A client for each source address; with HTTP/2 one for each
+	// -streams-per-conn endpoints of each server process (a transport
+	// holds one connection to each server), the groups taking the source
+	// addresses in turn.
 	clients := make([]*http.Client, d.o.Sources)
+	perClient := 1
+	if spc := d.o.StreamsPerConn; spc > 0 {
+		perClient = spc * len(d.bases)
+		clients = make([]*http.Client, (d.o.Endpoints+perClient-1)/perClient)
+	}
 	for i := range clients {
-		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
-		clients[i] = &http.Client{Transport: transport(local)}
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%d.o.Sources))}
+		clients[i] = &http.Client{Transport: transport(local, d.o.StreamsPerConn > 0, true)}
 	}
 	i := 0
 	start := func(id string, agent bool) {
-		client := clients[i%len(clients)]
+		client := clients[i/perClient%len(clients)]
 		base := d.bases[i%len(d.bases)]
 		wg.Add(1)
 		go func() {
@@ -232,8 +263,9 @@ func (d *driver) listenAll(ctx context.Context, wg *sync.WaitGroup) {
 			listen.Run(ctx, listen.Options{URL: base + "/events", Token: id, Client: client,
 				OnEvent: func(ev notify.Event) { d.event(base, id, agent, ev) }, Logger: logger})
 		}()
+		// Stay under the listen backlog, and the store's pace.
 		if i++; i%500 == 0 {
-			time.Sleep(20 * time.Millisecond) // stay under the listen backlog
+			time.Sleep(500 * time.Second / time.Duration(d.o.ConnectRate))
 		}
 	}
 	for _, id := range d.ready.Agents {
@@ -354,6 +386,8 @@ func (d *driver) stats() (stats, error) {
 		sum.SysMiB += s.SysMiB
 		sum.RSSMiB += s.RSSMiB
 		sum.Goroutines += s.Goroutines
+		sum.Conns += s.Conns
+		sum.H2Streams += s.H2Streams
 	}
 	return sum, nil
 }

@@ -26,6 +26,14 @@
 // several-processes figures against the one-process baseline.
 //
 //	go run ./bench/notify -processes 2 -database postgres://... [-endpoints 18000] [-agents 500]
+//
+// With -streams-per-conn N the server is HTTPS with HTTP/2 and the
+// endpoints' streams share connections, up to N on each (the server's
+// MaxConcurrentStreams, set for the benchmark's server only): a process
+// then needs a file descriptor per N streams, not per stream, which lets
+// 100,000 endpoints run under an open-file limit of 20,000.
+//
+//	go run ./bench/notify -processes 2 -endpoints 100000 -agents 500 -streams-per-conn 250 -database postgres://...
 package main
 
 import (
@@ -53,6 +61,11 @@ type options struct {
 	Baseline     bool
 	Processes    int
 	Join         string
+	// StreamsPerConn above 0: HTTPS with HTTP/2, up to this many event
+	// streams on a connection; 0: a connection per stream.
+	StreamsPerConn int
+	// ConnectRate is how many endpoints open their streams per second.
+	ConnectRate int
 }
 
 func main() {
@@ -69,10 +82,21 @@ func main() {
 	flag.BoolVar(&o.Baseline, "baseline", false, "internal: with -serve, be the bare broadcaster")
 	flag.IntVar(&o.Processes, "processes", 1, "hub processes sharing the PostgreSQL database (-database); "+
 		"above 1, compared with one process on the same endpoints instead of the bare broadcaster")
+	flag.IntVar(&o.ConnectRate, "connect-rate", 25000, "endpoints opening their streams per second "+
+		"(each stream's first read of its pending notifications must finish within the hub's store timeout)")
+	flag.IntVar(&o.StreamsPerConn, "streams-per-conn", 0, "above 0: HTTPS with HTTP/2, up to this many event streams sharing a connection "+
+		"(the server's MaxConcurrentStreams; needed above the open-file limit); 0: a connection per stream")
 	flag.StringVar(&o.Join, "join", "", "internal: with -serve, the DSN of a database set up by the driver")
 	flag.Parse()
-	// Each process holds one end of every stream.
-	if err := rlimit.RaiseFiles(uint64(o.Endpoints) + 1024); err != nil {
+	if o.ConnectRate < 1 {
+		fmt.Fprintln(os.Stderr, "bench/notify: -connect-rate must be at least 1")
+		os.Exit(2)
+	}
+	if o.StreamsPerConn < 0 {
+		fmt.Fprintln(os.Stderr, "bench/notify: -streams-per-conn must be 0 or more")
+		os.Exit(2)
+	}
+	if err := rlimit.RaiseFiles(filesNeeded(o)); err != nil {
 		log.Fatalf("raise the open-file limit: %v", err)
 	}
 	var err error
@@ -88,6 +112,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/notify:", err)
 		os.Exit(1)
 	}
+}
+
+// filesNeeded is the open-file limit a process of the run needs: each
+// holds one end of every connection, one per stream, or with HTTP/2 one
+// per -streams-per-conn streams (rounded up for each source address and
+// server process, which dial their own, and as many again for dials that
+// race), and 1024 for everything else.
+func filesNeeded(o options) uint64 {
+	conns := o.Endpoints
+	if o.StreamsPerConn > 0 {
+		pools := max(o.Sources, 1) * max(o.Processes, 1)
+		conns = 2 * (o.Endpoints/o.StreamsPerConn + pools)
+	}
+	return uint64(conns) + 1024
 }
 
 func errorsJoin(errs ...error) error { return errors.Join(errs...) }

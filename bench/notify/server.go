@@ -34,7 +34,14 @@ type stats struct {
 	SysMiB     float64 `json:"go_sys_mib"`
 	RSSMiB     float64 `json:"rss_mib"`
 	Goroutines int     `json:"goroutines"`
+	// Open TCP connections, and streams served over HTTP/2: with
+	// -streams-per-conn many streams share a connection.
+	Conns     int `json:"conns"`
+	H2Streams int `json:"h2_streams"`
 }
+
+// Connections and HTTP/2 streams open in this server process.
+var openConns, h2Streams atomic.Int64
 
 // ready is the server process's first line on stdout.
 type ready struct {
@@ -92,6 +99,10 @@ func serve(o options) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 {
+				h2Streams.Add(1)
+				defer h2Streams.Add(-1)
+			}
 			id, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if e, ok := eps[id]; ok {
 				r = r.WithContext(hub.WithEndpoint(r.Context(), e))
@@ -106,9 +117,25 @@ func serve(o options) error {
 		return err
 	}
 	srv := httpserver.NewServer(handler, nil)
-	if o.TLS { // HTTP/1.1 over TLS: one connection per stream
+	srv.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			openConns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			openConns.Add(-1)
+		}
+	}
+	if o.TLS || o.StreamsPerConn > 0 {
 		c := httptest.NewTLSServer(http.NotFoundHandler()) // for its test certificate
+		// HTTP/1.1 over TLS: one connection per stream; with
+		// -streams-per-conn, HTTP/2 with up to that many streams on
+		// a connection (this server only: the management server keeps
+		// net/http's default, 250).
 		srv.TLSConfig = &tls.Config{Certificates: c.TLS.Certificates, NextProtos: []string{"http/1.1"}}
+		if o.StreamsPerConn > 0 {
+			srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+			srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: o.StreamsPerConn}
+		}
 		c.Close()
 	}
 	hubDone := make(chan error, 1)
@@ -168,7 +195,8 @@ func statsRoute(mux *http.ServeMux, connected func() int) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		json.NewEncoder(w).Encode(stats{Connected: connected(), HeapMiB: mib(ms.HeapInuse), StackMiB: mib(ms.StackInuse),
-			SysMiB: mib(ms.Sys), RSSMiB: rssMiB(), Goroutines: runtime.NumGoroutine()})
+			SysMiB: mib(ms.Sys), RSSMiB: rssMiB(), Goroutines: runtime.NumGoroutine(),
+			Conns: int(openConns.Load()), H2Streams: int(h2Streams.Load())})
 	})
 }
 
