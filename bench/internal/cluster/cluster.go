@@ -213,7 +213,7 @@ func (s *Server) Start(ctx context.Context) error {
 	cmd.Env = s.c.environ()
 	w := &lockedWriter{b: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.Name, err)
 	}
@@ -246,11 +246,11 @@ func (s *Server) Kill(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
-	syscall.Kill(-cmd.Process.Pid, sig) //nolint:errcheck // already gone
+	signalGroup(cmd, sig)
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // already gone
+		signalGroup(cmd, syscall.SIGKILL)
 		<-done
 	}
 }
