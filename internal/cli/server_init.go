@@ -18,12 +18,8 @@ type serverInitOptions struct {
 	Dir        string
 	Origin     string
 	VendorRoot string
-	Listen     string
-	URL        string
 	Database   string
-	Proxy      string
-	TLSCert    string
-	TLSKey     string
+	serverProcessOptions
 }
 
 func init() {
@@ -48,12 +44,8 @@ migrated when the server first runs.`,
 		f := cmd.Flags()
 		f.StringVar(&o.Origin, "origin", "", "base URL of the vendor origin to mirror (required)")
 		f.StringVar(&o.VendorRoot, "vendor-root", "", "the vendor repository's trusted root.json (required)")
-		f.StringVar(&o.Listen, "listen", ":8443", "address to serve HTTPS on")
-		f.StringVar(&o.URL, "url", "", "base URL endpoints reach the server at (default https://HOSTNAME:PORT/)")
 		f.StringVar(&o.Database, "database", "", "PostgreSQL URL (postgres://...); default SQLite in DIR")
-		f.StringVar(&o.Proxy, "proxy", "", "HTTP proxy to reach the origin through")
-		f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate to serve instead of a generated one")
-		f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+		o.addFlags(f, "the server")
 		return cmd
 	})
 }
@@ -62,18 +54,16 @@ func runServerInit(o serverInitOptions, out io.Writer) error {
 	if o.Origin == "" || o.VendorRoot == "" {
 		return usageError(errors.New("server init: --origin and --vendor-root are required"))
 	}
-	if err := checkServerURLFlags(o.Database, o.Proxy); err != nil {
+	if err := o.check("server init", o.Database); err != nil {
 		return err
-	}
-	if (o.TLSCert == "") != (o.TLSKey == "") {
-		return usageError(errors.New("server init: --tls-cert and --tls-key go together"))
 	}
 	root, err := os.ReadFile(o.VendorRoot)
 	if err != nil {
 		return usageError(fmt.Errorf("server init: vendor root: %w", err))
 	}
-	res, err := server.Init(o.Dir, server.InitOptions{VendorRoot: root, Now: time.Now, Config: server.Config{
-		Listen: o.Listen, URL: o.URL, Origin: o.Origin, Database: o.Database, Proxy: o.Proxy, TLSCert: o.TLSCert, TLSKey: o.TLSKey}})
+	cfg := o.config()
+	cfg.Origin, cfg.Database = o.Origin, o.Database
+	res, err := server.Init(o.Dir, server.InitOptions{VendorRoot: root, Now: time.Now, Config: cfg})
 	if err != nil {
 		return usageError(err)
 	}

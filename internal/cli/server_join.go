@@ -18,11 +18,7 @@ type serverJoinOptions struct {
 	Dir       string
 	Database  string
 	KeySecret string
-	Listen    string
-	URL       string
-	Proxy     string
-	TLSCert   string
-	TLSKey    string
+	serverProcessOptions
 }
 
 func init() {
@@ -49,11 +45,7 @@ server; it is copied into DIR, 0600). The process gets its own certificate
 		f.StringVar(&o.Dir, "data", "", "the new data directory (required)")
 		f.StringVar(&o.Database, "database", "", "the running servers' PostgreSQL URL (required)")
 		f.StringVar(&o.KeySecret, "key-secret", "", "the key secret file of the first server (required)")
-		f.StringVar(&o.Listen, "listen", ":8443", "address to serve HTTPS on")
-		f.StringVar(&o.URL, "url", "", "base URL endpoints reach this process at (default https://HOSTNAME:PORT/)")
-		f.StringVar(&o.Proxy, "proxy", "", "HTTP proxy to reach the origin through")
-		f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate to serve instead of a generated one")
-		f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+		o.addFlags(f, "this process")
 		return cmd
 	})
 }
@@ -62,11 +54,8 @@ func runServerJoin(ctx context.Context, o serverJoinOptions, out io.Writer) erro
 	if o.Dir == "" || o.Database == "" || o.KeySecret == "" {
 		return usageError(errors.New("server join: --data, --database and --key-secret are required"))
 	}
-	if err := checkServerURLFlags(o.Database, o.Proxy); err != nil {
+	if err := o.check("server join", o.Database); err != nil {
 		return err
-	}
-	if (o.TLSCert == "") != (o.TLSKey == "") {
-		return usageError(errors.New("server join: --tls-cert and --tls-key go together"))
 	}
 	secret, err := os.ReadFile(o.KeySecret)
 	if err != nil {
@@ -77,8 +66,9 @@ func runServerJoin(ctx context.Context, o serverJoinOptions, out io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	res, err := server.Join(ctx, o.Dir, server.JoinOptions{KeySecret: secret, Now: time.Now, Config: server.Config{
-		Database: o.Database, Listen: o.Listen, URL: o.URL, Proxy: o.Proxy, TLSCert: o.TLSCert, TLSKey: o.TLSKey}})
+	cfg := o.config()
+	cfg.Database = o.Database
+	res, err := server.Join(ctx, o.Dir, server.JoinOptions{KeySecret: secret, Now: time.Now, Config: cfg})
 	if err != nil {
 		return usageError(err)
 	}
