@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -28,14 +27,8 @@ import (
 func TestServerCertRenew(t *testing.T) {
 	dir := t.TempDir()
 	mustRun(t, "origin", "init", filepath.Join(dir, "origin"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, data, out := initServer(t, dir, "srv", "http://127.0.0.1:1/")
 	addr := ln.Addr().String()
-	data := filepath.Join(dir, "srv")
-	out := mustRun(t, "server", "init", data, "--origin", "http://127.0.0.1:1/", "--listen", addr, "--url", "https://"+addr+"/",
-		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
 	fp := field(t, out, "fingerprint:")
 	before := readPEMCert(t, filepath.Join(data, "tls", "cert.pem"))
 
@@ -55,13 +48,7 @@ func TestServerCertRenew(t *testing.T) {
 
 	tokFile := filepath.Join(dir, "admin.token")
 	mustRun(t, "server", "admin", "create", "--data", data, "--out", tokFile)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runServerRun(ctx, serverRunOptions{Data: data, Listener: ln}, io.Discard) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	startServer(t, context.Background(), data, ln)
 	admin := []string{"--server", "https://" + addr + "/", "--fingerprint", fp, "--token-file", tokFile}
 	testkit.Eventually(t, 10*time.Second, "the server answering with the new certificate", func() bool {
 		code, _, _ := run(append([]string{"server", "status"}, admin...)...)

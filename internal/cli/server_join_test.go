@@ -2,17 +2,14 @@ package cli
 
 import (
 	"context"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cascade-update/cascade/internal/server"
-	"github.com/cascade-update/cascade/internal/testkit"
 	"github.com/cascade-update/cascade/internal/testkit/pgtest"
 )
 
@@ -38,24 +35,9 @@ func TestServerJoin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	originURL := serveOrigin(t, ctx, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, first, initOut := initServer(t, dir, "first", originURL, "--database", dsn)
 	addr := ln.Addr().String()
-	first := filepath.Join(dir, "first")
-	initOut := mustRun(t, "server", "init", first, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/", "--database", dsn,
-		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
-	out := &testkit.Buffer{}
-	done := make(chan error, 1)
-	go func() { done <- runServerRun(ctx, serverRunOptions{Data: first, Listener: ln}, out) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server run: %v", err)
-		}
-	}()
-	testkit.Eventually(t, 30*time.Second, "the first server's line", func() bool { return strings.Contains(out.String(), "cascade server at") })
+	startServer(t, ctx, first, ln)
 
 	wrong := filepath.Join(dir, "wrong-secret")
 	os.WriteFile(wrong, []byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), 0o600)

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,25 +18,10 @@ func TestServerRunSecondProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	originURL := serveOrigin(t, ctx, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, data, _ := initServer(t, dir, "server", originURL)
 	addr := ln.Addr().String()
-	data := filepath.Join(dir, "server")
-	mustRun(t, "server", "init", data, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/",
-		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
-	first := &testkit.Buffer{}
-	done := make(chan error, 1)
-	go func() { done <- runServerRun(ctx, serverRunOptions{Data: data, Listener: ln}, first) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server run: %v", err)
-		}
-	}()
 	// The first server holds the directory once it has printed its line.
-	testkit.Eventually(t, 30*time.Second, "the first server's line", func() bool { return strings.Contains(first.String(), "cascade server at") })
+	startServer(t, ctx, data, ln)
 
 	code, out, stderr := run("server", "run", "--data", data)
 	if code == 0 || strings.Contains(out, "server at") || !strings.Contains(stderr, "listen on "+addr) {
@@ -48,7 +31,7 @@ func TestServerRunSecondProcess(t *testing.T) {
 	var out2 testkit.Buffer
 	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer tcancel()
-	err = runServerRun(tctx, serverRunOptions{Data: data, Listen: "127.0.0.1:0"}, &out2)
+	err := runServerRun(tctx, serverRunOptions{Data: data, Listen: "127.0.0.1:0"}, &out2)
 	if err == nil || strings.Contains(out2.String(), "server at") || !strings.Contains(err.Error(), "another cascade server is running on") ||
 		strings.Contains(err.Error(), "\n") {
 		t.Errorf("second server on the same SQLite directory: %v\nstdout: %s", err, out2.String())

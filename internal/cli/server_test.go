@@ -29,14 +29,8 @@ func TestServerCommands(t *testing.T) {
 	defer cancel()
 	originURL := serveOrigin(t, ctx, dir)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, data, out := initServer(t, dir, "server", originURL)
 	addr := ln.Addr().String()
-	data := filepath.Join(dir, "server")
-	out := mustRun(t, "server", "init", data, "--origin", originURL, "--listen", addr, "--url", "https://"+addr+"/",
-		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json"))
 	fp := field(t, out, "fingerprint:")
 	if _, err := api.ParseFingerprint(fp); err != nil {
 		t.Fatalf("init output %q: %v", out, err)
@@ -47,14 +41,7 @@ func TestServerCommands(t *testing.T) {
 	}
 	tokFile := filepath.Join(dir, "admin-token")
 	mustRun(t, "server", "admin", "create", "--data", data, "--name", "ci", "--out", tokFile)
-	done := make(chan error, 1)
-	go func() { done <- runServerRun(ctx, serverRunOptions{Data: data, Listener: ln}, io.Discard) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server run: %v", err)
-		}
-	}()
+	startServer(t, ctx, data, ln)
 	admin := []string{"--data", data, "--token-file", tokFile}
 	testkit.Eventually(t, 30*time.Second, "the server to list the synced component pattern", func() bool {
 		code, out, _ := run(append([]string{"server", "components", "list", "--json"}, admin...)...)
@@ -304,6 +291,44 @@ func serveOrigin(t *testing.T, ctx context.Context, dir string) string {
 	}()
 	t.Cleanup(func() { <-done })
 	return "http://" + ln.Addr().String() + "/"
+}
+
+// initServer runs `cascade server init` for the data directory dir/name
+// mirroring originURL, with the vendor root of the origin serveOrigin
+// made in dir, on a new listener on 127.0.0.1 (its address is the
+// server's --listen and --url) and with the flags in extra. It returns the
+// listener, the data directory and what init printed.
+func initServer(t *testing.T, dir, name, originURL string, extra ...string) (ln net.Listener, data, out string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	data = filepath.Join(dir, name)
+	args := append([]string{"server", "init", data, "--origin", originURL, "--listen", addr, "--url", "https://" + addr + "/",
+		"--vendor-root", filepath.Join(dir, "origin", "published", "vendor", "metadata", "1.root.json")}, extra...)
+	return ln, data, mustRun(t, args...)
+}
+
+// startServer runs `cascade server run --data data` on ln until ctx is
+// cancelled or the test ends, and waits for its "cascade server at" line
+// (once printed, the server listens and holds its data directory). The
+// test fails if the run ends with an error. It returns the run's output.
+func startServer(t *testing.T, ctx context.Context, data string, ln net.Listener) *testkit.Buffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	out := &testkit.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- runServerRun(ctx, serverRunOptions{Data: data, Listener: ln}, out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server run: %v", err)
+		}
+	})
+	testkit.Eventually(t, 30*time.Second, "the server's line", func() bool { return strings.Contains(out.String(), "cascade server at") })
+	return out
 }
 
 // field returns the value after label on a line of out.
