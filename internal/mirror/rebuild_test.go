@@ -103,6 +103,46 @@ func (fx *fixture) publishEdit(ver string, rng *rand.Rand, cur []byte) {
 	}
 }
 
+// newDeltaWorld is a fixture whose origin published version 1 of
+// "pattern": a 1 MiB lpt.bin of bytes drawn from the generator seeded
+// with seed, edited once by publishEdit. It returns the generator and
+// the file, for publishEdit to make the next versions.
+func newDeltaWorld(t *testing.T, seed uint64) (*fixture, *rand.Rand, []byte) {
+	t.Helper()
+	fx := newFixture(t)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	cur := make([]byte, 1<<20)
+	for i := range cur {
+		cur[i] = byte(rng.IntN(256))
+	}
+	fx.publishEdit("1", rng, cur)
+	return fx, rng, cur
+}
+
+// alterBase flips one bit of version 1's lpt.bin in the mirror at dir.
+func alterBase(t *testing.T, dir string) {
+	t.Helper()
+	bases, _ := filepath.Glob(filepath.Join(dir, "vendor", "targets", "components", "pattern", "1", "*.lpt.bin"))
+	if len(bases) != 1 {
+		t.Fatalf("base files %v", bases)
+	}
+	b := readFile(t, bases[0])
+	b[1000] ^= 1
+	if err := os.WriteFile(bases[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameDelta reports whether the mirror at dir holds the delta of
+// "pattern" version ver from version base exactly as the origin does,
+// with the files found on each side.
+func (fx *fixture) sameDelta(dir, ver, base string) (got, want []string, ok bool) {
+	name := "*.lpt.bin.from-" + base + index.DeltaExt
+	got, _ = filepath.Glob(filepath.Join(dir, "vendor", "targets", "components", "pattern", ver, name))
+	want, _ = filepath.Glob(filepath.Join(fx.origin.PublishedDir(), "targets", "components", "pattern", ver, name))
+	return got, want, len(got) == 1 && len(want) == 1 && bytes.Equal(readFile(fx.t, got[0]), readFile(fx.t, want[0]))
+}
+
 func mustCopy(t *testing.T, o Options) *Result {
 	t.Helper()
 	res, err := Copy(context.Background(), o)
@@ -123,13 +163,7 @@ func mustCopy(t *testing.T, o Options) *Result {
 // leaving the server per version are the number of agents times the
 // delta's size (plus the index).
 func TestRebuildFromDeltas(t *testing.T) {
-	fx := newFixture(t)
-	rng := rand.New(rand.NewPCG(7, 7))
-	cur := make([]byte, 1<<20)
-	for i := range cur {
-		cur[i] = byte(rng.IntN(256))
-	}
-	fx.publishEdit("1", rng, cur)
+	fx, rng, cur := newDeltaWorld(t, 7)
 	originURL, fromOrigin := serveCounted(t, filepath.Dir(fx.origin.PublishedDir()))
 	server := fx.newMirror(trust.Source{Name: "origin", Base: originURL}, false)
 	mustCopy(t, server)
@@ -152,11 +186,9 @@ func TestRebuildFromDeltas(t *testing.T) {
 		// The server holds every delta the origin published, as the
 		// origin has it.
 		for b := 1; b < v; b++ {
-			dp := index.DeltaPath("components", "pattern", ver, "lpt.bin", fmt.Sprint(b))
-			got, _ := filepath.Glob(filepath.Join(server.Dir, "vendor", "targets", "components", "pattern", ver, "*.lpt.bin.from-"+fmt.Sprint(b)+index.DeltaExt))
-			want, _ := filepath.Glob(filepath.Join(fx.origin.PublishedDir(), "targets", "components", "pattern", ver, "*.lpt.bin.from-"+fmt.Sprint(b)+index.DeltaExt))
-			if len(got) != 1 || len(want) != 1 || !bytes.Equal(readFile(t, got[0]), readFile(t, want[0])) {
-				t.Errorf("server, version %s: %s is %v, want the origin's %v", ver, dp, got, want)
+			if got, want, ok := fx.sameDelta(server.Dir, ver, fmt.Sprint(b)); !ok {
+				t.Errorf("server, version %s: %s is %v, want the origin's %v", ver,
+					index.DeltaPath("components", "pattern", ver, "lpt.bin", fmt.Sprint(b)), got, want)
 			}
 		}
 		served.reset()
@@ -216,24 +248,10 @@ func TestRebuildFromDeltas(t *testing.T) {
 // TestRebuildFallsBack: a base altered on the mirror's disk makes the
 // rebuilt file fail its signed hash; the copy downloads the file in full.
 func TestRebuildFallsBack(t *testing.T) {
-	fx := newFixture(t)
-	rng := rand.New(rand.NewPCG(8, 8))
-	cur := make([]byte, 1<<20)
-	for i := range cur {
-		cur[i] = byte(rng.IntN(256))
-	}
-	fx.publishEdit("1", rng, cur)
+	fx, rng, cur := newDeltaWorld(t, 8)
 	m := fx.newMirror(fx.src, true)
 	mustCopy(t, m)
-	bases, _ := filepath.Glob(filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "1", "*.lpt.bin"))
-	if len(bases) != 1 {
-		t.Fatalf("base files %v", bases)
-	}
-	b, _ := os.ReadFile(bases[0])
-	b[1000] ^= 1
-	if err := os.WriteFile(bases[0], b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	alterBase(t, m.Dir)
 	fx.publishEdit("2", rng, cur)
 	res := mustCopy(t, m)
 	if res.Rebuilt != 0 || len(res.DeltaErrors) != 1 || !strings.Contains(res.DeltaErrors[0], "verification_failed") {
@@ -256,13 +274,7 @@ func TestRebuildFallsBack(t *testing.T) {
 // delta from the version it held, for its clients that hold it too:
 // recreated from the base and the file, as the origin has it.
 func TestDeltaCopiedWithLocalFile(t *testing.T) {
-	fx := newFixture(t)
-	rng := rand.New(rand.NewPCG(9, 9))
-	cur := make([]byte, 1<<20)
-	for i := range cur {
-		cur[i] = byte(rng.IntN(256))
-	}
-	fx.publishEdit("1", rng, cur)
+	fx, rng, cur := newDeltaWorld(t, 9)
 	m := fx.newMirror(fx.src, true)
 	mustCopy(t, m)
 	fx.publishEdit("2", rng, cur)
@@ -330,34 +342,18 @@ func sumIndexes(c *counter) int64 {
 // publisher whose encoder differs does the same) is not kept: the error
 // is in DeltaErrors and the delta is downloaded, as the origin has it.
 func TestRecreateMismatchDownloads(t *testing.T) {
-	fx := newFixture(t)
-	rng := rand.New(rand.NewPCG(10, 10))
-	cur := make([]byte, 1<<20)
-	for i := range cur {
-		cur[i] = byte(rng.IntN(256))
-	}
-	fx.publishEdit("1", rng, cur)
+	fx, rng, cur := newDeltaWorld(t, 10)
 	m := fx.newMirror(fx.src, false)
 	mustCopy(t, m)
 	fx.publishEdit("2", rng, cur)
 	mustCopy(t, m)
-	bases, _ := filepath.Glob(filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "1", "*.lpt.bin"))
-	if len(bases) != 1 {
-		t.Fatalf("base: %v", bases)
-	}
-	b := readFile(t, bases[0])
-	b[1000] ^= 1
-	if err := os.WriteFile(bases[0], b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	alterBase(t, m.Dir)
 	fx.publishEdit("3", rng, cur)
 	res := mustCopy(t, m)
 	if res.Rebuilt != 1 || res.Recreated != 0 || len(res.DeltaErrors) != 1 || !strings.Contains(res.DeltaErrors[0], "recreate") {
 		t.Fatalf("rebuilt %d, recreated %d, errors %q; want the delta from 1 not recreated", res.Rebuilt, res.Recreated, res.DeltaErrors)
 	}
-	got, _ := filepath.Glob(filepath.Join(m.Dir, "vendor", "targets", "components", "pattern", "3", "*.lpt.bin.from-1"+index.DeltaExt))
-	want, _ := filepath.Glob(filepath.Join(fx.origin.PublishedDir(), "targets", "components", "pattern", "3", "*.lpt.bin.from-1"+index.DeltaExt))
-	if len(got) != 1 || len(want) != 1 || !bytes.Equal(readFile(t, got[0]), readFile(t, want[0])) {
+	if got, want, ok := fx.sameDelta(m.Dir, "3", "1"); !ok {
 		t.Errorf("the delta from 1: %v, want the origin's %v", got, want)
 	}
 	t.Log(res.DeltaErrors[0])
@@ -367,17 +363,11 @@ func TestRecreateMismatchDownloads(t *testing.T) {
 // recreates the deltas of the newest one and downloads those of the
 // version in between (no endpoint is sent to it).
 func TestRecreateNewestOnly(t *testing.T) {
-	fx := newFixture(t)
-	rng := rand.New(rand.NewPCG(11, 11))
-	cur := make([]byte, 1<<20)
-	for i := range cur {
-		cur[i] = byte(rng.IntN(256))
-	}
+	fx, rng, cur := newDeltaWorld(t, 11)
 	m := fx.newMirror(fx.src, false)
-	for _, v := range []string{"1", "2"} {
-		fx.publishEdit(v, rng, cur)
-		mustCopy(t, m)
-	}
+	mustCopy(t, m)
+	fx.publishEdit("2", rng, cur)
+	mustCopy(t, m)
 	fx.publishEdit("3", rng, cur)
 	fx.publishEdit("4", rng, cur)
 	res := mustCopy(t, m)
