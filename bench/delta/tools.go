@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 
 	"github.com/cascade-update/cascade/internal/delta"
 	"github.com/klauspost/compress/zstd"
@@ -93,26 +94,38 @@ var children = map[string]func(args []string) error{
 	"kzstd-apply":  kzstdApply,
 }
 
+// childArgs checks a child's arguments against its usage (its name,
+// then one word per argument: "create BASE NEW DELTA") and reads the
+// files of the first read arguments whole; a child that streams a file
+// opens it itself.
+func childArgs(args []string, usage string, read int) ([][]byte, error) {
+	if len(args) != len(strings.Fields(usage))-1 {
+		return nil, errors.New("usage: " + usage)
+	}
+	files := make([][]byte, read)
+	for i := range files {
+		b, err := os.ReadFile(args[i])
+		if err != nil {
+			return nil, err
+		}
+		files[i] = b
+	}
+	return files, nil
+}
+
 // createChild: create BASE NEW DELTA.
 func createChild(args []string) error {
-	if len(args) != 3 {
-		return errors.New("usage: create BASE NEW DELTA")
-	}
-	base, err := os.ReadFile(args[0])
+	files, err := childArgs(args, "create BASE NEW DELTA", 2)
 	if err != nil {
 		return err
 	}
-	target, err := os.ReadFile(args[1])
-	if err != nil {
-		return err
-	}
-	return writeFile(args[2], func(w io.Writer) error { return delta.Create(w, base, target) })
+	return writeFile(args[2], func(w io.Writer) error { return delta.Create(w, files[0], files[1]) })
 }
 
 // applyChild: apply BASE DELTA OUT NEWLEN, streaming as an endpoint would.
 func applyChild(args []string) error {
-	if len(args) != 4 {
-		return errors.New("usage: apply BASE DELTA OUT NEWLEN")
+	if _, err := childArgs(args, "apply BASE DELTA OUT NEWLEN", 0); err != nil {
+		return err
 	}
 	n, err := strconv.ParseInt(args[3], 10, 64)
 	if err != nil {
@@ -134,17 +147,11 @@ func applyChild(args []string) error {
 // kzstdCreate: klauspost's zstd encoder with the base as a raw dictionary
 // and a window covering base and new, at its best compression.
 func kzstdCreate(args []string) error {
-	if len(args) != 3 {
-		return errors.New("usage: kzstd-create BASE NEW DELTA")
-	}
-	base, err := os.ReadFile(args[0])
+	files, err := childArgs(args, "kzstd-create BASE NEW DELTA", 2)
 	if err != nil {
 		return err
 	}
-	target, err := os.ReadFile(args[1])
-	if err != nil {
-		return err
-	}
+	base, target := files[0], files[1]
 	window := zstd.MinWindowSize
 	for window < len(base)+len(target) {
 		window <<= 1
@@ -164,13 +171,11 @@ func kzstdCreate(args []string) error {
 // kzstdApply decodes with the base as the raw dictionary, streaming the
 // output.
 func kzstdApply(args []string) error {
-	if len(args) != 3 {
-		return errors.New("usage: kzstd-apply BASE DELTA OUT")
-	}
-	base, err := os.ReadFile(args[0])
+	files, err := childArgs(args, "kzstd-apply BASE DELTA OUT", 1)
 	if err != nil {
 		return err
 	}
+	base := files[0]
 	d, err := os.Open(args[1])
 	if err != nil {
 		return err
