@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"log"
 	"os"
 	"os/exec"
@@ -206,48 +207,45 @@ func write(name string, secs []section, bodies, stamps map[string]string, keep b
 func startMarker(name string) string { return "<!-- bench:" + name + " -->" }
 func endMarker(name string) string   { return "<!-- /bench:" + name + " -->" }
 
+// eachSection yields the name and the body (trimmed) of each section of a
+// file written by write, in order.
+func eachSection(doc string) iter.Seq2[string, string] {
+	return func(yield func(name, body string) bool) {
+		for {
+			i := strings.Index(doc, "<!-- bench:")
+			if i < 0 {
+				return
+			}
+			doc = doc[i+len("<!-- bench:"):]
+			name, rest, ok := strings.Cut(doc, " -->")
+			if !ok {
+				return
+			}
+			body, after, ok := strings.Cut(rest, endMarker(name))
+			if !ok || !yield(name, strings.TrimSpace(body)) {
+				return
+			}
+			doc = after
+		}
+	}
+}
+
 // sectionOrder returns the names of the sections of a file written by
 // write, in order.
 func sectionOrder(doc string) []string {
 	var names []string
-	for {
-		i := strings.Index(doc, "<!-- bench:")
-		if i < 0 {
-			return names
-		}
-		doc = doc[i+len("<!-- bench:"):]
-		name, rest, ok := strings.Cut(doc, " -->")
-		if !ok {
-			return names
-		}
-		_, after, ok := strings.Cut(rest, endMarker(name))
-		if !ok {
-			return names
-		}
+	for name := range eachSection(doc) {
 		names = append(names, name)
-		doc = after
 	}
+	return names
 }
 
 // splitSections returns the bodies between the markers of a file written
 // by write, by section name.
 func splitSections(doc string) map[string]string {
 	out := map[string]string{}
-	for {
-		i := strings.Index(doc, "<!-- bench:")
-		if i < 0 {
-			return out
-		}
-		doc = doc[i+len("<!-- bench:"):]
-		name, rest, ok := strings.Cut(doc, " -->")
-		if !ok {
-			return out
-		}
-		body, after, ok := strings.Cut(rest, endMarker(name))
-		if !ok {
-			return out
-		}
-		out[name] = strings.TrimSpace(body)
-		doc = after
+	for name, body := range eachSection(doc) {
+		out[name] = body
 	}
+	return out
 }
