@@ -140,19 +140,9 @@ func serverEndpointNotify() *cobra.Command {
 		})
 }
 
-// agentInfo is one line of GET /api/v1/agents.
-type agentInfo struct {
-	AgentID    string    `json:"agent_id"`
-	EndpointID string    `json:"endpoint_id"`
-	Hostname   string    `json:"hostname"`
-	URL        string    `json:"url,omitempty"`
-	LastSeen   time.Time `json:"last_seen"`
-	Connected  bool      `json:"connected"`
-}
-
 func serverAgentsList() *cobra.Command {
 	return adminCommand("list", "List update agents", cobra.NoArgs, func(cmd *cobra.Command, c *adminConn, _ []string) error {
-		var as []agentInfo
+		var as []api.AgentInfo
 		if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/agents", nil, nil, &as); err != nil {
 			return err
 		}

@@ -213,7 +213,7 @@ func lastLineOf(out string) string {
 
 // testTokenAgents: a token from `server token create` enrolls clients
 // only; one created with --agents enrolls an update agent; `token list`
-// tells them apart.
+// tells them apart; `server agents list` shows the agent.
 func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
 	enrollAgent := func(token string) (int, string) {
 		code, _, stderr := run("endpoint", "enroll", "--server", serverURL, "--token-file", secretFile(t, token), "--fingerprint", fp,
@@ -222,23 +222,19 @@ func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
 			"--role", "agent", "--agent-id", "ua-cli", "--agent-url", "http://10.1.0.5:8080/")
 		return code, stderr
 	}
-	lastLine := func(out string) string {
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		return lines[len(lines)-1]
-	}
 	out := mustRun(t, append([]string{"server", "token", "create", "--domain", "default"}, admin...)...)
 	if !strings.Contains(out, "clients only") {
 		t.Errorf("token create: %q does not say clients only", out)
 	}
 	const refused = "enrollment token does not allow update agents (create one with: cascade server token create --agents)"
-	if code, stderr := enrollAgent(lastLine(out)); code == 0 || !strings.Contains(stderr, refused) {
+	if code, stderr := enrollAgent(lastLineOf(out)); code == 0 || !strings.Contains(stderr, refused) {
 		t.Fatalf("agent with a client token: exit %d, %q", code, stderr)
 	}
 	out = mustRun(t, append([]string{"server", "token", "create", "--domain", "default", "--agents"}, admin...)...)
 	if !strings.Contains(out, "clients and update agents") {
 		t.Errorf("token create --agents: %q", out)
 	}
-	if code, stderr := enrollAgent(lastLine(out)); code != 0 {
+	if code, stderr := enrollAgent(lastLineOf(out)); code != 0 {
 		t.Fatalf("agent with an --agents token: exit %d, %q", code, stderr)
 	}
 	var ts []api.Token
@@ -255,6 +251,17 @@ func testTokenAgents(t *testing.T, admin []string, serverURL, fp, dir string) {
 	out = mustRun(t, append([]string{"server", "token", "list"}, admin...)...)
 	if !strings.Contains(out, "ENROLLS") || strings.Count(out, "clients+agents") != 1 || strings.Count(out, "clients ") != 2 {
 		t.Fatalf("token list:\n%s", out)
+	}
+	// `server agents list` (GET /api/v1/agents) shows the agent enrolled.
+	var as []api.AgentInfo
+	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"server", "agents", "list", "--json"}, admin...)...)), &as); err != nil ||
+		len(as) != 1 || as[0].AgentID != "ua-cli" || as[0].Hostname != "cli-agent" || as[0].URL != "http://10.1.0.5:8080/" ||
+		as[0].EndpointID == "" || as[0].LastSeen.IsZero() {
+		t.Fatalf("agents list --json: %+v %v", as, err)
+	}
+	out = mustRun(t, append([]string{"server", "agents", "list"}, admin...)...)
+	if !strings.Contains(out, "ua-cli  ") || !strings.Contains(out, as[0].EndpointID) || !strings.Contains(out, "http://10.1.0.5:8080/") {
+		t.Fatalf("agents list:\n%s", out)
 	}
 }
 

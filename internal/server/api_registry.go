@@ -138,25 +138,15 @@ func (s *Server) handleRevokeEndpoint(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, endpointJSON(e))
 }
 
-// AgentInfo is one update agent in the agents list.
-type AgentInfo struct {
-	AgentID    string    `json:"agent_id"`
-	EndpointID string    `json:"endpoint_id"`
-	Hostname   string    `json:"hostname"`
-	URL        string    `json:"url,omitempty"`
-	LastSeen   time.Time `json:"last_seen"`
-	Connected  bool      `json:"connected"`
-}
-
 func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) {
 	es, err := s.st.ListEndpoints(r.Context(), store.EndpointFilter{Role: store.RoleAgent})
 	if err != nil {
 		writeError(w, s.log, r, err, true)
 		return
 	}
-	out := make([]AgentInfo, len(es))
+	out := make([]api.AgentInfo, len(es))
 	for i, e := range es {
-		out[i] = AgentInfo{AgentID: e.AgentID, EndpointID: e.ID, Hostname: e.Hostname, URL: e.AgentURL,
+		out[i] = api.AgentInfo{AgentID: e.AgentID, EndpointID: e.ID, Hostname: e.Hostname, URL: e.AgentURL,
 			LastSeen: e.LastSeen, Connected: s.connected(e.ID)}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -185,6 +185,16 @@ type Endpoint struct {
 	LastReport *Report                      `json:"last_report,omitempty"`
 }
 
+// AgentInfo is one update agent in the agents list (GET /api/v1/agents).
+type AgentInfo struct {
+	AgentID    string    `json:"agent_id"`
+	EndpointID string    `json:"endpoint_id"`
+	Hostname   string    `json:"hostname"`
+	URL        string    `json:"url,omitempty"`
+	LastSeen   time.Time `json:"last_seen"`
+	Connected  bool      `json:"connected"`
+}
+
 // SetRole designates an endpoint as an update agent (Role "agent", with
 // AgentID and optionally the URL it serves at) or back as a client.
 type SetRole struct {
