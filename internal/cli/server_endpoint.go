@@ -26,12 +26,6 @@ func init() {
 	})
 }
 
-// endpointPage is the answer of GET /api/v1/endpoints.
-type endpointPage struct {
-	Endpoints []api.Endpoint `json:"endpoints"`
-	Next      string         `json:"next,omitempty"`
-}
-
 func serverEndpointList() *cobra.Command {
 	var domain, role string
 	var revoked bool
@@ -40,7 +34,7 @@ func serverEndpointList() *cobra.Command {
 			var all []api.Endpoint
 			q := url.Values{"domain": {domain}, "role": {role}, "revoked": {fmt.Sprint(revoked)}}
 			for {
-				var page endpointPage
+				var page api.EndpointList
 				if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/endpoints", q, nil, &page); err != nil {
 					return err
 				}

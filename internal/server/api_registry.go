@@ -24,12 +24,8 @@ func endpointJSON(e store.Endpoint) api.Endpoint {
 	return out
 }
 
-// EndpointList is a page of endpoints; Next, when set, is the ?after=
-// value of the next page.
-type EndpointList struct {
-	Endpoints []api.Endpoint `json:"endpoints"`
-	Next      string         `json:"next,omitempty"`
-}
+// EndpointList is the page of endpoints GET /api/v1/endpoints answers.
+type EndpointList = api.EndpointList
 
 func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -53,7 +49,7 @@ func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err, true)
 		return
 	}
-	out := EndpointList{Endpoints: make([]api.Endpoint, len(es))}
+	out := api.EndpointList{Endpoints: make([]api.Endpoint, len(es))}
 	for i, e := range es {
 		out.Endpoints[i] = endpointJSON(e)
 		out.Endpoints[i].Connected = s.connected(e.ID)

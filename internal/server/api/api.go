@@ -185,6 +185,13 @@ type Endpoint struct {
 	LastReport *Report                      `json:"last_report,omitempty"`
 }
 
+// EndpointList is a page of endpoints (GET /api/v1/endpoints); Next,
+// when set, is the ?after= value of the next page.
+type EndpointList struct {
+	Endpoints []Endpoint `json:"endpoints"`
+	Next      string     `json:"next,omitempty"`
+}
+
 // AgentInfo is one update agent in the agents list (GET /api/v1/agents).
 type AgentInfo struct {
 	AgentID    string    `json:"agent_id"`
