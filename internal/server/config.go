@@ -15,29 +15,14 @@ import (
 
 	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/policy"
+	"github.com/cascade-update/cascade/internal/repo"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
 )
 
-// Duration is a time.Duration written in JSON as a Go duration ("15m").
-type Duration time.Duration
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration: %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration: %w", err)
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is a time.Duration written in JSON as a Go duration ("15m"):
+// the type the repository settings use, so both files read alike.
+type Duration = repo.Duration
 
 // Config is the server's configuration, DIR/server.json, written by Init.
 // Decoding is strict: unknown fields are errors. Relative paths are
