@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -323,6 +326,83 @@ func TestSitePrune(t *testing.T) {
 			}
 			if _, err := w.PruneSite(ctx, store.SitePrune{Keep: 1, Needs: needs}); name == "postgres" && !errors.Is(err, store.ErrConflict) {
 				t.Fatalf("prune by a released writer: %v", err)
+			}
+		})
+	}
+}
+
+// TestUpgradeKeepsSiteVersions: a database at schema 17 that holds a
+// chain of site versions keeps it across 0018 (on SQLite the table is
+// made anew), and the chain can then be pruned from its oldest end and
+// goes on.
+func TestUpgradeKeepsSiteVersions(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.dsn(t)
+			db := rawDB(t, b.name, dsn)
+			create := `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`
+			if b.name == "postgres" {
+				create = `CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`
+			}
+			if _, err := db.Exec(create); err != nil {
+				t.Fatal(err)
+			}
+			files, err := filepath.Glob(filepath.Join("migrations", b.name, "*.sql"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				name := filepath.Base(f)
+				v, err := strconv.Atoi(name[:4])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v > 17 {
+					continue
+				}
+				body, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(string(body)); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (` + strconv.Itoa(v) + `, '` + name + `', '2030-01-01T00:00:00.000000Z')`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for v := 1; v <= 3; v++ {
+				prev := "NULL"
+				if v > 1 {
+					prev = strconv.Itoa(v - 1)
+				}
+				if _, err := db.Exec(fmt.Sprintf(`INSERT INTO site_versions VALUES (%d, %s, '%d', 'old', '2030-01-01T00:00:00.000000Z')`, v, prev, v)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			c := cluster(t, openDSN(t, dsn, time.Now))
+			if head, err := c.SiteHead(ctx); err != nil || head.Version != 3 || string(head.Timestamp) != "3" {
+				t.Fatalf("head after the upgrade: %+v %v", head, err)
+			}
+			w, ok, err := c.TryWriter(ctx, "test")
+			if err != nil || !ok {
+				t.Fatalf("TryWriter: %v %v", ok, err)
+			}
+			defer w.Release()
+			none := func(context.Context, []byte, func(string) ([]byte, error)) ([]string, error) { return nil, nil }
+			if res, err := w.PruneSite(ctx, store.SitePrune{Keep: 1, Needs: none}); err != nil || res.Versions != 2 || res.Oldest != 3 {
+				t.Fatalf("prune after the upgrade: %+v %v", res, err)
+			}
+			var prev sql.NullInt64
+			if err := db.QueryRow(`SELECT previous FROM site_versions WHERE version = 3`).Scan(&prev); err != nil || prev.Valid {
+				t.Fatalf("the oldest version kept still names one before it: %v %v", prev, err)
+			}
+			if err := w.CommitSite(ctx, store.SiteCommit{Previous: 3, Version: 4, Timestamp: []byte("4")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.CommitSite(ctx, store.SiteCommit{Version: 9, Timestamp: []byte("9")}); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("a second first version after the prune: %v", err)
 			}
 		})
 	}
