@@ -101,7 +101,7 @@ func (t *tree) commit(s signer, resignSnapshot bool, before func(timestamp []byt
 	if err := t.writeTimestamp(data); err != nil {
 		return t.abort(err)
 	}
-	t.written = nil
+	t.written, t.reused = nil, nil
 	t.dirty = map[string]bool{}
 	return nil
 }

@@ -98,3 +98,46 @@ func slicesOf(m map[string][]byte) []string {
 	}
 	return out
 }
+
+// TestCommitHookReusedTarget: a commit that references a content-addressed
+// target file already on disk (content published before, perhaps garbage
+// of an older state) hands it to Options.Commit too, so that a copy of the
+// repository that pruned the file (the management server's database) gets
+// it back.
+func TestCommitHookReusedTarget(t *testing.T) {
+	r, c := newTestRepo(t, smallSettings())
+	var got []Commit
+	r2, err := Open(r.Dir(), Options{Now: c.Now, Commit: func(ctx context.Context, cm Commit) error {
+		got = append(got, cm)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, r2, component("pattern", "1", data("a", "1")))
+	var rel string
+	for p := range got[0].Files {
+		if strings.HasPrefix(p, "targets/components/pattern/1/") && strings.HasSuffix(p, ".a") {
+			rel = p
+		}
+	}
+	if rel == "" {
+		t.Fatalf("files of the first commit: %v", slicesOf(got[0].Files))
+	}
+	err = r2.write(context.Background(), c.Now(), func(op *writeOp) error {
+		hf, err := op.tree.copyTarget(strings.NewReader("1"), r2.l.fromRel("targets/components/pattern/1"), "a")
+		if err != nil {
+			return err
+		}
+		if !hf.existed {
+			t.Errorf("the same content was copied anew: %+v", hf)
+		}
+		return r2.commit(op, true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[1].Files[rel]) != "1" {
+		t.Fatalf("the second commit does not hand %s on: %v", rel, slicesOf(got[len(got)-1].Files))
+	}
+}

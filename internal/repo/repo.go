@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,8 +52,9 @@ type Commit struct {
 	TimestampJSON []byte
 	// Files are the files the commit adds to the published tree, by
 	// slash-separated path relative to it ("metadata/4.snapshot.json",
-	// "targets/..."); a content-addressed target that was already there
-	// is not among them.
+	// "targets/..."), and the content-addressed targets the commit
+	// references that were already there (a target published again with
+	// content it had before: the database may have pruned that file).
 	Files map[string][]byte
 }
 
@@ -229,7 +231,7 @@ func (r *Repo) commit(op *writeOp, resignSnapshot bool) error {
 		}
 		c := Commit{Timestamp: t.timestamp.Signed.Version, Previous: t.timestamp.Signed.Version - 1,
 			TimestampJSON: ts, Files: map[string][]byte{}}
-		for _, name := range t.written {
+		for _, name := range slices.Concat(t.written, t.reused) {
 			rel, err := filepath.Rel(r.l.published(), name)
 			if err != nil {
 				return fmt.Errorf("commit: %w", err)

@@ -37,6 +37,11 @@ type tree struct {
 	dirty map[string]bool
 	// written lists the files created so far, removed if the commit fails.
 	written []string
+	// reused lists the content-addressed target files the changes
+	// reference that were already there (perhaps garbage of an older
+	// state): they are not removed on failure, but Options.Commit gets
+	// them, since a copy kept elsewhere may have dropped them.
+	reused []string
 	// batch commits the written files; its Sync fsyncs their directories
 	// before the timestamp that references them.
 	batch atomicfile.Batch
@@ -194,6 +199,8 @@ func (t *tree) copyTarget(r io.Reader, dir, base string) (hashedFile, error) {
 	}
 	if !hf.existed {
 		t.written = append(t.written, hf.local)
+	} else {
+		t.reused = append(t.reused, hf.local)
 	}
 	return hf, nil
 }
@@ -206,6 +213,6 @@ func (t *tree) rollback() error {
 			removeEmptyParents(filepath.Dir(name), t.l.targetsDir())
 		}
 	}
-	t.written = nil
+	t.written, t.reused = nil, nil
 	return err
 }

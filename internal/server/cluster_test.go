@@ -43,11 +43,11 @@ type peer struct {
 	kill  func() // every database session ended, then stopped
 }
 
-// newCluster initialises the first server on a new schema and starts it
-// as peer "a" (the writer).
-func newCluster(t *testing.T) (*cluster, *peer) {
+// newCluster initialises the first server on a new schema, its
+// configuration changed by tweak, and starts it as peer "a" (the writer).
+func newCluster(t *testing.T, tweak ...func(*server.Config)) (*cluster, *peer) {
 	c := &cluster{t: t, dsn: pgtest.DSN(t)}
-	c.first = newEnv(t, postgresDB, func(cfg *server.Config) { cfg.Database = c.withName("a") })
+	c.first = newEnv(t, postgresDB, append([]func(*server.Config){func(cfg *server.Config) { cfg.Database = c.withName("a") }}, tweak...)...)
 	_, c.token, _ = server.CreateAdminToken(context.Background(), c.first.st, "cluster test")
 	c.first.stop()
 	a := c.start("a", c.first.dir)

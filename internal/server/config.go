@@ -59,6 +59,13 @@ type Config struct {
 	// NotificationRetention is how long notifications are kept (default
 	// 30 days).
 	NotificationRetention Duration `json:"notification_retention,omitempty"`
+	// SiteRetention and SiteKeepVersions bound the site repository's
+	// history in the database: a signed version is pruned once it is
+	// older than SiteRetention (default 7 days) and not one of the
+	// newest SiteKeepVersions (default 20). The root metadata and every
+	// file a kept version needs are always kept (docs/server.md).
+	SiteRetention    Duration `json:"site_retention,omitempty"`
+	SiteKeepVersions int      `json:"site_keep_versions,omitempty"`
 	// PruneInterval is how often history is pruned (default 1h).
 	PruneInterval Duration `json:"prune_interval,omitempty"`
 	// AgentTimeout is how long clients wait for the update agents after
@@ -142,6 +149,10 @@ func (c *Config) defaults() {
 	def(&c.NotifyPoll, 2*time.Second)
 	def(&c.ReconnectGrace, 30*time.Second)
 	def(&c.PruneInterval, time.Hour)
+	def(&c.SiteRetention, 7*24*time.Hour)
+	if c.SiteKeepVersions <= 0 {
+		c.SiteKeepVersions = 20
+	}
 	def(&c.ConsoleIdle, 30*time.Minute)
 	def(&c.ConsoleAbsolute, 12*time.Hour)
 	def(&c.WriterPoll, 2*time.Second)

@@ -18,7 +18,9 @@ import (
 // writer would end in the request's deadline instead of the refusal.
 func TestEnrollUnknownTokenWhileWriterHeld(t *testing.T) {
 	e := newEnv(t, sqliteDB)
-	raw, err := sql.Open("sqlite", filepath.Join(e.dir, "cascade.db"))
+	// The server writes now and then (its start's sync, publish, prune):
+	// wait for it rather than fail the BEGIN IMMEDIATE below.
+	raw, err := sql.Open("sqlite", filepath.Join(e.dir, "cascade.db")+"?_pragma=busy_timeout(30000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -398,7 +398,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return supervise(ctx, s.log, services)
 }
 
-// prune deletes report and notification history past its retention,
+// prune deletes report, notification, sync and (on the writer) site
+// repository history past its retention,
 // at start and every PruneInterval.
 func (s *Server) prune(ctx context.Context) error {
 	t := time.NewTicker(time.Duration(s.cfg.PruneInterval))
@@ -430,5 +431,10 @@ func (s *Server) pruneOnce(ctx context.Context) {
 		s.log.Error("prune the sync log", "err", err)
 	} else if n > 0 {
 		s.log.Info("pruned the sync log", "deleted", n)
+	}
+	if res, ok, err := s.site.pruneSite(ctx, s.cfg.SiteKeepVersions, now.Add(-time.Duration(s.cfg.SiteRetention))); err != nil {
+		s.log.Error("prune the site repository's history", "err", err)
+	} else if ok && (res.Versions > 0 || res.Files > 0) {
+		s.log.Info("pruned the site repository's history", "versions", res.Versions, "files", res.Files, "oldest_kept", res.Oldest)
 	}
 }

@@ -120,6 +120,34 @@ func (w *pgWriter) CommitSite(ctx context.Context, c SiteCommit) error {
 	return nil
 }
 
+func (w *pgWriter) PruneSite(ctx context.Context, p SitePrune) (SitePruned, error) {
+	const op = "prune the site repository's history"
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.lost:
+		return SitePruned{}, fmt.Errorf("%s: %w", op, &dbError{kind: ErrConflict, msg: "this process is no longer the writer"})
+	default:
+	}
+	tx, err := w.conn.BeginTx(ctx, nil)
+	if err != nil {
+		err = translate(err)
+		if errors.Is(err, ErrUnavailable) {
+			go w.end()
+		}
+		return SitePruned{}, fmt.Errorf("%s: begin: %w", op, err)
+	}
+	res, err := w.s.pruneSite(ctx, tx, p)
+	if err != nil {
+		_ = tx.Rollback()
+		return SitePruned{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return SitePruned{}, fmt.Errorf("%s: %w", op, translate(err))
+	}
+	return res, nil
+}
+
 func (w *pgWriter) Lost() <-chan struct{} { return w.lost }
 
 func (w *pgWriter) Release() error {

@@ -14,7 +14,7 @@ import (
 
 // migrationCount is how many migrations each dialect has: every one is
 // recorded in schema_migrations once.
-const migrationCount = 11
+const migrationCount = 12
 
 // TestUpgradeFrom1: a database made by schema version 1 keeps its
 // enrollment tokens across the upgrade; they enroll clients, not update

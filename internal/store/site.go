@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +35,34 @@ type SiteCommit struct {
 	// relative to it ("metadata/3.snapshot.json", "targets/..."). Files
 	// are immutable: a path the database holds already keeps its bytes.
 	Files map[string][]byte
+}
+
+// SitePrune says what Writer.PruneSite keeps: the newest Keep versions,
+// every version created at or after Before, the files any of them needs
+// and the files Always keeps. A version is pruned only with every version
+// before it, so the versions left are still one chain.
+type SitePrune struct {
+	// Keep is how many of the newest versions are kept whatever their
+	// age (at least 1: the newest is always kept).
+	Keep int
+	// Before: versions created before it (and beyond Keep) are pruned;
+	// zero: age keeps none.
+	Before time.Time
+	// Needs returns the paths of the site files a version needs, given
+	// its timestamp.json and a reader of site files (ErrNotFound for a
+	// file the database lacks). An error abandons the prune: nothing is
+	// deleted unless every version kept is accounted for.
+	Needs func(ctx context.Context, timestamp []byte, read func(path string) ([]byte, error)) ([]string, error)
+	// Always reports the files never pruned (the root metadata, which
+	// clients walk from their first root to the newest); nil: none.
+	Always func(path string) bool
+}
+
+// SitePruned is what Writer.PruneSite deleted.
+type SitePruned struct {
+	Versions, Files int64
+	// Oldest is the oldest version kept (0: the database holds none).
+	Oldest int64
 }
 
 // Cluster is what the server processes sharing one database have in
@@ -72,6 +101,11 @@ type Writer interface {
 	// ErrConflict (another writer committed it: this one is stale or its
 	// copy is behind); a writer that lost its lock cannot commit at all.
 	CommitSite(ctx context.Context, c SiteCommit) error
+	// PruneSite deletes, in one transaction, the site versions outside
+	// p's retention window and every site file that no version left
+	// needs (p.Needs) and that p.Always does not keep. Like CommitSite,
+	// only a process that still holds the writer role can prune.
+	PruneSite(ctx context.Context, p SitePrune) (SitePruned, error)
 	// Lost is closed when the writer's hold ended: its database session
 	// failed (another process may be the writer now) or Release was
 	// called.
@@ -191,6 +225,16 @@ func (w *sqliteWriter) CommitSite(ctx context.Context, c SiteCommit) error {
 	return w.s.tx(ctx, func(tx *sql.Tx) error { return w.s.commitSite(ctx, tx, c, w.holder) })
 }
 
+func (w *sqliteWriter) PruneSite(ctx context.Context, p SitePrune) (SitePruned, error) {
+	var res SitePruned
+	err := w.s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = w.s.pruneSite(ctx, tx, p)
+		return err
+	})
+	return res, err
+}
+
 func (w *sqliteWriter) Lost() <-chan struct{} { return w.lost }
 
 func (w *sqliteWriter) Release() error {
@@ -204,4 +248,123 @@ func (s *sqlStore) TryWriter(ctx context.Context, holder string) (Writer, bool, 
 		return &sqliteWriter{s: s, holder: holder, lost: make(chan struct{})}, true, nil
 	}
 	return s.tryPostgresWriter(ctx, holder)
+}
+
+// sitePruneBatch bounds how many site files one DELETE names.
+const sitePruneBatch = 500
+
+// pruneSite prunes the site history in tx (see Writer.PruneSite).
+func (s *sqlStore) pruneSite(ctx context.Context, tx *sql.Tx, p SitePrune) (SitePruned, error) {
+	const op = "prune the site repository's history"
+	var res SitePruned
+	if p.Needs == nil {
+		return res, fmt.Errorf("%s: %w: no rule for the files a version needs", op, ErrInvalid)
+	}
+	keep := max(p.Keep, 1)
+	var head sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM site_versions`).Scan(&head); err != nil {
+		return res, fmt.Errorf("%s: %w", op, translate(err))
+	}
+	if !head.Valid {
+		return res, nil
+	}
+	oldest := head.Int64 - int64(keep) + 1
+	if !p.Before.IsZero() {
+		var young sql.NullInt64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT MIN(version) FROM site_versions WHERE created_at >= ?`),
+			s.t(p.Before)).Scan(&young); err != nil {
+			return res, fmt.Errorf("%s: %w", op, translate(err))
+		}
+		if young.Valid && young.Int64 < oldest {
+			oldest = young.Int64
+		}
+	}
+	r, err := tx.ExecContext(ctx, s.q(`DELETE FROM site_versions WHERE version < ?`), oldest)
+	if err != nil {
+		return res, fmt.Errorf("%s: versions before %d: %w", op, oldest, translate(err))
+	}
+	res.Versions, _ = r.RowsAffected()
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(version) FROM site_versions`).Scan(&res.Oldest); err != nil {
+		return res, fmt.Errorf("%s: %w", op, translate(err))
+	}
+
+	// The files every version left needs.
+	read := func(path string) ([]byte, error) {
+		var b []byte
+		err := tx.QueryRowContext(ctx, s.q(`SELECT data FROM site_files WHERE path = ?`), path).Scan(&b)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("read site file %s: %w", path, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read site file %s: %w", path, translate(err))
+		}
+		return b, nil
+	}
+	type version struct {
+		v  int64
+		ts []byte
+	}
+	var versions []version
+	err = queryRows(ctx, tx, `SELECT version, timestamp_json FROM site_versions ORDER BY version`, nil, func(rows *sql.Rows) error {
+		var v version
+		if err := rows.Scan(&v.v, &v.ts); err != nil {
+			return err
+		}
+		versions = append(versions, v)
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", op, err)
+	}
+	needed := map[string]bool{}
+	for _, v := range versions {
+		paths, err := p.Needs(ctx, v.ts, read)
+		if err != nil {
+			return res, fmt.Errorf("%s: the files of version %d: %w", op, v.v, err)
+		}
+		for _, path := range paths {
+			needed[path] = true
+		}
+	}
+
+	var drop []any
+	err = queryRows(ctx, tx, `SELECT path FROM site_files`, nil, func(rows *sql.Rows) error {
+		var path string
+		if err := rows.Scan(&path); err != nil {
+			return err
+		}
+		if !needed[path] && (p.Always == nil || !p.Always(path)) {
+			drop = append(drop, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", op, err)
+	}
+	for len(drop) > 0 {
+		n := min(len(drop), sitePruneBatch)
+		r, err := tx.ExecContext(ctx, s.q(`DELETE FROM site_files WHERE path IN (?`+strings.Repeat(", ?", n-1)+`)`), drop[:n]...)
+		if err != nil {
+			return res, fmt.Errorf("%s: files: %w", op, translate(err))
+		}
+		d, _ := r.RowsAffected()
+		res.Files += d
+		drop = drop[n:]
+	}
+	return res, nil
+}
+
+// queryRows runs query in tx and calls scan for each row.
+func queryRows(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return translate(err)
+		}
+	}
+	return translate(rows.Err())
 }

@@ -7,6 +7,9 @@
 // Without CASCADE_TEST_POSTGRES the test is skipped, so that the suite
 // runs without a PostgreSQL server; CASCADE_REQUIRE_POSTGRES=1 turns the
 // skip into a failure (CI sets it where PostgreSQL must be tested).
+//
+// A test that must stop or restart the database starts a private
+// cluster of its own instead (StartCluster), never the machine's.
 package pgtest
 
 import (
