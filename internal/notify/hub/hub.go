@@ -42,15 +42,15 @@ import (
 // implements it.
 type Store interface {
 	CreateNotification(ctx context.Context, n store.Notification, endpointIDs []string) (store.Notification, error)
+	CreateDomainNotification(ctx context.Context, n store.Notification) (store.Notification, int, error)
 	ListNotifications(ctx context.Context, limit int) ([]store.Notification, error)
 	ReleaseClientsIf(ctx context.Context, id string, cond store.ReleaseCondition) (store.Notification, bool, error)
-	PendingNotifications(ctx context.Context, endpointID string) ([]store.Notification, error)
+	PendingNotificationsOf(ctx context.Context, endpointIDs []string) (map[string][]store.Notification, error)
 	DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]store.Notification, error)
 	SetDeliveryState(ctx context.Context, id, endpointID string, state store.DeliveryState, detail string) error
 	MarkDelivered(ctx context.Context, id string, endpointIDs []string) (int64, error)
 	Deliveries(ctx context.Context, id string, f store.DeliveryFilter) ([]store.Delivery, error)
 	DeliveryCounts(ctx context.Context, id string) (map[store.Role]map[store.DeliveryState]int, error)
-	ListEndpoints(ctx context.Context, f store.EndpointFilter) ([]store.Endpoint, error)
 	// Listen hears the store's signals of notifications created or
 	// released by any process (store.TopicNotifications); a store of
 	// one process (SQLite) returns errors.ErrUnsupported.
@@ -163,6 +163,10 @@ type Hub struct {
 
 	tmu     sync.Mutex
 	tracked map[string]*tracked // the notifications of the last poll, and newer ones
+
+	pmu      sync.Mutex
+	pwait    []*pendingReq // streams waiting for their pending notifications (pendingOf)
+	preading bool          // readPending runs
 
 	id        string    // this hub among those sharing the store (Store.BeatHub)
 	started   time.Time // when Run started (the clock's), for ReconnectGrace
@@ -305,7 +309,10 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 	if len(doc) > notify.MaxEventSize-1024 {
 		return store.Notification{}, fmt.Errorf("%s: %w: %d bytes of versions", op, notify.ErrTooLarge, len(doc))
 	}
-	var eps []store.Endpoint
+	var (
+		n       store.Notification
+		targets int
+	)
 	if a.Endpoint != "" {
 		e, err := h.st.Endpoint(ctx, a.Endpoint)
 		if err != nil {
@@ -314,19 +321,20 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 		if !e.Revoked.IsZero() {
 			return store.Notification{}, fmt.Errorf("%s: endpoint %s: %w", op, e.ID, store.ErrRevoked)
 		}
-		eps, a.Domain = []store.Endpoint{e}, e.Domain
-	} else if eps, err = h.st.ListEndpoints(ctx, store.EndpointFilter{Domain: a.Domain}); err != nil {
-		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
-	}
-	ids, agents := make([]string, len(eps)), false
-	for i, e := range eps {
-		ids[i] = e.ID
 		// A lone endpoint has no clients to hold back behind it.
-		agents = agents || (e.Role == store.RoleAgent && a.Endpoint == "")
-	}
-	n, err := h.st.CreateNotification(ctx, store.Notification{Versions: doc, Domain: a.Domain, AgentsFirst: agents}, ids)
-	if err != nil {
-		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+		n, err = h.st.CreateNotification(ctx, store.Notification{Versions: doc, Domain: e.Domain}, []string{e.ID})
+		if err != nil {
+			return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+		}
+		targets = 1
+	} else {
+		// The store chooses the endpoints (every one of the domain that
+		// is not revoked) and keeps agents first only when one of them
+		// is an agent: none is read into the process.
+		n, targets, err = h.st.CreateDomainNotification(ctx, store.Notification{Versions: doc, Domain: a.Domain, AgentsFirst: true})
+		if err != nil {
+			return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+		}
 	}
 	f, err := encode(n)
 	if err != nil {
@@ -348,7 +356,7 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 	}
 	h.tmu.Unlock()
 	h.wake()
-	h.log.Info("notification created", "notification", n.ID, "domain", n.Domain, "endpoints", len(ids),
+	h.log.Info("notification created", "notification", n.ID, "domain", n.Domain, "endpoints", targets,
 		"agents_first", n.AgentsFirst)
 	return n, nil
 }

@@ -208,16 +208,15 @@ func (h *Hub) resume(c *conn, prev []*frame, last string) {
 func (h *Hub) queuePending(ctx context.Context, c *conn, last string, delivered bool) error {
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	defer cancel()
-	var ns, again []store.Notification
+	var again []store.Notification
 	var err error
-	offStack(func() {
-		if delivered {
-			if again, err = h.st.DeliveredAfter(sctx, c.ep.ID, last, resendLog); err != nil {
-				return
-			}
+	if delivered {
+		offStack(func() { again, err = h.st.DeliveredAfter(sctx, c.ep.ID, last, resendLog) })
+		if err != nil {
+			return err
 		}
-		ns, err = h.st.PendingNotifications(sctx, c.ep.ID)
-	})
+	}
+	ns, err := h.pendingOf(sctx, c.ep.ID)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,8 @@ func Run(t *testing.T, open Opener) {
 		{"Components", testComponents},
 		{"Notifications", testNotifications},
 		{"NotificationsRefused", testNotificationsRefused},
+		{"DomainNotifications", testDomainNotifications},
+		{"PendingNotificationsOf", testPendingNotificationsOf},
 		{"ReleaseClientsIf", testReleaseClientsIf},
 		{"ReleaseClientsOnce", testReleaseClientsOnce},
 		{"DeliveredAfter", testDeliveredAfter},
