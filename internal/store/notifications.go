@@ -477,6 +477,19 @@ func (s *sqlStore) MarkDelivered(ctx context.Context, id string, endpointIDs []s
 	op := fmt.Sprintf("mark notification %s delivered to %d endpoints", id, len(endpointIDs))
 	var n int64
 	now := s.t(s.now())
+	if s.kind == dialectPostgres {
+		// One statement, the ids one array parameter.
+		res, err := s.w.ExecContext(ctx, `UPDATE notification_deliveries
+			SET state = 'delivered', delivered_at = COALESCE(delivered_at, $1)
+			WHERE notification_id = $2 AND state = 'pending' AND endpoint_id = ANY($3::text[])`, now, id, endpointIDs)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
+			return 0, fail(op, err)
+		}
+		return n, nil
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for start := 0; start < len(endpointIDs); start += lookupChunk {
 			chunk := endpointIDs[start:min(start+lookupChunk, len(endpointIDs))]

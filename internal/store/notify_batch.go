@@ -69,3 +69,26 @@ type prefixScanner struct {
 func (p prefixScanner) Scan(dest ...any) error {
 	return p.row.Scan(append([]any{p.first}, dest...)...)
 }
+
+// PendingEndpoints implements Notifications.
+func (s *sqlStore) PendingEndpoints(ctx context.Context, id string, role Role) ([]string, error) {
+	op := "list endpoints pending for notification " + id
+	cond, args := "", []any{id}
+	if role != "" {
+		cond, args = " AND role = ?", append(args, string(role))
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT endpoint_id FROM notification_deliveries
+		WHERE notification_id = ? AND state = 'pending'`+cond), args...)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	out, err := collect(rows, func(row scanner) (string, error) {
+		var ep string
+		err := row.Scan(&ep)
+		return ep, err
+	})
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	return out, nil
+}

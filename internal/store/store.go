@@ -384,6 +384,12 @@ type Notifications interface {
 	// Deliveries returns the deliveries of notification id matching f,
 	// ordered by endpoint ID (an unknown id gives an empty list).
 	Deliveries(ctx context.Context, id string, f DeliveryFilter) ([]Delivery, error)
+	// PendingEndpoints returns the endpoints whose delivery of
+	// notification id is pending, of role ("": every role), in no
+	// particular order: what the notification hub offers to the streams
+	// it holds, read without the deliveries' other columns (there may be
+	// 100,000).
+	PendingEndpoints(ctx context.Context, id string, role Role) ([]string, error)
 	// DeliveryCounts returns how many deliveries of notification id are in
 	// each state, per role at creation: the progress of agents-first
 	// ordering. Unknown id: ErrNotFound.

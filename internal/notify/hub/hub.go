@@ -49,7 +49,7 @@ type Store interface {
 	DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]store.Notification, error)
 	SetDeliveryState(ctx context.Context, id, endpointID string, state store.DeliveryState, detail string) error
 	MarkDelivered(ctx context.Context, id string, endpointIDs []string) (int64, error)
-	Deliveries(ctx context.Context, id string, f store.DeliveryFilter) ([]store.Delivery, error)
+	PendingEndpoints(ctx context.Context, id string, role store.Role) ([]string, error)
 	DeliveryCounts(ctx context.Context, id string) (map[store.Role]map[store.DeliveryState]int, error)
 	// Listen hears the store's signals of notifications created or
 	// released by any process (store.TopicNotifications); a store of
@@ -157,9 +157,12 @@ type Hub struct {
 
 	kick chan struct{} // wakes Run for a poll (capacity 1)
 
-	markMu   sync.Mutex
-	marks    map[string][]string // by notification id: endpoints it was written to, not yet recorded
-	markKick chan struct{}       // wakes the recorder (capacity 1)
+	markMu      sync.Mutex
+	marks       map[string][]string // by notification id: agents it was written to, not yet recorded
+	clientMarks map[string][]string // the same for the other endpoints (clientRecordQuiet)
+	clientFirst time.Time           // when the oldest of clientMarks was queued
+	clientLast  time.Time           // when the newest was
+	markKick    chan struct{}       // wakes the recorder (capacity 1)
 
 	tmu     sync.Mutex
 	tracked map[string]*tracked // the notifications of the last poll, and newer ones
@@ -201,7 +204,7 @@ func New(o Options) (*Hub, error) {
 	rand.Read(b)
 	return &Hub{o: o, st: o.Store, log: o.Logger, id: "hub_" + hex.EncodeToString(b), conns: map[string]*conn{}, recent: map[string]sentRecord{}, left: map[string]bool{},
 		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}, marks: map[string][]string{},
-		markKick: make(chan struct{}, 1)}, nil
+		clientMarks: map[string][]string{}, markKick: make(chan struct{}, 1)}, nil
 }
 
 // Run releases clients and sends notifications created or released
@@ -432,14 +435,14 @@ func (h *Hub) dispatch(ctx context.Context, t *tracked, role store.Role) error {
 	if h.ConnectedCount() == 0 {
 		return nil
 	}
-	dels, err := h.st.Deliveries(ctx, t.n.ID, store.DeliveryFilter{Role: role, State: store.DeliveryPending})
+	eps, err := h.st.PendingEndpoints(ctx, t.n.ID, role)
 	if err != nil {
 		return err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, d := range dels {
-		if c := h.conns[d.EndpointID]; c != nil {
+	for _, ep := range eps {
+		if c := h.conns[ep]; c != nil {
 			c.enqueue(t.frame)
 		}
 	}

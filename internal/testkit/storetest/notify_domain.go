@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cascade-update/cascade/internal/store"
@@ -118,4 +119,41 @@ func testPendingNotificationsOf(e *env) {
 	none, err := e.st.PendingNotificationsOf(e.ctx, nil)
 	e.must(err)
 	e.equal("no endpoints", none, map[string][]store.Notification{})
+}
+
+// testPendingEndpoints: the endpoints whose delivery of a notification
+// is pending, by role.
+func testPendingEndpoints(e *env) {
+	e.domain("d")
+	ua := e.endpoint("d", "ua", "ua-1")
+	ua2 := e.endpoint("d", "ua2", "ua-2")
+	c := e.endpoint("d", "c", "")
+	c2 := e.endpoint("d", "c2", "")
+	n, _, err := e.st.CreateDomainNotification(e.ctx, store.Notification{Versions: announced, Domain: "d", AgentsFirst: true})
+	e.must(err)
+	_, err = e.st.MarkDelivered(e.ctx, n.ID, []string{ua2.ID, c2.ID})
+	e.must(err)
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, ua.ID, store.DeliveryDone, ""))
+	pending := func(role store.Role, want ...string) {
+		e.t.Helper()
+		got, err := e.st.PendingEndpoints(e.ctx, n.ID, role)
+		e.must(err)
+		slices.Sort(got)
+		slices.Sort(want)
+		if want == nil {
+			want = []string{}
+		}
+		e.equal("pending endpoints of role "+string(role), got, want)
+	}
+	pending(store.RoleAgent)
+	pending(store.RoleClient, c.ID)
+	e.must(e.st.SetDeliveryState(e.ctx, n.ID, c2.ID, store.DeliveryDone, ""))
+	n2, err := e.st.CreateNotification(e.ctx, store.Notification{Versions: announced}, []string{ua.ID, c.ID})
+	e.must(err)
+	n = n2
+	pending("", ua.ID, c.ID)
+	pending(store.RoleAgent, ua.ID)
+	got, err := e.st.PendingEndpoints(e.ctx, "ntf_unknown", "")
+	e.must(err)
+	e.equal("pending endpoints of an unknown notification", got, []string{})
 }

@@ -74,6 +74,7 @@ func Run(t *testing.T, open Opener) {
 		{"NotificationsRefused", testNotificationsRefused},
 		{"DomainNotifications", testDomainNotifications},
 		{"PendingNotificationsOf", testPendingNotificationsOf},
+		{"PendingEndpoints", testPendingEndpoints},
 		{"ReleaseClientsIf", testReleaseClientsIf},
 		{"ReleaseClientsOnce", testReleaseClientsOnce},
 		{"DeliveredAfter", testDeliveredAfter},
