@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -201,7 +199,7 @@ func statsRoute(mux *http.ServeMux, connected func() int) {
 }
 
 // setupStore opens the store and enrolls the endpoints in a new domain:
-// o.Agents agents, the others clients (8 at a time).
+// o.Agents agents, the others clients.
 func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[string]hub.Endpoint, []string, []string, error) {
 	st, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
@@ -212,39 +210,26 @@ func setupStore(ctx context.Context, dsn string, o options) (store.Store, map[st
 		st.Close()
 		return nil, nil, nil, nil, err
 	}
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-		next  atomic.Int64
-	)
+	// In batches of 1000 (store.CreateEndpoints, one transaction each).
 	stamp := time.Now().UnixNano() % 1e6
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < o.Endpoints; i = int(next.Add(1) - 1) {
-				_, h, err := store.NewSecret("b")
-				e := store.Endpoint{Hostname: "ep-" + strconv.Itoa(i), Domain: domain, CredentialHash: h}
-				if i < o.Agents {
-					e.Role, e.AgentID = store.RoleAgent, fmt.Sprintf("ua-%d-%d", stamp, i)
-				}
-				if err == nil {
-					_, err = st.CreateEndpoint(ctx, e)
-				}
-				if err != nil {
-					mu.Lock()
-					first = cmp.Or(first, err)
-					mu.Unlock()
-					return
-				}
+	for start := 0; start < o.Endpoints; start += 1000 {
+		es := make([]store.Endpoint, min(1000, o.Endpoints-start))
+		for k := range es {
+			i := start + k
+			_, h, err := store.NewSecret("b")
+			if err != nil {
+				st.Close()
+				return nil, nil, nil, nil, err
 			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		st.Close()
-		return nil, nil, nil, nil, first
+			es[k] = store.Endpoint{Hostname: "ep-" + strconv.Itoa(i), Domain: domain, CredentialHash: h}
+			if i < o.Agents {
+				es[k].Role, es[k].AgentID = store.RoleAgent, fmt.Sprintf("ua-%d-%d", stamp, i)
+			}
+		}
+		if err := st.CreateEndpoints(ctx, es); err != nil {
+			st.Close()
+			return nil, nil, nil, nil, err
+		}
 	}
 	eps, agents, others, err := endpointsOf(ctx, st)
 	if err != nil {

@@ -77,12 +77,49 @@ func (s *sqlStore) deliveryRows(ctx context.Context, tx *sql.Tx, id string, ids 
 	return out, nil
 }
 
-// CreateNotification implements Notifications. Revoked endpoints among
-// endpointIDs get no delivery. A notification that is not AgentsFirst has
-// ClientsReleased set to Created. On PostgreSQL the transaction also
-// sends "created ID" on TopicNotifications.
-func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpointIDs []string) (Notification, error) {
-	const op = "create notification"
+// insertDeliveriesFor writes within tx a pending delivery of
+// notification id for each distinct endpoint of ids that is not revoked,
+// or fails with ErrNotFound when one of ids does not exist. On
+// PostgreSQL the ids are one array parameter and the database makes the
+// rows from the endpoints table, in one statement however many they are;
+// on SQLite (one process, statements cost no round trip) they are read
+// in chunks and written in bulk.
+func (s *sqlStore) insertDeliveriesFor(ctx context.Context, tx *sql.Tx, id string, ids []string) error {
+	if s.kind != dialectPostgres {
+		rows, err := s.deliveryRows(ctx, tx, id, ids)
+		if err != nil {
+			return err
+		}
+		return s.bulkInsert(ctx, tx, insertDeliveries, rows)
+	}
+	if ids == nil {
+		ids = []string{} // an empty array, not NULL
+	}
+	var unknown int
+	err := tx.QueryRowContext(ctx, `WITH u AS (SELECT DISTINCT unnest($2::text[]) AS id),
+		f AS (SELECT e.id, e.role, e.revoked_at FROM u JOIN endpoints e ON e.id = u.id),
+		ins AS (INSERT INTO notification_deliveries (notification_id, endpoint_id, role, state)
+			SELECT $1, f.id, f.role, 'pending' FROM f WHERE f.revoked_at IS NULL)
+		SELECT (SELECT count(*) FROM u) - (SELECT count(*) FROM f)`, id, ids).Scan(&unknown)
+	if err != nil {
+		return err
+	}
+	if unknown > 0 {
+		return fmt.Errorf("%w: %d of the endpoints do not exist", ErrNotFound, unknown)
+	}
+	return nil
+}
+
+// insertNotification inserts n, made by newNotification, within tx.
+func (s *sqlStore) insertNotification(ctx context.Context, tx *sql.Tx, n Notification) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO notifications (id, created_at, versions, domain,
+		agents_first, clients_released_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		n.ID, s.t(n.Created), string(n.Versions), nullStr(n.Domain), n.AgentsFirst, s.t(n.ClientsReleased))
+	return err
+}
+
+// newNotification checks n and sets its ID, Created and ClientsReleased.
+func (s *sqlStore) newNotification(op string, n Notification) (Notification, error) {
 	if len(n.Versions) == 0 || !json.Valid(n.Versions) {
 		return Notification{}, fmt.Errorf("%s: %w: versions must be a JSON document", op, ErrInvalid)
 	}
@@ -91,17 +128,24 @@ func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpo
 	if !n.AgentsFirst {
 		n.ClientsReleased = n.Created
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notifications (id, created_at, versions, domain,
-			agents_first, clients_released_at) VALUES (?, ?, ?, ?, ?, ?)`),
-			n.ID, s.t(n.Created), string(n.Versions), nullStr(n.Domain), n.AgentsFirst, s.t(n.ClientsReleased)); err != nil {
+	return n, nil
+}
+
+// CreateNotification implements Notifications. Revoked endpoints among
+// endpointIDs get no delivery. A notification that is not AgentsFirst has
+// ClientsReleased set to Created. On PostgreSQL the transaction also
+// sends "created ID" on TopicNotifications.
+func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpointIDs []string) (Notification, error) {
+	const op = "create notification"
+	n, err := s.newNotification(op, n)
+	if err != nil {
+		return Notification{}, err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.insertNotification(ctx, tx, n); err != nil {
 			return err
 		}
-		rows, err := s.deliveryRows(ctx, tx, n.ID, endpointIDs)
-		if err != nil {
-			return err
-		}
-		if err := s.bulkInsert(ctx, tx, insertDeliveries, rows); err != nil {
+		if err := s.insertDeliveriesFor(ctx, tx, n.ID, endpointIDs); err != nil {
 			return err
 		}
 		return s.signal(ctx, tx, TopicNotifications, "created "+n.ID)
@@ -110,6 +154,52 @@ func (s *sqlStore) CreateNotification(ctx context.Context, n Notification, endpo
 		return Notification{}, fail(op, err)
 	}
 	return n, nil
+}
+
+// CreateDomainNotification implements Notifications. The deliveries are
+// made by one INSERT ... SELECT from the endpoints table: no endpoint is
+// read into the process, whatever their number. On PostgreSQL the
+// transaction also sends "created ID" on TopicNotifications.
+func (s *sqlStore) CreateDomainNotification(ctx context.Context, n Notification) (Notification, int, error) {
+	op := "create notification for every endpoint"
+	if n.Domain != "" {
+		op = "create notification for domain " + n.Domain
+	}
+	n, err := s.newNotification(op, n)
+	if err != nil {
+		return Notification{}, 0, err
+	}
+	where, args := "e.revoked_at IS NULL", []any{n.ID}
+	if n.Domain != "" {
+		where, args = where+" AND e.domain = ?", append(args, n.Domain)
+	}
+	var total, agents int
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.insertNotification(ctx, tx, n); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notification_deliveries (notification_id, endpoint_id, role, state)
+			SELECT ?, e.id, e.role, 'pending' FROM endpoints e WHERE `+where), args...); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*), COUNT(CASE WHEN role = 'agent' THEN 1 END)
+			FROM notification_deliveries WHERE notification_id = ?`), n.ID).Scan(&total, &agents); err != nil {
+			return err
+		}
+		if n.AgentsFirst && agents == 0 {
+			// No agent to wait for: released to everyone at once.
+			n.AgentsFirst, n.ClientsReleased = false, n.Created
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE notifications SET agents_first = ?, clients_released_at = ?
+				WHERE id = ?`), false, s.t(n.ClientsReleased), n.ID); err != nil {
+				return err
+			}
+		}
+		return s.signal(ctx, tx, TopicNotifications, "created "+n.ID)
+	})
+	if err != nil {
+		return Notification{}, 0, fail(op, err)
+	}
+	return n, total, nil
 }
 
 // Notification implements Notifications.
@@ -387,6 +477,19 @@ func (s *sqlStore) MarkDelivered(ctx context.Context, id string, endpointIDs []s
 	op := fmt.Sprintf("mark notification %s delivered to %d endpoints", id, len(endpointIDs))
 	var n int64
 	now := s.t(s.now())
+	if s.kind == dialectPostgres {
+		// One statement, the ids one array parameter.
+		res, err := s.w.ExecContext(ctx, `UPDATE notification_deliveries
+			SET state = 'delivered', delivered_at = COALESCE(delivered_at, $1)
+			WHERE notification_id = $2 AND state = 'pending' AND endpoint_id = ANY($3::text[])`, now, id, endpointIDs)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
+			return 0, fail(op, err)
+		}
+		return n, nil
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for start := 0; start < len(endpointIDs); start += lookupChunk {
 			chunk := endpointIDs[start:min(start+lookupChunk, len(endpointIDs))]

@@ -327,6 +327,14 @@ type Notifications interface {
 	// is set to Created. It sets ID and Created. An unknown endpoint is
 	// ErrNotFound and nothing is stored.
 	CreateNotification(ctx context.Context, n Notification, endpointIDs []string) (Notification, error)
+	// CreateDomainNotification stores n as CreateNotification does, with
+	// a pending delivery for every endpoint of n.Domain (of every domain
+	// when "") that is not revoked, chosen by the store in the same
+	// transaction. n.AgentsFirst is kept only when one of them is an
+	// update agent: with no agent to wait for, the clients are released
+	// at once (ClientsReleased = Created). It returns the notification and
+	// how many deliveries it has.
+	CreateDomainNotification(ctx context.Context, n Notification) (Notification, int, error)
 	// Notification returns the notification with this id, or ErrNotFound.
 	Notification(ctx context.Context, id string) (Notification, error)
 	// ListNotifications returns at most limit notifications (all when
@@ -348,6 +356,11 @@ type Notifications interface {
 	// agent when it was created, or clients are released), oldest first:
 	// what to send an endpoint when it (re)connects.
 	PendingNotifications(ctx context.Context, endpointID string) ([]Notification, error)
+	// PendingNotificationsOf is PendingNotifications for many endpoints at
+	// once (the streams opening at the same moment): by endpoint id,
+	// every one of endpointIDs present (with an empty list when nothing is
+	// pending for it).
+	PendingNotificationsOf(ctx context.Context, endpointIDs []string) (map[string][]Notification, error)
 	// DeliveredAfter returns the newest limit notifications delivered
 	// to the endpoint (written to its stream) and not finished, created
 	// after notification after (ordered by creation, then id; when after
@@ -371,6 +384,12 @@ type Notifications interface {
 	// Deliveries returns the deliveries of notification id matching f,
 	// ordered by endpoint ID (an unknown id gives an empty list).
 	Deliveries(ctx context.Context, id string, f DeliveryFilter) ([]Delivery, error)
+	// PendingEndpoints returns the endpoints whose delivery of
+	// notification id is pending, of role ("": every role), in no
+	// particular order: what the notification hub offers to the streams
+	// it holds, read without the deliveries' other columns (there may be
+	// 100,000).
+	PendingEndpoints(ctx context.Context, id string, role Role) ([]string, error)
 	// DeliveryCounts returns how many deliveries of notification id are in
 	// each state, per role at creation: the progress of agents-first
 	// ordering. Unknown id: ErrNotFound.

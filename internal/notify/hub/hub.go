@@ -42,15 +42,15 @@ import (
 // implements it.
 type Store interface {
 	CreateNotification(ctx context.Context, n store.Notification, endpointIDs []string) (store.Notification, error)
+	CreateDomainNotification(ctx context.Context, n store.Notification) (store.Notification, int, error)
 	ListNotifications(ctx context.Context, limit int) ([]store.Notification, error)
 	ReleaseClientsIf(ctx context.Context, id string, cond store.ReleaseCondition) (store.Notification, bool, error)
-	PendingNotifications(ctx context.Context, endpointID string) ([]store.Notification, error)
+	PendingNotificationsOf(ctx context.Context, endpointIDs []string) (map[string][]store.Notification, error)
 	DeliveredAfter(ctx context.Context, endpointID, after string, limit int) ([]store.Notification, error)
 	SetDeliveryState(ctx context.Context, id, endpointID string, state store.DeliveryState, detail string) error
 	MarkDelivered(ctx context.Context, id string, endpointIDs []string) (int64, error)
-	Deliveries(ctx context.Context, id string, f store.DeliveryFilter) ([]store.Delivery, error)
+	PendingEndpoints(ctx context.Context, id string, role store.Role) ([]string, error)
 	DeliveryCounts(ctx context.Context, id string) (map[store.Role]map[store.DeliveryState]int, error)
-	ListEndpoints(ctx context.Context, f store.EndpointFilter) ([]store.Endpoint, error)
 	// Listen hears the store's signals of notifications created or
 	// released by any process (store.TopicNotifications); a store of
 	// one process (SQLite) returns errors.ErrUnsupported.
@@ -157,12 +157,19 @@ type Hub struct {
 
 	kick chan struct{} // wakes Run for a poll (capacity 1)
 
-	markMu   sync.Mutex
-	marks    map[string][]string // by notification id: endpoints it was written to, not yet recorded
-	markKick chan struct{}       // wakes the recorder (capacity 1)
+	markMu      sync.Mutex
+	marks       map[string][]string // by notification id: agents it was written to, not yet recorded
+	clientMarks map[string][]string // the same for the other endpoints (clientRecordQuiet)
+	clientFirst time.Time           // when the oldest of clientMarks was queued
+	clientLast  time.Time           // when the newest was
+	markKick    chan struct{}       // wakes the recorder (capacity 1)
 
 	tmu     sync.Mutex
 	tracked map[string]*tracked // the notifications of the last poll, and newer ones
+
+	pmu      sync.Mutex
+	pwait    []*pendingReq // streams waiting for their pending notifications (pendingOf)
+	preading bool          // readPending runs
 
 	id        string    // this hub among those sharing the store (Store.BeatHub)
 	started   time.Time // when Run started (the clock's), for ReconnectGrace
@@ -197,7 +204,7 @@ func New(o Options) (*Hub, error) {
 	rand.Read(b)
 	return &Hub{o: o, st: o.Store, log: o.Logger, id: "hub_" + hex.EncodeToString(b), conns: map[string]*conn{}, recent: map[string]sentRecord{}, left: map[string]bool{},
 		kick: make(chan struct{}, 1), tracked: map[string]*tracked{}, marks: map[string][]string{},
-		markKick: make(chan struct{}, 1)}, nil
+		clientMarks: map[string][]string{}, markKick: make(chan struct{}, 1)}, nil
 }
 
 // Run releases clients and sends notifications created or released
@@ -305,7 +312,10 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 	if len(doc) > notify.MaxEventSize-1024 {
 		return store.Notification{}, fmt.Errorf("%s: %w: %d bytes of versions", op, notify.ErrTooLarge, len(doc))
 	}
-	var eps []store.Endpoint
+	var (
+		n       store.Notification
+		targets int
+	)
 	if a.Endpoint != "" {
 		e, err := h.st.Endpoint(ctx, a.Endpoint)
 		if err != nil {
@@ -314,19 +324,20 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 		if !e.Revoked.IsZero() {
 			return store.Notification{}, fmt.Errorf("%s: endpoint %s: %w", op, e.ID, store.ErrRevoked)
 		}
-		eps, a.Domain = []store.Endpoint{e}, e.Domain
-	} else if eps, err = h.st.ListEndpoints(ctx, store.EndpointFilter{Domain: a.Domain}); err != nil {
-		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
-	}
-	ids, agents := make([]string, len(eps)), false
-	for i, e := range eps {
-		ids[i] = e.ID
 		// A lone endpoint has no clients to hold back behind it.
-		agents = agents || (e.Role == store.RoleAgent && a.Endpoint == "")
-	}
-	n, err := h.st.CreateNotification(ctx, store.Notification{Versions: doc, Domain: a.Domain, AgentsFirst: agents}, ids)
-	if err != nil {
-		return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+		n, err = h.st.CreateNotification(ctx, store.Notification{Versions: doc, Domain: e.Domain}, []string{e.ID})
+		if err != nil {
+			return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+		}
+		targets = 1
+	} else {
+		// The store chooses the endpoints (every one of the domain that
+		// is not revoked) and keeps agents first only when one of them
+		// is an agent: none is read into the process.
+		n, targets, err = h.st.CreateDomainNotification(ctx, store.Notification{Versions: doc, Domain: a.Domain, AgentsFirst: true})
+		if err != nil {
+			return store.Notification{}, fmt.Errorf("%s: %w", op, err)
+		}
 	}
 	f, err := encode(n)
 	if err != nil {
@@ -348,7 +359,7 @@ func (h *Hub) create(ctx context.Context, a Announcement) (store.Notification, e
 	}
 	h.tmu.Unlock()
 	h.wake()
-	h.log.Info("notification created", "notification", n.ID, "domain", n.Domain, "endpoints", len(ids),
+	h.log.Info("notification created", "notification", n.ID, "domain", n.Domain, "endpoints", targets,
 		"agents_first", n.AgentsFirst)
 	return n, nil
 }
@@ -424,14 +435,14 @@ func (h *Hub) dispatch(ctx context.Context, t *tracked, role store.Role) error {
 	if h.ConnectedCount() == 0 {
 		return nil
 	}
-	dels, err := h.st.Deliveries(ctx, t.n.ID, store.DeliveryFilter{Role: role, State: store.DeliveryPending})
+	eps, err := h.st.PendingEndpoints(ctx, t.n.ID, role)
 	if err != nil {
 		return err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, d := range dels {
-		if c := h.conns[d.EndpointID]; c != nil {
+	for _, ep := range eps {
+		if c := h.conns[ep]; c != nil {
 			c.enqueue(t.frame)
 		}
 	}

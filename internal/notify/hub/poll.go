@@ -168,14 +168,14 @@ func (h *Hub) allLeft(ctx context.Context, id string) (bool, error) {
 	if none {
 		return false, nil
 	}
-	dels, err := h.st.Deliveries(ctx, id, store.DeliveryFilter{Role: store.RoleAgent, State: store.DeliveryPending})
+	eps, err := h.st.PendingEndpoints(ctx, id, store.RoleAgent)
 	if err != nil {
 		return false, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, d := range dels {
-		if !h.left[d.EndpointID] {
+	for _, ep := range eps {
+		if !h.left[ep] {
 			return false, nil
 		}
 	}

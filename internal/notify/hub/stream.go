@@ -208,23 +208,22 @@ func (h *Hub) resume(c *conn, prev []*frame, last string) {
 func (h *Hub) queuePending(ctx context.Context, c *conn, last string, delivered bool) error {
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	defer cancel()
-	var ns, again []store.Notification
+	var again []store.Notification
 	var err error
-	offStack(func() {
-		if delivered {
-			if again, err = h.st.DeliveredAfter(sctx, c.ep.ID, last, resendLog); err != nil {
-				return
-			}
+	if delivered {
+		offStack(func() { again, err = h.st.DeliveredAfter(sctx, c.ep.ID, last, resendLog) })
+		if err != nil {
+			return err
 		}
-		ns, err = h.st.PendingNotifications(sctx, c.ep.ID)
-	})
+	}
+	ns, err := h.pendingOf(sctx, c.ep.ID)
 	if err != nil {
 		return err
 	}
 	ns = append(again, ns...)
 	for _, n := range ns {
 		if n.ID == last {
-			h.markDelivered(c.ep.ID, n.ID)
+			h.markDelivered(c.ep, n.ID)
 			continue
 		}
 		f, err := h.frameOf(n)
@@ -265,18 +264,39 @@ func (h *Hub) serveStream(ctx context.Context, s *stream, c *conn) {
 				return
 			}
 			for _, f := range fs {
-				h.markDelivered(c.ep.ID, f.id)
+				h.markDelivered(c.ep, f.id)
 			}
 		}
 	}
 }
 
+// How long the records of events written to clients may wait: until no
+// client event was written for clientRecordQuiet, or at most
+// clientRecordMax after the oldest waiting one. A burst of events (a
+// notification released to 100,000 clients) is written first and
+// recorded after, instead of the database's updates taking the CPU the
+// writes need. The records of agents are written at once: an agent not
+// recorded delivered soon counts as offline (see Options.ReconnectGrace).
+const (
+	clientRecordQuiet = 250 * time.Millisecond
+	clientRecordMax   = 5 * time.Second
+)
+
 // markDelivered queues the record that the event of notification id
 // was written to the endpoint's stream; recordDeliveries writes such
 // records in batches.
-func (h *Hub) markDelivered(endpointID, id string) {
+func (h *Hub) markDelivered(ep Endpoint, id string) {
 	h.markMu.Lock()
-	h.marks[id] = append(h.marks[id], endpointID)
+	if ep.Role == store.RoleAgent {
+		h.marks[id] = append(h.marks[id], ep.ID)
+	} else {
+		now := time.Now()
+		if len(h.clientMarks) == 0 {
+			h.clientFirst = now
+		}
+		h.clientLast = now
+		h.clientMarks[id] = append(h.clientMarks[id], ep.ID)
+	}
 	h.markMu.Unlock()
 	select {
 	case h.markKick <- struct{}{}:
@@ -285,43 +305,74 @@ func (h *Hub) markDelivered(endpointID, id string) {
 }
 
 // recordDeliveries writes the queued delivery records until ctx is
-// cancelled, then once more. It takes everything queued while it was
-// writing, so batches grow with the load: one transaction per
-// notification and batch, where a write per stream would keep a
+// cancelled, then once more, all of them. It takes everything queued
+// while it was writing, so batches grow with the load: one transaction
+// per notification and batch, where a write per stream would keep a
 // database (SQLite's single writer above all) busy long after the
-// events went out, delaying reports and releases. A delivery already
-// finished (the endpoint reported before its record) is left alone; a
-// record that fails leaves the delivery pending, to be sent again when
-// the endpoint reconnects.
+// events went out, delaying reports and releases. The records of
+// clients wait for the end of a burst (clientRecordQuiet). A delivery
+// already finished (the endpoint reported before its record) is left
+// alone; a record that fails leaves the delivery pending, to be sent
+// again when the endpoint reconnects.
 func (h *Hub) recordDeliveries(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			h.flushDeliveries(ctx)
+			h.flushDeliveries(ctx, true)
 			return
 		case <-h.markKick:
-			h.flushDeliveries(ctx)
+		case <-t.C:
+		}
+		h.flushDeliveries(ctx, false)
+		if wait := h.clientsDue(); wait > 0 {
+			t.Reset(wait)
 		}
 	}
 }
 
-// flushDeliveries writes the queued records. The events were written:
+// clientsDue returns how long the queued client records wait yet (0:
+// none is queued, or they are due).
+func (h *Hub) clientsDue() time.Duration {
+	h.markMu.Lock()
+	defer h.markMu.Unlock()
+	if len(h.clientMarks) == 0 {
+		return 0
+	}
+	wait := min(time.Until(h.clientLast.Add(clientRecordQuiet)), time.Until(h.clientFirst.Add(clientRecordMax)))
+	return max(wait, time.Millisecond)
+}
+
+// flushDeliveries writes the queued records of agents, and those of
+// clients when they are due (or all is set). The events were written:
 // a shutdown that begins meanwhile does not cancel their records (each
 // write is bounded by StoreTimeout), or the delivery would stay pending
 // and the agent it went to would count as offline once the server is
 // back.
-func (h *Hub) flushDeliveries(ctx context.Context) {
+func (h *Hub) flushDeliveries(ctx context.Context, all bool) {
 	ctx = context.WithoutCancel(ctx)
 	h.markMu.Lock()
 	marks := h.marks
 	h.marks = map[string][]string{}
+	var clients map[string][]string
+	if len(h.clientMarks) > 0 {
+		now := time.Now()
+		if all || !now.Before(h.clientLast.Add(clientRecordQuiet)) || !now.Before(h.clientFirst.Add(clientRecordMax)) {
+			clients = h.clientMarks
+			h.clientMarks = map[string][]string{}
+		}
+	}
 	h.markMu.Unlock()
-	for id, eps := range marks {
-		sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
-		_, err := h.st.MarkDelivered(sctx, id, eps)
-		cancel()
-		if err != nil {
-			h.log.Warn("record notification delivered", "notification", id, "endpoints", len(eps), "err", err)
+	for _, m := range []map[string][]string{marks, clients} {
+		for id, eps := range m {
+			sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+			_, err := h.st.MarkDelivered(sctx, id, eps)
+			cancel()
+			if err != nil {
+				h.log.Warn("record notification delivered", "notification", id, "endpoints", len(eps), "err", err)
+			}
 		}
 	}
 }
