@@ -27,7 +27,7 @@ func testCountEndpointsInRanges(e *env) {
 		rng("10.1.0.1", "10.1.0.7"),     // a (twice), mapped; revoked left out
 		rng("10.1.0.8", "10.2.255.255"), // b
 		rng("10.3.0.1", "10.3.0.1"),     // b again
-		rng("::", "::ffff:ffff:ffff"), // IPv6 only: not the mapped address
+		rng("::", "::ffff:ffff:ffff"),   // IPv6 only: not the mapped address
 		rng("2001:db8::", "2001:db8:1::ffff"),
 		rng("2001:db8:2::1", "2001:db8:2::1"),
 		rng("11.0.0.0", "255.255.255.255"), // the families are apart
