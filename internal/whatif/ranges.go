@@ -13,8 +13,10 @@ import (
 // addresses) splits the set at the boundaries of both policies' entries
 // (boundaries, as the Planner does): between two consecutive boundaries
 // every address matches the same entries of each policy, so it has the
-// same plans. Adjacent intervals whose addresses match the same entries
-// under both policies are one span.
+// same plans. Adjacent intervals with the same plans under both policies
+// (the same sources from the same entries, rule and notes: an entry whose
+// source an earlier one already gives changes nothing, for example) are
+// one span.
 
 // Span is a group of consecutive addresses of a previewed set that have
 // the same plan under the policy in force and the same plan under the
@@ -27,9 +29,10 @@ type Span struct {
 }
 
 // MaxIntervals bounds the intervals between boundaries one call of
-// CompareRanges examines (each costs a plan under each policy). Two
-// policies of 1024 entries each split a /8 into at most 4097.
-const MaxIntervals = 8192
+// CompareRanges examines: each costs a plan under each policy, which
+// reads every entry. Two policies of 1024 entries each split a /8 into
+// at most 4097; the rest is left to a further call.
+const MaxIntervals = 2048
 
 // CompareRanges returns the spans of the set rs (any order, overlaps
 // allowed, families mixed) under current (nil: no policy in force) and
@@ -41,7 +44,6 @@ const MaxIntervals = 8192
 // from which a further call continues; otherwise next is the zero Addr.
 func CompareRanges(current, edited *policy.Policy, rs []policy.Range, tgt Target, t plan.Trigger, start netip.Addr, maxSpans int) (spans []Span, next netip.Addr) {
 	v4, v6 := boundaries(current, edited)
-	var lastKey string
 	examined := 0
 	for _, r := range mergeRanges(rs, start) {
 		bs := v6
@@ -62,16 +64,14 @@ func CompareRanges(current, edited *policy.Policy, rs []policy.Range, tgt Target
 				return spans, lo
 			}
 			examined++
-			tg := Target{Role: tgt.Role, AgentID: tgt.AgentID, Addresses: []netip.Addr{lo}}
-			key := entriesKey(current, tg) + "|" + entriesKey(edited, tg)
-			if n := len(spans); n > 0 && key == lastKey && spans[n-1].Range.To.Next() == lo {
+			c := Compare(current, edited, Target{Role: tgt.Role, AgentID: tgt.AgentID, Addresses: []netip.Addr{lo}}, t)
+			if n := len(spans); n > 0 && spans[n-1].Range.To.Next() == lo && samePlans(spans[n-1].Comparison, c) {
 				spans[n-1].Range.To = hi
 			} else {
 				if n == maxSpans {
 					return spans, lo
 				}
-				spans = append(spans, Span{Range: policy.Range{From: lo, To: hi}, Comparison: Compare(current, edited, tg, t)})
-				lastKey = key
+				spans = append(spans, Span{Range: policy.Range{From: lo, To: hi}, Comparison: c})
 			}
 			if hi == r.To {
 				break
@@ -83,23 +83,24 @@ func CompareRanges(current, edited *policy.Policy, rs []policy.Range, tgt Target
 	return spans, netip.Addr{}
 }
 
-// entriesKey names the entries of p that tg's addresses match (the
-// effective list and the duplicates it leaves out), which with the role,
-// agent id and trigger decide the plan (plan.For) and its notes.
-func entriesKey(p *policy.Policy, tg Target) string {
-	if p == nil {
-		return ""
+// samePlans reports whether a and b have the same plans: the same rule,
+// notes and sources (with their entries) under each policy. Only the
+// reasons' addresses may differ.
+func samePlans(a, b Comparison) bool {
+	return sameExplained(a.Current, b.Current) && sameExplained(a.Edited, b.Edited)
+}
+
+func sameExplained(a, b Explained) bool {
+	if a.Rule != b.Rule || !slices.Equal(a.Notes, b.Notes) || len(a.Categories) != len(b.Categories) {
+		return false
 	}
-	var k []byte
-	for i, e := range p.CustomSources {
-		for _, a := range tg.Addresses {
-			if e.Range().Contains(a) {
-				k = append(k, byte(i>>16), byte(i>>8), byte(i))
-				break
-			}
+	for c, sa := range a.Categories {
+		sb, ok := b.Categories[c]
+		if !ok || !slices.EqualFunc(sa, sb, func(x, y Step) bool { return x.Source == y.Source && x.Entry == y.Entry }) {
+			return false
 		}
 	}
-	return string(k)
+	return true
 }
 
 // mergeRanges returns rs sorted (IPv4 before IPv6), with overlapping and
