@@ -105,16 +105,20 @@ func writeLint(out io.Writer, file string, res api.LintResult) error {
 
 func serverPolicyPreview() *cobra.Command {
 	var c adminConn
-	var endpoints, addresses []string
+	var endpoints, addresses, ranges []string
 	var role, agentID, trigger string
 	cmd := &cobra.Command{
-		Use:   "preview FILE (--endpoint ID|HOSTNAME ... | --address IP ... [--role agent|client] [--agent-id ID])",
+		Use:   "preview FILE (--endpoint ID|HOSTNAME ... | --address IP ... | --range RANGE ... [--role agent|client] [--agent-id ID])",
 		Short: "Show endpoints' plans under the policy FILE beside their plans under the policy in force",
 		Long: `Preview sends FILE (validated as ` + "`cascade policy check`" + ` does) and prints, for each
 --endpoint (an enrolled endpoint's id or hostname: its role, agent id and
 addresses come from the registry) and for the --address set (one endpoint
 with those addresses), each category's sources under the policy in force and
-under FILE, with the reason for each, marking the positions that differ.`,
+under FILE, with the reason for each, marking the positions that differ.
+The --range set (single addresses, ranges from-to, CIDRs, IPv6 prefixes, as
+a policy entry's addresses are written) is shown in groups of addresses with
+one plan each, split where an entry of either policy starts or ends, with the
+enrolled endpoints in each; every group of the set is fetched, page by page.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := readPolicyFile(args[0])
@@ -127,11 +131,17 @@ under FILE, with the reason for each, marking the positions that differ.`,
 			}
 			if len(addresses) > 0 {
 				req.Targets = append(req.Targets, api.PreviewTarget{Addresses: addresses, Role: role, AgentID: agentID})
-			} else if role != "" || agentID != "" {
-				return usageError(errors.New("preview: --role and --agent-id go with --address"))
+			}
+			rangeAt := -1
+			if len(ranges) > 0 {
+				rangeAt = len(req.Targets)
+				req.Targets = append(req.Targets, api.PreviewTarget{Ranges: ranges, Role: role, AgentID: agentID, Limit: api.MaxPreviewGroups})
+			}
+			if len(addresses) == 0 && len(ranges) == 0 && (role != "" || agentID != "") {
+				return usageError(errors.New("preview: --role and --agent-id go with --address or --range"))
 			}
 			if len(req.Targets) == 0 {
-				return usageError(errors.New("preview: give at least one --endpoint or --address"))
+				return usageError(errors.New("preview: give at least one --endpoint, --address or --range"))
 			}
 			cl, err := c.client()
 			if err != nil {
@@ -140,6 +150,22 @@ under FILE, with the reason for each, marking the positions that differ.`,
 			var res api.PreviewResult
 			if err := cl.Call(cmd.Context(), http.MethodPost, api.PathPolicyPreview, nil, req, &res); err != nil {
 				return policyToolError(args[0], err, cmd.ErrOrStderr())
+			}
+			// The rest of the set's groups, a page at a time.
+			for rangeAt >= 0 && rangeAt < len(res.Previews) && res.Previews[rangeAt].Next != "" {
+				p := &res.Previews[rangeAt]
+				more := api.PreviewRequest{Document: doc, Trigger: trigger, Targets: []api.PreviewTarget{req.Targets[rangeAt]}}
+				more.Targets[0].Start = p.Next
+				var page api.PreviewResult
+				if err := cl.Call(cmd.Context(), http.MethodPost, api.PathPolicyPreview, nil, more, &page); err != nil {
+					return policyToolError(args[0], err, cmd.ErrOrStderr())
+				}
+				if len(page.Previews) != 1 || len(page.Previews[0].Groups) == 0 {
+					return fmt.Errorf("preview: the server answered no groups from %s", p.Next)
+				}
+				p.Groups = append(p.Groups, page.Previews[0].Groups...)
+				p.ChangedGroups += page.Previews[0].ChangedGroups
+				p.Next = page.Previews[0].Next
 			}
 			if c.JSON {
 				return printJSON(cmd.OutOrStdout(), res)
@@ -151,8 +177,9 @@ under FILE, with the reason for each, marking the positions that differ.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&endpoints, "endpoint", nil, "an enrolled endpoint's id or hostname (repeatable)")
 	f.StringArrayVar(&addresses, "address", nil, "an address of the endpoint to preview (repeatable: one endpoint with all of them)")
-	f.StringVar(&role, "role", "", "with --address: agent or client (default client)")
-	f.StringVar(&agentID, "agent-id", "", "with --address and --role agent: the agent's own id")
+	f.StringArrayVar(&ranges, "range", nil, "a set of addresses to preview in groups: an address, from-to, a CIDR or an IPv6 prefix (repeatable: one set)")
+	f.StringVar(&role, "role", "", "with --address or --range: agent or client (default client)")
+	f.StringVar(&agentID, "agent-id", "", "with --address or --range and --role agent: the agent's own id")
 	f.StringVar(&trigger, "trigger", "", "scheduled (default), manual or notify-components")
 	return cmd
 }
@@ -170,34 +197,48 @@ func writePreview(out io.Writer, file string, res api.PreviewResult) error {
 		if t.AgentID != "" {
 			name += ", agent " + t.AgentID
 		}
-		fmt.Fprintf(tw, "%s %s: %d categories differ\n", t.Role, name, len(p.Changed))
-		fmt.Fprintln(tw, "CATEGORY\t#\tIN FORCE\tEDITED\tWHY (EDITED)")
-		for _, c := range category.All {
-			cur, okC := p.Current.Categories[c]
-			ed, okE := p.Edited.Categories[c]
-			if !okC && !okE {
-				continue
+		if len(p.Groups) > 0 {
+			fmt.Fprintf(tw, "%s %s: %d groups with one plan each, %d differ\n", t.Role, name, len(p.Groups), p.ChangedGroups)
+			for _, g := range p.Groups {
+				fmt.Fprintf(tw, "\ngroup %s: %s, %d categories differ\n", g.Addresses, plural(g.Endpoints, "enrolled endpoint"), len(g.Changed))
+				writeComparison(tw, g.Comparison)
 			}
-			if len(cur) == 0 && len(ed) == 0 {
-				fmt.Fprintf(tw, "%s\t-\t(none)\t(none)\tno source: the category quits\n", c)
-			}
-			for j := range max(len(cur), len(ed)) {
-				a, b, why := "-", "-", ""
-				if j < len(cur) {
-					a = cur[j].Source
-				}
-				if j < len(ed) {
-					b, why = ed[j].Source, ed[j].Why
-				}
-				mark := " "
-				if a != b {
-					mark = "*"
-				}
-				fmt.Fprintf(tw, "%s\t%d%s\t%s\t%s\t%s\n", c, j+1, mark, a, b, why)
-			}
+			continue
 		}
+		fmt.Fprintf(tw, "%s %s: %d categories differ\n", t.Role, name, len(p.Changed))
+		writeComparison(tw, p.Comparison)
 	}
 	return tw.Flush()
+}
+
+// writeComparison writes a comparison's rows: per category and position
+// the source in force and edited, with the edited one's reason.
+func writeComparison(tw io.Writer, p whatif.Comparison) {
+	fmt.Fprintln(tw, "CATEGORY\t#\tIN FORCE\tEDITED\tWHY (EDITED)")
+	for _, c := range category.All {
+		cur, okC := p.Current.Categories[c]
+		ed, okE := p.Edited.Categories[c]
+		if !okC && !okE {
+			continue
+		}
+		if len(cur) == 0 && len(ed) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t(none)\t(none)\tno source: the category quits\n", c)
+		}
+		for j := range max(len(cur), len(ed)) {
+			a, b, why := "-", "-", ""
+			if j < len(cur) {
+				a = cur[j].Source
+			}
+			if j < len(ed) {
+				b, why = ed[j].Source, ed[j].Why
+			}
+			mark := " "
+			if a != b {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%d%s\t%s\t%s\t%s\n", c, j+1, mark, a, b, why)
+		}
+	}
 }
 
 func serverPolicyWhatIf() *cobra.Command {

@@ -50,6 +50,10 @@ func fakePolicyTools(t *testing.T, seen *[]string) []string {
 			}
 			doc = res
 		case api.PathPolicyPreview:
+			if len(body.Targets) == 1 && len(body.Targets[0].Ranges) > 0 {
+				doc = fakeRangePreview(body.Targets[0])
+				break
+			}
 			doc = api.PreviewResult{PolicyVersion: 7, Previews: []api.Preview{{
 				Target: api.ResolvedTarget{EndpointID: "e-1", Hostname: body.Targets[0].Endpoint, Role: "client", Addresses: []string{"10.1.0.5"}},
 				Comparison: whatif.Comparison{
@@ -139,5 +143,50 @@ func TestServerPolicyTools(t *testing.T) {
 	}
 	if seen != nil {
 		t.Errorf("bad flags reached the server: %q", seen)
+	}
+}
+
+// fakeRangePreview answers a preview of ranges in two pages: one group,
+// then (from 10.1.0.0) one more that differs.
+func fakeRangePreview(t api.PreviewTarget) api.PreviewResult {
+	steps := func(src, why string) whatif.Explained {
+		return whatif.Explained{Role: plan.RoleClient, Categories: map[category.Category][]whatif.Step{
+			category.Components: {{Source: src, Why: why}}}}
+	}
+	p := api.Preview{Target: api.ResolvedTarget{Role: "client", Addresses: []string{"10.0.0.0-10.255.255.255"}}}
+	if t.Start == "" {
+		p.Groups = []api.PreviewGroup{{Addresses: "10.0.0.0-10.0.255.255", From: "10.0.0.0", To: "10.0.255.255",
+			Comparison: whatif.Comparison{Current: steps("server", "fallback"), Edited: steps("server", "fallback"), Changed: []whatif.Change{}}}}
+		p.Next = "10.1.0.0"
+	} else {
+		p.Groups = []api.PreviewGroup{{Addresses: "10.1.0.0-10.255.255.255", From: "10.1.0.0", To: "10.255.255.255", Endpoints: 3,
+			Comparison: whatif.Comparison{Current: steps("server", "fallback"), Edited: steps("https://mirror.example/", "entry 1 (10.0.0.0/8) covers 10.1.0.0"),
+				Changed: []whatif.Change{{Category: category.Components, Positions: []int{1}}}}}}
+		p.ChangedGroups = 1
+	}
+	return api.PreviewResult{PolicyVersion: 7, Previews: []api.Preview{p}}
+}
+
+// TestServerPolicyPreviewRange: --range previews a set of addresses in
+// groups, fetching every page of them.
+func TestServerPolicyPreviewRange(t *testing.T) {
+	var seen []string
+	conn := fakePolicyTools(t, &seen)
+	good := filepath.Join(t.TempDir(), "good.yaml")
+	os.WriteFile(good, []byte("good: policy\n"), 0o600)
+	code, out, stderr := run(append([]string{"server", "policy", "preview", good, "--range", "10.0.0.0/8"}, conn...)...)
+	want := "in force: policy version 7; edited: " + good + "; * marks a position that differs\n\n" +
+		"client 10.0.0.0-10.255.255.255: 2 groups with one plan each, 1 differ\n\n" +
+		"group 10.0.0.0-10.0.255.255: 0 enrolled endpoints, 0 categories differ\n" +
+		"CATEGORY    #   IN FORCE  EDITED  WHY (EDITED)\n" +
+		"components  1   server    server  fallback\n\n" +
+		"group 10.1.0.0-10.255.255.255: 3 enrolled endpoints, 1 categories differ\n" +
+		"CATEGORY    #   IN FORCE  EDITED                   WHY (EDITED)\n" +
+		"components  1*  server    https://mirror.example/  entry 1 (10.0.0.0/8) covers 10.1.0.0\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, stderr %q, stdout\n%s\nwant\n%s", code, stderr, out, want)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("%d requests, want 2 (two pages): %q", len(seen), seen)
 	}
 }

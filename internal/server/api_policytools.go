@@ -170,7 +170,26 @@ func (s *Server) previewPolicy(r *http.Request) (*api.PreviewResult, error) {
 	}
 	var reg *registry.Snapshot // read once, when a target names an endpoint
 	res := &api.PreviewResult{PolicyVersion: version, Previews: make([]api.Preview, 0, len(req.Targets))}
+	rangeTargets := 0
 	for i, t := range req.Targets {
+		if len(t.Ranges) > 0 {
+			if rangeTargets++; rangeTargets > api.MaxRangeTargets {
+				return nil, errorf(http.StatusBadRequest, "targets[%d]: at most %d targets with ranges per preview", i, api.MaxRangeTargets)
+			}
+			rt, err := parseRangeTarget(t)
+			if err != nil {
+				return nil, errorf(http.StatusBadRequest, "targets[%d]: %v", i, err)
+			}
+			p, err := s.previewRanges(r.Context(), current, edited, rt, trig)
+			if err != nil {
+				return nil, err
+			}
+			res.Previews = append(res.Previews, p)
+			continue
+		}
+		if t.Start != "" || t.Limit != 0 {
+			return nil, errorf(http.StatusBadRequest, "targets[%d]: start and limit go with ranges", i)
+		}
 		if t.Endpoint != "" && reg == nil {
 			if reg, err = s.snapshot(r.Context(), nil); err != nil {
 				return nil, err
@@ -206,15 +225,9 @@ func resolveTarget(reg *registry.Snapshot, t api.PreviewTarget) (api.ResolvedTar
 	if len(t.Addresses) == 0 {
 		return api.ResolvedTarget{}, whatif.Target{}, errors.New("give an endpoint (id or hostname) or at least one address")
 	}
-	role := plan.RoleClient
-	if t.Role != "" {
-		var err error
-		if role, err = plan.ParseRole(t.Role); err != nil {
-			return api.ResolvedTarget{}, whatif.Target{}, fmt.Errorf("role: %w", err)
-		}
-	}
-	if t.AgentID != "" && (role != plan.RoleAgent || !policy.ValidAgentID(t.AgentID)) {
-		return api.ResolvedTarget{}, whatif.Target{}, fmt.Errorf("agent_id %q: want a valid agent id, with role agent", t.AgentID)
+	role, err := targetRole(t)
+	if err != nil {
+		return api.ResolvedTarget{}, whatif.Target{}, err
 	}
 	rt := api.ResolvedTarget{Role: string(role), AgentID: t.AgentID}
 	tgt := whatif.Target{Role: role, AgentID: t.AgentID}
@@ -227,6 +240,93 @@ func resolveTarget(reg *registry.Snapshot, t api.PreviewTarget) (api.ResolvedTar
 		rt.Addresses = append(rt.Addresses, a.String())
 	}
 	return rt, tgt, nil
+}
+
+// targetRole returns the role of a target of addresses or ranges: client
+// unless given; an agent id only with role agent.
+func targetRole(t api.PreviewTarget) (plan.Role, error) {
+	role := plan.RoleClient
+	if t.Role != "" {
+		var err error
+		if role, err = plan.ParseRole(t.Role); err != nil {
+			return "", fmt.Errorf("role: %w", err)
+		}
+	}
+	if t.AgentID != "" && (role != plan.RoleAgent || !policy.ValidAgentID(t.AgentID)) {
+		return "", fmt.Errorf("agent_id %q: want a valid agent id, with role agent", t.AgentID)
+	}
+	return role, nil
+}
+
+// rangeTarget is a target with ranges, read.
+type rangeTarget struct {
+	resolved api.ResolvedTarget
+	tgt      whatif.Target
+	ranges   []policy.Range
+	start    netip.Addr
+	limit    int
+}
+
+// parseRangeTarget reads a target with ranges: each parsed by the
+// policy's own parser (policy.ParseRange), as an entry's addresses are.
+func parseRangeTarget(t api.PreviewTarget) (*rangeTarget, error) {
+	if t.Endpoint != "" || len(t.Addresses) > 0 {
+		return nil, errors.New("give ranges, or an endpoint, or the addresses of one endpoint: not several")
+	}
+	role, err := targetRole(t)
+	if err != nil {
+		return nil, err
+	}
+	rt := &rangeTarget{resolved: api.ResolvedTarget{Role: string(role), AgentID: t.AgentID, Addresses: []string{}},
+		tgt: whatif.Target{Role: role, AgentID: t.AgentID}, limit: api.DefaultPreviewGroups}
+	for _, s := range t.Ranges {
+		r, err := policy.ParseRange(s)
+		if err != nil {
+			return nil, fmt.Errorf("ranges: %w", err)
+		}
+		rt.ranges = append(rt.ranges, r)
+		rt.resolved.Addresses = append(rt.resolved.Addresses, r.String())
+	}
+	if t.Start != "" {
+		if rt.start, err = netip.ParseAddr(strings.TrimSpace(t.Start)); err != nil {
+			return nil, fmt.Errorf("start %q is not an IP address", t.Start)
+		}
+		rt.start = rt.start.Unmap().WithZone("")
+	}
+	switch {
+	case t.Limit < 0 || t.Limit > api.MaxPreviewGroups:
+		return nil, fmt.Errorf("limit %d: want 1 to %d groups", t.Limit, api.MaxPreviewGroups)
+	case t.Limit > 0:
+		rt.limit = t.Limit
+	}
+	return rt, nil
+}
+
+// previewRanges splits the set of rt into groups with the same plans
+// under current and edited (whatif.CompareRanges) and counts the enrolled
+// endpoints in each from the store's address index.
+func (s *Server) previewRanges(ctx context.Context, current, edited *policy.Policy, rt *rangeTarget, t plan.Trigger) (api.Preview, error) {
+	spans, next := whatif.CompareRanges(current, edited, rt.ranges, rt.tgt, t, rt.start, rt.limit)
+	p := api.Preview{Target: rt.resolved, Groups: make([]api.PreviewGroup, len(spans))}
+	if next.IsValid() {
+		p.Next = next.String()
+	}
+	rs := make([]store.AddrRange, len(spans))
+	for i, sp := range spans {
+		rs[i] = store.AddrRange{From: sp.Range.From, To: sp.Range.To}
+		p.Groups[i] = api.PreviewGroup{Addresses: sp.Range.String(), From: sp.Range.From.String(), To: sp.Range.To.String(), Comparison: sp.Comparison}
+		if len(sp.Changed) > 0 {
+			p.ChangedGroups++
+		}
+	}
+	counts, err := s.st.CountEndpointsInRanges(ctx, rs)
+	if err != nil {
+		return api.Preview{}, err
+	}
+	for i, n := range counts {
+		p.Groups[i].Endpoints = n
+	}
+	return p, nil
 }
 
 // findEndpoint returns the enrolled endpoint with id or, failing that,

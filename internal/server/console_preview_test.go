@@ -146,6 +146,58 @@ func TestConsoleBrowserPreview(t *testing.T) {
 		t.Fatalf("after an error the draft is %q", got)
 	}
 
+	// A set of addresses: a range across both lists' boundaries and a
+	// single address, in groups with one plan each. The edited list
+	// sends 10.0.0.0/8 to the mirror: 10.0.0.0-10.0.255.255 and
+	// 10.2.0.0-10.255.255.255 change from the server, 10.1.0.0/16 from
+	// ua-1; 192.0.2.7 stays at the server.
+	eval[bool](b, `(() => { document.querySelector("#endpoints").value = ""; document.querySelector("#addresses").value = ""; return true })()`)
+	b.run("a set of addresses", chromedp.SetValue(chromedp.CSS("#ranges"), "9.255.255.255 - 10.255.255.255\n192.0.2.7"))
+	b.submitShows("#run-preview", ".preview-set")
+	type group struct {
+		Addresses string
+		Endpoints string
+		Changed   bool
+		First     [2]string // components' first source in force and in the draft
+	}
+	groups := func() []group {
+		return eval[[]group](b, `Array.from(document.querySelectorAll(".preview-set tbody.group")).map(g => ({
+			Addresses: g.dataset.addresses, Endpoints: g.querySelector(".group-endpoints").textContent,
+			Changed: g.classList.contains("changed-group"),
+			First: [g.querySelector('tr[data-category="components"][data-pos="1"] .current').textContent,
+				g.querySelector('tr[data-category="components"][data-pos="1"] .edited').textContent]}))`)
+	}
+	wantGroups := []group{
+		{"9.255.255.255", "0 enrolled endpoints", false, [2]string{"server", "server"}},
+		{"10.0.0.0-10.0.255.255", "0 enrolled endpoints", true, [2]string{"server", "https://mirror.example/"}},
+		{"10.1.0.0-10.1.255.255", "3 enrolled endpoints", true, [2]string{"agent:ua-1", "https://mirror.example/"}},
+		{"10.2.0.0-10.255.255.255", "1 enrolled endpoint", true, [2]string{"server", "https://mirror.example/"}},
+		{"192.0.2.7", "0 enrolled endpoints", false, [2]string{"server", "server"}},
+	}
+	if got := groups(); !reflect.DeepEqual(got, wantGroups) {
+		t.Fatalf("groups shown %+v\nwant %+v", got, wantGroups)
+	}
+	if n := b.text("#changed-groups"); n != "3" || eval[bool](b, `document.querySelector("#next-groups") !== null`) {
+		t.Fatalf("changed groups %q, or a next button at the end of the set", n)
+	}
+	// The endpoints of a group are a click away in the endpoint list.
+	if href := eval[string](b, `document.querySelectorAll(".preview-set .group-endpoints")[2].getAttribute("href")`); href != "/endpoints?addr=10.1.0.0-10.1.255.255" {
+		t.Fatalf("group endpoints link %q", href)
+	}
+	// The reasons name the group's first address.
+	if why := eval[string](b, `document.querySelectorAll(".preview-set tbody.group")[2].querySelector('tr[data-pos="1"] .why').textContent`); why != "entry 1 (10.1.0.0/16) covers 10.1.0.0" {
+		t.Fatalf("reason in a group: %q", why)
+	}
+	// A bad range is named; the form keeps what was typed.
+	b.run("bad range", chromedp.SetValue(chromedp.CSS("#ranges"), "10.3.0.5/16"))
+	b.submitShows("#run-preview", "#error")
+	if msg := b.text("#error"); !strings.Contains(msg, "Sets of addresses:") || !strings.Contains(msg, "did you mean 10.3.0.0/16") {
+		t.Fatalf("bad range: %q", msg)
+	}
+	if got := eval[string](b, `document.querySelector("#ranges").value`); got != "10.3.0.5/16" {
+		t.Fatalf("after an error the ranges are %q", got)
+	}
+
 	// Nothing changed and nothing was recorded.
 	var after api.Policy
 	e.call(http.MethodGet, "/api/v1/policy", nil, &after)

@@ -14,7 +14,9 @@ import (
 // list (50 by hostname, with the total) filtered by an address range,
 // against the same page unfiltered ("none", the baseline of the same
 // run), over 20,000 endpoints with an IPv4 and an IPv6 address each:
-// cidr16 holds every endpoint, cidr24 256 of them, v6 256.
+// cidr16 holds every endpoint, cidr24 256 of them, v6 256;
+// count26groups counts the endpoints of 26 groups covering cidr16, as
+// the preview of a range does for a page of groups.
 //
 //	CASCADE_TEST_POSTGRES=... go test -run '^$' -bench QueryEndpointsAddr -benchtime 20x ./internal/store/
 func BenchmarkQueryEndpointsAddr(b *testing.B) {
@@ -52,6 +54,31 @@ func BenchmarkQueryEndpointsAddr(b *testing.B) {
 					}
 				})
 			}
+			// The endpoint counts of a page of the preview of a range:
+			// 10.0.0.0/16 (every endpoint) in 26 groups.
+			var groups []store.AddrRange
+			for k := 0; k < 256; k += 10 {
+				groups = append(groups, store.AddrRange{From: netip.AddrFrom4([4]byte{10, 0, byte(k), 0}), To: netip.AddrFrom4([4]byte{10, 0, byte(min(k+9, 255)), 255})})
+			}
+			b.Run("count26groups", func(b *testing.B) {
+				for b.Loop() {
+					counts, err := st.CountEndpointsInRanges(ctx, groups)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if total := sum(counts); total != n {
+						b.Fatalf("counted %d endpoints, want %d", total, n)
+					}
+				}
+			})
 		})
 	}
+}
+
+func sum(ns []int) int {
+	t := 0
+	for _, n := range ns {
+		t += n
+	}
+	return t
 }

@@ -95,6 +95,7 @@ type Store interface {
 	Notifications
 	Accounts
 	EndpointPages
+	AddressCounts
 	Signals
 	Syncs
 }

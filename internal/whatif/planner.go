@@ -57,24 +57,41 @@ type Plan struct {
 func NewPlanner(p *policy.Policy, t plan.Trigger) *Planner {
 	pl := &Planner{p: p, t: t, named: map[string]bool{}, plans: map[string]*Plan{}}
 	for _, e := range p.CustomSources {
-		r := e.Range()
 		if e.Src().Kind == policy.Agent {
 			pl.named[e.Src().AgentID] = true
 		}
-		b := &pl.v6
-		if r.From.Is4() {
-			b = &pl.v4
+	}
+	pl.v4, pl.v6 = boundaries(p)
+	return pl
+}
+
+// boundaries returns the sorted, distinct boundaries of the entries of
+// the policies ps, per family: every entry's range [From, To] contributes
+// From and To+1 (none past the family's last address). Between two
+// consecutive boundaries every address is covered by exactly the same
+// entries of each policy.
+func boundaries(ps ...*policy.Policy) (v4, v6 []netip.Addr) {
+	for _, p := range ps {
+		if p == nil {
+			continue
 		}
-		*b = append(*b, r.From)
-		if n := r.To.Next(); n.IsValid() {
-			*b = append(*b, n)
+		for _, e := range p.CustomSources {
+			r := e.Range()
+			b := &v6
+			if r.From.Is4() {
+				b = &v4
+			}
+			*b = append(*b, r.From)
+			if n := r.To.Next(); n.IsValid() {
+				*b = append(*b, n)
+			}
 		}
 	}
-	for _, b := range []*[]netip.Addr{&pl.v4, &pl.v6} {
+	for _, b := range []*[]netip.Addr{&v4, &v6} {
 		slices.SortFunc(*b, netip.Addr.Compare)
 		*b = slices.Compact(*b)
 	}
-	return pl
+	return v4, v6
 }
 
 // interval returns the family and index of the elementary interval a

@@ -50,10 +50,10 @@ type Target struct {
 // Comparison is a target's plan under the policy in force beside its plan
 // under an edited one.
 type Comparison struct {
-	Current Explained `json:"current"`
-	Edited  Explained `json:"edited"`
+	Current Explained `json:"current,omitzero"`
+	Edited  Explained `json:"edited,omitzero"`
 	// Changed lists, per category that differs, where.
-	Changed []Change `json:"changed"`
+	Changed []Change `json:"changed,omitzero"`
 }
 
 // Change says how a category's sources differ between the two plans.

@@ -252,7 +252,8 @@ func editedDraft(s *session) (string, error) {
 	return strings.Replace(p.Document, berlin, paris, 1), nil
 }
 
-// previewForm previews a Berlin client and an address in Paris under the
+// previewForm previews a Berlin client, an address in Paris and the
+// site's addresses (127.0.0.0/16, in groups with one plan each) under the
 // edited draft.
 func previewForm(s *session) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
@@ -263,7 +264,8 @@ func previewForm(s *session) chromedp.Action[chromedp.Void] {
 		return submit(ctx, "#run-preview", "#preview-result",
 			chromedp.SetValue(chromedp.CSS("#policy"), draft),
 			chromedp.SendKeys(chromedp.CSS("#endpoints"), "client-berlin-1"),
-			chromedp.SendKeys(chromedp.CSS("#addresses"), "127.0.20.50"))
+			chromedp.SendKeys(chromedp.CSS("#addresses"), "127.0.20.50"),
+			chromedp.SendKeys(chromedp.CSS("#ranges"), "127.0.0.0/16"))
 	})
 }
 

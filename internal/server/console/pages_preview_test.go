@@ -1,11 +1,14 @@
 package console
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/server/api"
+	"github.com/cascade-update/cascade/internal/whatif"
 )
 
 func TestPreviewFormTargets(t *testing.T) {
@@ -28,11 +31,58 @@ func TestPreviewFormTargets(t *testing.T) {
 	}
 }
 
+func TestPreviewFormRanges(t *testing.T) {
+	f := previewForm{Ranges: "10.0.0.1 - 10.0.0.9, 10.1.0.0/16\n2001:db8::/48\r\n 192.0.2.7 ", Start: " 10.0.0.5 ", Role: "agent", AgentID: "ua-1"}
+	got, err := f.targets()
+	want := []api.PreviewTarget{{Ranges: []string{"10.0.0.1-10.0.0.9", "10.1.0.0/16", "2001:db8::/48", "192.0.2.7"},
+		Start: "10.0.0.5", Limit: pageGroups, Role: "agent", AgentID: "ua-1"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("targets: %+v (%v), want %+v", got, err, want)
+	}
+	// Blanks separate items on a line too.
+	if got := splitRanges("10.0.0.1 10.0.0.2 -  10.0.0.3"); !reflect.DeepEqual(got, []string{"10.0.0.1", "10.0.0.2-10.0.0.3"}) {
+		t.Fatalf("splitRanges: %q", got)
+	}
+	// A range in the addresses of one endpoint points to the sets.
+	if _, err := (previewForm{Addresses: "10.0.0.0/24"}).targets(); err == nil || !strings.Contains(err.Error(), "sets of addresses") {
+		t.Fatalf("range among addresses: %v", err)
+	}
+}
+
+// TestViewRangesBudget: groups are shown while their rows fit the page's
+// budget, at least one; the next address is the first group not shown.
+func TestViewRangesBudget(t *testing.T) {
+	var p api.Preview
+	p.Target.Addresses = []string{"10.0.0.0/8"}
+	g := func(from, to string, rows int) api.PreviewGroup {
+		pg := api.PreviewGroup{Addresses: from + "-" + to, From: from, To: to}
+		pg.Current.Categories = map[category.Category][]whatif.Step{}
+		for i := range rows {
+			pg.Current.Categories[category.Components] = append(pg.Current.Categories[category.Components], whatif.Step{Source: fmt.Sprint("agent:a", i)})
+		}
+		return pg
+	}
+	p.Groups = []api.PreviewGroup{g("10.0.0.0", "10.0.0.9", pageRows+5), g("10.0.0.10", "10.0.0.19", 1)}
+	if v := viewRanges(p); len(v.Groups) != 1 || v.Next != "10.0.0.10" {
+		t.Fatalf("one large group: %d groups, next %q", len(v.Groups), v.Next)
+	}
+	p.Groups = []api.PreviewGroup{g("10.0.0.0", "10.0.0.9", pageRows/2), g("10.0.0.10", "10.0.0.19", pageRows/2), g("10.0.0.20", "10.0.0.29", 1)}
+	p.Next = "10.0.0.30"
+	if v := viewRanges(p); len(v.Groups) != 2 || v.Next != "10.0.0.20" {
+		t.Fatalf("budget: %d groups, next %q", len(v.Groups), v.Next)
+	}
+	p.Groups = p.Groups[:1]
+	if v := viewRanges(p); len(v.Groups) != 1 || v.Next != "10.0.0.30" || v.Groups[0].Filter != "10.0.0.0-10.0.0.9" {
+		t.Fatalf("within budget: %+v", v)
+	}
+}
+
 func TestTargetMessage(t *testing.T) {
-	ts := []api.PreviewTarget{{Endpoint: "nobody"}, {Addresses: []string{"10.1"}}}
+	ts := []api.PreviewTarget{{Endpoint: "nobody"}, {Addresses: []string{"10.1"}}, {Ranges: []string{"10.1"}}}
 	for msg, want := range map[string]string{
 		`targets[0]: no enrolled endpoint has the id or hostname "nobody"`: `Endpoint "nobody": no enrolled endpoint has the id or hostname "nobody"`,
 		`targets[1]: address "10.1" is not an IP address`:                  `Addresses: address "10.1" is not an IP address`,
+		`targets[2]: ranges: "10.1" is not an IP address`:                  `Sets of addresses: "10.1" is not an IP address`,
 		`trigger: unknown trigger "x"`:                                     `trigger: unknown trigger "x"`,
 	} {
 		if got := targetMessage(msg, ts); got != want {

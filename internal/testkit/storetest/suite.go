@@ -95,6 +95,7 @@ func Run(t *testing.T, open Opener) {
 		{"SessionTouchCoarse", testSessionTouchCoarse},
 		{"QueryEndpoints", testQueryEndpoints},
 		{"QueryEndpointsAddresses", testQueryEndpointsAddresses},
+		{"CountEndpointsInRanges", testCountEndpointsInRanges},
 		{"QueryEndpointsSearch", testQueryEndpointsSearch},
 		{"AccountChanges", testAccountChanges},
 		{"LastAdminConcurrent", testLastAdminConcurrent},
