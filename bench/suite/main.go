@@ -169,6 +169,9 @@ func write(name string, secs []section, bodies, stamps map[string]string, keep b
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
+		if stray := outsideSections(string(b)); stray != "" {
+			return fmt.Errorf("%s: text outside the <!-- bench:NAME --> markers would be lost (put it in a section of its own): %.80q", name, stray)
+		}
 		old = splitSections(string(b))
 		prev := ""
 		for _, n := range sectionOrder(string(b)) {
@@ -227,6 +230,32 @@ func eachSection(doc string) iter.Seq2[string, string] {
 			}
 			doc = after
 		}
+	}
+}
+
+// outsideSections returns the text of doc, trimmed, that is neither the
+// header nor inside a section: write would drop it.
+func outsideSections(doc string) string {
+	doc = strings.TrimPrefix(doc, header)
+	var out strings.Builder
+	for {
+		i := strings.Index(doc, "<!-- bench:")
+		if i < 0 {
+			out.WriteString(doc)
+			return strings.TrimSpace(out.String())
+		}
+		out.WriteString(doc[:i])
+		name, rest, ok := strings.Cut(doc[i+len("<!-- bench:"):], " -->")
+		if !ok {
+			out.WriteString(doc[i:])
+			return strings.TrimSpace(out.String())
+		}
+		_, after, ok := strings.Cut(rest, endMarker(name))
+		if !ok {
+			out.WriteString(doc[i:])
+			return strings.TrimSpace(out.String())
+		}
+		doc = after
 	}
 }
 

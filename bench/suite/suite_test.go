@@ -113,3 +113,25 @@ func TestWriteKeepsUnknownSections(t *testing.T) {
 		t.Fatalf("sections: %q", got)
 	}
 }
+
+// TestWriteRefusesTextOutsideSections: text after the last section (or
+// between two) is not in any section, so write would drop it; it refuses
+// and leaves the file as it was.
+func TestWriteRefusesTextOutsideSections(t *testing.T) {
+	secs := []section{{name: "a", title: "A"}}
+	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	doc := header + "\n<!-- bench:a -->\n## A\n\nold a\n<!-- /bench:a -->\n\n## Written by hand\n\nfigures\n"
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := write(file, secs, map[string]string{"a": "new a"}, nil, true)
+	if err == nil || !strings.Contains(err.Error(), "Written by hand") {
+		t.Fatalf("write: %v, want a refusal naming the stray text", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != doc {
+		t.Fatalf("file changed:\n%s", b)
+	}
+	if got := outsideSections(header + "\n<!-- bench:a -->\nx\n<!-- /bench:a -->\n"); got != "" {
+		t.Fatalf("outsideSections of a clean file: %q", got)
+	}
+}
