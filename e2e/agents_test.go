@@ -238,8 +238,10 @@ func (a *agentsSite) alwaysFromStandardSource() {
 	if rc.Started.Before(r1.Finished) || rc.Started.Before(r2.Finished) {
 		t.Errorf("the client ran at %v, before the agents finished (%v, %v)", rc.Started, r1.Finished, r2.Finished)
 	}
-	n := s.notification(ntf)
-	if !n.AgentsFirst || n.Deliveries["agent"]["done"] != 1 || n.Deliveries["agent"]["failed"] != 1 || n.Deliveries["client"]["done"] != 1 {
+	settled := func(n api.Notification) bool {
+		return n.AgentsFirst && n.Deliveries["agent"]["done"] == 1 && n.Deliveries["agent"]["failed"] == 1 && n.Deliveries["client"]["done"] == 1
+	}
+	if n := s.settledNotification(ntf, settled); !settled(n) {
 		t.Errorf("notification %s: agents first %v, deliveries %v; want agents first, agents 1 done 1 failed, client done", ntf, n.AgentsFirst, n.Deliveries)
 	}
 }

@@ -86,6 +86,21 @@ func (s *site) notification(id string) api.Notification {
 	return n
 }
 
+// settledNotification returns notification id once want holds for it,
+// or as it is after 10 s. An endpoint's report is stored before its
+// delivery is marked done (the same request, one statement later), so a
+// test that has just seen the last report may read the notification a
+// moment before its delivery counts.
+func (s *site) settledNotification(id string, want func(api.Notification) bool) api.Notification {
+	s.t.Helper()
+	var n api.Notification
+	testkit.Poll(10*time.Second, func() bool {
+		n = s.notification(id)
+		return want(n)
+	})
+	return n
+}
+
 // attempt is a source expected among a category's failed attempts.
 type attempt struct {
 	source string

@@ -12,6 +12,7 @@ import (
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/failure"
 	"github.com/cascade-update/cascade/internal/report"
+	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/testkit"
 )
 
@@ -175,7 +176,9 @@ func (f *fanOut) checkFanOut(ntf, version string) {
 			}
 		}
 	}
-	n := s.notification(ntf)
+	n := s.settledNotification(ntf, func(n api.Notification) bool {
+		return n.ClientsReleased != nil && n.Deliveries["agent"]["done"] == 2 && n.Deliveries["client"]["done"] == 6 && len(n.Deliveries) == 2
+	})
 	if n.ClientsReleased == nil || n.Deliveries["agent"]["done"] != 2 || n.Deliveries["client"]["done"] != 6 || len(n.Deliveries) != 2 {
 		t.Errorf("notification %s: released %v, deliveries %v; want 2 agents and 6 clients done", ntf, n.ClientsReleased, n.Deliveries)
 	}

@@ -134,8 +134,13 @@ func TestConsoleBrowserEndpointPage(t *testing.T) {
 	if rep := waitNotifiedRun(e, id, n); rep.Trigger != "notify-components" || rep.Announced["pattern"] != "1.0" {
 		t.Fatalf("the notified run: trigger %s, announced %v", rep.Trigger, rep.Announced)
 	}
+	// The report is stored a moment before its delivery is marked done
+	// (the same request): wait for the count.
 	var nj api.Notification
-	e.call(http.MethodGet, "/api/v1/notifications/"+n, nil, &nj)
+	testkit.Poll(10*time.Second, func() bool {
+		e.call(http.MethodGet, "/api/v1/notifications/"+n, nil, &nj)
+		return nj.Deliveries["client"]["done"] == 1
+	})
 	agents := 0
 	for _, n := range nj.Deliveries["agent"] {
 		agents += n
