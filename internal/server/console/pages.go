@@ -60,13 +60,6 @@ type Dashboard struct {
 	Total, UpToDate, Behind, Failing, NoReport, NotSeen int
 	PolicyVersion                                       int64
 	Components                                          []api.Component
-	// Programs are the programs the mirrored copy holds and Approvals the
-	// program versions approved per domain, as the content page shows
-	// them (Content.Programs, Content.Approvals); ProgramsError says why
-	// the mirrored programs could not be read.
-	Programs      []ContentProgram
-	Approvals     []api.Approval
-	ProgramsError string
 	Agents                                              []api.AgentAnalysis
 	Unassigned                                          int // endpoints whose list starts with no update agent
 	LastSync                                            *api.SyncResult
@@ -74,6 +67,13 @@ type Dashboard struct {
 	// Generated is when the endpoint figures were computed (with a large
 	// registry they are reused for a while).
 	Generated time.Time
+	// Programs are the programs the mirrored copy holds and Approvals the
+	// program versions approved per domain, as the content page shows
+	// them (Content.Programs, Content.Approvals); ProgramsError says why
+	// the mirrored programs could not be read.
+	Programs      []ContentProgram
+	Approvals     []api.Approval
+	ProgramsError string
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
