@@ -70,6 +70,13 @@ func (b *consoleBackend) Dashboard(ctx context.Context, notSeenSince time.Time) 
 	for _, c := range comps {
 		d.Components = append(d.Components, componentJSON(c))
 	}
+	var mirrorErr error
+	if d.Programs, d.Approvals, mirrorErr, err = s.consolePrograms(ctx); err != nil {
+		return nil, err
+	}
+	if mirrorErr != nil {
+		d.ProgramsError = mirrorErr.Error()
+	}
 	if st, err := s.site.Status(); err != nil {
 		d.Warnings = append(d.Warnings, "site repository: "+err.Error())
 	} else {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/server/console"
 	"github.com/cascade-update/cascade/internal/store"
 )
@@ -56,23 +57,10 @@ func (b *consoleBackend) Content(ctx context.Context) (*console.Content, error) 
 	if err != nil {
 		out.MirrorError = err.Error()
 	}
-	if pidx, err := s.sync.localIndex(ctx, "programs"); err == nil {
-		for _, name := range slices.Sorted(maps.Keys(pidx.Items)) {
-			out.Programs = append(out.Programs, console.ContentProgram{Name: name, Mirrored: pidx.Items[name].Kept})
-		}
-	}
-	ds, err := s.st.ListDomains(ctx)
-	if err != nil {
+	// A programs index that cannot be read lists no program (the
+	// components' MirrorError says why).
+	if out.Programs, out.Approvals, _, err = s.consolePrograms(ctx); err != nil {
 		return nil, err
-	}
-	for _, d := range ds {
-		as, err := s.st.ProgramApprovals(ctx, d.Name)
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range as {
-			out.Approvals = append(out.Approvals, approvalJSON(a))
-		}
 	}
 	for _, c := range comps {
 		cc := console.ContentComponent{Component: componentJSON(c)}
@@ -82,4 +70,29 @@ func (b *consoleBackend) Content(ctx context.Context) (*console.Content, error) 
 		out.Components = append(out.Components, cc)
 	}
 	return out, nil
+}
+
+// consolePrograms is what the content page and the dashboard show of the
+// programs: the programs the mirrored copy holds, by name, each with its
+// versions newest first (what PUT /api/v1/domains/{domain}/programs/{program}
+// accepts), and the program approvals of every domain as GET
+// /api/v1/domains/{domain}/programs answers them, ordered by domain then
+// program. mirrorErr says why the mirrored copy could not be read (then
+// no program is listed); err is a failure of the store.
+func (s *Server) consolePrograms(ctx context.Context) (progs []console.ContentProgram, approvals []api.Approval, mirrorErr, err error) {
+	if pidx, err := s.sync.localIndex(ctx, "programs"); err != nil {
+		mirrorErr = err
+	} else {
+		for _, name := range slices.Sorted(maps.Keys(pidx.Items)) {
+			progs = append(progs, console.ContentProgram{Name: name, Mirrored: pidx.Items[name].Kept})
+		}
+	}
+	as, err := s.st.ProgramApprovals(ctx, "")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, a := range as {
+		approvals = append(approvals, approvalJSON(a))
+	}
+	return progs, approvals, mirrorErr, nil
 }

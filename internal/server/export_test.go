@@ -52,3 +52,7 @@ func (s *Server) MaterialiseForTest(ctx context.Context, dir, trustDir string) (
 	}
 	return head.Version, materialise(ctx, s.cl, ts, head, dir, s.log)
 }
+
+// AgentDownAfter is how long an update agent that is not connected may go
+// unseen before the console's dashboard warns.
+const AgentDownAfter = agentDownAfter

@@ -82,11 +82,19 @@ type env struct {
 	fp     api.Fingerprint
 	admin  *api.Client
 	stop   func()
+	now    func() time.Time // the server's clock (nil: time.Now)
 }
 
 func newEnv(t testing.TB, db dbKind, tweak ...func(*server.Config)) *env {
 	t.Helper()
-	e := &env{t: t, origin: newOrigin(t), dir: filepath.Join(t.TempDir(), "server")}
+	return newEnvAt(t, db, nil, tweak...)
+}
+
+// newEnvAt is newEnv with the server's clock now (a testkit.Clock's Now,
+// for tests that move time; nil: time.Now).
+func newEnvAt(t testing.TB, db dbKind, now func() time.Time, tweak ...func(*server.Config)) *env {
+	t.Helper()
+	e := &env{t: t, origin: newOrigin(t), dir: filepath.Join(t.TempDir(), "server"), now: now}
 	ln := testkit.Listen(t, "127.0.0.1")
 	e.addr = ln.Addr().String()
 	e.url = "https://" + e.addr + "/"
@@ -128,7 +136,7 @@ func (e *env) waitSynced() {
 func (e *env) start(ln net.Listener) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Options{Dir: e.dir, Listener: ln, Logger: testLogger(e.t), SyncRetry: time.Hour})
+	srv, err := server.New(ctx, server.Options{Dir: e.dir, Listener: ln, Logger: testLogger(e.t), SyncRetry: time.Hour, Now: e.now})
 	if err != nil {
 		cancel()
 		ln.Close()

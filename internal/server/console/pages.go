@@ -67,6 +67,13 @@ type Dashboard struct {
 	// Generated is when the endpoint figures were computed (with a large
 	// registry they are reused for a while).
 	Generated time.Time
+	// Programs are the programs the mirrored copy holds and Approvals the
+	// program versions approved per domain, as the content page shows
+	// them (Content.Programs, Content.Approvals); ProgramsError says why
+	// the mirrored programs could not be read.
+	Programs      []ContentProgram
+	Approvals     []api.Approval
+	ProgramsError string
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +83,15 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "dashboard", map[string]any{"D": d, "NotSeenDays": int(c.notSeen.Hours() / 24)})
+	data := map[string]any{"D": d, "NotSeenDays": int(c.notSeen.Hours() / 24)}
+	data["Programs"], data["MorePrograms"] = dashboardPrograms(d.Programs, d.Approvals, dashboardRows)
+	domains, more, err := c.dashboardDomains(r.Context(), dashboardRows)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	data["Domains"], data["MoreDomains"] = domains, more
+	c.render(w, r, http.StatusOK, "dashboard", data)
 }
 
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
