@@ -5,7 +5,8 @@
 // target, and then the directory is fsynced so that the rename itself is
 // durable.
 //
-// WriteFile does this for content in memory; Create returns a File for
+// WriteFile does this for content in memory (WriteNew, for a file that
+// must not exist yet); Create returns a File for
 // content streamed while it is produced (a download hashed as it
 // arrives), committed with Commit or CommitAs (when the name depends on
 // the content) or dropped with Abort. A Batch leaves the directory fsyncs
@@ -81,6 +82,39 @@ type File struct {
 	batch  *Batch
 	closed bool
 	done   bool // committed or aborted
+}
+
+// WriteNew writes data to name durably, as WriteFile does, but only if
+// nothing is at name (not even a symbolic link): it never replaces a
+// file, and an error wrapping fs.ErrExist says something is there. The
+// content appears at name complete or not at all, so a crash cannot
+// leave a half-written file that a retry would then refuse: the fsynced
+// temporary file is hard-linked to name, which fails if name exists. For
+// secrets and keys, which must not be written into a file others might
+// already be able to read.
+func WriteNew(name string, data []byte, perm fs.FileMode) error {
+	f, err := create(name, perm, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return err
+	}
+	err = syncFileHook(f.f)
+	f.closed = true
+	if cerr := f.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(f.tmp, name)
+	}
+	f.done = true
+	os.Remove(f.tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return SyncDir(filepath.Dir(name))
 }
 
 // Create starts new content for name, in a temporary file in name's

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cascade-update/cascade/internal/atomicfile"
 	"github.com/cascade-update/cascade/internal/server"
 	"github.com/cascade-update/cascade/internal/server/api"
 	"github.com/cascade-update/cascade/internal/store"
@@ -91,7 +92,7 @@ func runServerAdminCreate(ctx context.Context, o serverAdminCreateOptions, in io
 	}
 	fmt.Fprintf(out, "admin token %s (%s), shown once:\n%s\n", t.ID, t.Name, secret)
 	if o.Out != "" {
-		if err := createSecretFile(o.Out, []byte(secret+"\n")); err != nil {
+		if err := atomicfile.WriteNew(o.Out, []byte(secret+"\n"), 0o600); err != nil {
 			return fmt.Errorf("admin create: token %s was made (printed above), but writing it failed: %w", t.ID, err)
 		}
 	}
@@ -179,26 +180,4 @@ func timeOrDash(t *time.Time) string {
 		return "-"
 	}
 	return t.Format(time.RFC3339)
-}
-
-// createSecretFile creates name, which must not exist (not even as a
-// symbolic link), readable by its owner only, and writes data to it. A
-// file that exists might be readable by others: writing a secret into it
-// would keep its permissions.
-func createSecretFile(name string, data []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(name)
-	}
-	return err
 }

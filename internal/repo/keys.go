@@ -13,6 +13,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
 // binsRole names the key shared by every hash-bin delegated role, and is
@@ -62,19 +64,8 @@ func saveKey(name string, k *signingKey) error {
 		return fmt.Errorf("encode key: %w", err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create key file: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write key file %s: %w", name, err)
+	if err := atomicfile.WriteNew(name, data, 0o600); err != nil {
+		return fmt.Errorf("write key file: %w", err)
 	}
 	return nil
 }
