@@ -91,28 +91,11 @@ func (w *pgWriter) end() {
 }
 
 func (w *pgWriter) CommitSite(ctx context.Context, c SiteCommit) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case <-w.lost:
-		return fmt.Errorf("commit site version %d: %w", c.Version, &dbError{kind: ErrConflict,
-			msg: "this process is no longer the writer"})
-	default:
-	}
-	tx, err := w.conn.BeginTx(ctx, nil)
+	err := w.inTx(ctx, fmt.Sprintf("commit site version %d", c.Version), func(tx *sql.Tx) error {
+		return w.s.commitSite(ctx, tx, c, w.holder)
+	})
 	if err != nil {
-		err = translate(err)
-		if errors.Is(err, ErrUnavailable) {
-			go w.end()
-		}
-		return fmt.Errorf("commit site version %d: begin: %w", c.Version, err)
-	}
-	if err := w.s.commitSite(ctx, tx, c, w.holder); err != nil {
-		_ = tx.Rollback()
 		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit site version %d: %w", c.Version, translate(err))
 	}
 	// The version is committed: a notice that does not go out is made up
 	// for by the other processes' periodic check (Listen's contract).
@@ -121,12 +104,28 @@ func (w *pgWriter) CommitSite(ctx context.Context, c SiteCommit) error {
 }
 
 func (w *pgWriter) PruneSite(ctx context.Context, p SitePrune) (SitePruned, error) {
-	const op = "prune the site repository's history"
+	var res SitePruned
+	err := w.inTx(ctx, "prune the site repository's history", func(tx *sql.Tx) error {
+		var err error
+		res, err = w.s.pruneSite(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return SitePruned{}, err
+	}
+	return res, nil
+}
+
+// inTx runs fn in a transaction on the writer's own session, which holds
+// the lock: a writer that lost it does nothing (ErrConflict), and a
+// session the database dropped ends the writer. fn's errors are returned
+// as they are; op names the others.
+func (w *pgWriter) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	select {
 	case <-w.lost:
-		return SitePruned{}, fmt.Errorf("%s: %w", op, &dbError{kind: ErrConflict, msg: "this process is no longer the writer"})
+		return fmt.Errorf("%s: %w", op, &dbError{kind: ErrConflict, msg: "this process is no longer the writer"})
 	default:
 	}
 	tx, err := w.conn.BeginTx(ctx, nil)
@@ -135,17 +134,16 @@ func (w *pgWriter) PruneSite(ctx context.Context, p SitePrune) (SitePruned, erro
 		if errors.Is(err, ErrUnavailable) {
 			go w.end()
 		}
-		return SitePruned{}, fmt.Errorf("%s: begin: %w", op, err)
+		return fmt.Errorf("%s: begin: %w", op, err)
 	}
-	res, err := w.s.pruneSite(ctx, tx, p)
-	if err != nil {
+	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return SitePruned{}, err
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return SitePruned{}, fmt.Errorf("%s: %w", op, translate(err))
+		return fmt.Errorf("%s: %w", op, translate(err))
 	}
-	return res, nil
+	return nil
 }
 
 func (w *pgWriter) Lost() <-chan struct{} { return w.lost }
