@@ -36,6 +36,7 @@ import (
 
 	"github.com/cascade-update/cascade/bench/internal/benchdb"
 	"github.com/cascade-update/cascade/bench/internal/cluster"
+	"github.com/cascade-update/cascade/bench/internal/loadavg"
 	"github.com/cascade-update/cascade/internal/category"
 	"github.com/cascade-update/cascade/internal/report"
 	"github.com/cascade-update/cascade/internal/server/api"
@@ -103,16 +104,8 @@ func main() {
 	}
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
 func run(ctx context.Context, database string, n int, window time.Duration, conns int) (*output, error) {
-	out := &output{CPUs: runtime.NumCPU(), Endpoints: n, WindowS: window.Seconds(), Conns: conns, LoadBefore: loadavg()}
+	out := &output{CPUs: runtime.NumCPU(), Endpoints: n, WindowS: window.Seconds(), Conns: conns, LoadBefore: loadavg.Read()}
 	dsn, cleanup, err := benchdb.New(ctx, database, "bench_reports_")
 	if err != nil {
 		return nil, err
@@ -267,7 +260,7 @@ func upload(ctx context.Context, c *cluster.Cluster, servers []*cluster.Server, 
 	if err := c.Restarted(ctx, pgStarted); err != nil {
 		return nil, err
 	}
-	p := &phase{Processes: len(servers), Reports: n, Failed: int(failed.Load()), Load: loadavg()}
+	p := &phase{Processes: len(servers), Reports: n, Failed: int(failed.Load()), Load: loadavg.Read()}
 	if e, ok := firstErr.Load().(string); ok {
 		p.FirstError = e
 	}

@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cascade-update/cascade/bench/internal/loadavg"
 	"github.com/cascade-update/cascade/internal/atomicfile"
 )
 
@@ -148,12 +149,8 @@ absolute numbers across runs.
 
 // machine describes where a section was measured.
 func machine() string {
-	load := "?"
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
 	return fmt.Sprintf("Measured %s, %d CPUs, %s, load average before the run %s.",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), load)
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), loadavg.Read())
 }
 
 // write renders the file: with keep, the sections not measured now are

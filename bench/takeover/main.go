@@ -36,6 +36,7 @@ import (
 
 	"github.com/cascade-update/cascade/bench/internal/benchdb"
 	"github.com/cascade-update/cascade/bench/internal/cluster"
+	"github.com/cascade-update/cascade/bench/internal/loadavg"
 	"github.com/cascade-update/cascade/internal/server/api"
 )
 
@@ -84,9 +85,7 @@ func main() {
 		}
 		out.Results = append(out.Results, *r)
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		out.Load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
+	out.Load = loadavg.Read()
 	fmt.Printf("\n%d CPUs, load average %s\n%-12s %10s %10s %10s %22s %8s\n", out.CPUs, out.Load,
 		"writer_poll", "median", "min", "max", "baseline: sign median", "ratio")
 	for _, r := range out.Results {
