@@ -304,17 +304,17 @@ func (s *sqlStore) pruneSite(ctx context.Context, tx *sql.Tx, p SitePrune) (Site
 		v  int64
 		ts []byte
 	}
-	var versions []version
-	err = queryRows(ctx, tx, `SELECT version, timestamp_json FROM site_versions ORDER BY version`, nil, func(rows *sql.Rows) error {
+	rows, err := tx.QueryContext(ctx, `SELECT version, timestamp_json FROM site_versions ORDER BY version`)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", op, translate(err))
+	}
+	versions, err := collect(rows, func(row scanner) (version, error) {
 		var v version
-		if err := rows.Scan(&v.v, &v.ts); err != nil {
-			return err
-		}
-		versions = append(versions, v)
-		return nil
+		err := row.Scan(&v.v, &v.ts)
+		return v, err
 	})
 	if err != nil {
-		return res, fmt.Errorf("%s: %w", op, err)
+		return res, fmt.Errorf("%s: %w", op, translate(err))
 	}
 	needed := map[string]bool{}
 	for _, v := range versions {
@@ -327,19 +327,22 @@ func (s *sqlStore) pruneSite(ctx context.Context, tx *sql.Tx, p SitePrune) (Site
 		}
 	}
 
-	var drop []any
-	err = queryRows(ctx, tx, `SELECT path FROM site_files`, nil, func(rows *sql.Rows) error {
+	if rows, err = tx.QueryContext(ctx, `SELECT path FROM site_files`); err != nil {
+		return res, fmt.Errorf("%s: %w", op, translate(err))
+	}
+	paths, err := collect(rows, func(row scanner) (string, error) {
 		var path string
-		if err := rows.Scan(&path); err != nil {
-			return err
-		}
+		err := row.Scan(&path)
+		return path, err
+	})
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", op, translate(err))
+	}
+	var drop []any
+	for _, path := range paths {
 		if !needed[path] && (p.Always == nil || !p.Always(path)) {
 			drop = append(drop, path)
 		}
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", op, err)
 	}
 	for len(drop) > 0 {
 		n := min(len(drop), sitePruneBatch)
@@ -352,19 +355,4 @@ func (s *sqlStore) pruneSite(ctx context.Context, tx *sql.Tx, p SitePrune) (Site
 		drop = drop[n:]
 	}
 	return res, nil
-}
-
-// queryRows runs query in tx and calls scan for each row.
-func queryRows(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return translate(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return translate(err)
-		}
-	}
-	return translate(rows.Err())
 }
